@@ -1,0 +1,591 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// client loads the config and returns a client for the daemon.
+func (e *env) client() (*client, error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.URL == "" || cfg.Token == "" {
+		return nil, errors.New("not logged in: run `plat login URL --token TOKEN` (or set PLAT_URL and PLAT_TOKEN)")
+	}
+	return newClient(cfg.URL, cfg.Token), nil
+}
+
+func cmdLogin(e *env, args []string) error {
+	fs := e.flags()
+	token := fs.String("token", "", "API token printed by the daemon (default $PLAT_TOKEN, else read from stdin)")
+	pos, err := e.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	base, err := normalizeURL(pos[0])
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+	tok := strings.TrimSpace(*token)
+	if tok == "" {
+		tok = os.Getenv("PLAT_TOKEN")
+	}
+	if tok == "" && !isTerminal(e.stdin) {
+		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+		tok = strings.TrimSpace(line)
+	}
+	if tok == "" {
+		return usagef("missing --token (the daemon prints its token when it starts)")
+	}
+	c := newClient(base, tok)
+	if _, err := c.get(e.ctx, "/api/whoami", nil); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+			return fmt.Errorf("the daemon at %s refused that token: check it and try again", base)
+		}
+		return err
+	}
+	path, err := configPath()
+	if err != nil {
+		return err
+	}
+	if err := saveConfig(path, config{URL: base, Token: tok}); err != nil {
+		return err
+	}
+	if os.Getenv("PLAT_URL") != "" || (os.Getenv("PLAT_TOKEN") != "" && os.Getenv("PLAT_TOKEN") != tok) {
+		fmt.Fprintln(e.stderr, "note: PLAT_URL/PLAT_TOKEN are set in your environment and override the saved login")
+	}
+	if e.json {
+		return writeJSON(e.stdout, map[string]any{"url": base, "config": path, "logged_in": true})
+	}
+	fmt.Fprintf(e.stdout, "Logged in to %s (saved in %s)\n", base, path)
+	return nil
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func cmdLogout(e *env, args []string) error {
+	if _, err := e.parse(e.flags(), args, 0, 0); err != nil {
+		return err
+	}
+	path, err := configPath()
+	if err != nil {
+		return err
+	}
+	err = os.Remove(path)
+	removed := err == nil
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("logging out: %v", err)
+	}
+	if os.Getenv("PLAT_TOKEN") != "" {
+		fmt.Fprintln(e.stderr, "note: PLAT_TOKEN is still set in your environment")
+	}
+	if e.json {
+		return writeJSON(e.stdout, map[string]any{"logged_out": removed, "config": path})
+	}
+	if removed {
+		fmt.Fprintf(e.stdout, "Logged out (removed %s)\n", path)
+	} else {
+		fmt.Fprintln(e.stdout, "Not logged in")
+	}
+	return nil
+}
+
+// appCmd parses a command taking exactly one app NAME and returns it with a client.
+func (e *env) appCmd(args []string) (string, *client, error) {
+	pos, err := e.parse(e.flags(), args, 1, 1)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := e.client()
+	return pos[0], c, err
+}
+
+func cmdApps(e *env, args []string) error {
+	if _, err := e.parse(e.flags(), args, 0, 0); err != nil {
+		return err
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	var apps []AppInfo
+	raw, err := c.get(e.ctx, "/api/apps", &apps)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return writeRawJSON(e.stdout, raw)
+	}
+	if len(apps) == 0 {
+		fmt.Fprintln(e.stdout, "No apps yet: create one with `plat apps:create NAME`")
+		return nil
+	}
+	sort.SliceStable(apps, func(i, j int) bool { return apps[i].Name < apps[j].Name })
+	rows := [][]string{{"NAME", "STATUS", "RELEASE", "URL", "DEPLOYED"}}
+	for _, a := range apps {
+		rows = append(rows, []string{a.Name, orDash(a.Status), vstr(a.Active), orDash(a.URL), ago(a.DeployedAt)})
+	}
+	table(e.stdout, rows)
+	return nil
+}
+
+func cmdAppsCreate(e *env, args []string) error {
+	name, c, err := e.appCmd(args)
+	if err != nil {
+		return err
+	}
+	var a AppInfo
+	raw, err := c.call(e.ctx, http.MethodPost, "/api/apps", map[string]string{"name": name})
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return writeRawJSON(e.stdout, raw)
+	}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return fmt.Errorf("unexpected answer: %v", err)
+	}
+	gitURL := a.GitURL
+	if gitURL == "" {
+		gitURL = c.base + "/git/" + url.PathEscape(name) + ".git"
+	}
+	fmt.Fprintf(e.stdout, "Created %s: %s\n\nNext, in your app's git repo:\n  git remote add platform %s\nor, to also let git use your plat token:\n  plat git:remote %s\n",
+		a.Name, orDash(a.URL), gitURL, a.Name)
+	return nil
+}
+
+func cmdAppsInfo(e *env, args []string) error {
+	name, c, err := e.appCmd(args)
+	if err != nil {
+		return err
+	}
+	var a AppInfo
+	raw, err := c.get(e.ctx, appPath(name), &a)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return writeRawJSON(e.stdout, raw)
+	}
+	deployed := ago(a.DeployedAt)
+	if !a.DeployedAt.IsZero() {
+		deployed += " (" + a.DeployedAt.Local().Format("2006-01-02 15:04:05") + ")"
+	}
+	keys := append([]string(nil), a.EnvKeys...)
+	sort.Strings(keys)
+	cfgKeys := strings.Join(keys, ", ")
+	if cfgKeys == "" {
+		cfgKeys = "none"
+	}
+	table(e.stdout, [][]string{
+		{"name:", a.Name},
+		{"status:", orDash(a.Status)},
+		{"release:", vstr(a.Active)},
+		{"url:", orDash(a.URL)},
+		{"git url:", orDash(a.GitURL)},
+		{"git sha:", orDash(shortSHA(a.GitSHA))},
+		{"image:", orDash(shortImage(a.ImageID))},
+		{"deployed:", deployed},
+		{"health check:", healthString(a.Health)},
+		{"config keys:", cfgKeys},
+	})
+	return nil
+}
+
+func cmdAppsDestroy(e *env, args []string) error {
+	fs := e.flags()
+	confirm := fs.String("confirm", "", "the app's name again, to confirm")
+	pos, err := e.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	how := fmt.Sprintf("to destroy it with its releases, config and containers, run: plat apps:destroy %s --confirm %s", name, name)
+	switch {
+	case *confirm == "":
+		return fmt.Errorf("refusing to destroy %s without --confirm; %s", name, how)
+	case *confirm != name:
+		return fmt.Errorf("--confirm %s does not match the app name %s; %s", *confirm, name, how)
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	raw, err := c.call(e.ctx, http.MethodDelete, appPath(name)+"?confirm="+url.QueryEscape(name), nil)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return writeRawJSON(e.stdout, raw)
+	}
+	fmt.Fprintf(e.stdout, "Destroyed %s\n", name)
+	return nil
+}
+
+func cmdReleases(e *env, args []string) error {
+	name, c, err := e.appCmd(args)
+	if err != nil {
+		return err
+	}
+	var raws []json.RawMessage
+	if _, err := c.get(e.ctx, appPath(name, "releases"), &raws); err != nil {
+		return err
+	}
+	type item struct {
+		rel Release
+		raw json.RawMessage
+	}
+	items := make([]item, len(raws))
+	for i, r := range raws {
+		items[i].raw = r
+		if err := json.Unmarshal(r, &items[i].rel); err != nil {
+			return fmt.Errorf("unexpected release in the answer: %v", err)
+		}
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].rel.Version > items[j].rel.Version })
+	if e.json {
+		out := make([]json.RawMessage, len(items))
+		for i, it := range items {
+			out[i] = it.raw
+		}
+		return writeJSON(e.stdout, out)
+	}
+	if len(items) == 0 {
+		fmt.Fprintf(e.stdout, "%s has no releases yet: git push to deploy it (see `plat git:remote %s`)\n", name, name)
+		return nil
+	}
+	rows := [][]string{{"VERSION", "CAUSE", "STATUS", "SHA", "CREATED", "REASON"}}
+	for _, it := range items {
+		r := it.rel
+		rows = append(rows, []string{vstr(r.Version), orDash(r.Cause), orDash(r.Status), orDash(shortSHA(r.GitSHA)), ago(r.CreatedAt), r.Reason})
+	}
+	table(e.stdout, rows)
+	return nil
+}
+
+// parseVersion reads "v3" or "3".
+func parseVersion(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(s, "v"), "V"))
+	if err != nil || n <= 0 {
+		return 0, usagef("bad release version %q: use vN or N, e.g. v3", s)
+	}
+	return n, nil
+}
+
+func cmdReleasesLog(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, 2, 2)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	v, err := parseVersion(pos[1])
+	if err != nil {
+		return err
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(e.ctx, true, http.MethodGet, appPath(name, "releases", strconv.Itoa(v), "build-log"), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if e.json {
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return c.transportError(e.ctx, err)
+		}
+		return writeJSON(e.stdout, map[string]any{"app": name, "version": v, "log": string(b)})
+	}
+	if _, err := io.Copy(e.stdout, resp.Body); err != nil {
+		return c.transportError(e.ctx, err)
+	}
+	return nil
+}
+
+func cmdConfig(e *env, args []string) error {
+	name, c, err := e.appCmd(args)
+	if err != nil {
+		return err
+	}
+	var vars map[string]string
+	raw, err := c.get(e.ctx, appPath(name, "config"), &vars)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return writeRawJSON(e.stdout, raw)
+	}
+	if len(vars) == 0 {
+		fmt.Fprintf(e.stderr, "%s has no config vars: set some with `plat config:set %s KEY=VALUE`\n", name, name)
+		return nil
+	}
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(e.stdout, "%s=%s\n", k, vars[k])
+	}
+	return nil
+}
+
+var (
+	keyRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	versionRE = regexp.MustCompile(`\bv(\d+)\b`) // "rollback to v3"
+)
+
+func checkKey(k string) error {
+	if !keyRE.MatchString(k) {
+		return usagef("invalid config key %q: keys are letters, digits and _, not starting with a digit (e.g. DATABASE_URL)", k)
+	}
+	return nil
+}
+
+type configChange struct {
+	Set   map[string]string `json:"set,omitempty"`
+	Unset []string          `json:"unset,omitempty"`
+}
+
+func cmdConfigSet(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, 2, -1)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	set := map[string]string{}
+	for _, kv := range pos[1:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return usagef("%q is not KEY=VALUE", kv)
+		}
+		if err := checkKey(k); err != nil {
+			return err
+		}
+		set[k] = v
+	}
+	return e.deploy(name, appPath(name, "config"), configChange{Set: set}, nil)
+}
+
+func cmdConfigUnset(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, 2, -1)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	for _, k := range pos[1:] {
+		if strings.Contains(k, "=") {
+			return usagef("%q: config:unset takes only keys, not KEY=VALUE", k)
+		}
+		if err := checkKey(k); err != nil {
+			return err
+		}
+	}
+	return e.deploy(name, appPath(name, "config"), configChange{Unset: pos[1:]}, nil)
+}
+
+func cmdRollback(e *env, args []string) error {
+	pos, err := e.parse(e.flags(), args, 1, 2)
+	if err != nil {
+		return err
+	}
+	name, v := pos[0], 0
+	if len(pos) == 2 {
+		if v, err = parseVersion(pos[1]); err != nil {
+			return err
+		}
+	}
+	return e.deploy(name, appPath(name, "rollback"), map[string]int{"version": v}, func(r Release) string {
+		target := v
+		if m := versionRE.FindStringSubmatch(r.Reason); m != nil {
+			target, _ = strconv.Atoi(m[1])
+		}
+		if target > 0 {
+			return fmt.Sprintf("rolled back %s to v%d as v%d", name, target, r.Version)
+		}
+		return fmt.Sprintf("rolled back %s as v%d", name, r.Version)
+	})
+}
+
+// deploy runs a long operation that ends in a release, streaming its progress
+// to stderr as "-----> message". done formats the success line (nil: the
+// default "myapp v5 (config) is live").
+func (e *env) deploy(name, path string, body any, done func(Release) string) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	raw, err := c.stream(e.ctx, path, body, func(msg string) {
+		fmt.Fprintf(e.stderr, "-----> %s\n", msg)
+	})
+	switch {
+	case errors.Is(err, errInterrupted):
+		return fmt.Errorf("interrupted: the daemon may still finish; check with `plat releases %s`", name)
+	case errors.Is(err, errStreamEnded):
+		return fmt.Errorf("%v: check with `plat releases %s`", err, name)
+	case err != nil:
+		return err
+	}
+	var r Release
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("unexpected release in the answer: %v", err)
+	}
+	if r.Status == "failed" {
+		return fmt.Errorf("%s v%d failed: %s", name, r.Version, orDash(r.Reason))
+	}
+	if e.json {
+		return writeRawJSON(e.stdout, raw)
+	}
+	msg := fmt.Sprintf("%s v%d (%s) is live", name, r.Version, r.Cause)
+	if done != nil {
+		msg = done(r)
+	}
+	fmt.Fprintln(e.stdout, msg)
+	return nil
+}
+
+func cmdHealthSet(e *env, args []string) error {
+	fs := e.flags()
+	path := fs.String("path", "", "HTTP path to check, e.g. /up")
+	timeout := fs.String("timeout", "", "time limit of one attempt, e.g. 2s")
+	interval := fs.String("interval", "", "pause between attempts, e.g. 500ms")
+	deadline := fs.String("deadline", "", "time limit of the whole check, e.g. 60s")
+	pos, err := e.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	delete(given, "json")
+	if len(given) == 0 {
+		return usagef("nothing to change: give --path, --timeout, --interval or --deadline")
+	}
+	if given["path"] && !strings.HasPrefix(*path, "/") {
+		return usagef("--path %q must start with /", *path)
+	}
+	durs := map[string]*string{"timeout": timeout, "interval": interval, "deadline": deadline}
+	parsed := map[string]time.Duration{}
+	for _, k := range []string{"timeout", "interval", "deadline"} {
+		if !given[k] {
+			continue
+		}
+		d, err := time.ParseDuration(*durs[k])
+		if err != nil || d <= 0 {
+			return usagef("--%s %q: give a positive duration like 2s or 500ms", k, *durs[k])
+		}
+		parsed[k] = d
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	// PUT replaces the settings: start from the current ones so flags not
+	// given keep their values.
+	var cur AppInfo
+	if _, err := c.get(e.ctx, appPath(name), &cur); err != nil {
+		return err
+	}
+	h := cur.Health
+	if given["path"] {
+		h.Path = *path
+	}
+	if d, ok := parsed["timeout"]; ok {
+		h.Timeout = Duration(d)
+	}
+	if d, ok := parsed["interval"]; ok {
+		h.Interval = Duration(d)
+	}
+	if d, ok := parsed["deadline"]; ok {
+		h.Deadline = Duration(d)
+	}
+	raw, err := c.call(e.ctx, http.MethodPut, appPath(name, "health"), h)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return writeRawJSON(e.stdout, raw)
+	}
+	var a AppInfo
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return fmt.Errorf("unexpected answer: %v", err)
+	}
+	fmt.Fprintf(e.stdout, "%s health check: %s\n", name, healthString(a.Health))
+	return nil
+}
+
+func cmdLogs(e *env, args []string) error {
+	fs := e.flags()
+	follow := fs.Bool("f", false, "keep following the output until Ctrl-C")
+	n := fs.Int("n", 100, "number of recent lines to show first")
+	pos, err := e.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *n < 0 {
+		return usagef("-n must be 0 or more")
+	}
+	name := pos[0]
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	q := url.Values{"tail": {strconv.Itoa(*n)}}
+	if *follow {
+		q.Set("follow", "1")
+	}
+	resp, err := c.do(e.ctx, true, http.MethodGet, appPath(name, "logs")+"?"+q.Encode(), nil)
+	if errors.Is(err, errInterrupted) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if e.json {
+		enc := json.NewEncoder(e.stdout)
+		br := bufio.NewReader(resp.Body)
+		for {
+			line, rerr := br.ReadString('\n')
+			if line != "" {
+				if err := enc.Encode(map[string]string{"app": name, "line": strings.TrimSuffix(line, "\n")}); err != nil {
+					return err
+				}
+			}
+			if rerr != nil {
+				err = rerr
+				break
+			}
+		}
+	} else {
+		_, err = io.Copy(e.stdout, resp.Body)
+	}
+	if err == nil || errors.Is(err, io.EOF) || e.ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("the log stream broke: %v", err)
+}

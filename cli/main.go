@@ -1,0 +1,273 @@
+// Package cli is plat's command-line client: Heroku-style topic:command
+// commands that talk to the daemon's HTTP API (docs/api.md).
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+)
+
+// Version is the CLI version; set it with -ldflags "-X github.com/plat-paas/plat/cli.Version=v1.2.3".
+var Version = "dev"
+
+func version() string {
+	if Version == "dev" {
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+	}
+	return Version
+}
+
+// command is one `plat` command.
+type command struct {
+	name    string
+	args    string // usage after the name
+	summary string
+	run     func(e *env, args []string) error
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{
+		{"login", "URL --token TOKEN", "check a token against the daemon and save both", cmdLogin},
+		{"logout", "", "forget the saved daemon URL and token", cmdLogout},
+		{"apps", "", "list apps", cmdApps},
+		{"apps:create", "NAME", "create an app", cmdAppsCreate},
+		{"apps:info", "NAME", "show an app's details", cmdAppsInfo},
+		{"apps:destroy", "NAME --confirm NAME", "delete an app, its releases and containers", cmdAppsDestroy},
+		{"releases", "NAME", "list an app's releases, newest first", cmdReleases},
+		{"releases:log", "NAME vN", "print a release's build log", cmdReleasesLog},
+		{"config", "NAME", "print an app's config vars as KEY=VALUE", cmdConfig},
+		{"config:set", "NAME KEY=VALUE...", "set config vars and deploy a new release", cmdConfigSet},
+		{"config:unset", "NAME KEY...", "remove config vars and deploy a new release", cmdConfigUnset},
+		{"rollback", "NAME [vN]", "redeploy an earlier release (default: the one before the active one)", cmdRollback},
+		{"health:set", "NAME [flags]", "change the health check: --path, --timeout, --interval, --deadline", cmdHealthSet},
+		{"logs", "NAME [-f] [-n 100]", "print an app's container output; -f follows it", cmdLogs},
+		{"git:url", "NAME", "print an app's git URL", cmdGitURL},
+		{"git:remote", "NAME [--remote platform]", "add the app as a git remote here, authenticated with your token", cmdGitRemote},
+		{"git-credential", "get|store|erase", "git credential helper (git:remote sets it up)", cmdGitCredential},
+		{"version", "", "print plat's version", cmdVersion},
+		{"help", "[COMMAND]", "show this help, or a command's", cmdHelp},
+	}
+}
+
+func findCommand(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// env is what a command runs with.
+type env struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	json   bool // --json
+	cmd    *command
+}
+
+// usageError is bad command-line input; it exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// errHelpShown: -h was given and the help was printed.
+var errHelpShown = errors.New("help shown")
+
+// Main runs the plat CLI with args (without the program name) and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+
+	args = append([]string(nil), args...)
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "--json", "-json", "--json=true", "-json=true":
+			e.json = true
+			args = args[1:]
+			continue
+		case "-h", "-help", "--help":
+			args[0] = "help"
+		case "-v", "-version", "--version":
+			args[0] = "version"
+		default:
+			fmt.Fprintf(stderr, "plat: unknown flag %s before the command: run `plat help`\n", args[0])
+			return 2
+		}
+		break
+	}
+	if len(args) == 0 {
+		args = []string{"help"}
+	}
+	e.cmd = findCommand(args[0])
+	if e.cmd == nil {
+		fmt.Fprintf(stderr, "plat: unknown command %q: run `plat help` for the list\n", args[0])
+		return 2
+	}
+	err := e.cmd.run(e, args[1:])
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errHelpShown):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "plat: %s\nusage: plat %s\n", ue.msg, e.cmd.usage())
+		return 2
+	default:
+		fmt.Fprintf(stderr, "plat: %s\n", err)
+		return 1
+	}
+}
+
+func (c *command) usage() string {
+	if c.args == "" {
+		return c.name
+	}
+	return c.name + " " + c.args
+}
+
+// flags makes a command's FlagSet, with the global --json.
+func (e *env) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet(e.cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVar(&e.json, "json", e.json, "print JSON to stdout instead of text")
+	return fs
+}
+
+// parse parses flags given anywhere among args (e.g. `plat logs myapp -f`)
+// and returns the positional arguments, checking there are min to max of
+// them (max < 0: no limit). Everything after "--" is positional.
+func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // Parse reports it
+		}
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	if err := fs.Parse(flags); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			e.printCommandHelp(fs)
+			return nil, errHelpShown
+		}
+		return nil, &usageError{err.Error()}
+	}
+	pos = append(pos, fs.Args()...)
+	switch {
+	case len(pos) < min:
+		return nil, usagef("not enough arguments")
+	case max >= 0 && len(pos) > max:
+		return nil, usagef("unexpected argument %q", pos[max])
+	}
+	return pos, nil
+}
+
+func (e *env) printCommandHelp(fs *flag.FlagSet) {
+	fmt.Fprintf(e.stdout, "usage: plat %s\n\n%s.\n\nflags:\n", e.cmd.usage(), capitalize(e.cmd.summary))
+	fs.SetOutput(e.stdout)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func cmdHelp(e *env, args []string) error {
+	fs := e.flags()
+	pos, err := e.parse(fs, args, 0, 1)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 1 {
+		c := findCommand(pos[0])
+		if c == nil {
+			return usagef("unknown command %q", pos[0])
+		}
+		sub := &env{ctx: e.ctx, stdin: e.stdin, stdout: e.stdout, stderr: e.stderr, cmd: c}
+		return c.run(sub, []string{"-h"})
+	}
+	if e.json {
+		type entry struct {
+			Command string `json:"command"`
+			Usage   string `json:"usage"`
+			Summary string `json:"summary"`
+		}
+		var list []entry
+		for _, c := range commands {
+			list = append(list, entry{c.name, "plat " + c.usage(), c.summary})
+		}
+		return writeJSON(e.stdout, list)
+	}
+	w := e.stdout
+	fmt.Fprint(w, "plat: git push to deploy, on your own server.\n\nusage: plat COMMAND [ARGS] [--json]\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.usage(), c.summary)
+	}
+	tw.Flush()
+	fmt.Fprint(w, `
+Every command takes --json to print JSON instead of text, and -h for its help.
+Flags may come before or after arguments.
+
+Environment: PLAT_URL and PLAT_TOKEN override the saved login;
+PLAT_CONFIG is the config file (default $XDG_CONFIG_HOME/plat/config.json).
+`)
+	return nil
+}
+
+func cmdVersion(e *env, args []string) error {
+	if _, err := e.parse(e.flags(), args, 0, 0); err != nil {
+		return err
+	}
+	if e.json {
+		return writeJSON(e.stdout, map[string]string{
+			"version": version(), "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH,
+		})
+	}
+	fmt.Fprintf(e.stdout, "plat %s (%s, %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
+}

@@ -1,0 +1,449 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/plat-paas/plat/deploy"
+	"github.com/plat-paas/plat/engine"
+	"github.com/plat-paas/plat/store"
+)
+
+// maxJSONBody bounds API request bodies; config and app names are small.
+const maxJSONBody = 1 << 20
+
+type server struct {
+	cfg        Config
+	store      *store.Store
+	deployer   *deploy.Deployer
+	engine     engine.Engine
+	log        *slog.Logger
+	repos      *repos
+	routerAddr string
+}
+
+func (s *server) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/whoami", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	mux.HandleFunc("GET /api/apps", s.listApps)
+	mux.HandleFunc("POST /api/apps", s.createApp)
+	mux.HandleFunc("GET /api/apps/{app}", s.getApp)
+	mux.HandleFunc("DELETE /api/apps/{app}", s.destroyApp)
+	mux.HandleFunc("GET /api/apps/{app}/releases", s.listReleases)
+	mux.HandleFunc("GET /api/apps/{app}/releases/{version}/build-log", s.buildLog)
+	mux.HandleFunc("GET /api/apps/{app}/events", s.listEvents)
+	mux.HandleFunc("GET /api/apps/{app}/config", s.getConfig)
+	mux.HandleFunc("POST /api/apps/{app}/config", s.setConfig)
+	mux.HandleFunc("POST /api/apps/{app}/rollback", s.rollback)
+	mux.HandleFunc("PUT /api/apps/{app}/health", s.setHealth)
+	mux.HandleFunc("GET /api/apps/{app}/logs", s.logs)
+	mux.HandleFunc("GET /git/{repo}/info/refs", s.gitInfoRefs)
+	mux.HandleFunc("POST /git/{repo}/git-receive-pack", s.gitReceivePack)
+	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)
+	return s.authenticate(mux)
+}
+
+// authenticate admits requests that carry a valid token: as a bearer token
+// (API) or as the basic-auth password (git). Nothing about why a token was
+// refused is said, to the client or the log.
+func (s *server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := ""
+		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+			token = strings.TrimPrefix(h, "Bearer ")
+		} else if _, pw, ok := r.BasicAuth(); ok {
+			token = pw
+		}
+		if token == "" {
+			unauthorized(w, r)
+			return
+		}
+		if _, ok := s.store.VerifyToken(token); !ok {
+			s.log.Warn("refused token", "path", r.URL.Path, "remote", r.RemoteAddr)
+			unauthorized(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func unauthorized(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/git/") {
+		w.Header().Set("WWW-Authenticate", `Basic realm="plat"`)
+	}
+	writeError(w, http.StatusUnauthorized, "authentication required: log in with `plat login URL --token TOKEN`")
+}
+
+// appInfo is the API's view of an app.
+type appInfo struct {
+	Name       string            `json:"name"`
+	CreatedAt  time.Time         `json:"created_at"`
+	Status     string            `json:"status"`
+	Active     int               `json:"active"`
+	URL        string            `json:"url"`
+	GitURL     string            `json:"git_url"`
+	GitSHA     string            `json:"git_sha,omitempty"`
+	ImageID    string            `json:"image_id,omitempty"`
+	DeployedAt time.Time         `json:"deployed_at,omitzero"`
+	Health     store.HealthCheck `json:"health"`
+	EnvKeys    []string          `json:"env_keys"`
+}
+
+func (s *server) info(app store.App) appInfo {
+	ai := appInfo{
+		Name: app.Name, CreatedAt: app.CreatedAt, Active: app.Active, Status: "new",
+		URL:     s.appURL(app.Name),
+		GitURL:  s.cfg.PublicURL + "/git/" + app.Name + ".git",
+		Health:  app.Health,
+		EnvKeys: slices.Sorted(maps.Keys(app.Env)),
+	}
+	releases, _ := s.store.ListReleases(app.Name)
+	for _, r := range releases {
+		if r.Version == app.Active {
+			ai.GitSHA, ai.ImageID, ai.DeployedAt = r.GitSHA, r.ImageID, r.FinishedAt
+		}
+	}
+	if app.Active > 0 {
+		ai.Status = "running"
+	}
+	if n := len(releases); n > 0 {
+		switch releases[n-1].Status {
+		case store.StatusDeploying:
+			ai.Status = "deploying"
+		case store.StatusFailed:
+			ai.Status = "failed"
+		}
+	}
+	return ai
+}
+
+// appURL is where the router serves app.
+func (s *server) appURL(app string) string {
+	u := "http://" + app + "." + s.cfg.Domain
+	if _, port, err := net.SplitHostPort(s.routerAddr); err == nil && port != "80" {
+		u += ":" + port
+	}
+	return u + "/"
+}
+
+func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
+	apps, err := s.store.ListApps()
+	if err != nil {
+		s.internalError(w, err)
+		return
+	}
+	out := make([]appInfo, 0, len(apps))
+	for _, a := range apps {
+		out = append(out, s.info(a))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name string `json:"name"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	if err := deploy.ValidateAppName(body.Name); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	app := store.App{Name: body.Name, CreatedAt: time.Now().UTC()}
+	if err := s.store.CreateApp(app); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			writeError(w, http.StatusConflict, fmt.Sprintf("an app named %q already exists; choose another name", body.Name))
+			return
+		}
+		s.internalError(w, err)
+		return
+	}
+	if err := s.repos.ensure(body.Name); err != nil {
+		s.internalError(w, err)
+		return
+	}
+	s.log.Info("app created", "app", body.Name)
+	writeJSON(w, http.StatusCreated, s.info(app))
+}
+
+// app loads the {app} of the path, answering 404 itself when it is unknown.
+func (s *server) app(w http.ResponseWriter, r *http.Request) (store.App, bool) {
+	name := r.PathValue("app")
+	app, err := s.store.GetApp(name)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no app named %q; see `plat apps`", name))
+		return app, false
+	}
+	if err != nil {
+		s.internalError(w, err)
+		return app, false
+	}
+	return app, true
+}
+
+func (s *server) getApp(w http.ResponseWriter, r *http.Request) {
+	if app, ok := s.app(w, r); ok {
+		writeJSON(w, http.StatusOK, s.info(app))
+	}
+}
+
+func (s *server) destroyApp(w http.ResponseWriter, r *http.Request) {
+	app, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	if r.URL.Query().Get("confirm") != app.Name {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("destroying %s removes its releases, images and repository; confirm with `plat apps:destroy %s --confirm %s`", app.Name, app.Name, app.Name))
+		return
+	}
+	if err := s.deployer.Destroy(r.Context(), app.Name); err != nil {
+		s.internalError(w, err)
+		return
+	}
+	if err := s.repos.remove(app.Name); err != nil {
+		s.log.Warn("remove repository", "app", app.Name, "err", err)
+	}
+	s.log.Info("app destroyed", "app", app.Name)
+	writeJSON(w, http.StatusOK, map[string]string{"destroyed": app.Name})
+}
+
+func (s *server) listReleases(w http.ResponseWriter, r *http.Request) {
+	app, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	releases, err := s.store.ListReleases(app.Name)
+	if err != nil {
+		s.internalError(w, err)
+		return
+	}
+	if releases == nil {
+		releases = []store.Release{}
+	}
+	writeJSON(w, http.StatusOK, releases)
+}
+
+func (s *server) buildLog(w http.ResponseWriter, r *http.Request) {
+	app, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	v, err := strconv.Atoi(strings.TrimPrefix(r.PathValue("version"), "v"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "release version must be a number like 3 or v3")
+		return
+	}
+	log, err := s.store.BuildLog(app.Name, v)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s v%d has no build log (config and rollback releases are not built)", app.Name, v))
+		return
+	}
+	if err != nil {
+		s.internalError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(log)
+}
+
+func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
+	app, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	events, err := s.store.ListEvents(app.Name, 200)
+	if err != nil {
+		s.internalError(w, err)
+		return
+	}
+	if events == nil {
+		events = []store.Event{}
+	}
+	writeJSON(w, http.StatusOK, events)
+}
+
+func (s *server) getConfig(w http.ResponseWriter, r *http.Request) {
+	app, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	env := app.Env
+	if env == nil {
+		env = map[string]string{}
+	}
+	writeJSON(w, http.StatusOK, env)
+}
+
+func (s *server) setConfig(w http.ResponseWriter, r *http.Request) {
+	app, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	var change deploy.ConfigChange
+	var body struct {
+		Set   map[string]string `json:"set"`
+		Unset []string          `json:"unset"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	change.Set, change.Unset = body.Set, body.Unset
+	for _, k := range append(slices.Collect(maps.Keys(change.Set)), change.Unset...) {
+		if err := deploy.ValidateEnvKey(k); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	if len(change.Set)+len(change.Unset) == 0 {
+		writeError(w, http.StatusBadRequest, "nothing to change: give KEY=value pairs to set or keys to unset")
+		return
+	}
+	streamOperation(w, r, func(ctx context.Context, out io.Writer) (any, error) {
+		return s.deployer.SetConfig(ctx, app.Name, change, out)
+	})
+}
+
+func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
+	app, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Version int `json:"version"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	streamOperation(w, r, func(ctx context.Context, out io.Writer) (any, error) {
+		return s.deployer.Rollback(ctx, app.Name, body.Version, out)
+	})
+}
+
+func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
+	app, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Path     string `json:"path"`
+		Timeout  string `json:"timeout"`
+		Interval string `json:"interval"`
+		Deadline string `json:"deadline"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	hc := app.Health
+	if body.Path != "" {
+		if !strings.HasPrefix(body.Path, "/") {
+			writeError(w, http.StatusBadRequest, "health check path must start with /")
+			return
+		}
+		hc.Path = body.Path
+	}
+	for _, f := range []struct {
+		name string
+		in   string
+		out  *time.Duration
+	}{{"timeout", body.Timeout, &hc.Timeout}, {"interval", body.Interval, &hc.Interval}, {"deadline", body.Deadline, &hc.Deadline}} {
+		if f.in == "" {
+			continue
+		}
+		d, err := time.ParseDuration(f.in)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("health check %s %q is not a positive duration like 2s or 500ms", f.name, f.in))
+			return
+		}
+		*f.out = d
+	}
+	if err := s.store.UpdateApp(app.Name, func(a *store.App) error { a.Health = hc; return nil }); err != nil {
+		s.internalError(w, err)
+		return
+	}
+	app.Health = hc
+	writeJSON(w, http.StatusOK, s.info(app))
+}
+
+func (s *server) logs(w http.ResponseWriter, r *http.Request) {
+	app, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	id, err := s.deployer.ActiveContainer(app.Name)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	tail := 100
+	if t := r.URL.Query().Get("tail"); t != "" {
+		if tail, err = strconv.Atoi(t); err != nil {
+			writeError(w, http.StatusBadRequest, "tail must be a number of lines")
+			return
+		}
+	}
+	follow := r.URL.Query().Get("follow") == "1" || r.URL.Query().Get("follow") == "true"
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	fw := newFlushWriter(w)
+	if err := s.engine.Logs(r.Context(), id, tail, follow, fw); err != nil && r.Context().Err() == nil {
+		s.log.Warn("stream logs", "app", app.Name, "err", err)
+	}
+}
+
+// streamOperation runs a long operation, streaming its progress as NDJSON
+// lines and ending with {"release":...} or {"error":...}.
+func streamOperation(w http.ResponseWriter, r *http.Request, op func(ctx context.Context, out io.Writer) (any, error)) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	fw := newFlushWriter(w)
+	enc := json.NewEncoder(fw)
+	progress := &lineWriter{emit: func(line string) { enc.Encode(map[string]string{"progress": line}) }}
+	result, err := op(r.Context(), progress)
+	progress.Flush()
+	if err != nil {
+		enc.Encode(map[string]string{"error": err.Error()})
+		return
+	}
+	enc.Encode(map[string]any{"release": result})
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func (s *server) internalError(w http.ResponseWriter, err error) {
+	s.log.Error("request failed", "err", err)
+	writeError(w, http.StatusInternalServerError, "internal error: "+err.Error()+" (see the daemon's log)")
+}

@@ -1,0 +1,176 @@
+// Package daemon wires plat's parts into the long-running server: the
+// control API, the git endpoint, the router listener and the local socket
+// the git hook and the admin commands use. It also restores state at start.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/plat-paas/plat/deploy"
+	"github.com/plat-paas/plat/engine"
+	"github.com/plat-paas/plat/router"
+	"github.com/plat-paas/plat/store"
+)
+
+// Defaults for the daemon's flags.
+const (
+	DefaultDataDir    = "/var/lib/plat"
+	DefaultAPIAddr    = ":8700"
+	DefaultHTTPAddr   = ":80"
+	DefaultDomain     = "localhost"
+	socketName        = "plat.sock"
+	readHeaderTimeout = 10 * time.Second
+	shutdownTimeout   = 10 * time.Second
+)
+
+// Config is the daemon's configuration.
+type Config struct {
+	DataDir  string
+	APIAddr  string // control API and git
+	HTTPAddr string // the router
+	Domain   string // apps are served at <app>.<Domain>
+	// PublicURL is how clients reach the API, used in printed URLs; derived from APIAddr when empty.
+	PublicURL string
+	Deploy    deploy.Config
+}
+
+// Main runs `plat daemon [flags]` and, for `plat daemon token`, asks a
+// running daemon for a new API token.
+func Main(args []string) int {
+	if len(args) > 0 && args[0] == "token" {
+		return tokenMain(args[1:])
+	}
+	fs := flag.NewFlagSet("plat daemon", flag.ContinueOnError)
+	var cfg Config
+	fs.StringVar(&cfg.DataDir, "data", envOr("PLAT_DATA", DefaultDataDir), "data directory (store, git repos, socket)")
+	fs.StringVar(&cfg.APIAddr, "api", DefaultAPIAddr, "listen address of the control API and git endpoint")
+	fs.StringVar(&cfg.HTTPAddr, "http", DefaultHTTPAddr, "listen address of the app router (HTTP)")
+	fs.StringVar(&cfg.Domain, "domain", DefaultDomain, "base domain: apps are served at <app>.<domain>")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL clients use to reach the API (default: derived from --api)")
+	fs.IntVar(&cfg.Deploy.Retain, "retain", deploy.DefaultRetain, "releases per app whose images are kept for rollback")
+	fs.DurationVar(&cfg.Deploy.DrainTimeout, "drain-timeout", deploy.DefaultDrainTimeout, "how long a deploy waits for the old version's in-flight requests")
+	fs.IntVar(&cfg.Deploy.Port, "app-port", deploy.DefaultPort, "port apps listen on inside their container ($PORT)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, cfg, log); err != nil {
+		log.Error("plat daemon stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// Run serves until ctx ends.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "plat.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	eng, err := engine.NewDocker(ctx)
+	if err != nil {
+		return err
+	}
+	rt := router.New(router.Options{Logger: log})
+	sw := &switcher{router: rt, domain: cfg.Domain}
+	dep := deploy.New(st, eng, sw, cfg.Deploy, log)
+
+	if err := dep.Reconcile(ctx); err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	if ok, _ := st.HasTokens(); !ok {
+		log.Warn("no API token yet: run `plat daemon token` on this host to create one")
+	}
+
+	apiLn, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("listen on API address: %w", err)
+	}
+	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on router address: %w", err)
+	}
+	sockPath := filepath.Join(cfg.DataDir, socketName)
+	_ = os.Remove(sockPath)
+	sockLn, err := net.Listen("unix", sockPath)
+	if err != nil {
+		return fmt.Errorf("listen on local socket: %w", err)
+	}
+	if err := os.Chmod(sockPath, 0o600); err != nil {
+		return fmt.Errorf("restrict local socket: %w", err)
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + publicHost(apiLn.Addr())
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable for the git hook: %w", err)
+	}
+	srv := &server{
+		cfg: cfg, store: st, deployer: dep, engine: eng, log: log,
+		repos:      &repos{dir: filepath.Join(cfg.DataDir, "repos"), hookBinary: self, socket: sockPath},
+		routerAddr: httpLn.Addr().String(),
+	}
+	servers := []*http.Server{
+		{Handler: srv.apiHandler(), ReadHeaderTimeout: readHeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
+		{Handler: rt, ReadHeaderTimeout: readHeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
+		{Handler: srv.localHandler(), ReadHeaderTimeout: readHeaderTimeout},
+	}
+	listeners := []net.Listener{apiLn, httpLn, sockLn}
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { errc <- s.Serve(listeners[i]) }()
+	}
+	log.Info("plat daemon ready", "api", apiLn.Addr().String(), "router", httpLn.Addr().String(), "domain", cfg.Domain, "data", cfg.DataDir)
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(sctx)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// publicHost turns a listen address into one a client can use.
+func publicHost(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

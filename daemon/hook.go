@@ -1,0 +1,186 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/plat-paas/plat/deploy"
+)
+
+// deployBranch is the only branch whose pushes deploy.
+const deployBranch = "refs/heads/main"
+
+const resultTrailer = "X-Plat-Result"
+
+// localHandler serves the daemon's unix socket (mode 0600: root, or
+// whoever runs the daemon): the git hook's deploy requests and admin
+// commands. It needs no token; the socket's file mode is the guard.
+func (s *server) localHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /hook/push", s.hookPush)
+	mux.HandleFunc("POST /admin/token", func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Query().Get("name")
+		if name == "" {
+			name = "admin"
+		}
+		token, err := s.store.CreateToken(name)
+		if err != nil {
+			s.internalError(w, err)
+			return
+		}
+		s.log.Info("API token created", "name", name)
+		io.WriteString(w, token+"\n")
+	})
+	return mux
+}
+
+// hookPush builds and deploys a pushed commit; the body is its tar. Output
+// streams back to the hook, which relays it to the pusher; the outcome is
+// in the X-Plat-Result trailer ("ok", or the error).
+func (s *server) hookPush(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	app, sha := q.Get("app"), q.Get("sha")
+	// Progress streams back while the tar is still being read.
+	if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+		s.log.Warn("enable full duplex", "err", err)
+	}
+	w.Header().Set("Trailer", resultTrailer)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	out := newFlushWriter(w)
+	rel, err := s.deployer.Push(r.Context(), deploy.PushRequest{App: app, GitSHA: sha, Source: r.Body}, out)
+	if err != nil {
+		if errors.Is(err, deploy.ErrNotLocked) {
+			err = errors.New("deploys only run from a git push to the daemon")
+		}
+		fmt.Fprintf(out, "\n !     Push rejected: %v\n !     %s is still serving its previous release.\n", err, app)
+		w.Header().Set(resultTrailer, "failed")
+		return
+	}
+	fmt.Fprintf(out, "\n=====> %s v%d is live at %s\n", app, rel.Version, s.appURL(app))
+	w.Header().Set(resultTrailer, "ok")
+}
+
+// unixClient talks HTTP to the daemon's local socket.
+func unixClient(socket string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}}
+}
+
+// HookMain runs `plat hook pre-receive` inside a bare repository: git gives
+// it "old new ref" lines on stdin. It refuses anything but a push to main,
+// streams `git archive` of the pushed commit to the daemon, and relays the
+// daemon's output. A non-zero exit makes git reject the push.
+func HookMain(args []string) int {
+	if len(args) != 1 || args[0] != "pre-receive" {
+		fmt.Fprintln(os.Stderr, "usage: plat hook pre-receive (run by git, not by hand)")
+		return 2
+	}
+	socket, app := os.Getenv("PLAT_SOCKET"), os.Getenv("PLAT_APP")
+	if socket == "" || app == "" {
+		fmt.Println("plat: this hook runs only under the plat daemon")
+		return 1
+	}
+	var oldSHA, sha string
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 {
+			continue
+		}
+		newSHA, ref := f[1], f[2]
+		switch {
+		case ref != deployBranch:
+			fmt.Printf("plat: only pushes to main deploy; %s was not accepted.\nplat: push your branch to main: git push platform %s:main\n", ref, strings.TrimPrefix(ref, "refs/heads/"))
+			return 1
+		case strings.Trim(newSHA, "0") == "":
+			fmt.Println("plat: deleting main is not allowed; to remove the app use `plat apps:destroy`")
+			return 1
+		}
+		oldSHA, sha = f[0], newSHA
+	}
+	if sha == "" {
+		return 0
+	}
+	// The daemon holds the app's lock for this push, but another push may
+	// have moved main while this one waited for it; deploying now would
+	// deploy a commit git then refuses to record.
+	current, _ := exec.Command("git", "rev-parse", "-q", "--verify", deployBranch).Output()
+	if cur := strings.TrimSpace(string(current)); cur != strings.TrimLeft(oldSHA, "0") && !(cur == "" && strings.Trim(oldSHA, "0") == "") {
+		fmt.Println("plat: main moved while this push waited (another push was deployed first).\nplat: fetch or rebase onto it, then push again.")
+		return 1
+	}
+	return hookDeploy(socket, app, sha)
+}
+
+func hookDeploy(socket, app, sha string) int {
+	archive := exec.Command("git", "archive", "--format=tar", sha)
+	archive.Stderr = os.Stderr
+	tar, err := archive.StdoutPipe()
+	if err != nil {
+		fmt.Println("plat:", err)
+		return 1
+	}
+	if err := archive.Start(); err != nil {
+		fmt.Println("plat: git archive:", err)
+		return 1
+	}
+	u := "http://plat/hook/push?" + url.Values{"app": {app}, "sha": {sha}}.Encode()
+	resp, err := unixClient(socket).Post(u, "application/x-tar", tar)
+	if err != nil {
+		fmt.Printf("plat: cannot reach the plat daemon: %v\n", err)
+		archive.Process.Kill()
+		archive.Wait()
+		return 1
+	}
+	defer resp.Body.Close()
+	_, copyErr := io.Copy(os.Stdout, resp.Body)
+	archive.Wait()
+	if copyErr != nil {
+		fmt.Printf("\n !     Lost the connection to the plat daemon during the deploy (%v).\n !     The push is rejected; the previous release keeps serving once the daemon is back.\n", copyErr)
+		return 1
+	}
+	if resp.Trailer.Get(resultTrailer) != "ok" {
+		return 1
+	}
+	return 0
+}
+
+// tokenMain runs `plat daemon token`: a new API token from the local daemon.
+func tokenMain(args []string) int {
+	fs := flag.NewFlagSet("plat daemon token", flag.ContinueOnError)
+	dataDir := fs.String("data", envOr("PLAT_DATA", DefaultDataDir), "the daemon's data directory")
+	name := fs.String("name", "admin", "a name for the token (shown in logs)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	socket := filepath.Join(*dataDir, socketName)
+	resp, err := unixClient(socket).Post("http://plat/admin/token?"+url.Values{"name": {*name}}.Encode(), "text/plain", nil)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "plat: cannot reach the daemon's socket %s: %v\nplat: is `plat daemon --data %s` running, and are you the user it runs as?\n", socket, err, *dataDir)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(os.Stderr, "plat: %s\n", strings.TrimSpace(string(body)))
+		return 1
+	}
+	fmt.Print(string(body))
+	return 0
+}

@@ -1,0 +1,644 @@
+// Package deploy owns releases: it builds pushes into releases, runs them
+// blue-green (start beside the old one, health-check, switch, drain, stop),
+// and makes config changes and rollbacks into new releases through the same
+// path. It knows the store and the engine, and sees the router only through
+// the small Switcher interface.
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/plat-paas/plat/builder"
+	"github.com/plat-paas/plat/engine"
+	"github.com/plat-paas/plat/store"
+)
+
+// Defaults for Config fields left at zero.
+const (
+	DefaultNetwork      = "plat"
+	DefaultPort         = 5000
+	DefaultMemoryBytes  = 512 << 20
+	DefaultDrainTimeout = 30 * time.Second
+	DefaultStopTimeout  = 10 * time.Second
+	DefaultRetain       = 10
+	crashLogLines       = 20
+)
+
+// Sentinel errors callers can map to user-facing answers.
+var (
+	ErrInvalidName   = errors.New("invalid app name")
+	ErrInvalidConfig = errors.New("invalid config")
+	ErrNoRelease     = errors.New("no such release")
+	ErrNotLocked     = errors.New("deploy lock not held")
+)
+
+var (
+	appNameRE = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// reservedNames are host labels plat keeps for itself (plat.<domain> serves
+// the API and dashboard).
+var reservedNames = []string{"plat", "www", "api"}
+
+// ValidateAppName checks that name can be a DNS label and is not reserved.
+func ValidateAppName(name string) error {
+	if !appNameRE.MatchString(name) {
+		return fmt.Errorf("%w %q: use 1-63 lower-case letters, digits and dashes, starting with a letter and not ending with a dash", ErrInvalidName, name)
+	}
+	if slices.Contains(reservedNames, name) {
+		return fmt.Errorf("%w %q: the name is reserved by plat, choose another", ErrInvalidName, name)
+	}
+	return nil
+}
+
+// ValidateEnvKey checks that key is a valid environment variable name.
+func ValidateEnvKey(key string) error {
+	if !envKeyRE.MatchString(key) {
+		return fmt.Errorf("%w: %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", ErrInvalidConfig, key)
+	}
+	if key == "PORT" {
+		return fmt.Errorf("%w: PORT is set by plat; make your app listen on $PORT", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// Switcher points an app's traffic at a new set of backends. It returns a
+// function that waits (bounded by ctx) for the previous backends' in-flight
+// requests to finish.
+type Switcher interface {
+	Switch(app string, addrs []string) (drainOld func(ctx context.Context) error, err error)
+	Remove(app string) (drainOld func(ctx context.Context) error)
+}
+
+// Config holds deploy settings; zero fields take the defaults above.
+type Config struct {
+	Network      string
+	Port         int
+	MemoryBytes  int64
+	DrainTimeout time.Duration
+	StopTimeout  time.Duration
+	Retain       int // releases per app whose images are kept
+}
+
+func (c Config) withDefaults() Config {
+	if c.Network == "" {
+		c.Network = DefaultNetwork
+	}
+	if c.Port == 0 {
+		c.Port = DefaultPort
+	}
+	if c.MemoryBytes == 0 {
+		c.MemoryBytes = DefaultMemoryBytes
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = DefaultStopTimeout
+	}
+	if c.Retain <= 0 {
+		c.Retain = DefaultRetain
+	}
+	return c
+}
+
+// Deployer runs releases.
+type Deployer struct {
+	store    *store.Store
+	engine   engine.Engine
+	builder  *builder.Builder
+	switcher Switcher
+	cfg      Config
+	log      *slog.Logger
+	locks    appLocks
+	probe    *http.Client
+}
+
+// New returns a Deployer.
+func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Logger) *Deployer {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Deployer{
+		store:    s,
+		engine:   e,
+		builder:  builder.New(e),
+		switcher: sw,
+		cfg:      cfg.withDefaults(),
+		log:      log,
+		probe:    &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
+	}
+}
+
+// Lock takes app's deploy lock, writing to out if it has to wait. The git
+// endpoint holds it for a whole push so the branch update and the deploy
+// cannot interleave with another push.
+func (d *Deployer) Lock(ctx context.Context, app string, out io.Writer) (unlock func(), err error) {
+	return d.locks.lock(ctx, app, out)
+}
+
+// step writes one progress line in the style pushers know from Heroku.
+func step(out io.Writer, format string, args ...any) {
+	fmt.Fprintf(out, "-----> "+format+"\n", args...)
+}
+
+// PushRequest is one pushed commit to build and deploy.
+type PushRequest struct {
+	App    string
+	GitSHA string
+	Source io.Reader // tar of the commit (git archive)
+}
+
+// Push builds req into a new release and deploys it. The caller must hold
+// the app's lock (see Lock).
+func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (store.Release, error) {
+	if !d.locks.held(req.App) {
+		return store.Release{}, ErrNotLocked
+	}
+	app, err := d.store.GetApp(req.App)
+	if err != nil {
+		return store.Release{}, fmt.Errorf("app %s: %w", req.App, err)
+	}
+	rel, err := d.store.CreateRelease(store.Release{
+		App: app.Name, Cause: store.CausePush, Status: store.StatusDeploying,
+		GitSHA: req.GitSHA, Env: app.Env,
+	})
+	if err != nil {
+		return store.Release{}, fmt.Errorf("create release: %w", err)
+	}
+	d.event(app.Name, "started", rel.Version, "push of %s", short(req.GitSHA))
+	step(out, "Building %s v%d from %s", app.Name, rel.Version, short(req.GitSHA))
+
+	var buildLog bytes.Buffer
+	started := time.Now()
+	imageID, err := d.builder.Build(ctx, builder.Request{
+		App: app.Name, Version: rel.Version, GitSHA: req.GitSHA, Source: req.Source,
+	}, io.MultiWriter(indent(out), &buildLog))
+	if logErr := d.store.SetBuildLog(app.Name, rel.Version, buildLog.Bytes()); logErr != nil {
+		d.log.Warn("saving build log", "app", app.Name, "release", rel.Version, "err", logErr)
+	}
+	if err != nil {
+		return d.fail(rel, fmt.Errorf("build failed: %w", err))
+	}
+	step(out, "Built image %s in %s", shortID(imageID), time.Since(started).Round(time.Millisecond))
+	d.event(app.Name, "built", rel.Version, "image %s", shortID(imageID))
+	if err := d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error {
+		r.ImageID = imageID
+		return nil
+	}); err != nil {
+		return d.fail(rel, fmt.Errorf("record image: %w", err))
+	}
+	rel.ImageID = imageID
+	return d.run(ctx, app, rel, out)
+}
+
+// ConfigChange sets and unsets config vars.
+type ConfigChange struct {
+	Set   map[string]string
+	Unset []string
+}
+
+// SetConfig applies a config change as a new release (same image, new env)
+// through the blue-green path. If the app was never deployed the config is
+// only saved, for the first push, and the returned release is zero.
+func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigChange, out io.Writer) (store.Release, error) {
+	for k := range change.Set {
+		if err := ValidateEnvKey(k); err != nil {
+			return store.Release{}, err
+		}
+	}
+	for _, k := range change.Unset {
+		if err := ValidateEnvKey(k); err != nil {
+			return store.Release{}, err
+		}
+	}
+	unlock, err := d.Lock(ctx, appName, out)
+	if err != nil {
+		return store.Release{}, err
+	}
+	defer unlock()
+	app, err := d.store.GetApp(appName)
+	if err != nil {
+		return store.Release{}, fmt.Errorf("app %s: %w", appName, err)
+	}
+	env := maps.Clone(app.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	maps.Copy(env, change.Set)
+	for _, k := range change.Unset {
+		delete(env, k)
+	}
+	if app.Active == 0 {
+		err := d.store.UpdateApp(appName, func(a *store.App) error { a.Env = env; return nil })
+		step(out, "Config saved; it takes effect with the first push")
+		return store.Release{}, err
+	}
+	active, err := d.store.GetRelease(appName, app.Active)
+	if err != nil {
+		return store.Release{}, fmt.Errorf("active release: %w", err)
+	}
+	rel, err := d.store.CreateRelease(store.Release{
+		App: appName, Cause: store.CauseConfig, Status: store.StatusDeploying,
+		ImageID: active.ImageID, GitSHA: active.GitSHA, Env: env,
+		Reason: describeChange(change),
+	})
+	if err != nil {
+		return store.Release{}, fmt.Errorf("create release: %w", err)
+	}
+	d.event(appName, "started", rel.Version, "config change: %s", rel.Reason)
+	step(out, "Deploying %s v%d: %s (image of v%d, no rebuild)", appName, rel.Version, rel.Reason, active.Version)
+	return d.run(ctx, app, rel, out)
+}
+
+// Rollback deploys the image and config of an earlier release as a new
+// release. version 0 means the newest release before the active one that
+// went live.
+func (d *Deployer) Rollback(ctx context.Context, appName string, version int, out io.Writer) (store.Release, error) {
+	unlock, err := d.Lock(ctx, appName, out)
+	if err != nil {
+		return store.Release{}, err
+	}
+	defer unlock()
+	app, err := d.store.GetApp(appName)
+	if err != nil {
+		return store.Release{}, fmt.Errorf("app %s: %w", appName, err)
+	}
+	target, err := d.rollbackTarget(ctx, app, version)
+	if err != nil {
+		return store.Release{}, err
+	}
+	rel, err := d.store.CreateRelease(store.Release{
+		App: appName, Cause: store.CauseRollback, Status: store.StatusDeploying,
+		ImageID: target.ImageID, GitSHA: target.GitSHA, Env: target.Env,
+		Reason: fmt.Sprintf("rollback to v%d", target.Version),
+	})
+	if err != nil {
+		return store.Release{}, fmt.Errorf("create release: %w", err)
+	}
+	d.event(appName, "started", rel.Version, "rollback to v%d", target.Version)
+	step(out, "Rolling back %s to v%d as v%d (no rebuild)", appName, target.Version, rel.Version)
+	return d.run(ctx, app, rel, out)
+}
+
+func (d *Deployer) rollbackTarget(ctx context.Context, app store.App, version int) (store.Release, error) {
+	if app.Active == 0 {
+		return store.Release{}, fmt.Errorf("%w: %s has never been deployed, so there is nothing to roll back to", ErrNoRelease, app.Name)
+	}
+	releases, err := d.store.ListReleases(app.Name)
+	if err != nil {
+		return store.Release{}, err
+	}
+	var target *store.Release
+	if version == 0 {
+		for i := len(releases) - 1; i >= 0; i-- {
+			r := releases[i]
+			if r.Version < app.Active && r.Status == store.StatusSuperseded {
+				target = &releases[i]
+				break
+			}
+		}
+		if target == nil {
+			return store.Release{}, fmt.Errorf("%w: %s has no earlier release that went live; see `plat releases %s`", ErrNoRelease, app.Name, app.Name)
+		}
+	} else {
+		for i := range releases {
+			if releases[i].Version == version {
+				target = &releases[i]
+			}
+		}
+		switch {
+		case target == nil:
+			return store.Release{}, fmt.Errorf("%w: %s has no release v%d; see `plat releases %s`", ErrNoRelease, app.Name, version, app.Name)
+		case version == app.Active:
+			return store.Release{}, fmt.Errorf("%w: v%d is already the active release of %s", ErrNoRelease, version, app.Name)
+		case target.ImageID == "" || target.Status == store.StatusFailed:
+			return store.Release{}, fmt.Errorf("%w: v%d never went live (%s), so it cannot be rolled back to", ErrNoRelease, version, target.Reason)
+		}
+	}
+	ok, err := d.engine.ImageExists(ctx, target.ImageID)
+	if err != nil {
+		return store.Release{}, fmt.Errorf("check image of v%d: %w", target.Version, err)
+	}
+	if !ok {
+		return store.Release{}, fmt.Errorf("%w: the image of v%d was removed (plat keeps the images of the last %d releases); pick a newer release", ErrNoRelease, target.Version, d.cfg.Retain)
+	}
+	return *target, nil
+}
+
+// run deploys rel (whose image is built) blue-green. On any failure the new
+// container is removed, rel is marked failed and the old release keeps
+// serving.
+func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, out io.Writer) (store.Release, error) {
+	name := containerName(app.Name, rel.Version)
+	c, err := d.startHealthy(ctx, app, rel, out)
+	if err != nil {
+		return d.fail(rel, err)
+	}
+	rel.ContainerID = c.ID
+
+	// The switch comes before the store says "active": if the daemon dies in
+	// between, start-up sees the old release active and its container still
+	// running (old containers are stopped only after this point), so the old
+	// version is served again.
+	drainOld, err := d.switcher.Switch(app.Name, []string{c.HostAddr})
+	if err != nil {
+		d.remove(c.ID)
+		return d.fail(rel, fmt.Errorf("switch router: %w", err))
+	}
+	if err := d.store.ActivateRelease(app.Name, rel.Version); err != nil {
+		// Traffic already flows to the new container; say so rather than
+		// pretend it failed.
+		d.log.Error("activate release", "app", app.Name, "release", rel.Version, "err", err)
+		return rel, fmt.Errorf("v%d serves but could not be recorded as active: %w", rel.Version, err)
+	}
+	if rel.Cause != store.CausePush || !maps.Equal(app.Env, rel.Env) {
+		if err := d.store.UpdateApp(app.Name, func(a *store.App) error { a.Env = rel.Env; return nil }); err != nil {
+			d.log.Error("save config", "app", app.Name, "err", err)
+		}
+	}
+	step(out, "Switched traffic to v%d", rel.Version)
+	d.event(app.Name, "switched", rel.Version, "traffic now goes to %s", name)
+
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.DrainTimeout)
+	if err := drainOld(drainCtx); err != nil {
+		step(out, "Stopped waiting for old requests after %s: %v", d.cfg.DrainTimeout, err)
+	}
+	cancel()
+	d.stopOthers(context.WithoutCancel(ctx), app.Name, c.ID)
+	d.pruneImages(context.WithoutCancel(ctx), app.Name)
+
+	rel, err = d.store.GetRelease(app.Name, rel.Version)
+	if err != nil {
+		return rel, fmt.Errorf("read release: %w", err)
+	}
+	return rel, nil
+}
+
+// startHealthy starts rel's container and waits until it is healthy, then
+// turns on its restart policy. On failure the container is removed and its
+// last output written to out.
+func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Release, out io.Writer) (engine.ContainerInfo, error) {
+	name := containerName(app.Name, rel.Version)
+	// A container of this name can only be a leftover of a killed daemon.
+	d.removeByName(ctx, app.Name, name)
+	step(out, "Starting %s", name)
+	started := time.Now()
+	c, err := d.engine.Run(ctx, engine.ContainerSpec{
+		Name:  name,
+		Image: rel.ImageID,
+		Env:   containerEnv(rel.Env, d.cfg.Port),
+		Labels: map[string]string{
+			engine.LabelManaged: "true",
+			engine.LabelRole:    engine.RoleApp,
+			engine.LabelApp:     app.Name,
+			engine.LabelRelease: strconv.Itoa(rel.Version),
+			engine.LabelGitSHA:  rel.GitSHA,
+		},
+		Port:        d.cfg.Port,
+		MemoryBytes: d.cfg.MemoryBytes,
+		Network:     d.cfg.Network,
+	})
+	if err != nil {
+		return c, fmt.Errorf("start container: %w", err)
+	}
+	if err := d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error {
+		r.ContainerID = c.ID
+		return nil
+	}); err != nil {
+		d.remove(c.ID)
+		return c, fmt.Errorf("record container: %w", err)
+	}
+	hc := withHealthDefaults(app.Health)
+	step(out, "Waiting for %s to answer GET %s on port %d (deadline %s)", name, hc.Path, d.cfg.Port, hc.Deadline)
+	checker := healthChecker{
+		check: hc,
+		probe: httpProbe(d.probe, c.HostAddr, hc.Path),
+		alive: func(ctx context.Context) error { return d.alive(ctx, c.ID) },
+	}
+	if err := checker.wait(ctx); err != nil {
+		logs := d.lastLogs(c.ID)
+		d.remove(c.ID)
+		if logs != "" {
+			step(out, "Last output of %s:", name)
+			io.WriteString(indent(out), logs)
+		}
+		return c, fmt.Errorf("health check failed: %w", err)
+	}
+	step(out, "Healthy after %s", time.Since(started).Round(time.Millisecond))
+	d.event(app.Name, "healthy", rel.Version, "%s answered on %s", name, c.HostAddr)
+	if err := d.engine.SetRestart(ctx, c.ID); err != nil {
+		d.remove(c.ID)
+		return c, fmt.Errorf("set restart policy: %w", err)
+	}
+	return c, nil
+}
+
+// fail records rel as failed and returns the error for the caller.
+func (d *Deployer) fail(rel store.Release, cause error) (store.Release, error) {
+	if err := d.store.FailRelease(rel.App, rel.Version, cause.Error()); err != nil {
+		d.log.Error("mark release failed", "app", rel.App, "release", rel.Version, "err", err)
+	}
+	d.event(rel.App, "failed", rel.Version, "%v", cause)
+	rel.Status, rel.Reason = store.StatusFailed, cause.Error()
+	return rel, cause
+}
+
+// alive returns an error wrapping errExited when the container stopped.
+func (d *Deployer) alive(ctx context.Context, id string) error {
+	info, err := d.engine.Inspect(ctx, id)
+	if err != nil {
+		return fmt.Errorf("inspect container: %w", err)
+	}
+	if !info.Running || info.Restarts > 0 {
+		return fmt.Errorf("%w with code %d", errExited, info.ExitCode)
+	}
+	return nil
+}
+
+func (d *Deployer) lastLogs(id string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var buf bytes.Buffer
+	if err := d.engine.Logs(ctx, id, crashLogLines, false, &buf); err != nil {
+		return ""
+	}
+	return buf.String()
+}
+
+// remove force-removes a container, logging instead of failing: it runs on
+// paths that already report another error.
+func (d *Deployer) remove(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.engine.Remove(ctx, id); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		d.log.Warn("remove container", "id", shortID(id), "err", err)
+	}
+}
+
+func (d *Deployer) removeByName(ctx context.Context, app, name string) {
+	cs, err := d.engine.List(ctx, map[string]string{engine.LabelRole: engine.RoleApp, engine.LabelApp: app})
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		if c.Name == name {
+			d.remove(c.ID)
+		}
+	}
+}
+
+// stopOthers stops and removes every container of app except keep.
+func (d *Deployer) stopOthers(ctx context.Context, app, keep string) {
+	cs, err := d.engine.List(ctx, map[string]string{engine.LabelRole: engine.RoleApp, engine.LabelApp: app})
+	if err != nil {
+		d.log.Warn("list containers", "app", app, "err", err)
+		return
+	}
+	for _, c := range cs {
+		if c.ID == keep {
+			continue
+		}
+		if c.Running {
+			if err := d.engine.Stop(ctx, c.ID, d.cfg.StopTimeout); err != nil && !errors.Is(err, engine.ErrNotFound) {
+				d.log.Warn("stop container", "app", app, "id", shortID(c.ID), "err", err)
+			}
+		}
+		d.remove(c.ID)
+	}
+}
+
+// pruneImages removes the images of releases older than the newest
+// cfg.Retain, unless a kept release (or the active one) uses the same image.
+func (d *Deployer) pruneImages(ctx context.Context, app string) {
+	releases, err := d.store.ListReleases(app)
+	if err != nil {
+		return
+	}
+	a, err := d.store.GetApp(app)
+	if err != nil {
+		return
+	}
+	keep := map[string]bool{}
+	cut := len(releases) - d.cfg.Retain
+	for i, r := range releases {
+		if i >= cut || r.Version == a.Active {
+			keep[r.ImageID] = true
+		}
+	}
+	for i, r := range releases {
+		if i >= cut || r.ImageID == "" || keep[r.ImageID] {
+			continue
+		}
+		keep[r.ImageID] = true // try each image once
+		if err := d.engine.RemoveImage(ctx, r.ImageID); err != nil && !errors.Is(err, engine.ErrNotFound) {
+			d.log.Warn("remove old image", "app", app, "release", r.Version, "err", err)
+			continue
+		}
+		d.log.Info("removed old image", "app", app, "release", r.Version, "image", shortID(r.ImageID))
+	}
+}
+
+// Destroy removes an app: its route, containers, images and records.
+func (d *Deployer) Destroy(ctx context.Context, appName string) error {
+	unlock, err := d.Lock(ctx, appName, io.Discard)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	releases, err := d.store.ListReleases(appName)
+	if err != nil {
+		return fmt.Errorf("app %s: %w", appName, err)
+	}
+	d.switcher.Remove(appName)
+	d.stopOthers(ctx, appName, "")
+	seen := map[string]bool{}
+	for _, r := range releases {
+		if r.ImageID == "" || seen[r.ImageID] {
+			continue
+		}
+		seen[r.ImageID] = true
+		if err := d.engine.RemoveImage(ctx, r.ImageID); err != nil && !errors.Is(err, engine.ErrNotFound) {
+			d.log.Warn("remove image", "app", appName, "err", err)
+		}
+	}
+	if err := d.store.DeleteApp(appName); err != nil {
+		return fmt.Errorf("delete app %s: %w", appName, err)
+	}
+	return nil
+}
+
+// ActiveContainer returns the container ID of app's active release.
+func (d *Deployer) ActiveContainer(appName string) (string, error) {
+	app, err := d.store.GetApp(appName)
+	if err != nil {
+		return "", err
+	}
+	if app.Active == 0 {
+		return "", fmt.Errorf("%w: %s has not been deployed yet", ErrNoRelease, appName)
+	}
+	rel, err := d.store.GetRelease(appName, app.Active)
+	if err != nil {
+		return "", err
+	}
+	return rel.ContainerID, nil
+}
+
+func (d *Deployer) event(app, kind string, release int, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	d.log.Info("deploy "+kind, "app", app, "release", release, "msg", msg)
+	if err := d.store.AddEvent(store.Event{App: app, Kind: kind, Release: release, Message: msg}); err != nil {
+		d.log.Warn("record event", "app", app, "err", err)
+	}
+}
+
+func containerName(app string, version int) string {
+	return fmt.Sprintf("plat-%s-v%d", app, version)
+}
+
+func containerEnv(env map[string]string, port int) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		out = append(out, k+"="+env[k])
+	}
+	return append(out, "PORT="+strconv.Itoa(port))
+}
+
+func describeChange(c ConfigChange) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(c.Set)) {
+		parts = append(parts, "set "+k)
+	}
+	for _, k := range c.Unset {
+		parts = append(parts, "unset "+k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,107 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/plat-paas/plat/store"
+)
+
+// Health-check defaults, used for every field an app leaves at zero.
+const (
+	DefaultHealthPath     = "/"
+	DefaultHealthTimeout  = 2 * time.Second
+	DefaultHealthInterval = 200 * time.Millisecond
+	DefaultHealthDeadline = 60 * time.Second
+)
+
+// withHealthDefaults fills the zero fields of hc with the defaults.
+func withHealthDefaults(hc store.HealthCheck) store.HealthCheck {
+	if hc.Path == "" {
+		hc.Path = DefaultHealthPath
+	}
+	if hc.Timeout <= 0 {
+		hc.Timeout = DefaultHealthTimeout
+	}
+	if hc.Interval <= 0 {
+		hc.Interval = DefaultHealthInterval
+	}
+	if hc.Deadline <= 0 {
+		hc.Deadline = DefaultHealthDeadline
+	}
+	return hc
+}
+
+// errExited is wrapped by healthChecker.wait when the container stopped
+// during the check: waiting longer cannot help.
+var errExited = errors.New("container exited")
+
+// healthChecker probes one new container until it answers or gives up.
+type healthChecker struct {
+	check store.HealthCheck
+	// probe makes one attempt; nil error and status < 500 means healthy.
+	probe func(ctx context.Context) (status int, err error)
+	// alive reports whether the container still runs; a non-nil error
+	// (wrapping errExited) ends the check at once.
+	alive func(ctx context.Context) error
+}
+
+// httpProbe returns a probe that GETs path on addr.
+func httpProbe(client *http.Client, addr, path string) func(ctx context.Context) (int, error) {
+	url := "http://" + addr + path
+	return func(ctx context.Context) (int, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("User-Agent", "plat-health-check")
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+}
+
+// wait returns nil once a probe succeeds, or an error saying why the
+// container never became healthy: it exited, or the deadline passed (with
+// the last probe result).
+func (h healthChecker) wait(parent context.Context) error {
+	hc := withHealthDefaults(h.check)
+	ctx, cancel := context.WithTimeout(parent, hc.Deadline)
+	defer cancel()
+	var last string
+	for attempt := 1; ; attempt++ {
+		if err := h.alive(ctx); err != nil {
+			return err
+		}
+		actx, acancel := context.WithTimeout(ctx, hc.Timeout)
+		status, err := h.probe(actx)
+		acancel()
+		switch {
+		case err == nil && status < 500:
+			return nil
+		case err == nil:
+			last = fmt.Sprintf("GET %s answered %d", hc.Path, status)
+		default:
+			last = fmt.Sprintf("GET %s: %v", hc.Path, err)
+		}
+		select {
+		case <-ctx.Done():
+			if parent.Err() != nil {
+				return parent.Err()
+			}
+			if err := h.alive(context.WithoutCancel(ctx)); err != nil {
+				return err
+			}
+			return fmt.Errorf("not healthy after %s (%d attempts); last: %s", hc.Deadline, attempt, last)
+		case <-time.After(hc.Interval):
+		}
+	}
+}

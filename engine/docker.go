@@ -1,0 +1,494 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
+)
+
+// ErrImageInUse is wrapped by RemoveImage when a container (running or
+// stopped) still uses the image.
+var ErrImageInUse = errors.New("image is in use by a container")
+
+// Container hardening defaults applied by Run.
+const (
+	pidsLimit     = 512
+	logMaxSize    = "10m"
+	logMaxFiles   = "3"
+	publishHostIP = "127.0.0.1"
+)
+
+// Docker implements Engine with the Docker Engine API.
+type Docker struct {
+	cli *client.Client
+	// netMu serialises ensureNetwork: Docker 20.10's duplicate-name check
+	// is not atomic, so concurrent creates can make same-named networks.
+	netMu sync.Mutex
+}
+
+var _ Engine = (*Docker)(nil)
+
+// NewDocker connects to the Docker Engine configured by the environment
+// (DOCKER_HOST etc., default unix:///var/run/docker.sock), negotiates the API
+// version and checks that the engine answers.
+func NewDocker(ctx context.Context) (*Docker, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	d := &Docker{cli: cli}
+	if err := d.Ping(ctx); err != nil {
+		_ = cli.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close releases the client's resources.
+func (d *Docker) Close() error { return d.cli.Close() }
+
+// Ping checks that the engine answers.
+func (d *Docker) Ping(ctx context.Context) error {
+	if _, err := d.cli.Ping(ctx); err != nil {
+		return fmt.Errorf("cannot reach the Docker Engine at %s: is dockerd running? (%w)", d.cli.DaemonHost(), err)
+	}
+	return nil
+}
+
+// buildMessage is one message of the JSON stream ImageBuild answers with.
+type buildMessage struct {
+	Stream      string `json:"stream"`
+	Status      string `json:"status"`
+	Progress    string `json:"progress"`
+	ID          string `json:"id"`
+	Error       string `json:"error"`
+	ErrorDetail *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"errorDetail"`
+	Aux json.RawMessage `json:"aux"`
+}
+
+// Build builds an image with the classic builder from a tar build context.
+func (d *Docker) Build(ctx context.Context, buildContext io.Reader, opts BuildOptions, out io.Writer) (string, error) {
+	if out == nil {
+		out = io.Discard
+	}
+	resp, err := d.cli.ImageBuild(ctx, buildContext, build.ImageBuildOptions{
+		Tags:        opts.Tags,
+		Labels:      opts.Labels,
+		Remove:      true,
+		ForceRemove: true,
+		Dockerfile:  "Dockerfile",
+		Version:     build.BuilderV1,
+	})
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	defer resp.Body.Close()
+
+	var imageID string
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var m buildMessage
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if ctx.Err() != nil {
+				return "", fmt.Errorf("build: %w", ctx.Err())
+			}
+			return "", fmt.Errorf("build: reading engine output: %w", err)
+		}
+		if msg := m.errorMessage(); msg != "" {
+			return "", fmt.Errorf("build failed: %s", msg)
+		}
+		if m.Stream != "" {
+			if _, err := io.WriteString(out, m.Stream); err != nil {
+				return "", fmt.Errorf("build: writing output: %w", err)
+			}
+		}
+		if m.Status != "" {
+			line := m.Status
+			if m.ID != "" {
+				line = m.ID + ": " + line
+			}
+			if m.Progress != "" {
+				line += " " + m.Progress
+			}
+			if _, err := io.WriteString(out, line+"\n"); err != nil {
+				return "", fmt.Errorf("build: writing output: %w", err)
+			}
+		}
+		if len(m.Aux) > 0 {
+			var aux struct {
+				ID string `json:"ID"`
+			}
+			if json.Unmarshal(m.Aux, &aux) == nil && aux.ID != "" {
+				imageID = aux.ID
+			}
+		}
+	}
+	if imageID != "" {
+		return imageID, nil
+	}
+	if len(opts.Tags) == 0 {
+		return "", errors.New("build: the engine reported no image ID and the build has no tag to look it up")
+	}
+	img, err := d.cli.ImageInspect(ctx, opts.Tags[0])
+	if err != nil {
+		return "", fmt.Errorf("build: inspecting %s: %w", opts.Tags[0], err)
+	}
+	return img.ID, nil
+}
+
+func (m *buildMessage) errorMessage() string {
+	if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
+		return strings.TrimSpace(m.ErrorDetail.Message)
+	}
+	return strings.TrimSpace(m.Error)
+}
+
+// ImageExists reports whether an image (ID or tag) is present.
+func (d *Docker) ImageExists(ctx context.Context, ref string) (bool, error) {
+	if _, err := d.cli.ImageInspect(ctx, ref); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	return true, nil
+}
+
+// RemoveImage removes an image (and its untagged parents) without forcing.
+// It returns ErrNotFound when the image is gone already and an error wrapping
+// ErrImageInUse when a container still uses it.
+func (d *Docker) RemoveImage(ctx context.Context, ref string) error {
+	_, err := d.cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true, Force: false})
+	switch {
+	case err == nil:
+		return nil
+	case cerrdefs.IsNotFound(err):
+		return fmt.Errorf("image %s: %w", ref, ErrNotFound)
+	case cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "container"):
+		return fmt.Errorf("remove image %s: %w: %w", ref, ErrImageInUse, err)
+	default:
+		return fmt.Errorf("remove image %s: %w", ref, err)
+	}
+}
+
+// ensureNetwork creates a bridge network called name unless it exists.
+func (d *Docker) ensureNetwork(ctx context.Context, name string) error {
+	d.netMu.Lock()
+	defer d.netMu.Unlock()
+	_, err := d.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	if err == nil {
+		return nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("inspect network %s: %w", name, err)
+	}
+	_, err = d.cli.NetworkCreate(ctx, name, network.CreateOptions{
+		Driver: "bridge",
+		Labels: map[string]string{LabelManaged: "true"},
+	})
+	if err == nil {
+		return nil
+	}
+	// Someone else may have created it in the meantime.
+	if _, ierr := d.cli.NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
+		return nil
+	}
+	return fmt.Errorf("create network %s: %w", name, err)
+}
+
+// Run creates and starts a hardened container: all capabilities dropped,
+// no-new-privileges, a PID limit, bounded json-file logs, no mounts, no
+// restart policy, and spec.Port published on 127.0.0.1 at an ephemeral port.
+func (d *Docker) Run(ctx context.Context, spec ContainerSpec) (ContainerInfo, error) {
+	if spec.Network != "" {
+		if err := d.ensureNetwork(ctx, spec.Network); err != nil {
+			return ContainerInfo{}, err
+		}
+	}
+	cfg := &container.Config{
+		Image:  spec.Image,
+		Env:    spec.Env,
+		Labels: spec.Labels,
+	}
+	pids := int64(pidsLimit)
+	hc := &container.HostConfig{
+		Resources: container.Resources{
+			Memory:    spec.MemoryBytes,
+			PidsLimit: &pids,
+		},
+		CapDrop:       []string{"ALL"},
+		SecurityOpt:   []string{"no-new-privileges"},
+		Privileged:    false,
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		LogConfig: container.LogConfig{
+			Type:   "json-file",
+			Config: map[string]string{"max-size": logMaxSize, "max-file": logMaxFiles},
+		},
+	}
+	if spec.Port > 0 {
+		p, err := nat.NewPort("tcp", strconv.Itoa(spec.Port))
+		if err != nil {
+			return ContainerInfo{}, fmt.Errorf("port %d: %w", spec.Port, err)
+		}
+		cfg.ExposedPorts = nat.PortSet{p: struct{}{}}
+		hc.PortBindings = nat.PortMap{p: []nat.PortBinding{{HostIP: publishHostIP, HostPort: ""}}}
+	}
+	if spec.Network != "" {
+		hc.NetworkMode = container.NetworkMode(spec.Network)
+	}
+	created, err := d.cli.ContainerCreate(ctx, cfg, hc, nil, nil, spec.Name)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return ContainerInfo{}, fmt.Errorf("create container: image %s: %w", spec.Image, ErrNotFound)
+		}
+		return ContainerInfo{}, fmt.Errorf("create container: %w", err)
+	}
+	if err := d.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		// Clean up even when ctx is what made the start fail.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = d.cli.ContainerRemove(rctx, created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		return ContainerInfo{}, fmt.Errorf("start container: %w", err)
+	}
+	return d.Inspect(ctx, created.ID)
+}
+
+// SetRestart turns on the "unless-stopped" restart policy.
+func (d *Docker) SetRestart(ctx context.Context, id string) error {
+	_, err := d.cli.ContainerUpdate(ctx, id, container.UpdateConfig{
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
+	})
+	return containerErr("update container", id, err)
+}
+
+// Inspect returns what plat needs to know about a container.
+func (d *Docker) Inspect(ctx context.Context, id string) (ContainerInfo, error) {
+	c, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return ContainerInfo{}, containerErr("inspect container", id, err)
+	}
+	var info ContainerInfo
+	if c.ContainerJSONBase != nil {
+		info.ID = c.ID
+		info.Image = c.Image
+		info.Name = strings.TrimPrefix(c.Name, "/")
+		info.Restarts = c.RestartCount
+		if s := c.State; s != nil {
+			info.State = s.Status
+			info.Running = s.Running
+			info.ExitCode = s.ExitCode
+			info.StartedAt = parseTime(s.StartedAt)
+			info.FinishedAt = parseTime(s.FinishedAt)
+		}
+	}
+	if c.Config != nil {
+		info.Labels = c.Config.Labels
+	}
+	if info.Running && c.NetworkSettings != nil {
+		info.HostAddr = hostAddr(c.NetworkSettings.Ports)
+	}
+	return info, nil
+}
+
+// hostAddr returns "127.0.0.1:PORT" for the first (by container port) tcp
+// port published on 127.0.0.1, or "".
+func hostAddr(ports nat.PortMap) string {
+	keys := make([]nat.Port, 0, len(ports))
+	for p := range ports {
+		if p.Proto() == "tcp" {
+			keys = append(keys, p)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Int() < keys[j].Int() })
+	for _, p := range keys {
+		for _, b := range ports[p] {
+			if b.HostIP == publishHostIP && b.HostPort != "" {
+				return net.JoinHostPort(b.HostIP, b.HostPort)
+			}
+		}
+	}
+	return ""
+}
+
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() <= 1 {
+		return time.Time{}
+	}
+	return t
+}
+
+// Start starts an existing container.
+func (d *Docker) Start(ctx context.Context, id string) error {
+	return containerErr("start container", id, d.cli.ContainerStart(ctx, id, container.StartOptions{}))
+}
+
+// Stop stops a container, killing it after timeout (rounded up to whole
+// seconds; 0 kills at once).
+func (d *Docker) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	secs := int(math.Ceil(timeout.Seconds()))
+	if secs < 0 {
+		secs = 0
+	}
+	return containerErr("stop container", id, d.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}))
+}
+
+// Remove force-removes a container and its anonymous volumes.
+func (d *Docker) Remove(ctx context.Context, id string) error {
+	err := d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	return containerErr("remove container", id, err)
+}
+
+// List returns all containers (running or not) carrying all the given
+// labels, newest first. Each container is inspected, so the entries are as
+// complete as Inspect's; containers removed meanwhile are left out.
+func (d *Docker) List(ctx context.Context, labels map[string]string) ([]ContainerInfo, error) {
+	f := filters.NewArgs()
+	for k, v := range labels {
+		f.Add("label", k+"="+v)
+	}
+	summaries, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	infos := make([]ContainerInfo, 0, len(summaries))
+	for _, s := range summaries {
+		info, err := d.Inspect(ctx, s.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		infos = append(infos, info)
+	}
+	return infos, nil
+}
+
+// Logs writes a container's stdout and stderr to w, whole lines at a time.
+// tail < 0 means all lines. With follow it returns when the container stops
+// or when ctx ends; the latter is a normal end and returns nil.
+func (d *Docker) Logs(ctx context.Context, id string, tail int, follow bool, w io.Writer) error {
+	c, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return containerErr("logs", id, err)
+	}
+	t := "all"
+	if tail >= 0 {
+		t = strconv.Itoa(tail)
+	}
+	rc, err := d.cli.ContainerLogs(ctx, id, container.LogsOptions{
+		ShowStdout: true,
+		ShowStderr: true,
+		Follow:     follow,
+		Tail:       t,
+	})
+	if err != nil {
+		if follow && ctx.Err() != nil {
+			return nil
+		}
+		return containerErr("logs", id, err)
+	}
+	defer rc.Close()
+
+	sw := &syncWriter{w: w}
+	stdout, stderr := &lineWriter{dst: sw}, &lineWriter{dst: sw}
+	if c.Config != nil && c.Config.Tty {
+		_, err = io.Copy(stdout, rc)
+	} else {
+		_, err = stdcopy.StdCopy(stdout, stderr, rc)
+	}
+	ferr := errors.Join(stdout.Flush(), stderr.Flush())
+	if err != nil {
+		if follow && ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("logs %s: %w", id, err)
+	}
+	return ferr
+}
+
+// syncWriter serialises writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// maxLogLine bounds how much of an unterminated line lineWriter holds.
+const maxLogLine = 64 << 10
+
+// lineWriter forwards only complete lines to dst, so that two streams
+// sharing dst never interleave within a line. Flush writes the rest.
+type lineWriter struct {
+	dst io.Writer
+	buf []byte
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	if i := bytes.LastIndexByte(l.buf, '\n'); i >= 0 {
+		if _, err := l.dst.Write(l.buf[:i+1]); err != nil {
+			return 0, err
+		}
+		l.buf = append(l.buf[:0], l.buf[i+1:]...)
+	}
+	if len(l.buf) > maxLogLine {
+		if err := l.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (l *lineWriter) Flush() error {
+	if len(l.buf) == 0 {
+		return nil
+	}
+	_, err := l.dst.Write(l.buf)
+	l.buf = l.buf[:0]
+	return err
+}
+
+// containerErr maps a Docker API error about a container to plat's errors.
+func containerErr(op, id string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case cerrdefs.IsNotFound(err):
+		return fmt.Errorf("%s %s: %w", op, id, ErrNotFound)
+	default:
+		return fmt.Errorf("%s %s: %w", op, id, err)
+	}
+}

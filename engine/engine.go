@@ -1,0 +1,91 @@
+// Package engine is plat's only door to the container engine. Everything else
+// talks to the small Engine interface below, so replacing the Docker SDK (or
+// faking it in a unit test) is a change to this package alone.
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Labels plat puts on every container and image it creates.
+const (
+	LabelManaged = "plat.managed" // "true"
+	LabelApp     = "plat.app"
+	LabelRelease = "plat.release" // release version, decimal
+	LabelGitSHA  = "plat.git-sha"
+	// LabelRole marks the containers plat runs; images never carry it, so
+	// the build's intermediate containers (which inherit image labels) do not.
+	LabelRole = "plat.role"
+	RoleApp   = "app"
+)
+
+// ErrNotFound is returned when a container or image does not exist.
+var ErrNotFound = errors.New("not found")
+
+// BuildOptions describe one image build.
+type BuildOptions struct {
+	Tags   []string          // e.g. plat/myapp:v3
+	Labels map[string]string // put on the image
+}
+
+// ContainerSpec describes a container to create and start.
+type ContainerSpec struct {
+	Name   string
+	Image  string // image ID or tag
+	Env    []string
+	Labels map[string]string
+	// Port is the TCP port the app listens on inside the container. It is
+	// published on 127.0.0.1 at an ephemeral host port (see ContainerInfo.HostAddr).
+	Port        int
+	MemoryBytes int64
+	Network     string // created on demand when not empty
+}
+
+// ContainerInfo is what plat needs to know about a container.
+type ContainerInfo struct {
+	ID       string
+	Name     string
+	Image    string // image ID
+	Labels   map[string]string
+	State    string // created, running, exited, restarting, ...
+	Running  bool
+	ExitCode int
+	// HostAddr is "127.0.0.1:PORT" where the container's app port is
+	// published; empty when the container is not running.
+	HostAddr   string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Restarts   int
+}
+
+// Engine is the container engine as plat uses it.
+type Engine interface {
+	// Ping checks that the engine answers.
+	Ping(ctx context.Context) error
+	// Build builds an image from a tar build context (Dockerfile at its root).
+	// Human-readable build output is written to out as it arrives. A failed
+	// build returns an error carrying the engine's message.
+	Build(ctx context.Context, buildContext io.Reader, opts BuildOptions, out io.Writer) (imageID string, err error)
+	// ImageExists reports whether an image (ID or tag) is present.
+	ImageExists(ctx context.Context, image string) (bool, error)
+	// RemoveImage removes an image by ID; ErrNotFound if it is gone already.
+	RemoveImage(ctx context.Context, image string) error
+
+	// Run creates and starts a container (no restart policy yet; see SetRestart).
+	Run(ctx context.Context, spec ContainerSpec) (ContainerInfo, error)
+	// SetRestart turns on the "unless-stopped" restart policy once a container is known good.
+	SetRestart(ctx context.Context, id string) error
+	Inspect(ctx context.Context, id string) (ContainerInfo, error)
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, timeout time.Duration) error
+	// Remove force-removes a container; ErrNotFound if it is gone already.
+	Remove(ctx context.Context, id string) error
+	// List returns all containers (running or not) carrying all the given labels.
+	List(ctx context.Context, labels map[string]string) ([]ContainerInfo, error)
+	// Logs writes a container's stdout and stderr, demultiplexed, to w. tail <
+	// 0 means all lines. With follow it returns when ctx ends or the container stops.
+	Logs(ctx context.Context, id string, tail int, follow bool, w io.Writer) error
+}

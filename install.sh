@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# install.sh: install and start plat on a Debian/Ubuntu host.
+#   sudo ./install.sh
+# Installs the Docker Engine and git when missing, builds plat from this
+# checkout, starts dockerd and the plat daemon (systemd units when systemd
+# runs, background processes with log files otherwise), and prints an API
+# token. Safe to run again: it rebuilds, restarts the daemon and prints a
+# new token. Settings (environment):
+#   PLAT_DATA       data directory            (/var/lib/plat)
+#   PLAT_API_ADDR   control API and git       (:8700)
+#   PLAT_HTTP_ADDR  app router                (:80)
+#   PLAT_DOMAIN     apps at <app>.<domain>    (localhost)
+#   PLAT_BIN_DIR    where plat is installed   (/usr/local/bin)
+#   PLAT_LOG_DIR    logs without systemd      (/var/log/plat)
+set -euo pipefail
+
+PLAT_DATA="${PLAT_DATA:-/var/lib/plat}"
+PLAT_API_ADDR="${PLAT_API_ADDR:-:8700}"
+PLAT_HTTP_ADDR="${PLAT_HTTP_ADDR:-:80}"
+PLAT_DOMAIN="${PLAT_DOMAIN:-localhost}"
+PLAT_BIN_DIR="${PLAT_BIN_DIR:-/usr/local/bin}"
+PLAT_LOG_DIR="${PLAT_LOG_DIR:-/var/log/plat}"
+SRC="$(cd "$(dirname "$0")" && pwd)"
+PLAT="$PLAT_BIN_DIR/plat"
+
+say() { printf -- '-----> %s\n' "$*"; }
+die() { printf ' !     %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (sudo ./install.sh): plat manages the Docker Engine"
+export PATH="/usr/local/go/bin:$PATH"
+command -v go >/dev/null || die "Go is missing: install Go 1.24 or newer (https://go.dev/doc/install, or apt-get install golang-go on recent releases), then run ./install.sh again"
+
+need=()
+command -v git >/dev/null || need+=(git)
+command -v dockerd >/dev/null || need+=(docker.io)
+if [ ${#need[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null || die "please install ${need[*]} with your package manager, then run ./install.sh again"
+  say "Installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+has_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
+
+mkdir -p "$PLAT_LOG_DIR"
+if ! docker info >/dev/null 2>&1; then
+  say "Starting the Docker Engine"
+  if has_systemd; then
+    systemctl enable --now docker
+  else
+    (dockerd >>"$PLAT_LOG_DIR/dockerd.log" 2>&1 &)
+  fi
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || die "the Docker Engine did not start; see $PLAT_LOG_DIR/dockerd.log"
+fi
+
+say "Building plat"
+(cd "$SRC" && CGO_ENABLED=0 go build -trimpath -o "$PLAT.new" ./cmd/plat)
+mv -f "$PLAT.new" "$PLAT"
+
+args=(daemon --data "$PLAT_DATA" --api "$PLAT_API_ADDR" --http "$PLAT_HTTP_ADDR" --domain "$PLAT_DOMAIN")
+pidfile="$PLAT_DATA/daemon.pid"
+mkdir -p "$PLAT_DATA" && chmod 700 "$PLAT_DATA"
+if has_systemd; then
+  say "Installing the plat systemd unit"
+  cat >/etc/systemd/system/plat.service <<UNIT
+[Unit]
+Description=plat daemon
+After=docker.service
+Requires=docker.service
+
+[Service]
+ExecStart=$PLAT ${args[*]}
+Restart=always
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  systemctl daemon-reload
+  systemctl enable plat >/dev/null
+  systemctl restart plat
+else
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    say "Stopping the running plat daemon"
+    kill "$(cat "$pidfile")"
+    for _ in $(seq 1 40); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.25; done
+  fi
+  say "Starting the plat daemon (log: $PLAT_LOG_DIR/daemon.log)"
+  nohup "$PLAT" "${args[@]}" >>"$PLAT_LOG_DIR/daemon.log" 2>&1 &
+  echo $! >"$pidfile"
+fi
+
+for _ in $(seq 1 60); do
+  token="$("$PLAT" daemon token --data "$PLAT_DATA" --name install 2>/dev/null)" && break
+  sleep 0.5
+done
+[ -n "${token:-}" ] || die "the plat daemon did not come up; see $PLAT_LOG_DIR/daemon.log (or journalctl -u plat)"
+
+port="${PLAT_API_ADDR##*:}"
+cat <<DONE
+
+=====> plat is running.
+       API and git:  http://$(hostname -f 2>/dev/null || hostname):$port   (this host: http://127.0.0.1:$port)
+       apps:         http://<app>.$PLAT_DOMAIN${PLAT_HTTP_ADDR/#*:80/}/
+       API token (shown once, stored hashed):
+
+       $token
+
+       Next: plat login http://127.0.0.1:$port --token $token
+DONE

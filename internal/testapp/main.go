@@ -1,0 +1,50 @@
+// Command testapp is the app plat's integration tests deploy: a static
+// binary for FROM-scratch images whose behaviour is set by files baked into
+// the image (/version, /mode) and by its environment.
+//
+// Modes: "" serves normally; "unhealthy" answers 500; "crash" exits at once;
+// "slowstart" waits 30s before listening (to kill the daemon mid-check).
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	version := readFile("/version")
+	mode := readFile("/mode")
+	fmt.Printf("testapp %s starting in mode %q\n", version, mode)
+	switch mode {
+	case "crash":
+		fmt.Println("boom: testapp crashed on purpose")
+		os.Exit(3)
+	case "slowstart":
+		time.Sleep(30 * time.Second)
+	}
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if mode == "unhealthy" {
+			http.Error(w, "unhealthy on purpose", http.StatusInternalServerError)
+			return
+		}
+		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
+			time.Sleep(d)
+		}
+		if line := r.URL.Query().Get("print"); line != "" {
+			fmt.Println(line)
+		}
+		fmt.Fprintf(w, "version=%s greeting=%s\n", version, os.Getenv("GREETING"))
+	})
+	if err := http.ListenAndServe(":"+os.Getenv("PORT"), nil); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+}
+
+func readFile(name string) string {
+	b, _ := os.ReadFile(name)
+	return strings.TrimSpace(string(b))
+}

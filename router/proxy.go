@@ -1,0 +1,103 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+)
+
+// headerRequestID is the canonical form of X-Request-Id.
+const headerRequestID = "X-Request-Id"
+
+// newRoute builds the serving form of a route: one ReverseProxy per backend,
+// so the proxy's Rewrite and ErrorHandler know the backend and app without
+// any per-request context value.
+func (r *Router) newRoute(app string, hosts []string, backends []*Backend) *route {
+	rt := &route{
+		app:      app,
+		hosts:    hosts,
+		backends: backends,
+		proxies:  make([]*httputil.ReverseProxy, len(backends)),
+		page503:  []byte("503 service unavailable: app " + app + " has no running release; deploy it with git push\n"),
+	}
+	for i, b := range backends {
+		rt.proxies[i] = r.newProxy(app, b.addr)
+	}
+	return rt
+}
+
+func (r *Router) newProxy(app, addr string) *httputil.ReverseProxy {
+	page502 := []byte("502 bad gateway: app " + app + " did not answer; see what it says with: plat logs " + app + "\n")
+	page504 := []byte("504 gateway timeout: app " + app + " did not answer in time; see what it says with: plat logs " + app + "\n")
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = addr
+			pr.Out.Host = pr.In.Host // the app sees the host the client asked for
+			pr.SetXForwarded()
+			if len(pr.Out.Header[headerRequestID]) == 0 {
+				pr.Out.Header[headerRequestID] = []string{newRequestID()}
+			}
+		},
+		Transport:     r.transport,
+		FlushInterval: -1, // stream: flush after every write, never buffer
+		BufferPool:    r.bufferPool,
+		ErrorLog:      r.errorLog,
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			if errors.Is(err, context.Canceled) || req.Context().Err() != nil {
+				// The client went away: not the app's fault, nobody to answer.
+				r.logger.Debug("router: client closed request",
+					"app", app, "backend", addr, "status", StatusClientClosedRequest)
+				return
+			}
+			status, page := http.StatusBadGateway, page502
+			var ne net.Error
+			if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+				status, page = http.StatusGatewayTimeout, page504
+			}
+			r.logger.Error("router: backend did not answer",
+				"app", app, "backend", addr, "status", status,
+				"method", req.Method, "host", req.Host, "path", req.URL.Path, "error", err)
+			writePage(w, status, page)
+		},
+	}
+}
+
+// newRequestID returns 16 random hex characters. math/rand/v2's global
+// source is per-thread ChaCha8: fast, lock-free and unpredictable enough for
+// a correlation id.
+func newRequestID() string {
+	const hex = "0123456789abcdef"
+	var buf [16]byte
+	v := rand.Uint64()
+	for i := range buf {
+		buf[i] = hex[v&0xf]
+		v >>= 4
+	}
+	return string(buf[:])
+}
+
+// bufferSize is the copy buffer ReverseProxy would otherwise allocate for
+// every response.
+const bufferSize = 32 * 1024
+
+// bufferPool recycles response copy buffers. It pools array pointers, so
+// Get and Put do not allocate.
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte {
+	if v, ok := bp.p.Get().(*[bufferSize]byte); ok {
+		return v[:]
+	}
+	return new([bufferSize]byte)[:]
+}
+
+func (bp *bufferPool) Put(b []byte) {
+	if len(b) == bufferSize {
+		bp.p.Put((*[bufferSize]byte)(b))
+	}
+}

@@ -1,0 +1,411 @@
+// Package router is plat's embedded HTTP reverse proxy: it maps a request's
+// host to an app and the app to its running backends (containers).
+//
+// The routing table is immutable and swapped with one atomic pointer store
+// (copy-on-write), so the request path takes no lock: one atomic load, one
+// map lookup, then net/http/httputil.ReverseProxy does the proxying.
+//
+// Blue-green deploys use it like this:
+//
+//	prev, err := r.Set(router.Route{App: "myapp", Hosts: hosts, Backends: []*router.Backend{green}})
+//	// new requests now go to green
+//	for _, b := range prev {
+//		_ = b.Drain(ctx) // wait for requests still running on blue
+//	}
+//	// stop blue's container
+package router
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultResponseHeaderTimeout is 0: no limit. Apps may legitimately take
+	// long before they answer (reports, long polling), and a client that
+	// gives up cancels the request anyway.
+	DefaultResponseHeaderTimeout = time.Duration(0)
+	DefaultMaxIdleConnsPerHost   = 512
+	DefaultIdleConnTimeout       = 90 * time.Second
+	DefaultTCPKeepAlive          = 30 * time.Second
+	DefaultExpectContinueTimeout = 1 * time.Second
+	// DefaultRetryAfter is the Retry-After sent with a 503 for an app that
+	// has no running release.
+	DefaultRetryAfter = 5 * time.Second
+)
+
+// StatusClientClosedRequest is the (nginx) status the router records,
+// without writing it, when the client goes away before the backend answers.
+const StatusClientClosedRequest = 499
+
+// Sentinel errors; test with errors.Is.
+var (
+	// ErrHostTaken: Set was given a host that another app serves.
+	ErrHostTaken = errors.New("host is already served by another app")
+	// ErrInvalidRoute: Set was given an empty app name, an empty host or a
+	// nil backend.
+	ErrInvalidRoute = errors.New("invalid route")
+	// ErrDrainIncomplete: Drain's context ended with requests still in flight.
+	ErrDrainIncomplete = errors.New("drain incomplete")
+)
+
+// Options configure a Router. The zero value is ready to use.
+type Options struct {
+	Logger *slog.Logger // nil → slog.Default()
+
+	// Transport carries requests to backends. nil → one shared
+	// *http.Transport built from the fields below (keep-alive pools per
+	// backend address, no environment proxy, no transparent compression).
+	Transport http.RoundTripper
+
+	DialTimeout           time.Duration // 0 → DefaultDialTimeout
+	ResponseHeaderTimeout time.Duration // 0 → no limit (DefaultResponseHeaderTimeout)
+	MaxIdleConnsPerHost   int           // 0 → DefaultMaxIdleConnsPerHost
+	IdleConnTimeout       time.Duration // 0 → DefaultIdleConnTimeout
+	RetryAfter            time.Duration // 0 → DefaultRetryAfter
+}
+
+// Route says which hosts an app serves and where it runs.
+type Route struct {
+	App string
+	// Hosts are host names without port, e.g. "myapp.localhost". Set
+	// normalizes them (lower case, no trailing dot, port dropped).
+	Hosts []string
+	// Backends are used round-robin. Empty means the app is known but not
+	// running: its hosts answer 503.
+	Backends []*Backend
+}
+
+// Router is an http.Handler that proxies each request to a backend of the
+// app that serves the request's host. Its methods are safe for concurrent use.
+type Router struct {
+	table atomic.Pointer[table]
+	mu    sync.Mutex // serializes Set and Remove (writers); readers never lock
+
+	logger     *slog.Logger
+	transport  http.RoundTripper
+	errorLog   *log.Logger // ReverseProxy's own messages, into slog
+	bufferPool *bufferPool
+	retryAfter string
+}
+
+// table is one immutable version of the routing table.
+type table struct {
+	hosts map[string]*route // normalized host → route
+	apps  map[string]*route // app name → route
+}
+
+// route is the immutable, ready-to-serve form of a Route.
+type route struct {
+	app      string
+	hosts    []string
+	backends []*Backend
+	proxies  []*httputil.ReverseProxy // proxies[i] sends to backends[i]
+	next     atomic.Uint32            // round-robin counter
+	page503  []byte
+}
+
+// has reports whether b is one of the route's backends.
+func (rt *route) has(b *Backend) bool {
+	for _, x := range rt.backends {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}
+
+// New returns a Router with an empty table: every host answers 404.
+func New(opts Options) *Router {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	r := &Router{
+		logger:     logger,
+		transport:  opts.Transport,
+		errorLog:   slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		bufferPool: &bufferPool{},
+	}
+	if r.transport == nil {
+		r.transport = newTransport(opts)
+	}
+	retryAfter := opts.RetryAfter
+	if retryAfter <= 0 {
+		retryAfter = DefaultRetryAfter
+	}
+	r.retryAfter = strconv.Itoa(int((retryAfter + time.Second - 1) / time.Second))
+	r.table.Store(&table{hosts: map[string]*route{}, apps: map[string]*route{}})
+	return r
+}
+
+func newTransport(opts Options) *http.Transport {
+	dialTimeout := opts.DialTimeout
+	if dialTimeout <= 0 {
+		dialTimeout = DefaultDialTimeout
+	}
+	maxIdle := opts.MaxIdleConnsPerHost
+	if maxIdle <= 0 {
+		maxIdle = DefaultMaxIdleConnsPerHost
+	}
+	idleTimeout := opts.IdleConnTimeout
+	if idleTimeout <= 0 {
+		idleTimeout = DefaultIdleConnTimeout
+	}
+	respTimeout := opts.ResponseHeaderTimeout
+	if respTimeout <= 0 {
+		respTimeout = DefaultResponseHeaderTimeout
+	}
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: DefaultTCPKeepAlive}
+	return &http.Transport{
+		Proxy:                 nil, // never honour HTTP_PROXY for local containers
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          0, // no global cap; the per-host cap applies
+		MaxIdleConnsPerHost:   maxIdle,
+		IdleConnTimeout:       idleTimeout,
+		ResponseHeaderTimeout: respTimeout,
+		ExpectContinueTimeout: DefaultExpectContinueTimeout,
+		DisableCompression:    true, // pass encodings through untouched
+		ForceAttemptHTTP2:     false,
+	}
+}
+
+// CloseIdleConnections closes the idle keep-alive connections to backends,
+// if the transport supports it.
+func (r *Router) CloseIdleConnections() {
+	if t, ok := r.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}
+
+// Set installs or replaces the route for route.App and returns the backends
+// the app had before, so the caller can drain them. Hosts are normalized.
+// If a host belongs to another app, Set returns an error wrapping
+// ErrHostTaken and changes nothing.
+//
+// The returned backends may include some that are also in route.Backends
+// (when the caller kept them); drain only those that are no longer routed.
+func (r *Router) Set(in Route) (previous []*Backend, err error) {
+	if in.App == "" {
+		return nil, fmt.Errorf("%w: empty app name", ErrInvalidRoute)
+	}
+	hosts := make([]string, 0, len(in.Hosts))
+	for _, h := range in.Hosts {
+		n := normalizeHost(h)
+		if n == "" {
+			return nil, fmt.Errorf("%w: app %s: empty host name %q", ErrInvalidRoute, in.App, h)
+		}
+		if !slices.Contains(hosts, n) {
+			hosts = append(hosts, n)
+		}
+	}
+	for _, b := range in.Backends {
+		if b == nil {
+			return nil, fmt.Errorf("%w: app %s: nil backend", ErrInvalidRoute, in.App)
+		}
+	}
+	nr := r.newRoute(in.App, hosts, slices.Clone(in.Backends))
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.table.Load()
+	for _, h := range hosts {
+		if other, ok := old.hosts[h]; ok && other.app != in.App {
+			return nil, fmt.Errorf("%w: %s is served by app %s", ErrHostTaken, h, other.app)
+		}
+	}
+	t := &table{
+		hosts: make(map[string]*route, len(old.hosts)+len(hosts)),
+		apps:  make(map[string]*route, len(old.apps)+1),
+	}
+	for h, rt := range old.hosts {
+		if rt.app != in.App {
+			t.hosts[h] = rt
+		}
+	}
+	for a, rt := range old.apps {
+		if a != in.App {
+			t.apps[a] = rt
+		}
+	}
+	for _, h := range hosts {
+		t.hosts[h] = nr
+	}
+	t.apps[in.App] = nr
+	r.table.Store(t)
+
+	if prev, ok := old.apps[in.App]; ok {
+		previous = slices.Clone(prev.backends)
+	}
+	return previous, nil
+}
+
+// Remove deletes app's route (its hosts answer 404 from now on) and returns
+// the backends it had, so the caller can drain them.
+func (r *Router) Remove(app string) (previous []*Backend) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.table.Load()
+	prev, ok := old.apps[app]
+	if !ok {
+		return nil
+	}
+	t := &table{
+		hosts: make(map[string]*route, len(old.hosts)),
+		apps:  make(map[string]*route, len(old.apps)),
+	}
+	for h, rt := range old.hosts {
+		if rt.app != app {
+			t.hosts[h] = rt
+		}
+	}
+	for a, rt := range old.apps {
+		if a != app {
+			t.apps[a] = rt
+		}
+	}
+	r.table.Store(t)
+	return slices.Clone(prev.backends)
+}
+
+// Lookup returns a copy of the route serving host (normalized like a
+// request's Host header, so a port is ignored).
+func (r *Router) Lookup(host string) (Route, bool) {
+	rt, ok := r.table.Load().hosts[normalizeHost(host)]
+	if !ok {
+		return Route{}, false
+	}
+	return Route{App: rt.app, Hosts: slices.Clone(rt.hosts), Backends: slices.Clone(rt.backends)}, true
+}
+
+// ServeHTTP proxies req to a backend of the app serving req.Host.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	host := normalizeHost(req.Host)
+	rt, i := r.pick(host)
+	if rt == nil {
+		r.notFound(w, host)
+		return
+	}
+	if i < 0 {
+		h := w.Header()
+		h["Retry-After"] = []string{r.retryAfter}
+		writePage(w, http.StatusServiceUnavailable, rt.page503)
+		return
+	}
+	b := rt.backends[i]
+	defer b.release()
+	rt.proxies[i].ServeHTTP(w, req)
+}
+
+// pick chooses a backend for host and counts the request in flight on it.
+// It returns a nil route for an unknown host and i < 0 for an app without
+// backends; otherwise the caller must call rt.backends[i].release().
+//
+// The drain race, and why this is enough to close it. A deploy does
+//
+//	prev := Set(new route)   // S: table store
+//	prev[k].Drain(ctx)       // D: load of prev[k]'s in-flight count
+//	stop prev[k]
+//
+// and a request does
+//
+//	t := table load; pick b from t   // L1
+//	b.inflight.Add(1)                // I
+//	table load again                 // L2
+//
+// A request that loaded the old table at L1 may be descheduled before I,
+// so Drain could see zero and the container be stopped before the request
+// is sent. Hence the second load L2 after I: Go's atomic operations are
+// sequentially consistent and S happens before D. Either I comes before D
+// in that order, and Drain sees the request counted; or D comes before I,
+// and then S < D < I < L2, so L2 observes the table stored at S (or a later
+// one). In that case we go on only if the table seen at L2 still routes
+// host to b; otherwise we release b and start over with the newer table.
+// So once the caller can observe zero on a backend that Set removed, no
+// request can still be on its way to it. (A table that routes host to b
+// again later would be a caller error: re-adding a backend being drained.)
+//
+// The common case is one extra atomic load that finds the same pointer.
+func (r *Router) pick(host string) (rt *route, i int) {
+	t := r.table.Load()
+	for {
+		rt = t.hosts[host]
+		if rt == nil {
+			return nil, -1
+		}
+		n := len(rt.backends)
+		if n == 0 {
+			return rt, -1
+		}
+		i = 0
+		if n > 1 {
+			i = int(rt.next.Add(1) % uint32(n))
+		}
+		b := rt.backends[i]
+		if testHookPicked != nil {
+			testHookPicked()
+		}
+		b.acquire()
+		cur := r.table.Load()
+		if cur == t {
+			return rt, i
+		}
+		// The table changed between our load and the increment.
+		if nrt := cur.hosts[host]; nrt != nil && nrt.has(b) {
+			return rt, i // b is still routed by the current table; proceed
+		}
+		b.release()
+		t = cur
+	}
+}
+
+// testHookPicked, when set by a test, runs between choosing a backend and
+// counting the request on it: the window the re-check in pick covers.
+var testHookPicked func()
+
+func (r *Router) notFound(w http.ResponseWriter, host string) {
+	if host == "" {
+		host = "(no Host header)"
+	}
+	writePage(w, http.StatusNotFound, []byte("404 not found: no app is served at "+host+"\n"))
+}
+
+// writePage writes a small plain-text error page. Plain text, so host names
+// and app names from requests cannot inject markup.
+func writePage(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	h["Cache-Control"] = []string{"no-store"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// normalizeHost turns a Host header or a configured host name into a table
+// key: port dropped, lower case, trailing dot removed. It does not allocate
+// unless the name has upper-case letters.
+func normalizeHost(h string) string {
+	if strings.HasPrefix(h, "[") { // IPv6 literal, maybe with a port
+		if j := strings.IndexByte(h, ']'); j > 0 {
+			h = h[:j+1]
+		}
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 && strings.IndexByte(h, ':') == i {
+		h = h[:i] // exactly one colon: host:port
+	}
+	h = strings.TrimSuffix(h, ".")
+	return strings.ToLower(h)
+}
