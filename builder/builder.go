@@ -28,6 +28,9 @@ type Request struct {
 	Version int
 	GitSHA  string
 	Source  io.Reader // tar stream (optionally gzip-compressed), Dockerfile at its root
+	// Instance is the daemon's name on the engine (default "plat"): the
+	// image is tagged <instance>/<app>:v<version> and labelled with it.
+	Instance string
 }
 
 // Builder builds images with an engine.
@@ -42,7 +45,12 @@ func New(e engine.Engine) *Builder {
 
 // Tag returns the image tag of an app's release: plat/<app>:v<version>.
 func Tag(app string, version int) string {
-	return "plat/" + app + ":v" + strconv.Itoa(version)
+	return InstanceTag("plat", app, version)
+}
+
+// InstanceTag is Tag for a daemon with another instance name.
+func InstanceTag(instance, app string, version int) string {
+	return instance + "/" + app + ":v" + strconv.Itoa(version)
 }
 
 // appName is what Docker accepts as one path component of a repository name.
@@ -90,13 +98,18 @@ func (b *Builder) Build(ctx context.Context, req Request, out io.Writer) (string
 		return "", err
 	}
 
+	instance := req.Instance
+	if instance == "" {
+		instance = "plat"
+	}
 	id, err := b.engine.Build(ctx, f, engine.BuildOptions{
-		Tags: []string{Tag(req.App, req.Version)},
+		Tags: []string{InstanceTag(instance, req.App, req.Version)},
 		Labels: map[string]string{
-			engine.LabelManaged: "true",
-			engine.LabelApp:     req.App,
-			engine.LabelRelease: strconv.Itoa(req.Version),
-			engine.LabelGitSHA:  req.GitSHA,
+			engine.LabelManaged:  "true",
+			engine.LabelInstance: instance,
+			engine.LabelApp:      req.App,
+			engine.LabelRelease:  strconv.Itoa(req.Version),
+			engine.LabelGitSHA:   req.GitSHA,
 		},
 	}, out)
 	if err != nil {

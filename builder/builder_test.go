@@ -156,7 +156,7 @@ func TestBuildDockerfileCheck(t *testing.T) {
 				if len(fe.opts.Tags) != 1 || fe.opts.Tags[0] != "plat/web:v7" {
 					t.Errorf("tags %v", fe.opts.Tags)
 				}
-				want := map[string]string{engine.LabelManaged: "true", engine.LabelApp: "web", engine.LabelRelease: "7", engine.LabelGitSHA: "abc123"}
+				want := map[string]string{engine.LabelManaged: "true", engine.LabelInstance: "plat", engine.LabelApp: "web", engine.LabelRelease: "7", engine.LabelGitSHA: "abc123"}
 				if len(fe.opts.Labels) != len(want) {
 					t.Errorf("labels %v", fe.opts.Labels)
 				}

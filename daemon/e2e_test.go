@@ -80,7 +80,13 @@ func TestPushDeployConfigRollback(t *testing.T) {
 		}
 	}
 	d.mustServe("shop", "version=one")
-	v1 := containers(t, "shop")
+	v1 := d.containers("shop")
+	if code, _, err := d.get("shop", "/?print=line-for-the-log"); err != nil || code != http.StatusOK {
+		t.Fatalf("GET ?print: %d %v", code, err)
+	}
+	if out := d.mustPlat("logs", "shop", "-n", "10"); !strings.Contains(out, "line-for-the-log") {
+		t.Errorf("plat logs lacks the line the app printed:\n%s", out)
+	}
 
 	r.commit("two", "")
 	out = r.mustPush("main")
@@ -88,7 +94,7 @@ func TestPushDeployConfigRollback(t *testing.T) {
 		t.Errorf("second build reused no layer:\n%s", out)
 	}
 	d.mustServe("shop", "version=two")
-	if now := containers(t, "shop"); len(now) != 1 || now[0] == v1[0] {
+	if now := d.containers("shop"); len(now) != 1 || now[0] == v1[0] {
 		t.Errorf("after v2: containers %v, v1 was %v; want only v2's", now, v1)
 	}
 	d.assertReleases("shop", "v1 push superseded", "v2 push active")
@@ -158,7 +164,7 @@ func TestPushDeployConfigRollback(t *testing.T) {
 	})
 
 	t.Run("rollback brings back the previous image and config", func(t *testing.T) {
-		before := imageCount(t)
+		before := d.imageCount(t)
 		out := d.mustPlat("rollback", "shop")
 		if strings.Contains(out, "Building") {
 			t.Errorf("rollback rebuilt:\n%s", out)
@@ -169,7 +175,7 @@ func TestPushDeployConfigRollback(t *testing.T) {
 		if last.Cause != "rollback" || last.Status != "active" || last.Reason != "rollback to v2" {
 			t.Fatalf("rollback release: %+v", last)
 		}
-		if after := imageCount(t); after != before {
+		if after := d.imageCount(t); after != before {
 			t.Errorf("rollback changed the number of images: %d → %d", before, after)
 		}
 		// Back to the config release by number: image and GREETING return.
@@ -192,7 +198,7 @@ func TestPushDeployConfigRollback(t *testing.T) {
 	})
 
 	t.Run("exactly one container and one active release", func(t *testing.T) {
-		if cs := containers(t, "shop"); len(cs) != 1 {
+		if cs := d.containers("shop"); len(cs) != 1 {
 			t.Errorf("containers of shop: %v", cs)
 		}
 		active := 0
@@ -211,21 +217,22 @@ func TestPushDeployConfigRollback(t *testing.T) {
 			t.Fatalf("destroy without --confirm succeeded:\n%s", out)
 		}
 		d.mustPlat("apps:destroy", "shop", "--confirm", "shop")
-		if cs := containers(t, "shop"); len(cs) != 0 {
+		if cs := d.containers("shop"); len(cs) != 0 {
 			t.Errorf("containers left: %v", cs)
 		}
 		if code, _, _ := d.get("shop", "/"); code != http.StatusNotFound {
 			t.Errorf("destroyed app answered %d, want 404", code)
 		}
-		imgs, _ := exec.Command("docker", "images", "-q", "--filter", "label=plat.app=shop").Output()
+		imgs, _ := exec.Command("docker", "images", "-q", "--filter", "label=plat.instance="+d.instance, "--filter", "label=plat.app=shop").Output()
 		if len(strings.Fields(string(imgs))) != 0 {
 			t.Errorf("images left: %s", imgs)
 		}
 	})
 }
 
-func imageCount(t *testing.T) int {
-	out, err := exec.Command("docker", "images", "-qa").Output()
+// imageCount counts the daemon's images (and their layers).
+func (d *daemon) imageCount(t *testing.T) int {
+	out, err := exec.Command("docker", "images", "-qa", "--filter", "label=plat.instance="+d.instance).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,12 +294,22 @@ func TestRestartKeepsServing(t *testing.T) {
 	r.commit("one", "")
 	r.mustPush("main")
 	d.mustServe("keep", "version=one")
-	before := containers(t, "keep")
+	before := d.containers("keep")
 
 	d.restart(syscall.SIGTERM)
 	d.mustServe("keep", "version=one")
-	if after := containers(t, "keep"); strings.Join(after, ",") != strings.Join(before, ",") {
+	if after := d.containers("keep"); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Fatalf("containers changed across a restart: %v → %v", before, after)
+	}
+
+	// A stopped container of the active release is started again.
+	if out, err := exec.Command("docker", "stop", "-t", "1", before[0]).CombinedOutput(); err != nil {
+		t.Fatalf("docker stop: %v\n%s", err, out)
+	}
+	d.restart(syscall.SIGTERM)
+	d.mustServe("keep", "version=one")
+	if after := d.containers("keep"); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("the stopped container was replaced, not started: %v → %v", before, after)
 	}
 
 	// SIGKILL while the next version is in its health check.
@@ -300,14 +317,14 @@ func TestRestartKeepsServing(t *testing.T) {
 	r.commit("two", "slowstart")
 	pushErr := make(chan error, 1)
 	go func() { _, err := r.push("main"); pushErr <- err }()
-	waitFor(t, 60*time.Second, "the v2 container's health check", func() bool { return len(containers(t, "keep")) == 2 })
+	waitFor(t, 60*time.Second, "the v2 container's health check", func() bool { return len(d.containers("keep")) == 2 })
 	d.stop(syscall.SIGKILL)
 	if err := <-pushErr; err == nil {
 		t.Errorf("the push succeeded although the daemon died during its health check")
 	}
 	d.start()
 	d.mustServe("keep", "version=one")
-	if after := containers(t, "keep"); strings.Join(after, ",") != strings.Join(before, ",") {
+	if after := d.containers("keep"); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Errorf("after SIGKILL and restart: containers %v, want only %v", after, before)
 	}
 	d.assertReleases("keep", "v1 push active", "v2 push failed")
@@ -355,8 +372,8 @@ func TestConcurrentPushes(t *testing.T) {
 			active++
 		}
 	}
-	if active != 1 || len(containers(t, "race")) != 1 {
-		t.Fatalf("releases %+v, containers %v", rs, containers(t, "race"))
+	if active != 1 || len(d.containers("race")) != 1 {
+		t.Fatalf("releases %+v, containers %v", rs, d.containers("race"))
 	}
 }
 
@@ -370,4 +387,29 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestImageRetention keeps the images of the newest releases only; a
+// rollback to a release whose image is gone says so.
+func TestImageRetention(t *testing.T) {
+	d := startDaemon(t, "--retain", "2")
+	d.createApp("keep2")
+	r := d.newRepo("keep2")
+	for _, v := range []string{"one", "two", "three"} {
+		r.commit(v, "")
+		r.mustPush("main")
+	}
+	d.mustServe("keep2", "version=three")
+	rs := d.releases("keep2")
+	for _, rel := range rs {
+		err := exec.Command("docker", "image", "inspect", rel.ImageID).Run()
+		if kept := rel.Version >= 2; kept != (err == nil) {
+			t.Errorf("v%d image present=%v, want %v", rel.Version, err == nil, kept)
+		}
+	}
+	if out, err := d.plat("rollback", "keep2", "v1"); err == nil || !strings.Contains(out, "image of v1 was removed") {
+		t.Errorf("rollback to a pruned release: %v\n%s", err, out)
+	}
+	d.mustPlat("rollback", "keep2", "v2")
+	d.mustServe("keep2", "version=two")
 }

@@ -91,8 +91,8 @@ type daemon struct {
 	cmd      *exec.Cmd
 	log      *lockedBuffer
 	token    string
-	home     string   // HOME and config for CLI and git
-	apps     []string // created by the test, removed from the engine at the end
+	instance string // the daemon's name on the engine, unique per test
+	home     string // HOME and config for CLI and git
 }
 
 func freePort(t *testing.T) string {
@@ -112,6 +112,7 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 	d := &daemon{
 		t: t, data: t.TempDir(), home: t.TempDir(),
 		apiAddr: freePort(t), httpAddr: freePort(t), extra: extra,
+		instance: fmt.Sprintf("plat-test-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6),
 	}
 	d.start()
 	out, err := exec.Command(platBin, "daemon", "token", "--data", d.data).CombinedOutput()
@@ -131,7 +132,7 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 
 func (d *daemon) start() {
 	d.t.Helper()
-	args := append([]string{"daemon", "--data", d.data, "--api", d.apiAddr, "--http", d.httpAddr, "--drain-timeout", "5s"}, d.extra...)
+	args := append([]string{"daemon", "--data", d.data, "--api", d.apiAddr, "--http", d.httpAddr, "--drain-timeout", "5s", "--instance", d.instance}, d.extra...)
 	d.cmd = exec.Command(platBin, args...)
 	if d.log == nil {
 		d.log = &lockedBuffer{}
@@ -178,15 +179,13 @@ func (d *daemon) restart(sig syscall.Signal) {
 
 // cleanupDocker removes what the test's apps left in the engine.
 func (d *daemon) cleanupDocker() {
-	for _, app := range d.apps {
-		ids, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=plat.app="+app).Output()
-		if f := strings.Fields(string(ids)); len(f) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f"}, f...)...).Run()
-		}
-		imgs, _ := exec.Command("docker", "images", "-q", "--filter", "label=plat.app="+app).Output()
-		if f := strings.Fields(string(imgs)); len(f) > 0 {
-			exec.Command("docker", append([]string{"rmi", "-f"}, f...)...).Run()
-		}
+	ids, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=plat.instance="+d.instance).Output()
+	if f := strings.Fields(string(ids)); len(f) > 0 {
+		exec.Command("docker", append([]string{"rm", "-f"}, f...)...).Run()
+	}
+	imgs, _ := exec.Command("docker", "images", "-q", "--filter", "label=plat.instance="+d.instance).Output()
+	if f := strings.Fields(string(imgs)); len(f) > 0 {
+		exec.Command("docker", append([]string{"rmi", "-f"}, f...)...).Run()
 	}
 }
 
@@ -222,11 +221,10 @@ func (d *daemon) env() []string {
 	)
 }
 
-// createApp creates an app and registers it for cleanup.
+// createApp creates an app; cleanupDocker removes what it leaves.
 func (d *daemon) createApp(name string) {
 	d.t.Helper()
 	d.mustPlat("apps:create", name)
-	d.apps = append(d.apps, name)
 }
 
 // get fetches path from app through the router.
@@ -255,9 +253,10 @@ func (d *daemon) mustServe(app, want string) {
 }
 
 // containers lists the IDs of app's containers (running or not).
-func containers(t *testing.T, app string) []string {
+func (d *daemon) containers(app string) []string {
+	t := d.t
 	t.Helper()
-	out, err := exec.Command("docker", "ps", "-aq", "--no-trunc", "--filter", "label=plat.role=app", "--filter", "label=plat.app="+app).Output()
+	out, err := exec.Command("docker", "ps", "-aq", "--no-trunc", "--filter", "label=plat.role=app", "--filter", "label=plat.instance="+d.instance, "--filter", "label=plat.app="+app).Output()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 
 // Defaults for Config fields left at zero.
 const (
+	DefaultInstance     = "plat"
 	DefaultNetwork      = "plat"
 	DefaultPort         = 5000
 	DefaultMemoryBytes  = 512 << 20
@@ -85,6 +86,9 @@ type Switcher interface {
 
 // Config holds deploy settings; zero fields take the defaults above.
 type Config struct {
+	// Instance names this daemon on the engine: it prefixes container names
+	// and labels them, and only labelled containers are ever touched.
+	Instance     string
 	Network      string
 	Port         int
 	MemoryBytes  int64
@@ -94,6 +98,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.Instance == "" {
+		c.Instance = DefaultInstance
+	}
 	if c.Network == "" {
 		c.Network = DefaultNetwork
 	}
@@ -185,7 +192,7 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 	var buildLog bytes.Buffer
 	started := time.Now()
 	imageID, err := d.builder.Build(ctx, builder.Request{
-		App: app.Name, Version: rel.Version, GitSHA: req.GitSHA, Source: req.Source,
+		App: app.Name, Version: rel.Version, GitSHA: req.GitSHA, Source: req.Source, Instance: d.cfg.Instance,
 	}, io.MultiWriter(indent(out), &buildLog))
 	if logErr := d.store.SetBuildLog(app.Name, rel.Version, buildLog.Bytes()); logErr != nil {
 		d.log.Warn("saving build log", "app", app.Name, "release", rel.Version, "err", logErr)
@@ -343,7 +350,7 @@ func (d *Deployer) rollbackTarget(ctx context.Context, app store.App, version in
 // container is removed, rel is marked failed and the old release keeps
 // serving.
 func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, out io.Writer) (store.Release, error) {
-	name := containerName(app.Name, rel.Version)
+	name := d.containerName(app.Name, rel.Version)
 	c, err := d.startHealthy(ctx, app, rel, out)
 	if err != nil {
 		return d.fail(rel, err)
@@ -392,7 +399,7 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, ou
 // turns on its restart policy. On failure the container is removed and its
 // last output written to out.
 func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Release, out io.Writer) (engine.ContainerInfo, error) {
-	name := containerName(app.Name, rel.Version)
+	name := d.containerName(app.Name, rel.Version)
 	// A container of this name can only be a leftover of a killed daemon.
 	d.removeByName(ctx, app.Name, name)
 	step(out, "Starting %s", name)
@@ -402,11 +409,12 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 		Image: rel.ImageID,
 		Env:   containerEnv(rel.Env, d.cfg.Port),
 		Labels: map[string]string{
-			engine.LabelManaged: "true",
-			engine.LabelRole:    engine.RoleApp,
-			engine.LabelApp:     app.Name,
-			engine.LabelRelease: strconv.Itoa(rel.Version),
-			engine.LabelGitSHA:  rel.GitSHA,
+			engine.LabelManaged:  "true",
+			engine.LabelRole:     engine.RoleApp,
+			engine.LabelInstance: d.cfg.Instance,
+			engine.LabelApp:      app.Name,
+			engine.LabelRelease:  strconv.Itoa(rel.Version),
+			engine.LabelGitSHA:   rel.GitSHA,
 		},
 		Port:        d.cfg.Port,
 		MemoryBytes: d.cfg.MemoryBytes,
@@ -490,7 +498,7 @@ func (d *Deployer) remove(id string) {
 }
 
 func (d *Deployer) removeByName(ctx context.Context, app, name string) {
-	cs, err := d.engine.List(ctx, map[string]string{engine.LabelRole: engine.RoleApp, engine.LabelApp: app})
+	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app))
 	if err != nil {
 		return
 	}
@@ -503,7 +511,7 @@ func (d *Deployer) removeByName(ctx context.Context, app, name string) {
 
 // stopOthers stops and removes every container of app except keep.
 func (d *Deployer) stopOthers(ctx context.Context, app, keep string) {
-	cs, err := d.engine.List(ctx, map[string]string{engine.LabelRole: engine.RoleApp, engine.LabelApp: app})
+	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app))
 	if err != nil {
 		d.log.Warn("list containers", "app", app, "err", err)
 		return
@@ -605,8 +613,17 @@ func (d *Deployer) event(app, kind string, release int, format string, args ...a
 	}
 }
 
-func containerName(app string, version int) string {
-	return fmt.Sprintf("plat-%s-v%d", app, version)
+func (d *Deployer) containerName(app string, version int) string {
+	return fmt.Sprintf("%s-%s-v%d", d.cfg.Instance, app, version)
+}
+
+// labels selects this daemon's app containers, plus the given key/value pairs.
+func (d *Deployer) labels(kv ...string) map[string]string {
+	m := map[string]string{engine.LabelRole: engine.RoleApp, engine.LabelInstance: d.cfg.Instance}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
 }
 
 func containerEnv(env map[string]string, port int) []string {

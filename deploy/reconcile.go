@@ -25,7 +25,7 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 	for _, r := range stale {
 		d.fail(r, errors.New("interrupted: the plat daemon stopped during this deploy; push again"))
 	}
-	containers, err := d.engine.List(ctx, map[string]string{engine.LabelRole: engine.RoleApp})
+	containers, err := d.engine.List(ctx, d.labels())
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}

@@ -20,6 +20,9 @@ const (
 	// the build's intermediate containers (which inherit image labels) do not.
 	LabelRole = "plat.role"
 	RoleApp   = "app"
+	// LabelInstance names the daemon that runs a container, so daemons that
+	// share an engine never touch each other's containers.
+	LabelInstance = "plat.instance"
 )
 
 // ErrNotFound is returned when a container or image does not exist.
