@@ -108,7 +108,7 @@ func HookMain(args []string) int {
 		case ref != deployBranch:
 			fmt.Printf("plat: only pushes to main deploy; %s was not accepted.\nplat: push your branch to main: git push platform %s:main\n", ref, strings.TrimPrefix(ref, "refs/heads/"))
 			return 1
-		case strings.Trim(newSHA, "0") == "":
+		case isZeroSHA(newSHA):
 			fmt.Println("plat: deleting main is not allowed; to remove the app use `plat apps:destroy`")
 			return 1
 		}
@@ -121,7 +121,7 @@ func HookMain(args []string) int {
 	// have moved main while this one waited for it; deploying now would
 	// deploy a commit git then refuses to record.
 	current, _ := exec.Command("git", "rev-parse", "-q", "--verify", deployBranch).Output()
-	if cur := strings.TrimSpace(string(current)); cur != strings.TrimLeft(oldSHA, "0") && !(cur == "" && strings.Trim(oldSHA, "0") == "") {
+	if !sameRef(strings.TrimSpace(string(current)), oldSHA) {
 		fmt.Println("plat: main moved while this push waited (another push was deployed first).\nplat: fetch or rebase onto it, then push again.")
 		return 1
 	}
@@ -184,3 +184,14 @@ func tokenMain(args []string) int {
 	fmt.Print(string(body))
 	return 0
 }
+
+// sameRef reports whether the branch's current value (empty when it does
+// not exist) is what the pusher saw (all zeros for "did not exist").
+func sameRef(current, seen string) bool {
+	if isZeroSHA(seen) {
+		return current == ""
+	}
+	return current == seen
+}
+
+func isZeroSHA(sha string) bool { return strings.Trim(sha, "0") == "" }
