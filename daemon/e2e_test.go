@@ -223,7 +223,7 @@ func TestPushDeployConfigRollback(t *testing.T) {
 		if code, _, _ := d.get("shop", "/"); code != http.StatusNotFound {
 			t.Errorf("destroyed app answered %d, want 404", code)
 		}
-		imgs, _ := exec.Command("docker", "images", "-q", "--filter", "label=plat.instance="+d.instance, "--filter", "label=plat.app=shop").Output()
+		imgs, _ := exec.Command("docker", "images", "-q", "--filter", "reference="+d.instance+"/shop").Output()
 		if len(strings.Fields(string(imgs))) != 0 {
 			t.Errorf("images left: %s", imgs)
 		}
