@@ -341,11 +341,11 @@ func TestLongOperations(t *testing.T) {
 		wantStderr []string
 	}{
 		{"config:set", []string{"config:set", "web", "A_KEY=1", "SECRET=x=y"}, `{"set":{"A_KEY":"1","SECRET":"x=y"}}`,
-			"web v5 (config) is live\n", []string{"-----> building release v5\n", "-----> starting container plat-web-v5\n", "-----> health check passed\n"}},
+			"web v5 (config) is live\n", []string{"building release v5\n", "starting container plat-web-v5\n", "health check passed\n"}},
 		{"config:unset", []string{"config:unset", "web", "A_KEY", "B"}, `{"unset":["A_KEY","B"]}`,
-			"web v5 (config) is live\n", []string{"-----> building release v5\n"}},
+			"web v5 (config) is live\n", []string{"building release v5\n"}},
 		{"rollback vN", []string{"rollback", "web", "v3"}, `{"version":3}`,
-			"rolled back web to v3 as v6\n", []string{"-----> starting container plat-web-v6\n"}},
+			"rolled back web to v3 as v6\n", []string{"starting container plat-web-v6\n"}},
 		{"rollback default", []string{"rollback", "web"}, `{"version":0}`,
 			"rolled back web to v3 as v6\n", nil},
 	}

@@ -432,7 +432,7 @@ func cmdRollback(e *env, args []string) error {
 }
 
 // deploy runs a long operation that ends in a release, streaming its progress
-// to stderr as "-----> message". done formats the success line (nil: the
+// lines (formatted by the daemon, as in a git push) to stderr. done formats the success line (nil: the
 // default "myapp v5 (config) is live").
 func (e *env) deploy(name, path string, body any, done func(Release) string) error {
 	c, err := e.client()
@@ -440,7 +440,7 @@ func (e *env) deploy(name, path string, body any, done func(Release) string) err
 		return err
 	}
 	raw, err := c.stream(e.ctx, path, body, func(msg string) {
-		fmt.Fprintf(e.stderr, "-----> %s\n", msg)
+		fmt.Fprintln(e.stderr, msg)
 	})
 	switch {
 	case errors.Is(err, errInterrupted):
