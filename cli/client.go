@@ -25,13 +25,19 @@ type client struct {
 	long  *http.Client // streams: no timeout, only the context
 }
 
-func newClient(base, token string) *client {
+// newClient returns a client for the daemon at base; caFile, when set, is
+// an extra root to trust for https URLs.
+func newClient(base, token, caFile string) (*client, error) {
+	tr, err := newTransport(caFile)
+	if err != nil {
+		return nil, err
+	}
 	return &client{
 		base:  base,
 		token: token,
-		plain: &http.Client{Timeout: requestTimeout},
-		long:  &http.Client{},
-	}
+		plain: &http.Client{Timeout: requestTimeout, Transport: tr},
+		long:  &http.Client{Transport: tr},
+	}, nil
 }
 
 // apiError is an error answer from the daemon.
