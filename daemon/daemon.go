@@ -35,8 +35,8 @@ const (
 	// idleTimeout closes keep-alive connections that stay silent.
 	idleTimeout = 2 * time.Minute
 	// maxHeaderBytes bounds request headers on every listener.
-	maxHeaderBytes = 64 << 10
-	shutdownTimeout   = 10 * time.Second
+	maxHeaderBytes  = 64 << 10
+	shutdownTimeout = 10 * time.Second
 )
 
 // Config is the daemon's configuration.
@@ -50,7 +50,7 @@ type Config struct {
 	ACMECA        string // ACME directory URL for public names
 	ACMEEmail     string
 	ACMERootsFile string // PEM roots to trust for the ACME server's own HTTPS (a private CA)
-	Domain   string // apps are served at <app>.<Domain>
+	Domain        string // apps are served at <app>.<Domain>
 	// PublicURL is how clients reach the API, used in printed URLs; derived from APIAddr when empty.
 	PublicURL string
 	Deploy    deploy.Config

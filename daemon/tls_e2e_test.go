@@ -209,6 +209,30 @@ func TestHTTPSLocalCA(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "web") {
 		t.Errorf("plat apps over HTTPS: %v\n%s", err, out)
 	}
+	// git pushes over HTTPS too: git:remote points git at the https URL
+	// and the CA file, and the token travels only inside TLS.
+	r.commit("tls-two", "")
+	// GIT_SSL_CAINFO (set on some machines) would override git's config.
+	httpsEnv := withoutEnv(d.env(), "PLAT_URL", "PLAT_TOKEN", "GIT_SSL_CAINFO")
+	for _, args := range [][]string{{platBin, "git:remote", "web"}, {"git", "push", "platform", "main"}} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir, cmd.Env = r.dir, httpsEnv
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			cfg, _ := os.ReadFile(filepath.Join(d.home, ".config", "plat", "config.json"))
+			t.Fatalf("%s: %v\n%s\ngit config:\n%s\nplat config:\n%s", strings.Join(args, " "), err, out, r.git("config", "--list", "--show-origin"), cfg)
+		}
+		if args[0] == "git" && !strings.Contains(string(out), "remote: -----> Switched traffic to v2") {
+			t.Errorf("push over HTTPS output:\n%s", out)
+		}
+	}
+	if remote := r.git("remote", "get-url", "platform"); !strings.HasPrefix(remote, apiURL+"/git/") {
+		t.Errorf("git remote is %q, want it under %s", remote, apiURL)
+	}
+	if resp, body := get("https://web.localhost/"); resp.StatusCode != 200 || !strings.Contains(body, "tls-two") {
+		t.Errorf("after the HTTPS push https://web.localhost/ = %d %q", resp.StatusCode, body)
+	}
+
 	// Without the CA the CLI refuses the connection.
 	cmd = d.platCmd("apps")
 	cmd.Env = append(withoutEnv(cmd.Env, "PLAT_URL", "PLAT_TOKEN"), "PLAT_CONFIG="+filepath.Join(t.TempDir(), "none.json"), "PLAT_URL="+apiURL, "PLAT_TOKEN="+d.token)
