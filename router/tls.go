@@ -95,6 +95,7 @@ func NewTLS(opts TLSOptions) (*TLS, error) {
 	newConfig := func() *certmagic.Config {
 		var cfg *certmagic.Config
 		cache := certmagic.NewCache(certmagic.CacheOptions{
+			Logger:           logger,
 			GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
 		})
 		t.caches = append(t.caches, cache)
