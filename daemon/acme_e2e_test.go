@@ -21,6 +21,7 @@ import (
 // `plat domains:add` and plat.<domain> get certificates; other names get
 // none and cause no order.
 func TestACMEDomainsWithPebble(t *testing.T) {
+	t.Parallel() // its own daemon, ports and engine instance
 	requireTools(t)
 	httpPort := pebbletest.FreePort(t)
 	p := pebbletest.Start(t, httpPort)

@@ -43,6 +43,7 @@ type domainsJSON struct {
 // TestCustomDomains adds, lists and removes custom domains through the CLI
 // and checks the router follows at once and after a restart.
 func TestCustomDomains(t *testing.T) {
+	t.Parallel() // its own daemon, ports and engine instance
 	d := startDaemon(t)
 	d.createApp("shop")
 	d.createApp("blog")
@@ -136,6 +137,7 @@ func (d *daemon) apiCall(method, path, body string) (int, string) {
 // serves apps, custom local domains and its own API over HTTPS with
 // certificates from its local CA, whose root `plat ca` prints.
 func TestHTTPSLocalCA(t *testing.T) {
+	t.Parallel() // its own daemon, ports and engine instance
 	httpsAddr := freePort(t)
 	d := startDaemon(t, "--https", httpsAddr)
 	d.createApp("web")

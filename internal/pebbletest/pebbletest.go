@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"testing"
 
@@ -50,8 +51,10 @@ func (p *CA) ServerRoots() *x509.CertPool {
 // on port httpPort of 127.0.0.1.
 func Start(t testing.TB, httpPort int) *CA {
 	t.Helper()
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
-	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
+	// Process-wide on purpose (t.Setenv would forbid parallel tests); only
+	// pebble reads them, when it starts.
+	_ = os.Setenv("PEBBLE_VA_NOSLEEP", "1")
+	_ = os.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
 	logger := log.New(io.Discard, "", 0)
 	if testing.Verbose() {
 		logger = log.New(testWriter{t}, "pebble ", 0)
