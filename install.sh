@@ -9,6 +9,7 @@
 #   PLAT_DATA       data directory            (/var/lib/plat)
 #   PLAT_API_ADDR   control API and git       (:8700)
 #   PLAT_HTTP_ADDR  app router                (:80)
+#   PLAT_HTTPS_ADDR app router over HTTPS, and the API at plat.<domain> (:443; empty: no HTTPS)
 #   PLAT_DOMAIN     apps at <app>.<domain>    (localhost)
 #   PLAT_BIN_DIR    where plat is installed   (/usr/local/bin)
 #   PLAT_LOG_DIR    logs without systemd      (/var/log/plat)
@@ -17,6 +18,7 @@ set -euo pipefail
 PLAT_DATA="${PLAT_DATA:-/var/lib/plat}"
 PLAT_API_ADDR="${PLAT_API_ADDR:-:8700}"
 PLAT_HTTP_ADDR="${PLAT_HTTP_ADDR:-:80}"
+PLAT_HTTPS_ADDR="${PLAT_HTTPS_ADDR-:443}"
 PLAT_DOMAIN="${PLAT_DOMAIN:-localhost}"
 PLAT_BIN_DIR="${PLAT_BIN_DIR:-/usr/local/bin}"
 PLAT_LOG_DIR="${PLAT_LOG_DIR:-/var/log/plat}"
@@ -58,7 +60,7 @@ say "Building plat"
 (cd "$SRC" && CGO_ENABLED=0 go build -trimpath -o "$PLAT.new" ./cmd/plat)
 mv -f "$PLAT.new" "$PLAT"
 
-args=(daemon --data "$PLAT_DATA" --api "$PLAT_API_ADDR" --http "$PLAT_HTTP_ADDR" --domain "$PLAT_DOMAIN")
+args=(daemon --data "$PLAT_DATA" --api "$PLAT_API_ADDR" --http "$PLAT_HTTP_ADDR" "--https=$PLAT_HTTPS_ADDR" --domain "$PLAT_DOMAIN")
 pidfile="$PLAT_DATA/daemon.pid"
 mkdir -p "$PLAT_DATA" && chmod 700 "$PLAT_DATA"
 if has_systemd; then
@@ -102,6 +104,7 @@ cat <<DONE
 =====> plat is running.
        API and git:  http://$(hostname -f 2>/dev/null || hostname):$port   (this host: http://127.0.0.1:$port)
        apps:         http://<app>.$PLAT_DOMAIN${PLAT_HTTP_ADDR/#*:80/}/
+                     https://<app>.$PLAT_DOMAIN${PLAT_HTTPS_ADDR/#*:443/}/ (local CA for local names: plat ca)
        API token (shown once, stored hashed):
 
        $token

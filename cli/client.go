@@ -19,19 +19,27 @@ const requestTimeout = 30 * time.Second
 
 // client talks to the daemon's /api.
 type client struct {
-	base  string // daemon URL, no trailing slash
-	token string
-	plain *http.Client // normal calls: whole-request timeout
-	long  *http.Client // streams: no timeout, only the context
+	base   string // daemon URL, no trailing slash
+	token  string
+	caFile string       // extra trusted root for https, "" for none
+	plain  *http.Client // normal calls: whole-request timeout
+	long   *http.Client // streams: no timeout, only the context
 }
 
-func newClient(base, token string) *client {
-	return &client{
-		base:  base,
-		token: token,
-		plain: &http.Client{Timeout: requestTimeout},
-		long:  &http.Client{},
+// newClient returns a client for the daemon at base; caFile, when set, is
+// an extra root to trust for https URLs.
+func newClient(base, token, caFile string) (*client, error) {
+	tr, err := newTransport(caFile)
+	if err != nil {
+		return nil, err
 	}
+	return &client{
+		base:   base,
+		token:  token,
+		caFile: caFile,
+		plain:  &http.Client{Timeout: requestTimeout, Transport: tr},
+		long:   &http.Client{Transport: tr},
+	}, nil
 }
 
 // apiError is an error answer from the daemon.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -26,12 +27,13 @@ func (e *env) client() (*client, error) {
 	if cfg.URL == "" || cfg.Token == "" {
 		return nil, errors.New("not logged in: run `plat login URL --token TOKEN` (or set PLAT_URL and PLAT_TOKEN)")
 	}
-	return newClient(cfg.URL, cfg.Token), nil
+	return newClient(cfg.URL, cfg.Token, cfg.CAFile)
 }
 
 func cmdLogin(e *env, args []string) error {
 	fs := e.flags()
 	token := fs.String("token", "", "API token printed by the daemon (default $PLAT_TOKEN, else read from stdin)")
+	caFile := fs.String("ca-file", os.Getenv("PLAT_CA_FILE"), "PEM root certificate to trust for an https URL (plat's local CA: `plat ca`)")
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -51,7 +53,16 @@ func cmdLogin(e *env, args []string) error {
 	if tok == "" {
 		return usagef("missing --token (the daemon prints its token when it starts)")
 	}
-	c := newClient(base, tok)
+	ca := *caFile
+	if ca != "" {
+		if ca, err = filepath.Abs(ca); err != nil {
+			return err
+		}
+	}
+	c, err := newClient(base, tok, ca)
+	if err != nil {
+		return err
+	}
 	if _, err := c.get(e.ctx, "/api/whoami", nil); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
@@ -63,7 +74,7 @@ func cmdLogin(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := saveConfig(path, config{URL: base, Token: tok}); err != nil {
+	if err := saveConfig(path, config{URL: base, Token: tok, CAFile: ca}); err != nil {
 		return err
 	}
 	if os.Getenv("PLAT_URL") != "" || (os.Getenv("PLAT_TOKEN") != "" && os.Getenv("PLAT_TOKEN") != tok) {

@@ -15,6 +15,8 @@ import (
 type config struct {
 	URL   string `json:"url"`
 	Token string `json:"token"`
+	// CAFile is a PEM root to trust for an https URL (plat's local CA).
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 const loginHint = "not logged in or the token was refused: run `plat login URL --token TOKEN`"
@@ -51,7 +53,8 @@ func readConfigFile(path string) (config, error) {
 	return c, nil
 }
 
-// loadConfig reads the config file, then lets PLAT_URL and PLAT_TOKEN override it.
+// loadConfig reads the config file, then lets PLAT_URL, PLAT_TOKEN and
+// PLAT_CA_FILE override it.
 func loadConfig() (config, error) {
 	var c config
 	path, err := configPath()
@@ -67,6 +70,9 @@ func loadConfig() (config, error) {
 	}
 	if envToken != "" {
 		c.Token = envToken
+	}
+	if f := os.Getenv("PLAT_CA_FILE"); f != "" {
+		c.CAFile = f
 	}
 	if c.URL != "" {
 		u, err := normalizeURL(c.URL)

@@ -109,6 +109,10 @@ func cmdGitRemote(e *env, args []string) error {
 		{"config", "--add", section + ".helper", helper},
 		{"config", section + ".username", "plat"},
 	}
+	if c.caFile != "" && strings.HasPrefix(c.base, "https://") {
+		// git trusts plat's local CA for this URL only.
+		steps = append(steps, []string{"config", "http." + c.base + ".sslCAInfo", c.caFile})
+	}
 	for _, s := range steps {
 		if _, err := e.git(s...); err != nil {
 			return err

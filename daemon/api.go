@@ -17,6 +17,7 @@ import (
 
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
+	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
 )
 
@@ -31,6 +32,10 @@ type server struct {
 	log        *slog.Logger
 	repos      *repos
 	routerAddr string
+	// routerTLSAddr is the HTTPS listener's address, "" when HTTPS is off.
+	routerTLSAddr string
+	switcher      *switcher
+	localCA       *router.LocalCA
 }
 
 func (s *server) apiHandler() http.Handler {
@@ -50,6 +55,10 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("POST /api/apps/{app}/rollback", s.rollback)
 	mux.HandleFunc("PUT /api/apps/{app}/health", s.setHealth)
 	mux.HandleFunc("GET /api/apps/{app}/logs", s.logs)
+	mux.HandleFunc("GET /api/apps/{app}/domains", s.listDomains)
+	mux.HandleFunc("POST /api/apps/{app}/domains", s.addDomain)
+	mux.HandleFunc("DELETE /api/apps/{app}/domains/{domain}", s.removeDomain)
+	mux.HandleFunc("GET /api/ca", s.getCA)
 	mux.HandleFunc("GET /git/{repo}/info/refs", s.gitInfoRefs)
 	mux.HandleFunc("POST /git/{repo}/git-receive-pack", s.gitReceivePack)
 	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)
@@ -130,10 +139,14 @@ func (s *server) info(app store.App) appInfo {
 	return ai
 }
 
-// appURL is where the router serves app.
+// appURL is where the router serves app: over HTTPS when it is on.
 func (s *server) appURL(app string) string {
-	u := "http://" + app + "." + s.cfg.Domain
-	if _, port, err := net.SplitHostPort(s.routerAddr); err == nil && port != "80" {
+	scheme, addr, defPort := "http", s.routerAddr, "80"
+	if s.routerTLSAddr != "" {
+		scheme, addr, defPort = "https", s.routerTLSAddr, "443"
+	}
+	u := scheme + "://" + app + "." + s.cfg.Domain
+	if _, port, err := net.SplitHostPort(addr); err == nil && port != defPort {
 		u += ":" + port
 	}
 	return u + "/"

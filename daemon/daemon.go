@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,7 +32,11 @@ const (
 	DefaultDomain     = "localhost"
 	socketName        = "plat.sock"
 	readHeaderTimeout = 10 * time.Second
-	shutdownTimeout   = 10 * time.Second
+	// idleTimeout closes keep-alive connections that stay silent.
+	idleTimeout = 2 * time.Minute
+	// maxHeaderBytes bounds request headers on every listener.
+	maxHeaderBytes  = 64 << 10
+	shutdownTimeout = 10 * time.Second
 )
 
 // Config is the daemon's configuration.
@@ -39,7 +44,13 @@ type Config struct {
 	DataDir  string
 	APIAddr  string // control API and git
 	HTTPAddr string // the router
-	Domain   string // apps are served at <app>.<Domain>
+	// HTTPSAddr is the router's TLS listener, also serving the API at
+	// plat.<Domain>; empty disables HTTPS.
+	HTTPSAddr     string
+	ACMECA        string // ACME directory URL for public names
+	ACMEEmail     string
+	ACMERootsFile string // PEM roots to trust for the ACME server's own HTTPS (a private CA)
+	Domain        string // apps are served at <app>.<Domain>
 	// PublicURL is how clients reach the API, used in printed URLs; derived from APIAddr when empty.
 	PublicURL string
 	Deploy    deploy.Config
@@ -56,6 +67,10 @@ func Main(args []string) int {
 	fs.StringVar(&cfg.DataDir, "data", envOr("PLAT_DATA", DefaultDataDir), "data directory (store, git repos, socket)")
 	fs.StringVar(&cfg.APIAddr, "api", DefaultAPIAddr, "listen address of the control API and git endpoint")
 	fs.StringVar(&cfg.HTTPAddr, "http", DefaultHTTPAddr, "listen address of the app router (HTTP)")
+	fs.StringVar(&cfg.HTTPSAddr, "https", DefaultHTTPSAddr, `listen address of the app router (HTTPS, also the API at plat.<domain>); "" disables HTTPS`)
+	fs.StringVar(&cfg.ACMECA, "acme-ca", router.DefaultACMECA, "ACME directory URL used for public host names")
+	fs.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact email for the ACME account")
+	fs.StringVar(&cfg.ACMERootsFile, "acme-ca-roots", "", "PEM file of roots to trust for the ACME server's HTTPS (only for a private ACME CA)")
 	fs.StringVar(&cfg.Domain, "domain", DefaultDomain, "base domain: apps are served at <app>.<domain>")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL clients use to reach the API (default: derived from --api)")
 	fs.StringVar(&cfg.Deploy.Instance, "instance", deploy.DefaultInstance, "name of this daemon on the Docker Engine (prefixes container names); daemons sharing an engine need different names")
@@ -90,7 +105,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	rt := router.New(router.Options{Logger: log})
-	sw := &switcher{router: rt, domain: cfg.Domain}
+	sw := &switcher{router: rt, domain: cfg.Domain, store: st}
 	dep := deploy.New(st, eng, sw, cfg.Deploy, log)
 
 	if err := dep.Reconcile(ctx); err != nil {
@@ -117,6 +132,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := os.Chmod(sockPath, 0o600); err != nil {
 		return fmt.Errorf("restrict local socket: %w", err)
 	}
+	localCA, err := router.LoadOrCreateLocalCA(filepath.Join(cfg.DataDir, localCADir))
+	if err != nil {
+		return err
+	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + publicHost(apiLn.Addr())
 	}
@@ -129,18 +148,42 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		cfg: cfg, store: st, deployer: dep, engine: eng, log: log,
 		repos:      &repos{dir: filepath.Join(cfg.DataDir, "repos"), hookBinary: self, socket: sockPath},
 		routerAddr: httpLn.Addr().String(),
+		switcher:   sw, localCA: localCA,
 	}
-	servers := []*http.Server{
-		{Handler: srv.apiHandler(), ReadHeaderTimeout: readHeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
-		{Handler: rt, ReadHeaderTimeout: readHeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
-		{Handler: srv.localHandler(), ReadHeaderTimeout: readHeaderTimeout},
+	api := srv.apiHandler()
+	routerHandler := http.Handler(rt)
+	var httpsHandler http.Handler
+	var httpsLn net.Listener
+	if cfg.HTTPSAddr != "" {
+		if httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
+			return fmt.Errorf("listen on router HTTPS address: %w", err)
+		}
+		srv.routerTLSAddr = httpsLn.Addr().String()
+		tm, err := newTLS(cfg, rt, localCA, httpLn.Addr(), httpsLn.Addr())
+		if err != nil {
+			return err
+		}
+		defer tm.Stop()
+		apiHost := cfg.apiHost()
+		routerHandler = tm.HTTPHandler(rt, func(host string) bool { return host == apiHost || rt.Serves(host) })
+		httpsHandler = byHost(apiHost, api, rt)
+		httpsLn = tls.NewListener(httpsLn, tm.TLSConfig())
 	}
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog}
+	}
+	servers := []*http.Server{newServer(api), newServer(routerHandler), newServer(srv.localHandler())}
 	listeners := []net.Listener{apiLn, httpLn, sockLn}
+	if httpsLn != nil {
+		servers = append(servers, newServer(httpsHandler))
+		listeners = append(listeners, httpsLn)
+	}
 	errc := make(chan error, len(servers))
 	for i, s := range servers {
 		go func() { errc <- s.Serve(listeners[i]) }()
 	}
-	log.Info("plat daemon ready", "api", apiLn.Addr().String(), "router", httpLn.Addr().String(), "domain", cfg.Domain, "data", cfg.DataDir)
+	log.Info("plat daemon ready", "api", apiLn.Addr().String(), "router", httpLn.Addr().String(), "https", srv.routerTLSAddr, "domain", cfg.Domain, "data", cfg.DataDir)
 
 	select {
 	case <-ctx.Done():

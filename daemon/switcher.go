@@ -4,19 +4,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/plat-paas/plat/router"
+	"github.com/plat-paas/plat/store"
 )
 
 // switcher adapts the router to deploy.Switcher: it knows which host names
-// belong to an app.
+// belong to an app (its default host and its custom domains).
 type switcher struct {
 	router *router.Router
 	domain string
+	store  *store.Store
+	// mu makes Switch and Rehost each one read-and-set of the route, so a
+	// domain change cannot put back backends a deploy just switched away from.
+	mu sync.Mutex
 }
 
+func (s *switcher) defaultHost(app string) string { return app + "." + s.domain }
+
 func (s *switcher) hosts(app string) []string {
-	return []string{app + "." + s.domain}
+	hosts := []string{s.defaultHost(app)}
+	if a, err := s.store.GetApp(app); err == nil {
+		hosts = append(hosts, a.Domains...)
+	}
+	return hosts
 }
 
 func (s *switcher) Switch(app string, addrs []string) (func(context.Context) error, error) {
@@ -24,6 +36,8 @@ func (s *switcher) Switch(app string, addrs []string) (func(context.Context) err
 	for i, a := range addrs {
 		backends[i] = router.NewBackend(a)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	prev, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: backends})
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", app, err)
@@ -31,7 +45,25 @@ func (s *switcher) Switch(app string, addrs []string) (func(context.Context) err
 	return drainAll(prev), nil
 }
 
+// Rehost re-installs app's route with its current hosts and the backends
+// it has now, so a domain change applies without a restart. An app that
+// was never routed gets a route without backends (503 until deployed).
+func (s *switcher) Rehost(app string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var backends []*router.Backend
+	if rt, ok := s.router.Lookup(s.defaultHost(app)); ok {
+		backends = rt.Backends
+	}
+	if _, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: backends}); err != nil {
+		return fmt.Errorf("route %s: %w", app, err)
+	}
+	return nil
+}
+
 func (s *switcher) Remove(app string) func(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return drainAll(s.router.Remove(app))
 }
 

@@ -49,6 +49,9 @@ type App struct {
 	Health    HealthCheck       `json:"health"`
 	// Active is the version of the active release, 0 when none.
 	Active int `json:"active"`
+	// Domains are custom host names served besides <name>.<base domain>;
+	// one host belongs to one app at most (AddDomain).
+	Domains []string `json:"domains,omitempty"`
 }
 
 // Release is one numbered, immutable-once-finished version of an app:
