@@ -43,7 +43,7 @@ func (r *Router) newProxy(app, addr string) *httputil.ReverseProxy {
 				pr.Out.Header[headerRequestID] = []string{newRequestID()}
 			}
 		},
-		Transport:     r.transport,
+		Transport: r.transport,
 		// FlushInterval 0: ReverseProxy itself flushes after every write for
 		// the responses that stream (text/event-stream, or no Content-Length:
 		// chunked, long polling). A negative value would also do it for every
