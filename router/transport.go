@@ -43,8 +43,12 @@ type backendConn struct {
 	idleAt time.Time
 }
 
-// ioBufferSize is the size of each connection's read and write buffers.
-const ioBufferSize = 4 << 10
+const (
+	// ioBufferSize is the size of each connection's read and write buffers.
+	ioBufferSize = 4 << 10
+	// maxInformational is how many 1xx responses may precede the final one.
+	maxInformational = 5
+)
 
 func newTransport(opts Options) *transport {
 	dialTimeout := opts.DialTimeout
@@ -145,23 +149,32 @@ func (t *transport) roundTrip(ctx context.Context, bc *backendConn, req *http.Re
 		_ = bc.conn.SetReadDeadline(time.Now().Add(t.respTimeout))
 	}
 	var resp *http.Response
-	for {
+	for informational := 0; ; informational++ {
 		var err error
 		resp, err = http.ReadResponse(bc.br, req)
 		if err != nil {
 			return fail(err)
 		}
-		// Skip informational responses (103 Early Hints); a 101 to a request
-		// that asked for no upgrade is a protocol error.
+		// Skip informational responses (103 Early Hints), a few at most as
+		// net/http does; a 101 to a request that asked for no upgrade is a
+		// protocol error.
 		if resp.StatusCode >= 200 {
 			break
 		}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			return fail(fmt.Errorf("backend %s: unexpected 101 Switching Protocols", bc.addr))
 		}
+		if informational == maxInformational {
+			return fail(fmt.Errorf("backend %s: too many 1xx responses", bc.addr))
+		}
 	}
 	if t.respTimeout > 0 {
 		_ = bc.conn.SetReadDeadline(time.Time{})
+		// Clearing the deadline may have undone a cancellation that fired
+		// just before; ctx.Err is set before AfterFunc's function runs.
+		if ctx.Err() != nil {
+			return fail(ctx.Err())
+		}
 	}
 	resp.Body = &leanBody{body: resp.Body, bc: bc, t: t, stop: stop, keep: !resp.Close}
 	return resp, nil
