@@ -205,6 +205,9 @@ func (t *transport) get(addr string) (bc *backendConn, reused bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	conns := t.idle[addr]
+	if len(conns) == 0 {
+		return nil, false
+	}
 	for len(conns) > 0 {
 		bc = conns[len(conns)-1]
 		conns[len(conns)-1] = nil
@@ -215,7 +218,11 @@ func (t *transport) get(addr string) (bc *backendConn, reused bool) {
 		_ = bc.conn.Close()
 		bc = nil
 	}
-	t.idle[addr] = conns
+	if len(conns) == 0 {
+		delete(t.idle, addr)
+	} else {
+		t.idle[addr] = conns
+	}
 	return bc, bc != nil
 }
 

@@ -310,3 +310,26 @@ func TestTransportBodyClosedEarly(t *testing.T) {
 		t.Errorf("backend connections = %d, want 2 (the aborted one is not reused)", n)
 	}
 }
+
+// TestTransportIdleTimeout: idle backend connections are closed after
+// IdleConnTimeout even with no further traffic, so connections to the
+// containers of old releases do not stay open.
+func TestTransportIdleTimeout(t *testing.T) {
+	r := New(Options{Logger: slog.New(slog.DiscardHandler), IdleConnTimeout: 50 * time.Millisecond})
+	front := httptest.NewServer(r)
+	t.Cleanup(func() { front.Close(); r.CloseIdleConnections() })
+	var closed atomic.Int32
+	srv := httptest.NewUnstartedServer(textHandler("ok"))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	mustSet(t, r, Route{App: "app", Hosts: []string{"app.localhost"}, Backends: []*Backend{NewBackend(srv.Listener.Addr().String())}})
+	if resp, body := do(t, front, http.MethodGet, "/", nil); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	waitFor(t, "the idle backend connection to be closed", func() bool { return closed.Load() == 1 })
+}
