@@ -43,8 +43,13 @@ func (r *Router) newProxy(app, addr string) *httputil.ReverseProxy {
 				pr.Out.Header[headerRequestID] = []string{newRequestID()}
 			}
 		},
-		Transport:     r.transport,
-		FlushInterval: -1, // stream: flush after every write, never buffer
+		Transport: r.transport,
+		// FlushInterval 0: ReverseProxy itself flushes after every write for
+		// the responses that stream (text/event-stream, or no Content-Length:
+		// chunked, long polling). A negative value would also do it for every
+		// fixed-length response, at the cost of a timer, a goroutine and an
+		// extra write syscall for the headers on each request.
+		FlushInterval: 0,
 		BufferPool:    r.bufferPool,
 		ErrorLog:      r.errorLog,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {

@@ -20,7 +20,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"net"
+
 	"net/http"
 	"net/http/httputil"
 	"slices"
@@ -66,9 +66,10 @@ var (
 type Options struct {
 	Logger *slog.Logger // nil → slog.Default()
 
-	// Transport carries requests to backends. nil → one shared
-	// *http.Transport built from the fields below (keep-alive pools per
-	// backend address, no environment proxy, no transparent compression).
+	// Transport carries requests to backends. nil → plat's own transport built from
+	// the fields below (keep-alive pools per backend address, a lean path for
+	// GET and HEAD, net/http.Transport for the rest; no environment proxy, no
+	// transparent compression).
 	Transport http.RoundTripper
 
 	DialTimeout           time.Duration // 0 → DefaultDialTimeout
@@ -150,37 +151,6 @@ func New(opts Options) *Router {
 	r.retryAfter = strconv.Itoa(int((retryAfter + time.Second - 1) / time.Second))
 	r.table.Store(&table{hosts: map[string]*route{}, apps: map[string]*route{}})
 	return r
-}
-
-func newTransport(opts Options) *http.Transport {
-	dialTimeout := opts.DialTimeout
-	if dialTimeout <= 0 {
-		dialTimeout = DefaultDialTimeout
-	}
-	maxIdle := opts.MaxIdleConnsPerHost
-	if maxIdle <= 0 {
-		maxIdle = DefaultMaxIdleConnsPerHost
-	}
-	idleTimeout := opts.IdleConnTimeout
-	if idleTimeout <= 0 {
-		idleTimeout = DefaultIdleConnTimeout
-	}
-	respTimeout := opts.ResponseHeaderTimeout
-	if respTimeout <= 0 {
-		respTimeout = DefaultResponseHeaderTimeout
-	}
-	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: DefaultTCPKeepAlive}
-	return &http.Transport{
-		Proxy:                 nil, // never honour HTTP_PROXY for local containers
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          0, // no global cap; the per-host cap applies
-		MaxIdleConnsPerHost:   maxIdle,
-		IdleConnTimeout:       idleTimeout,
-		ResponseHeaderTimeout: respTimeout,
-		ExpectContinueTimeout: DefaultExpectContinueTimeout,
-		DisableCompression:    true, // pass encodings through untouched
-		ForceAttemptHTTP2:     false,
-	}
 }
 
 // CloseIdleConnections closes the idle keep-alive connections to backends,

@@ -10,7 +10,9 @@ import (
 )
 
 // BenchmarkRouterProxy compares requests sent straight to a backend with the
-// same requests sent through the router, over real loopback connections.
+// same requests sent through the router, over real loopback connections:
+// with the router's own transport, and with a plain net/http.Transport (what
+// the router used before its lean GET/HEAD path).
 //
 //	go test -run '^$' -bench RouterProxy -benchmem ./router/
 func BenchmarkRouterProxy(b *testing.B) {
@@ -21,14 +23,18 @@ func BenchmarkRouterProxy(b *testing.B) {
 	}))
 	defer backend.Close()
 
-	r := New(Options{Logger: slog.New(slog.DiscardHandler)})
-	if _, err := r.Set(Route{App: "bench", Hosts: []string{"bench.localhost"},
-		Backends: []*Backend{NewBackend(backend.Listener.Addr().String())}}); err != nil {
-		b.Fatal(err)
+	newFront := func(tr http.RoundTripper) *httptest.Server {
+		r := New(Options{Logger: slog.New(slog.DiscardHandler), Transport: tr})
+		if _, err := r.Set(Route{App: "bench", Hosts: []string{"bench.localhost"},
+			Backends: []*Backend{NewBackend(backend.Listener.Addr().String())}}); err != nil {
+			b.Fatal(err)
+		}
+		front := httptest.NewServer(r)
+		b.Cleanup(func() { front.Close(); r.CloseIdleConnections() })
+		return front
 	}
-	front := httptest.NewServer(r)
-	defer front.Close()
-	defer r.CloseIdleConnections()
+	front := newFront(nil)
+	stdFront := newFront(&http.Transport{MaxIdleConnsPerHost: DefaultMaxIdleConnsPerHost, DisableCompression: true})
 
 	for _, bc := range []struct {
 		name string
@@ -36,6 +42,7 @@ func BenchmarkRouterProxy(b *testing.B) {
 	}{
 		{"direct", backend.URL + "/"},
 		{"router", front.URL + "/"},
+		{"router-std-transport", stdFront.URL + "/"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
