@@ -18,6 +18,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
@@ -491,4 +492,40 @@ func containerErr(op, id string, err error) error {
 	default:
 		return fmt.Errorf("%s %s: %w", op, id, err)
 	}
+}
+
+// Events streams container start, die and destroy events filtered by labels.
+func (d *Docker) Events(ctx context.Context, labels map[string]string, fn func(ContainerEvent)) error {
+	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)))
+	for _, a := range []string{ActionStart, ActionDie, ActionDestroy} {
+		f.Add("event", a)
+	}
+	for k, v := range labels {
+		f.Add("label", k+"="+v)
+	}
+	msgs, errs := d.cli.Events(ctx, events.ListOptions{Filters: f})
+	for {
+		select {
+		case m := <-msgs:
+			fn(containerEvent(m))
+		case err := <-errs:
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("engine events: %w", err)
+		}
+	}
+}
+
+// containerEvent converts the engine's message; the container's labels
+// arrive mixed with other attributes (name, image, exitCode).
+func containerEvent(m events.Message) ContainerEvent {
+	e := ContainerEvent{ID: m.Actor.ID, Action: string(m.Action), Labels: m.Actor.Attributes, Time: time.Unix(0, m.TimeNano)}
+	if code, err := strconv.Atoi(m.Actor.Attributes["exitCode"]); err == nil {
+		e.ExitCode = code
+	}
+	return e
 }
