@@ -15,6 +15,9 @@ import (
 const (
 	watchMinBackoff = 100 * time.Millisecond
 	watchMaxBackoff = 5 * time.Second
+	// restartGrace is how long after a crash the engine's restart policy
+	// gets before plat starts the container itself.
+	restartGrace = time.Second
 )
 
 // Watch keeps the router in line with the engine while the daemon runs,
@@ -22,7 +25,10 @@ const (
 //   - when the active release's container starts again (its restart policy
 //     after a crash or a kill), the app is re-routed to it: the engine may
 //     have published its port at a new host port;
-//   - when it dies, a "crashed" event is recorded;
+//   - when it dies, a "crashed" event is recorded; if the engine does not
+//     restart it (`docker kill` and `docker stop` count as a manual stop,
+//     which disables the unless-stopped policy), plat starts it itself: the
+//     active release must run;
 //   - when the engine connection drops, it reconnects with backoff and
 //     re-adopts every app's container, so apps are served again after an
 //     engine restart without a manual step.
@@ -112,11 +118,32 @@ func (d *Deployer) handleEvent(ctx context.Context, e engine.ContainerEvent) {
 		}
 		switch e.Action {
 		case engine.ActionDie:
-			d.event(app.Name, "crashed", rel.Version, "the container of v%d exited with code %d; its restart policy restarts it", rel.Version, e.ExitCode)
+			d.event(app.Name, "crashed", rel.Version, "the container of v%d exited with code %d", rel.Version, e.ExitCode)
+			d.restartIfStopped(ctx, app.Name, rel)
 		case engine.ActionStart:
 			d.reroute(ctx, app.Name, rel)
 		}
 	})
+}
+
+// restartIfStopped starts rel's container unless the engine restarts it
+// (or did already) within restartGrace.
+func (d *Deployer) restartIfStopped(ctx context.Context, app string, rel store.Release) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(restartGrace):
+	}
+	info, err := d.engine.Inspect(ctx, rel.ContainerID)
+	if err != nil || info.Running || info.State == "restarting" {
+		return
+	}
+	if err := d.engine.Start(ctx, rel.ContainerID); err != nil {
+		d.log.Error("start stopped container", "app", app, "release", rel.Version, "err", err)
+		d.event(app, "restore-failed", rel.Version, "could not start the stopped container of v%d: %v", rel.Version, err)
+		return
+	}
+	d.event(app, "restarted", rel.Version, "the container of v%d was stopped outside plat; plat started it again", rel.Version)
 }
 
 // reroute points app at the (re)started container of its active release.
@@ -126,6 +153,9 @@ func (d *Deployer) reroute(ctx context.Context, app string, rel store.Release) {
 		// It died again already; its next start brings us back here.
 		d.log.Warn("restarted container is not serving", "app", app, "release", rel.Version, "err", err)
 		return
+	}
+	if info.StartedAt.Before(rel.FinishedAt) {
+		return // the deploy's own start, seen after the deploy routed it
 	}
 	if _, err := d.switcher.Switch(app, []string{info.HostAddr}); err != nil {
 		d.log.Error("re-route restarted container", "app", app, "err", err)
