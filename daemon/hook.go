@@ -121,11 +121,20 @@ func HookMain(args []string) int {
 	// have moved main while this one waited for it; deploying now would
 	// deploy a commit git then refuses to record.
 	current, _ := exec.Command("git", "rev-parse", "-q", "--verify", deployBranch).Output()
-	if cur := strings.TrimSpace(string(current)); cur != strings.TrimLeft(oldSHA, "0") && !(cur == "" && strings.Trim(oldSHA, "0") == "") {
+	if !sameRef(strings.TrimSpace(string(current)), oldSHA) {
 		fmt.Println("plat: main moved while this push waited (another push was deployed first).\nplat: fetch or rebase onto it, then push again.")
 		return 1
 	}
 	return hookDeploy(socket, app, sha)
+}
+
+// sameRef reports whether the branch's current SHA (empty when the branch
+// does not exist) is the push's old SHA (all zeros for a new branch).
+func sameRef(current, oldSHA string) bool {
+	if strings.Trim(oldSHA, "0") == "" {
+		return current == ""
+	}
+	return current == oldSHA
 }
 
 func hookDeploy(socket, app, sha string) int {
