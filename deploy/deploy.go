@@ -407,11 +407,9 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm
 // last output written to out.
 func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Release, tm *timings, out io.Writer) (engine.ContainerInfo, error) {
 	name := d.containerName(app.Name, rel.Version)
-	// A container of this name can only be a leftover of a killed daemon.
-	d.removeByName(ctx, app.Name, name)
 	step(out, "Starting %s", name)
 	started := time.Now()
-	c, err := d.engine.Run(ctx, engine.ContainerSpec{
+	spec := engine.ContainerSpec{
 		Name:  name,
 		Image: rel.ImageID,
 		Env:   containerEnv(rel.Env, d.cfg.Port),
@@ -426,7 +424,14 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 		Port:        d.cfg.Port,
 		MemoryBytes: d.cfg.MemoryBytes,
 		Network:     d.cfg.Network,
-	})
+	}
+	c, err := d.engine.Run(ctx, spec)
+	if errors.Is(err, engine.ErrNameInUse) {
+		// A container of this name can only be a leftover of a killed
+		// daemon; looking for one only then keeps the usual path short.
+		d.removeByName(ctx, app.Name, name)
+		c, err = d.engine.Run(ctx, spec)
+	}
 	if err != nil {
 		return c, fmt.Errorf("start container: %w", err)
 	}

@@ -179,7 +179,7 @@ func (b *bench) push(app string) (serving, total time.Duration, timings string) 
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
 	for sc.Scan() {
 		if _, t, ok := strings.Cut(sc.Text(), "Timings: "); ok {
-			timings = t
+			timings = strings.TrimSpace(t)
 		}
 	}
 	return <-served, total, timings
