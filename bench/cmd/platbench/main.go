@@ -37,9 +37,10 @@ func main() {
 
 	b, err := newBench()
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	defer b.close()
+	onFatal = b.close
 	fmt.Printf("daemon RSS idle: %s\n", b.rss())
 	b.deploySpeed(*pushes)
 	if *apps > 0 {
@@ -174,7 +175,7 @@ func (b *bench) push(app string) (serving, total time.Duration, timings string) 
 	out, err := cmd.CombinedOutput()
 	total = time.Since(start)
 	if err != nil {
-		log.Fatalf("push: %v\n%s", err, out)
+		fatalf("push: %v\n%s", err, out)
 	}
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
 	for sc.Scan() {
@@ -275,7 +276,7 @@ func get(addr, app string) (int, string, error) {
 func freePort() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	defer l.Close()
 	return l.Addr().String()
@@ -292,9 +293,18 @@ func run(env []string, dir, name string, args ...string) error {
 
 func must[T any](v T, err error) T {
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	return v
+}
+
+// onFatal cleans up before fatalf exits (deferred calls do not run then).
+var onFatal = func() {}
+
+func fatalf(format string, args ...any) {
+	log.Printf(format, args...)
+	onFatal()
+	os.Exit(1)
 }
 
 func median(ds []time.Duration) time.Duration {
