@@ -72,9 +72,10 @@ func (d *daemon) serves(app, want string) bool {
 	return err == nil && code == http.StatusOK && strings.Contains(body, want)
 }
 
-// TestContainerKilledIsRerouted kills the live container: its restart
-// policy starts it again (possibly on a new host port), the router follows
-// it, and the crash and the restart are events of the app.
+// TestContainerKilledIsRerouted crashes, kills and removes the live
+// container: it runs again (restarted by its policy, started or recreated
+// by plat), possibly on a new host port, the router follows it, and each
+// fault is an event of the app.
 func TestContainerKilledIsRerouted(t *testing.T) {
 	d := startDaemon(t)
 	d.createApp("phoenix")
@@ -119,6 +120,16 @@ func TestContainerKilledIsRerouted(t *testing.T) {
 	waitFor(t, 10*time.Second, "the event of plat's own restart", func() bool {
 		return d.hasEvent("phoenix", "restarted", "stopped outside plat")
 	})
+
+	// Removed by hand: plat recreates the active release's container.
+	if out, err := exec.Command("docker", "rm", "-f", ids[0]).CombinedOutput(); err != nil {
+		t.Fatalf("docker rm: %v\n%s", err, out)
+	}
+	waitFor(t, 90*time.Second, "a new container to be served", func() bool {
+		got := d.containers("phoenix")
+		return len(got) == 1 && got[0] != ids[0] && d.serves("phoenix", "version=one")
+	})
+	waitFor(t, 10*time.Second, "the recreated event", func() bool { return d.hasEvent("phoenix", "recreated", "missing") })
 	d.assertReleases("phoenix", "v1 push active")
 }
 

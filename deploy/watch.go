@@ -29,6 +29,7 @@ const (
 //     restart it (`docker kill` and `docker stop` count as a manual stop,
 //     which disables the unless-stopped policy), plat starts it itself: the
 //     active release must run;
+//   - when it is removed (docker rm -f), a new one is started and routed;
 //   - when the engine connection drops, it reconnects with backoff and
 //     re-adopts every app's container, so apps are served again after an
 //     engine restart without a manual step.
@@ -104,9 +105,6 @@ func (d *Deployer) resync(ctx context.Context) {
 // Only the active release's container matters: a deploy in progress owns
 // its new container, and holds the lock that is taken here.
 func (d *Deployer) handleEvent(ctx context.Context, e engine.ContainerEvent) {
-	if e.Action != engine.ActionStart && e.Action != engine.ActionDie {
-		return
-	}
 	appName := e.Labels[engine.LabelApp]
 	if appName == "" {
 		return
@@ -122,6 +120,12 @@ func (d *Deployer) handleEvent(ctx context.Context, e engine.ContainerEvent) {
 			d.restartIfStopped(ctx, app.Name, rel)
 		case engine.ActionStart:
 			d.reroute(ctx, app.Name, rel)
+		case engine.ActionDestroy:
+			// Removed behind plat's back: adopt recreates it.
+			if _, err := d.adopt(ctx, app, nil); err != nil {
+				d.log.Error("recreate removed container", "app", app.Name, "err", err)
+				d.event(app.Name, "restore-failed", rel.Version, "the container of v%d was removed and could not be recreated: %v", rel.Version, err)
+			}
 		}
 	})
 }

@@ -88,6 +88,10 @@ func TestHandleEvent(t *testing.T) {
 			wantEvent: "crashed",
 		},
 		{
+			name:  "destroy of another container",
+			event: engine.ContainerEvent{ID: "old", Action: engine.ActionDestroy},
+		},
+		{
 			name:        "manual stop: plat starts it",
 			event:       engine.ContainerEvent{ID: "c1", Action: engine.ActionDie, ExitCode: 137},
 			info:        engine.ContainerInfo{ID: "c1", State: "exited"},
