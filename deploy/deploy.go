@@ -368,6 +368,7 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm
 		d.remove(c.ID)
 		return d.fail(rel, fmt.Errorf("switch router: %w", err))
 	}
+	tm.mark("switch")
 	if err := d.store.ActivateRelease(app.Name, rel.Version); err != nil {
 		// Traffic already flows to the new container; say so rather than
 		// pretend it failed.
@@ -379,7 +380,7 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm
 			d.log.Error("save config", "app", app.Name, "err", err)
 		}
 	}
-	tm.mark("switch")
+	tm.mark("record")
 	step(out, "Switched traffic to v%d", rel.Version)
 	d.event(app.Name, "switched", rel.Version, "traffic now goes to %s", name)
 
