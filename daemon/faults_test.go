@@ -21,7 +21,7 @@ type event struct {
 	Message string `json:"message"`
 }
 
-// events reads app's events through the API, newest first.
+// events reads app's events through the API, newest last.
 func (d *daemon) events(app string) []event {
 	d.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+d.apiAddr+"/api/apps/"+app+"/events", nil)
