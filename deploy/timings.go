@@ -38,8 +38,12 @@ func (t *timings) String() string {
 	return b.String()
 }
 
-// roundDuration keeps durations readable: 0.1ms below 10ms, else 1ms.
+// roundDuration keeps durations readable: 1µs below 1ms (the switch takes
+// microseconds), 0.1ms below 10ms, else 1ms.
 func roundDuration(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond)
+	}
 	if d < 10*time.Millisecond {
 		return d.Round(100 * time.Microsecond)
 	}

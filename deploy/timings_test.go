@@ -32,6 +32,7 @@ func TestTimingsString(t *testing.T) {
 	}{
 		{nil, "total 0s"},
 		{[]phase{{"build", 310 * time.Millisecond}, {"switch", 1234 * time.Microsecond}}, "build 310ms, switch 1.2ms, total 311ms"},
+		{[]phase{{"switch", 23456 * time.Nanosecond}}, "switch 23µs, total 23µs"},
 	}
 	for _, tt := range tests {
 		tm := &timings{phases: tt.phases}
