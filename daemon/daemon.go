@@ -111,6 +111,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := dep.Reconcile(ctx); err != nil {
 		return fmt.Errorf("restore state: %w", err)
 	}
+	go dep.Watch(ctx)
 	if ok, _ := st.HasTokens(); !ok {
 		log.Warn("no API token yet: run `plat daemon token` on this host to create one")
 	}

@@ -191,6 +191,7 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 
 	var buildLog bytes.Buffer
 	started := time.Now()
+	tm := newTimings()
 	imageID, err := d.builder.Build(ctx, builder.Request{
 		App: app.Name, Version: rel.Version, GitSHA: req.GitSHA, Source: req.Source, Instance: d.cfg.Instance,
 	}, io.MultiWriter(indent(out), &buildLog))
@@ -209,7 +210,8 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 		return d.fail(rel, fmt.Errorf("record image: %w", err))
 	}
 	rel.ImageID = imageID
-	return d.run(ctx, app, rel, out)
+	tm.mark("build")
+	return d.run(ctx, app, rel, tm, out)
 }
 
 // ConfigChange sets and unsets config vars.
@@ -268,7 +270,7 @@ func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigC
 	}
 	d.event(appName, "started", rel.Version, "config change: %s", rel.Reason)
 	step(out, "Deploying %s v%d: %s (image of v%d, no rebuild)", appName, rel.Version, rel.Reason, active.Version)
-	return d.run(ctx, app, rel, out)
+	return d.run(ctx, app, rel, newTimings(), out)
 }
 
 // Rollback deploys the image and config of an earlier release as a new
@@ -298,7 +300,7 @@ func (d *Deployer) Rollback(ctx context.Context, appName string, version int, ou
 	}
 	d.event(appName, "started", rel.Version, "rollback to v%d", target.Version)
 	step(out, "Rolling back %s to v%d as v%d (no rebuild)", appName, target.Version, rel.Version)
-	return d.run(ctx, app, rel, out)
+	return d.run(ctx, app, rel, newTimings(), out)
 }
 
 func (d *Deployer) rollbackTarget(ctx context.Context, app store.App, version int) (store.Release, error) {
@@ -349,9 +351,9 @@ func (d *Deployer) rollbackTarget(ctx context.Context, app store.App, version in
 // run deploys rel (whose image is built) blue-green. On any failure the new
 // container is removed, rel is marked failed and the old release keeps
 // serving.
-func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, out io.Writer) (store.Release, error) {
+func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm *timings, out io.Writer) (store.Release, error) {
 	name := d.containerName(app.Name, rel.Version)
-	c, err := d.startHealthy(ctx, app, rel, out)
+	c, err := d.startHealthy(ctx, app, rel, tm, out)
 	if err != nil {
 		return d.fail(rel, err)
 	}
@@ -366,6 +368,7 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, ou
 		d.remove(c.ID)
 		return d.fail(rel, fmt.Errorf("switch router: %w", err))
 	}
+	tm.mark("switch")
 	if err := d.store.ActivateRelease(app.Name, rel.Version); err != nil {
 		// Traffic already flows to the new container; say so rather than
 		// pretend it failed.
@@ -377,6 +380,7 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, ou
 			d.log.Error("save config", "app", app.Name, "err", err)
 		}
 	}
+	tm.mark("record")
 	step(out, "Switched traffic to v%d", rel.Version)
 	d.event(app.Name, "switched", rel.Version, "traffic now goes to %s", name)
 
@@ -385,8 +389,12 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, ou
 		step(out, "Stopped waiting for old requests after %s: %v", d.cfg.DrainTimeout, err)
 	}
 	cancel()
+	tm.mark("drain")
 	d.stopOthers(context.WithoutCancel(ctx), app.Name, c.ID)
 	d.pruneImages(context.WithoutCancel(ctx), app.Name)
+	tm.mark("cleanup")
+	step(out, "Timings: %s", tm)
+	d.event(app.Name, "timings", rel.Version, "%s", tm)
 
 	rel, err = d.store.GetRelease(app.Name, rel.Version)
 	if err != nil {
@@ -398,13 +406,11 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, ou
 // startHealthy starts rel's container and waits until it is healthy, then
 // turns on its restart policy. On failure the container is removed and its
 // last output written to out.
-func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Release, out io.Writer) (engine.ContainerInfo, error) {
+func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Release, tm *timings, out io.Writer) (engine.ContainerInfo, error) {
 	name := d.containerName(app.Name, rel.Version)
-	// A container of this name can only be a leftover of a killed daemon.
-	d.removeByName(ctx, app.Name, name)
 	step(out, "Starting %s", name)
 	started := time.Now()
-	c, err := d.engine.Run(ctx, engine.ContainerSpec{
+	spec := engine.ContainerSpec{
 		Name:  name,
 		Image: rel.ImageID,
 		Env:   containerEnv(rel.Env, d.cfg.Port),
@@ -419,7 +425,14 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 		Port:        d.cfg.Port,
 		MemoryBytes: d.cfg.MemoryBytes,
 		Network:     d.cfg.Network,
-	})
+	}
+	c, err := d.engine.Run(ctx, spec)
+	if errors.Is(err, engine.ErrNameInUse) {
+		// A container of this name can only be a leftover of a killed
+		// daemon; looking for one only then keeps the usual path short.
+		d.removeByName(ctx, app.Name, name)
+		c, err = d.engine.Run(ctx, spec)
+	}
 	if err != nil {
 		return c, fmt.Errorf("start container: %w", err)
 	}
@@ -430,6 +443,7 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 		d.remove(c.ID)
 		return c, fmt.Errorf("record container: %w", err)
 	}
+	tm.mark("start")
 	hc := withHealthDefaults(app.Health)
 	step(out, "Waiting for %s to answer GET %s on port %d (deadline %s)", name, hc.Path, d.cfg.Port, hc.Deadline)
 	checker := healthChecker{
@@ -452,6 +466,7 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 		d.remove(c.ID)
 		return c, fmt.Errorf("set restart policy: %w", err)
 	}
+	tm.mark("health")
 	return c, nil
 }
 

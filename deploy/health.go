@@ -17,6 +17,10 @@ const (
 	DefaultHealthTimeout  = 2 * time.Second
 	DefaultHealthInterval = 200 * time.Millisecond
 	DefaultHealthDeadline = 60 * time.Second
+	// firstProbeInterval is the pause after the first failed probe; it
+	// doubles up to the configured interval, so an app that is ready in
+	// 30ms is not made to wait a whole interval.
+	firstProbeInterval = 20 * time.Millisecond
 )
 
 // withHealthDefaults fills the zero fields of hc with the defaults.
@@ -101,7 +105,14 @@ func (h healthChecker) wait(parent context.Context) error {
 				return err
 			}
 			return fmt.Errorf("not healthy after %s (%d attempts); last: %s", hc.Deadline, attempt, last)
-		case <-time.After(hc.Interval):
+		case <-time.After(probePause(attempt, hc.Interval)):
 		}
 	}
+}
+
+// probePause is the pause after failed attempt n (from 1): 20ms, 40ms, ...
+// up to interval.
+func probePause(attempt int, interval time.Duration) time.Duration {
+	p := firstProbeInterval << min(attempt-1, 16)
+	return min(p, interval)
 }

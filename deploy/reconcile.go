@@ -100,7 +100,7 @@ func (d *Deployer) adopt(ctx context.Context, app store.App, containers []engine
 // recreate starts a new container for the active release when its own is
 // gone (removed by hand, or an engine reset), and waits for it to be healthy.
 func (d *Deployer) recreate(ctx context.Context, app store.App, rel store.Release) (engine.ContainerInfo, error) {
-	c, err := d.startHealthy(ctx, app, rel, io.Discard)
+	c, err := d.startHealthy(ctx, app, rel, newTimings(), io.Discard)
 	if err != nil {
 		return c, fmt.Errorf("recreate container of v%d: %w", rel.Version, err)
 	}

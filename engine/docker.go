@@ -18,6 +18,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
@@ -29,6 +30,9 @@ import (
 // ErrImageInUse is wrapped by RemoveImage when a container (running or
 // stopped) still uses the image.
 var ErrImageInUse = errors.New("image is in use by a container")
+
+// ErrNameInUse is wrapped by Run when a container of the same name exists.
+var ErrNameInUse = errors.New("container name is in use")
 
 // Container hardening defaults applied by Run.
 const (
@@ -44,6 +48,9 @@ type Docker struct {
 	// netMu serialises ensureNetwork: Docker 20.10's duplicate-name check
 	// is not atomic, so concurrent creates can make same-named networks.
 	netMu sync.Mutex
+	// networks already known to exist: a deploy skips the inspect call
+	// (Run forgets a network the engine says is missing).
+	networks map[string]bool
 }
 
 var _ Engine = (*Docker)(nil)
@@ -201,8 +208,12 @@ func (d *Docker) RemoveImage(ctx context.Context, ref string) error {
 func (d *Docker) ensureNetwork(ctx context.Context, name string) error {
 	d.netMu.Lock()
 	defer d.netMu.Unlock()
+	if d.networks[name] {
+		return nil
+	}
 	_, err := d.cli.NetworkInspect(ctx, name, network.InspectOptions{})
 	if err == nil {
+		d.rememberNetwork(name, true)
 		return nil
 	}
 	if !cerrdefs.IsNotFound(err) {
@@ -213,13 +224,23 @@ func (d *Docker) ensureNetwork(ctx context.Context, name string) error {
 		Labels: map[string]string{LabelManaged: "true"},
 	})
 	if err == nil {
+		d.rememberNetwork(name, true)
 		return nil
 	}
 	// Someone else may have created it in the meantime.
 	if _, ierr := d.cli.NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
+		d.rememberNetwork(name, true)
 		return nil
 	}
 	return fmt.Errorf("create network %s: %w", name, err)
+}
+
+// rememberNetwork records whether a network exists; netMu must be held.
+func (d *Docker) rememberNetwork(name string, exists bool) {
+	if d.networks == nil {
+		d.networks = map[string]bool{}
+	}
+	d.networks[name] = exists
 }
 
 // Run creates and starts a hardened container: all capabilities dropped,
@@ -263,9 +284,22 @@ func (d *Docker) Run(ctx context.Context, spec ContainerSpec) (ContainerInfo, er
 		hc.NetworkMode = container.NetworkMode(spec.Network)
 	}
 	created, err := d.cli.ContainerCreate(ctx, cfg, hc, nil, nil, spec.Name)
+	if err != nil && spec.Network != "" && cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "network") {
+		// Removed behind plat's back since it was last seen: make it again.
+		d.netMu.Lock()
+		d.rememberNetwork(spec.Network, false)
+		d.netMu.Unlock()
+		if err := d.ensureNetwork(ctx, spec.Network); err != nil {
+			return ContainerInfo{}, err
+		}
+		created, err = d.cli.ContainerCreate(ctx, cfg, hc, nil, nil, spec.Name)
+	}
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return ContainerInfo{}, fmt.Errorf("create container: image %s: %w", spec.Image, ErrNotFound)
+		}
+		if cerrdefs.IsConflict(err) {
+			return ContainerInfo{}, fmt.Errorf("create container: %w: %w", ErrNameInUse, err)
 		}
 		return ContainerInfo{}, fmt.Errorf("create container: %w", err)
 	}
@@ -491,4 +525,40 @@ func containerErr(op, id string, err error) error {
 	default:
 		return fmt.Errorf("%s %s: %w", op, id, err)
 	}
+}
+
+// Events streams container start, die and destroy events filtered by labels.
+func (d *Docker) Events(ctx context.Context, labels map[string]string, fn func(ContainerEvent)) error {
+	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)))
+	for _, a := range []string{ActionStart, ActionDie, ActionDestroy} {
+		f.Add("event", a)
+	}
+	for k, v := range labels {
+		f.Add("label", k+"="+v)
+	}
+	msgs, errs := d.cli.Events(ctx, events.ListOptions{Filters: f})
+	for {
+		select {
+		case m := <-msgs:
+			fn(containerEvent(m))
+		case err := <-errs:
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("engine events: %w", err)
+		}
+	}
+}
+
+// containerEvent converts the engine's message; the container's labels
+// arrive mixed with other attributes (name, image, exitCode).
+func containerEvent(m events.Message) ContainerEvent {
+	e := ContainerEvent{ID: m.Actor.ID, Action: string(m.Action), Labels: m.Actor.Attributes, Time: time.Unix(0, m.TimeNano)}
+	if code, err := strconv.Atoi(m.Actor.Attributes["exitCode"]); err == nil {
+		e.ExitCode = code
+	}
+	return e
 }

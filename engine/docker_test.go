@@ -399,6 +399,50 @@ func TestDocker(t *testing.T) {
 		t.FailNow()
 	}
 
+	t.Run("NameInUse", func(t *testing.T) {
+		_, err := d.Run(ctx, ContainerSpec{Name: info.Name, Image: imageID, Labels: labels, Network: netName})
+		if !errors.Is(err, ErrNameInUse) {
+			t.Errorf("second Run with the same name: %v, want ErrNameInUse", err)
+		}
+	})
+
+	t.Run("Events", func(t *testing.T) {
+		ectx, ecancel := context.WithCancel(ctx)
+		evs := make(chan ContainerEvent, 16)
+		done := make(chan error, 1)
+		go func() { done <- d.Events(ectx, labels, func(e ContainerEvent) { evs <- e }) }()
+		time.Sleep(500 * time.Millisecond) // let the subscription reach the engine
+		if err := d.Stop(ctx, info.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Start(ctx, info.ID); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for len(got) < 2 {
+			select {
+			case e := <-evs:
+				if e.ID != info.ID || e.Labels["plat.test"] != suffix {
+					t.Errorf("event for another container: %+v", e)
+				}
+				got = append(got, e.Action)
+			case <-time.After(30 * time.Second):
+				t.Fatalf("events so far %v, want die and start", got)
+			}
+		}
+		if !slices.Equal(got, []string{ActionDie, ActionStart}) {
+			t.Errorf("events %v, want [die start]", got)
+		}
+		ecancel()
+		if err := <-done; err != nil {
+			t.Errorf("Events after cancel: %v, want nil", err)
+		}
+		var err error
+		if info, err = d.Inspect(ctx, info.ID); err != nil || !info.Running {
+			t.Fatalf("after restart: %+v %v", info, err)
+		}
+	})
+
 	t.Run("Hardening", func(t *testing.T) {
 		c, err := d.cli.ContainerInspect(ctx, info.ID)
 		if err != nil {

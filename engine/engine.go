@@ -64,6 +64,22 @@ type ContainerInfo struct {
 	Restarts   int
 }
 
+// Container lifecycle actions reported by Events.
+const (
+	ActionStart   = "start"
+	ActionDie     = "die"
+	ActionDestroy = "destroy"
+)
+
+// ContainerEvent is one lifecycle change of a container.
+type ContainerEvent struct {
+	ID       string
+	Action   string // ActionStart, ActionDie or ActionDestroy
+	Labels   map[string]string
+	ExitCode int // set for ActionDie
+	Time     time.Time
+}
+
 // Engine is the container engine as plat uses it.
 type Engine interface {
 	// Ping checks that the engine answers.
@@ -91,4 +107,8 @@ type Engine interface {
 	// Logs writes a container's stdout and stderr, demultiplexed, to w. tail <
 	// 0 means all lines. With follow it returns when ctx ends or the container stops.
 	Logs(ctx context.Context, id string, tail int, follow bool, w io.Writer) error
+	// Events calls fn for every start, die and destroy of a container
+	// carrying all the given labels, from now on, until ctx ends (nil) or
+	// the connection to the engine drops (an error).
+	Events(ctx context.Context, labels map[string]string, fn func(ContainerEvent)) error
 }
