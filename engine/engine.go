@@ -91,4 +91,8 @@ type Engine interface {
 	// Logs writes a container's stdout and stderr, demultiplexed, to w. tail <
 	// 0 means all lines. With follow it returns when ctx ends or the container stops.
 	Logs(ctx context.Context, id string, tail int, follow bool, w io.Writer) error
+	// TimedLogs is Logs with the engine's timestamps: every line written to w
+	// starts with an RFC 3339 time (nanoseconds) and a space. A non-zero since
+	// skips lines logged before it, so a follower can resume where it stopped.
+	TimedLogs(ctx context.Context, id string, since time.Time, tail int, follow bool, w io.Writer) error
 }
