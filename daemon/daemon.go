@@ -19,8 +19,10 @@ import (
 
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
+	"github.com/plat-paas/plat/logs"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
+	"github.com/plat-paas/plat/web"
 )
 
 // Defaults for the daemon's flags.
@@ -92,6 +94,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	rt := router.New(router.Options{Logger: log})
 	sw := &switcher{router: rt, domain: cfg.Domain}
 	dep := deploy.New(st, eng, sw, cfg.Deploy, log)
+	hub := logs.NewHub(logSource{dep, eng}, logs.Options{Logger: log})
+	dep.OnSwitch(hub.Switch)
 
 	if err := dep.Reconcile(ctx); err != nil {
 		return fmt.Errorf("restore state: %w", err)
@@ -129,6 +133,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		cfg: cfg, store: st, deployer: dep, engine: eng, log: log,
 		repos:      &repos{dir: filepath.Join(cfg.DataDir, "repos"), hookBinary: self, socket: sockPath},
 		routerAddr: httpLn.Addr().String(),
+		logHub:     hub,
+		web: web.New(web.Options{
+			VerifyToken: func(t string) bool { _, ok := st.VerifyToken(t); return ok },
+			Logs:        hub, Logger: log,
+		}),
 	}
 	servers := []*http.Server{
 		{Handler: srv.apiHandler(), ReadHeaderTimeout: readHeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
@@ -155,6 +164,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// logSource is where the log hub reads: the deployer knows the active
+// container, the engine its output.
+type logSource struct {
+	*deploy.Deployer
+	engine.Engine
 }
 
 // publicHost turns a listen address into one a client can use.
