@@ -162,6 +162,17 @@ func TestDashboard(t *testing.T) {
 	}
 	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#config button`)))) // reveal a config value
 	screenshot(t, ctx, filepath.Join(out, "dashboard-app.png"))
+	must(t, chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2))))
+	screenshot(t, ctx, filepath.Join(out, "dashboard-app-phone.png"))
+	must(t, chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)))
+
+	// `plat logs -f` follows the same hub; it must keep streaming across the flip.
+	follow := exec.Command(platBin, "logs", "web", "-f")
+	follow.Env = d.env()
+	var followed lockedBuffer
+	follow.Stdout, follow.Stderr = &followed, &followed
+	must(t, follow.Start())
+	t.Cleanup(func() { follow.Process.Kill(); follow.Wait() })
 
 	// Roll back to v1 with a click and a confirmation.
 	must(t, chromedp.Do(ctx,
@@ -185,9 +196,11 @@ func TestDashboard(t *testing.T) {
 	t.Logf("after the rollback, printed line shown after %s", waitLogLine(fmt.Sprintf("after rollback %d", time.Now().UnixNano())))
 	must(t, chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.querySelector("#events").textContent.includes("rolled back")`, chromedp.WithPollingTimeout(10*time.Second))))
 
-	// `plat logs` reads the same hub.
-	if logs := d.mustPlat("logs", "web"); !strings.Contains(logs, "after rollback") {
-		t.Errorf("plat logs lacks the line the dashboard showed:\n%s", logs)
+	waitFor(t, 10*time.Second, "`plat logs -f` to show the line printed after the rollback", func() bool {
+		return strings.Contains(followed.String(), "after rollback")
+	})
+	if events := d.mustPlat("events", "web"); !strings.Contains(events, "rolled back") {
+		t.Errorf("plat events lacks the rollback:\n%s", events)
 	}
 }
 

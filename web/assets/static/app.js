@@ -161,7 +161,7 @@ function appPage(name) {
         el("dt", {}, "Deployed"), el("dd", {}, ago(app.deployed_at)),
         el("dt", {}, "Git"), el("dd", { class: "mono" }, app.git_url)),
     );
-    domains.replaceChildren(el("ul", {}, el("li", {}, el("a", { href: app.url, target: "_blank", rel: "noopener" }, new URL(app.url).host))));
+    domains.replaceChildren(el("ul", { class: "plain" }, el("li", {}, el("a", { href: app.url, target: "_blank", rel: "noopener" }, new URL(app.url).host))));
     renderReleases(app, rels);
     timeline.replaceChildren(...events.slice().reverse().map((e) =>
       el("li", {}, el("span", { class: "when", title: e.time }, ago(e.time)),
