@@ -182,17 +182,17 @@ function appPage(name) {
       return el("tr", { "data-version": r.version },
         el("td", {}, el("strong", {}, `v${r.version}`)),
         el("td", {}, badge(r.status)),
-        el("td", {}, r.cause),
-        el("td", { class: "mono" }, r.git_sha ? r.git_sha.slice(0, 7) : "—"),
+        el("td", { class: "hide-narrow" }, r.cause),
+        el("td", { class: "mono hide-narrow" }, r.git_sha ? r.git_sha.slice(0, 7) : "—"),
         el("td", { title: r.created_at }, ago(r.created_at)),
         el("td", { class: "reason hide-narrow", title: r.reason || "" }, r.reason || ""),
-        el("td", {},
-          r.cause === "push" ? el("button", { class: "small link", onclick: () => showBuildLog(r.version) }, "build log") : "",
+        el("td", { class: "actions" },
+          r.cause === "push" ? el("button", { class: "small link hide-narrow", onclick: () => showBuildLog(r.version) }, "build log") : "",
           " ",
           canRollBack ? el("button", { class: "small rollback", "data-version": r.version, onclick: () => rollback(r.version) }, "Roll back") : ""));
     });
     releases.replaceChildren(el("table", { id: "releases" },
-      el("thead", {}, el("tr", {}, ["Version", "Status", "Cause", "Commit", "Age"].map((h) => el("th", {}, h)), el("th", { class: "hide-narrow" }, "Reason"), el("th", {}))),
+      el("thead", {}, el("tr", {}, el("th", {}, "Version"), el("th", {}, "Status"), el("th", { class: "hide-narrow" }, "Cause"), el("th", { class: "hide-narrow" }, "Commit"), el("th", {}, "Age"), el("th", { class: "hide-narrow" }, "Reason"), el("th", {}))),
       el("tbody", {}, rows)));
   }
 
