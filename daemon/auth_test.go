@@ -25,7 +25,7 @@ func TestAuthenticate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessions := web.NewSessions(0, 0)
+	sessions := web.NewSessions(nil, 0, 0)
 	sid, csrf := sessions.Create()
 	s := &server{store: st, log: slog.New(slog.DiscardHandler), web: web.New(web.Options{Sessions: sessions})}
 	h := s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))

@@ -137,6 +137,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		web: web.New(web.Options{
 			VerifyToken: func(t string) bool { _, ok := st.VerifyToken(t); return ok },
 			Logs:        hub, Logger: log,
+			Sessions: web.NewSessions(st, 0, 0),
 		}),
 	}
 	servers := []*http.Server{
@@ -155,6 +156,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	hub.Close() // log followers would hold their responses open
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	for _, s := range servers {

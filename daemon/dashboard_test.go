@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,6 +202,25 @@ func TestDashboard(t *testing.T) {
 	})
 	if events := d.mustPlat("events", "web"); !strings.Contains(events, "rolled back") {
 		t.Errorf("plat events lacks the rollback:\n%s", events)
+	}
+
+	// A daemon restart: the session survives and the live view reconnects
+	// on its own, from the last line it showed: nothing lost, nothing twice.
+	d.restart(syscall.SIGTERM)
+	line := fmt.Sprintf("after restart %d", time.Now().UnixNano())
+	if code, _, err := d.get("web", "/?print="+url.QueryEscape(line)); err != nil || code != 200 {
+		t.Fatalf("GET ?print after restart: %d %v", code, err)
+	}
+	must(t, chromedp.Do(ctx, chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector("#logs").textContent.includes(%q)`, line), chromedp.WithPollingTimeout(30*time.Second))))
+	text, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#logs")))
+	must(t, err)
+	for _, l := range []string{"after rollback", "dashboard line 0", "testapp v1 starting"} {
+		if n := strings.Count(text, l); n > 1 {
+			t.Errorf("%q shown %d times after the reconnect", l, n)
+		}
+	}
+	if strings.Count(text, "after rollback") != 1 {
+		t.Errorf("the line printed before the restart is gone from the view:\n%s", text)
 	}
 }
 

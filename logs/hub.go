@@ -51,6 +51,15 @@ type Hub struct {
 
 	mu    sync.Mutex
 	feeds map[string]*feed
+
+	closed    chan struct{} // closed by Close: streams end
+	closeOnce sync.Once
+}
+
+// Close ends every Stream (the daemon is shutting down: a follower would
+// otherwise hold its HTTP response open until the shutdown times out).
+func (h *Hub) Close() {
+	h.closeOnce.Do(func() { close(h.closed) })
 }
 
 // NewHub returns a hub reading from src.
@@ -68,7 +77,7 @@ func NewHub(src Source, opts Options) *Hub {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Hub{src: src, opts: opts, log: log, feeds: map[string]*feed{}}
+	return &Hub{src: src, opts: opts, log: log, feeds: map[string]*feed{}, closed: make(chan struct{})}
 }
 
 // feed is one app's follower, its recent lines and its viewers. All fields
@@ -203,6 +212,15 @@ func (h *Hub) Switch(app, id string) {
 // falls behind is re-subscribed from its last line, so a slow client skips
 // nothing the hub still keeps and never holds up the others.
 func (h *Hub) Stream(ctx context.Context, app string, since time.Time, tail int, follow bool, send func(Line) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-h.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
 		lines, v, err := h.Subscribe(ctx, app, since, tail)
 		if err != nil {

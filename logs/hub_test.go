@@ -333,3 +333,19 @@ func TestParseTimestampedLines(t *testing.T) {
 		t.Fatalf("parsed %+v", got)
 	}
 }
+
+func TestCloseEndsStreams(t *testing.T) {
+	src := newFakeSource("c1")
+	h := NewHub(src, Options{})
+	done := make(chan error)
+	go func() {
+		done <- h.Stream(context.Background(), "app", time.Time{}, -1, true, func(Line) error { return nil })
+	}()
+	src.print("c1", "x")
+	h.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stream still running after Close")
+	}
+}

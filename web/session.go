@@ -6,9 +6,12 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/plat-paas/plat/store"
 )
 
 // Session defaults.
@@ -19,6 +22,9 @@ const (
 	DefaultMaxLifetime  = 7 * 24 * time.Hour
 	sessionIDBytes      = 32
 	sessionSweepPercent = 1 // of lookups that also sweep expired sessions
+	// sessionSaveEvery bounds how often a session's last use is written to
+	// the store: every request would mean a disk sync per request.
+	sessionSaveEvery = time.Minute
 )
 
 // Errors Authorize returns.
@@ -27,34 +33,43 @@ var (
 	ErrCSRF      = errors.New("missing or wrong CSRF token")
 )
 
-// session is what the server keeps about one login. The map is keyed by a
-// hash of the cookie's ID so the IDs themselves are never held.
-type session struct {
-	csrf     string
-	created  time.Time
-	lastSeen time.Time
+// SessionStore keeps sessions across daemon restarts; *store.Store is one.
+// Keys are SHA-256 hashes of session IDs, so it never holds a usable cookie.
+type SessionStore interface {
+	PutSession(idHash []byte, se store.Session) error
+	GetSession(idHash []byte) (store.Session, error)
+	DeleteSessions(expired func(store.Session) bool, idHashes ...[]byte) error
 }
 
-// Sessions are dashboard logins, kept in memory: a daemon restart logs
-// browsers out (they log in again with the token), and no session secret
-// ever reaches the disk.
+// session is a cached store.Session and when its LastSeen was last saved.
+type session struct {
+	store.Session
+	saved time.Time
+}
+
+// Sessions are dashboard logins: in memory, and in a SessionStore when one
+// is given, so a daemon restart does not log browsers out (their live log
+// sockets reconnect on their own).
 type Sessions struct {
 	idle, max time.Duration
+	persist   SessionStore // may be nil
 	now       func() time.Time
+	log       *slog.Logger
 
 	mu sync.Mutex
 	m  map[[32]byte]*session
 }
 
-// NewSessions returns an empty session table; zero durations take the defaults.
-func NewSessions(idle, maxLifetime time.Duration) *Sessions {
+// NewSessions returns a session table backed by persist (nil: memory only);
+// zero durations take the defaults.
+func NewSessions(persist SessionStore, idle, maxLifetime time.Duration) *Sessions {
 	if idle <= 0 {
 		idle = DefaultIdleTimeout
 	}
 	if maxLifetime <= 0 {
 		maxLifetime = DefaultMaxLifetime
 	}
-	return &Sessions{idle: idle, max: maxLifetime, now: time.Now, m: map[[32]byte]*session{}}
+	return &Sessions{idle: idle, max: maxLifetime, persist: persist, now: time.Now, log: slog.Default(), m: map[[32]byte]*session{}}
 }
 
 func randomString(n int) string {
@@ -63,42 +78,84 @@ func randomString(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+func (s *Sessions) expired(se store.Session) bool {
+	now := s.now()
+	return now.Sub(se.LastSeen) > s.idle || now.Sub(se.Created) > s.max
+}
+
 // Create starts a session and returns its ID (the cookie value) and CSRF token.
 func (s *Sessions) Create() (id, csrf string) {
 	id, csrf = randomString(sessionIDBytes), randomString(sessionIDBytes)
 	now := s.now()
+	key := sha256.Sum256([]byte(id))
+	se := &session{Session: store.Session{CSRF: csrf, Created: now, LastSeen: now}, saved: now}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.m[sha256.Sum256([]byte(id))] = &session{csrf: csrf, created: now, lastSeen: now}
+	s.m[key] = se
+	s.save(key, se)
 	return id, csrf
+}
+
+// save writes se to the store; the caller holds s.mu. A failure only costs
+// the session's survival of a restart, so it is logged, not returned.
+func (s *Sessions) save(key [32]byte, se *session) {
+	if s.persist == nil {
+		return
+	}
+	if err := s.persist.PutSession(key[:], se.Session); err != nil {
+		s.log.Warn("save dashboard session", "err", err)
+	}
+	se.saved = se.LastSeen
 }
 
 // Lookup returns the CSRF token of a live session and marks it used.
 func (s *Sessions) Lookup(id string) (csrf string, ok bool) {
 	key := sha256.Sum256([]byte(id))
-	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	se, ok := s.m[key]
+	if !ok && s.persist != nil {
+		if stored, err := s.persist.GetSession(key[:]); err == nil {
+			se = &session{Session: stored, saved: stored.LastSeen}
+			s.m[key], ok = se, true
+		}
+	}
 	if !ok {
 		return "", false
 	}
-	if now.Sub(se.lastSeen) > s.idle || now.Sub(se.created) > s.max {
-		delete(s.m, key)
+	if s.expired(se.Session) {
+		s.deleteLocked(key)
 		return "", false
 	}
-	se.lastSeen = now
-	if key[0] < 256*sessionSweepPercent/100 {
-		s.sweep(now)
+	se.LastSeen = s.now()
+	if se.LastSeen.Sub(se.saved) > sessionSaveEvery {
+		s.save(key, se)
 	}
-	return se.csrf, true
+	if key[0] < 256*sessionSweepPercent/100 {
+		s.sweep()
+	}
+	return se.CSRF, true
 }
 
 // sweep drops expired sessions; the caller holds s.mu.
-func (s *Sessions) sweep(now time.Time) {
+func (s *Sessions) sweep() {
 	for k, se := range s.m {
-		if now.Sub(se.lastSeen) > s.idle || now.Sub(se.created) > s.max {
+		if s.expired(se.Session) {
 			delete(s.m, k)
+		}
+	}
+	if s.persist != nil {
+		if err := s.persist.DeleteSessions(s.expired); err != nil {
+			s.log.Warn("sweep dashboard sessions", "err", err)
+		}
+	}
+}
+
+func (s *Sessions) deleteLocked(key [32]byte) {
+	delete(s.m, key)
+	if s.persist != nil {
+		if err := s.persist.DeleteSessions(nil, key[:]); err != nil {
+			s.log.Warn("delete dashboard session", "err", err)
 		}
 	}
 }
@@ -107,7 +164,7 @@ func (s *Sessions) sweep(now time.Time) {
 func (s *Sessions) Delete(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.m, sha256.Sum256([]byte(id)))
+	s.deleteLocked(sha256.Sum256([]byte(id)))
 }
 
 // fromRequest returns the request's session ID and CSRF token.

@@ -5,9 +5,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plat-paas/plat/store"
 )
 
 func TestSessionExpiry(t *testing.T) {
@@ -24,7 +27,7 @@ func TestSessionExpiry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			s := NewSessions(time.Hour, 4*time.Hour)
+			s := NewSessions(nil, time.Hour, 4*time.Hour)
 			s.now = func() time.Time { return now }
 			id, csrf := s.Create()
 			for _, d := range tt.advance {
@@ -40,7 +43,7 @@ func TestSessionExpiry(t *testing.T) {
 }
 
 func TestSessionIDsAreRandomAndLogoutEndsThem(t *testing.T) {
-	s := NewSessions(0, 0)
+	s := NewSessions(nil, 0, 0)
 	a, csrfA := s.Create()
 	b, _ := s.Create()
 	if a == b || len(a) < 40 || a == csrfA {
@@ -56,7 +59,7 @@ func TestSessionIDsAreRandomAndLogoutEndsThem(t *testing.T) {
 }
 
 func TestAuthorizeCSRF(t *testing.T) {
-	s := NewSessions(0, 0)
+	s := NewSessions(nil, 0, 0)
 	id, csrf := s.Create()
 	tests := []struct {
 		name   string
@@ -211,5 +214,35 @@ func TestSameOrigin(t *testing.T) {
 		if got := sameOrigin(r); got != tt.want {
 			t.Errorf("Origin %q to %q: %v, want %v", tt.origin, tt.host, got, tt.want)
 		}
+	}
+}
+
+func TestSessionsSurviveRestartWithStore(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "plat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	before := NewSessions(st, time.Hour, 0)
+	before.now = clock
+	id, csrf := before.Create()
+	gone, _ := before.Create()
+	before.Delete(gone)
+
+	after := NewSessions(st, time.Hour, 0) // the daemon restarted
+	after.now = clock
+	if got, ok := after.Lookup(id); !ok || got != csrf {
+		t.Fatalf("session lost across a restart: ok=%v", ok)
+	}
+	if _, ok := after.Lookup(gone); ok {
+		t.Fatal("a logged-out session came back after a restart")
+	}
+	now = now.Add(2 * time.Hour)
+	again := NewSessions(st, time.Hour, 0)
+	again.now = clock
+	if _, ok := again.Lookup(id); ok {
+		t.Fatal("an expired session came back after a restart")
 	}
 }

@@ -29,7 +29,7 @@ type Options struct {
 	// VerifyToken reports whether token is a valid API token.
 	VerifyToken func(token string) bool
 	Logs        *logs.Hub
-	Sessions    *Sessions // NewSessions(0, 0) when nil
+	Sessions    *Sessions // in memory only when nil
 	Logger      *slog.Logger
 }
 
@@ -44,7 +44,7 @@ type Dashboard struct {
 // New returns a dashboard.
 func New(opts Options) *Dashboard {
 	if opts.Sessions == nil {
-		opts.Sessions = NewSessions(0, 0)
+		opts.Sessions = NewSessions(nil, 0, 0)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
