@@ -222,6 +222,16 @@ func TestDashboard(t *testing.T) {
 	if strings.Count(text, "after rollback") != 1 {
 		t.Errorf("the line printed before the restart is gone from the view:\n%s", text)
 	}
+
+	// A git push while the page is open shows its build and deploy output live.
+	r.commit("v5", "")
+	r.mustPush("main")
+	must(t, chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.querySelector("#deploy-output").textContent.includes("Switched traffic to v5")`, chromedp.WithPollingTimeout(30*time.Second))))
+	deployOut, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#deploy-output`)))
+	must(t, err)
+	if !strings.Contains(deployOut, "Building web v5") || strings.Contains(deployOut, "Rolling back") {
+		t.Errorf("deploy output of the push:\n%s", deployOut)
+	}
 }
 
 func loginCookie(t *testing.T, base, token string) *http.Cookie {

@@ -152,7 +152,12 @@ function appPage(name) {
 
   let lastDeploy = "";
   async function refresh() {
-    const [app, rels, events] = await Promise.all([json(base), json(`${base}/releases`), json(`${base}/events`)]);
+    const resp = await api(base);
+    if (resp.status === 404) {
+      main.replaceChildren(el("div", { class: "panel empty-state" }, `No app named ${name}. `, el("a", { href: "/" }, "See all apps"), "."));
+      throw new Error("no such app");
+    }
+    const [app, rels, events] = await Promise.all([resp.json(), json(`${base}/releases`), json(`${base}/events`)]);
     head.replaceChildren(
       el("div", {}, el("h1", {}, name, " ", badge(app.status)),
         el("a", { href: app.url, target: "_blank", rel: "noopener" }, app.url)),
