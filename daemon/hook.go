@@ -121,7 +121,10 @@ func HookMain(args []string) int {
 	// have moved main while this one waited for it; deploying now would
 	// deploy a commit git then refuses to record.
 	current, _ := exec.Command("git", "rev-parse", "-q", "--verify", deployBranch).Output()
-	if cur := strings.TrimSpace(string(current)); cur != strings.TrimLeft(oldSHA, "0") && !(cur == "" && strings.Trim(oldSHA, "0") == "") {
+	if strings.Trim(oldSHA, "0") == "" {
+		oldSHA = "" // git's all-zero SHA: main did not exist
+	}
+	if cur := strings.TrimSpace(string(current)); cur != oldSHA {
 		fmt.Println("plat: main moved while this push waited (another push was deployed first).\nplat: fetch or rebase onto it, then push again.")
 		return 1
 	}
