@@ -316,6 +316,36 @@ func TestReleasesNewestFirst(t *testing.T) {
 	}
 }
 
+func TestEvents(t *testing.T) {
+	const eventsJSON = `[
+		{"app":"web","time":"2026-01-02T10:00:00Z","kind":"started","release":4,"message":"rollback to v2"},
+		{"app":"web","time":"2026-01-02T10:00:02Z","kind":"rolled back","release":4,"message":"rollback to v2"}]`
+	tests := []struct {
+		name  string
+		args  []string
+		body  string
+		wants []string
+	}{
+		{"table", []string{"events", "web"}, eventsJSON, []string{"TIME", "RELEASE", "EVENT", "MESSAGE", "v4", "started", "rolled back", "rollback to v2"}},
+		{"json", []string{"events", "web", "--json"}, eventsJSON, []string{`"kind": "rolled back"`, `"release": 4`}},
+		{"none", []string{"events", "web"}, `[]`, []string{"web has no deploy events yet"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			newFake(t, map[string]http.HandlerFunc{"GET /api/apps/web/events": canned(200, tt.body)})
+			out, errOut, code := run(tt.args...)
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %q", code, errOut)
+			}
+			for _, w := range tt.wants {
+				if !strings.Contains(out, w) {
+					t.Errorf("missing %q in:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
 func TestAppsInfo(t *testing.T) {
 	newFake(t, nil)
 	out, errOut, code := run("apps:info", "web")

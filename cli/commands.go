@@ -337,6 +337,36 @@ func cmdReleasesLog(e *env, args []string) error {
 	return nil
 }
 
+// cmdEvents prints an app's deploy events, oldest first like a log.
+func cmdEvents(e *env, args []string) error {
+	name, c, err := e.appCmd(args)
+	if err != nil {
+		return err
+	}
+	var events []Event
+	raw, err := c.get(e.ctx, appPath(name, "events"), &events)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return writeJSON(e.stdout, json.RawMessage(raw))
+	}
+	if len(events) == 0 {
+		fmt.Fprintf(e.stdout, "%s has no deploy events yet\n", name)
+		return nil
+	}
+	rows := [][]string{{"TIME", "RELEASE", "EVENT", "MESSAGE"}}
+	for _, ev := range events {
+		rel := "-"
+		if ev.Release > 0 {
+			rel = vstr(ev.Release)
+		}
+		rows = append(rows, []string{ev.Time.Local().Format("2006-01-02 15:04:05"), rel, ev.Kind, ev.Message})
+	}
+	table(e.stdout, rows)
+	return nil
+}
+
 func cmdConfig(e *env, args []string) error {
 	name, c, err := e.appCmd(args)
 	if err != nil {

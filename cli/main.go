@@ -48,6 +48,7 @@ func init() {
 		{"apps:destroy", "NAME --confirm NAME", "delete an app, its releases and containers", cmdAppsDestroy},
 		{"releases", "NAME", "list an app's releases, newest first", cmdReleases},
 		{"releases:log", "NAME vN", "print a release's build log", cmdReleasesLog},
+		{"events", "NAME", "show an app's deploy timeline (started, built, healthy, switched, failed, rolled back)", cmdEvents},
 		{"config", "NAME", "print an app's config vars as KEY=VALUE", cmdConfig},
 		{"config:set", "NAME KEY=VALUE...", "set config vars and deploy a new release", cmdConfigSet},
 		{"config:unset", "NAME KEY...", "remove config vars and deploy a new release", cmdConfigUnset},

@@ -89,3 +89,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(d).String())
 }
+
+// Event is one entry of an app's deploy timeline.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Release int       `json:"release,omitempty"`
+	Message string    `json:"message"`
+}

@@ -17,12 +17,17 @@ import (
 
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
+	"github.com/plat-paas/plat/logs"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
+	"github.com/plat-paas/plat/web"
 )
 
 // maxJSONBody bounds API request bodies; config and app names are small.
 const maxJSONBody = 1 << 20
+
+// defaultLogTail is how many recent lines `plat logs` shows.
+const defaultLogTail = 100
 
 type server struct {
 	cfg        Config
@@ -36,6 +41,8 @@ type server struct {
 	routerTLSAddr string
 	switcher      *switcher
 	localCA       *router.LocalCA
+	logHub        *logs.Hub
+	web           *web.Dashboard
 }
 
 func (s *server) apiHandler() http.Handler {
@@ -59,15 +66,23 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("POST /api/apps/{app}/domains", s.addDomain)
 	mux.HandleFunc("DELETE /api/apps/{app}/domains/{domain}", s.removeDomain)
 	mux.HandleFunc("GET /api/ca", s.getCA)
+	mux.HandleFunc("GET /api/apps/{app}/logs/ws", s.logSocket)
+	mux.HandleFunc("GET /api/apps/{app}/deploy", s.deployProgress)
 	mux.HandleFunc("GET /git/{repo}/info/refs", s.gitInfoRefs)
 	mux.HandleFunc("POST /git/{repo}/git-receive-pack", s.gitReceivePack)
 	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)
-	return s.authenticate(mux)
+	root := http.NewServeMux()
+	api := s.authenticate(mux)
+	root.Handle("/api/", api)
+	root.Handle("/git/", api)
+	root.Handle("/", s.web.Handler()) // the dashboard checks its own sessions
+	return root
 }
 
 // authenticate admits requests that carry a valid token: as a bearer token
-// (API) or as the basic-auth password (git). Nothing about why a token was
-// refused is said, to the client or the log.
+// (API) or as the basic-auth password (git); or a dashboard session cookie,
+// with the session's CSRF token on state changes. Nothing about why a token
+// was refused is said, to the client or the log.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := ""
@@ -77,7 +92,14 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			token = pw
 		}
 		if token == "" {
-			unauthorized(w, r)
+			switch err := s.web.Authorize(r); {
+			case err == nil:
+				next.ServeHTTP(w, r)
+			case errors.Is(err, web.ErrCSRF):
+				writeError(w, http.StatusForbidden, "this change needs the dashboard's CSRF token (X-CSRF-Token header); reload the page")
+			default:
+				unauthorized(w, r)
+			}
 			return
 		}
 		if _, ok := s.store.VerifyToken(token); !ok {
@@ -391,18 +413,20 @@ func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.info(app))
 }
 
+// logs streams app's output as text from the log hub, the same source as
+// the dashboard's live view: it follows the active container across deploys.
 func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	app, ok := s.app(w, r)
 	if !ok {
 		return
 	}
-	id, err := s.deployer.ActiveContainer(app.Name)
-	if err != nil {
+	if _, err := s.deployer.ActiveContainer(app.Name); err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
-	tail := 100
+	tail := defaultLogTail
 	if t := r.URL.Query().Get("tail"); t != "" {
+		var err error
 		if tail, err = strconv.Atoi(t); err != nil {
 			writeError(w, http.StatusBadRequest, "tail must be a number of lines")
 			return
@@ -413,9 +437,34 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	fw := newFlushWriter(w)
-	if err := s.engine.Logs(r.Context(), id, tail, follow, fw); err != nil && r.Context().Err() == nil {
+	err := s.logHub.Stream(r.Context(), app.Name, time.Time{}, tail, follow, func(l logs.Line) error {
+		_, err := io.WriteString(fw, l.Text+"\n")
+		return err
+	})
+	if err != nil && r.Context().Err() == nil {
 		s.log.Warn("stream logs", "app", app.Name, "err", err)
 	}
+}
+
+func (s *server) logSocket(w http.ResponseWriter, r *http.Request) {
+	if app, ok := s.app(w, r); ok {
+		s.web.ServeLogs(w, r, app.Name)
+	}
+}
+
+// deployProgress returns the output of app's latest deploy from line ?from.
+func (s *server) deployProgress(w http.ResponseWriter, r *http.Request) {
+	app, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	from, _ := strconv.Atoi(r.URL.Query().Get("from"))
+	p, ok := s.deployer.Progress(app.Name, from)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s has not been deployed since the daemon started", app.Name))
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
 }
 
 // streamOperation runs a long operation, streaming its progress as NDJSON

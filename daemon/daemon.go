@@ -20,8 +20,10 @@ import (
 
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
+	"github.com/plat-paas/plat/logs"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
+	"github.com/plat-paas/plat/web"
 )
 
 // Defaults for the daemon's flags.
@@ -107,6 +109,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	rt := router.New(router.Options{Logger: log})
 	sw := &switcher{router: rt, domain: cfg.Domain, store: st}
 	dep := deploy.New(st, eng, sw, cfg.Deploy, log)
+	hub := logs.NewHub(logSource{dep, eng}, logs.Options{Logger: log})
+	dep.OnSwitch(hub.Switch)
 
 	if err := dep.Reconcile(ctx); err != nil {
 		return fmt.Errorf("restore state: %w", err)
@@ -150,6 +154,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		repos:      &repos{dir: filepath.Join(cfg.DataDir, "repos"), hookBinary: self, socket: sockPath},
 		routerAddr: httpLn.Addr().String(),
 		switcher:   sw, localCA: localCA,
+		logHub: hub,
+		web: web.New(web.Options{
+			VerifyToken: func(t string) bool { _, ok := st.VerifyToken(t); return ok },
+			Logs:        hub, Logger: log,
+			Sessions: web.NewSessions(st, 0, 0),
+		}),
 	}
 	api := srv.apiHandler()
 	routerHandler := http.Handler(rt)
@@ -190,6 +200,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	hub.Close() // log followers would hold their responses open
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	for _, s := range servers {
@@ -199,6 +210,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// logSource is where the log hub reads: the deployer knows the active
+// container, the engine its output.
+type logSource struct {
+	*deploy.Deployer
+	engine.Engine
 }
 
 // publicHost turns a listen address into one a client can use.

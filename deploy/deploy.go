@@ -132,6 +132,14 @@ type Deployer struct {
 	log      *slog.Logger
 	locks    appLocks
 	probe    *http.Client
+	progress progressLogs
+	onSwitch func(app, containerID string)
+}
+
+// OnSwitch registers fn to be called after traffic of app moved to a new
+// container (the log hub follows it). Call it before deploying.
+func (d *Deployer) OnSwitch(fn func(app, containerID string)) {
+	d.onSwitch = fn
 }
 
 // New returns a Deployer.
@@ -186,6 +194,8 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
 	}
+	out, done := d.progress.track(app.Name, rel.Version, out)
+	defer done()
 	d.event(app.Name, "started", rel.Version, "push of %s", short(req.GitSHA))
 	step(out, "Building %s v%d from %s", app.Name, rel.Version, short(req.GitSHA))
 
@@ -268,6 +278,8 @@ func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigC
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
 	}
+	out, done := d.progress.track(appName, rel.Version, out)
+	defer done()
 	d.event(appName, "started", rel.Version, "config change: %s", rel.Reason)
 	step(out, "Deploying %s v%d: %s (image of v%d, no rebuild)", appName, rel.Version, rel.Reason, active.Version)
 	return d.run(ctx, app, rel, newTimings(), out)
@@ -298,6 +310,8 @@ func (d *Deployer) Rollback(ctx context.Context, appName string, version int, ou
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
 	}
+	out, done := d.progress.track(appName, rel.Version, out)
+	defer done()
 	d.event(appName, "started", rel.Version, "rollback to v%d", target.Version)
 	step(out, "Rolling back %s to v%d as v%d (no rebuild)", appName, target.Version, rel.Version)
 	return d.run(ctx, app, rel, newTimings(), out)
@@ -383,6 +397,12 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm
 	tm.mark("record")
 	step(out, "Switched traffic to v%d", rel.Version)
 	d.event(app.Name, "switched", rel.Version, "traffic now goes to %s", name)
+	if rel.Cause == store.CauseRollback {
+		d.event(app.Name, "rolled back", rel.Version, "%s", rel.Reason)
+	}
+	if d.onSwitch != nil {
+		d.onSwitch(app.Name, c.ID)
+	}
 
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.DrainTimeout)
 	if err := drainOld(drainCtx); err != nil {

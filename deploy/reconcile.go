@@ -91,6 +91,9 @@ func (d *Deployer) adopt(ctx context.Context, app store.App, containers []engine
 	if _, err := d.switcher.Switch(app.Name, []string{info.HostAddr}); err != nil {
 		return info.ID, err
 	}
+	if d.onSwitch != nil {
+		d.onSwitch(app.Name, info.ID) // log followers move to a recreated container too
+	}
 	if info.ID != rel.ContainerID {
 		_ = d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error { r.ContainerID = info.ID; return nil })
 	}

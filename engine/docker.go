@@ -429,6 +429,20 @@ func (d *Docker) List(ctx context.Context, labels map[string]string) ([]Containe
 // tail < 0 means all lines. With follow it returns when the container stops
 // or when ctx ends; the latter is a normal end and returns nil.
 func (d *Docker) Logs(ctx context.Context, id string, tail int, follow bool, w io.Writer) error {
+	return d.logs(ctx, id, container.LogsOptions{Follow: follow}, tail, w)
+}
+
+// TimedLogs is Logs with timestamps, from since on (see Engine).
+func (d *Docker) TimedLogs(ctx context.Context, id string, since time.Time, tail int, follow bool, w io.Writer) error {
+	opts := container.LogsOptions{Follow: follow, Timestamps: true}
+	if !since.IsZero() {
+		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+	}
+	return d.logs(ctx, id, opts, tail, w)
+}
+
+func (d *Docker) logs(ctx context.Context, id string, opts container.LogsOptions, tail int, w io.Writer) error {
+	follow := opts.Follow
 	c, err := d.cli.ContainerInspect(ctx, id)
 	if err != nil {
 		return containerErr("logs", id, err)
@@ -437,12 +451,8 @@ func (d *Docker) Logs(ctx context.Context, id string, tail int, follow bool, w i
 	if tail >= 0 {
 		t = strconv.Itoa(tail)
 	}
-	rc, err := d.cli.ContainerLogs(ctx, id, container.LogsOptions{
-		ShowStdout: true,
-		ShowStderr: true,
-		Follow:     follow,
-		Tail:       t,
-	})
+	opts.ShowStdout, opts.ShowStderr, opts.Tail = true, true, t
+	rc, err := d.cli.ContainerLogs(ctx, id, opts)
 	if err != nil {
 		if follow && ctx.Err() != nil {
 			return nil

@@ -111,4 +111,8 @@ type Engine interface {
 	// carrying all the given labels, from now on, until ctx ends (nil) or
 	// the connection to the engine drops (an error).
 	Events(ctx context.Context, labels map[string]string, fn func(ContainerEvent)) error
+	// TimedLogs is Logs with the engine's timestamps: every line written to w
+	// starts with an RFC 3339 time (nanoseconds) and a space. A non-zero since
+	// skips lines logged before it, so a follower can resume where it stopped.
+	TimedLogs(ctx context.Context, id string, since time.Time, tail int, follow bool, w io.Writer) error
 }

@@ -26,12 +26,14 @@ import (
 //	buildlogs app → (big-endian version → raw log bytes)
 //	events    app → (big-endian sequence → Event JSON)
 //	tokens    big-endian sequence → token record JSON (hash only)
+//	sessions  SHA-256 of a dashboard session ID → Session JSON
 var (
 	bucketApps      = []byte("apps")
 	bucketReleases  = []byte("releases")
 	bucketBuildLogs = []byte("buildlogs")
 	bucketEvents    = []byte("events")
 	bucketTokens    = []byte("tokens")
+	bucketSessions  = []byte("sessions")
 )
 
 const (
@@ -80,7 +82,7 @@ func open(path string, timeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketApps, bucketReleases, bucketBuildLogs, bucketEvents, bucketTokens} {
+		for _, name := range [][]byte{bucketApps, bucketReleases, bucketBuildLogs, bucketEvents, bucketTokens, bucketSessions} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

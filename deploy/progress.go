@@ -1,0 +1,92 @@
+package deploy
+
+import (
+	"bytes"
+	"io"
+	"sync"
+	"time"
+)
+
+// maxProgressLines bounds the kept output of one deploy; builds can be chatty.
+const maxProgressLines = 5000
+
+// Progress is the output of an app's latest deploy (build, start, health
+// check, switch), kept in memory so the dashboard can show a deploy in
+// progress whichever client started it.
+type Progress struct {
+	Version  int       `json:"version"`
+	Running  bool      `json:"running"`
+	Started  time.Time `json:"started"`
+	Lines    []string  `json:"lines"`
+	Dropped  int       `json:"dropped,omitempty"` // lines cut from the front
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// progressLogs holds the latest Progress of each app.
+type progressLogs struct {
+	mu   sync.Mutex
+	apps map[string]*Progress
+	part map[string][]byte // unterminated last line
+}
+
+// track starts recording app's deploy of version and returns out teed into it.
+func (p *progressLogs) track(app string, version int, out io.Writer) (io.Writer, func()) {
+	p.mu.Lock()
+	if p.apps == nil {
+		p.apps, p.part = map[string]*Progress{}, map[string][]byte{}
+	}
+	p.apps[app] = &Progress{Version: version, Running: true, Started: time.Now().UTC()}
+	p.part[app] = nil
+	p.mu.Unlock()
+	w := progressWriter{p: p, app: app}
+	return io.MultiWriter(out, w), func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		pr := p.apps[app]
+		if rest := p.part[app]; len(rest) > 0 {
+			pr.Lines = append(pr.Lines, string(rest))
+		}
+		pr.Running, pr.Finished = false, time.Now().UTC()
+	}
+}
+
+type progressWriter struct {
+	p   *progressLogs
+	app string
+}
+
+func (w progressWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	pr := w.p.apps[w.app]
+	buf := append(w.p.part[w.app], b...)
+	for {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			break
+		}
+		pr.Lines = append(pr.Lines, string(buf[:i]))
+		buf = buf[i+1:]
+	}
+	w.p.part[w.app] = buf
+	if n := len(pr.Lines) - maxProgressLines; n > 0 {
+		pr.Lines, pr.Dropped = pr.Lines[n:], pr.Dropped+n
+	}
+	return len(b), nil
+}
+
+// Progress returns app's latest deploy output from line from on (0: all);
+// ok is false when no deploy ran since the daemon started.
+func (d *Deployer) Progress(app string, from int) (Progress, bool) {
+	p := &d.progress
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr, ok := p.apps[app]
+	if !ok {
+		return Progress{}, false
+	}
+	out := *pr
+	from -= pr.Dropped
+	out.Lines = append([]string{}, pr.Lines[min(max(from, 0), len(pr.Lines)):]...)
+	return out, true
+}
