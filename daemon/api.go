@@ -266,9 +266,6 @@ func (s *server) listReleases(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, err)
 		return
 	}
-	if releases == nil {
-		releases = []store.Release{}
-	}
 	writeJSON(w, http.StatusOK, releases)
 }
 
@@ -304,9 +301,6 @@ func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.internalError(w, err)
 		return
-	}
-	if events == nil {
-		events = []store.Event{}
 	}
 	writeJSON(w, http.StatusOK, events)
 }

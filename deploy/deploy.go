@@ -165,6 +165,20 @@ func (d *Deployer) Lock(ctx context.Context, app string, out io.Writer) (unlock 
 	return d.locks.lock(ctx, app, out)
 }
 
+// lockApp takes app's deploy lock and reads the app under it.
+func (d *Deployer) lockApp(ctx context.Context, name string, out io.Writer) (store.App, func(), error) {
+	unlock, err := d.Lock(ctx, name, out)
+	if err != nil {
+		return store.App{}, nil, err
+	}
+	app, err := d.store.GetApp(name)
+	if err != nil {
+		unlock()
+		return store.App{}, nil, fmt.Errorf("app %s: %w", name, err)
+	}
+	return app, unlock, nil
+}
+
 // step writes one progress line in the style pushers know from Heroku.
 func step(out io.Writer, format string, args ...any) {
 	fmt.Fprintf(out, "-----> "+format+"\n", args...)
@@ -244,15 +258,11 @@ func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigC
 			return store.Release{}, err
 		}
 	}
-	unlock, err := d.Lock(ctx, appName, out)
+	app, unlock, err := d.lockApp(ctx, appName, out)
 	if err != nil {
 		return store.Release{}, err
 	}
 	defer unlock()
-	app, err := d.store.GetApp(appName)
-	if err != nil {
-		return store.Release{}, fmt.Errorf("app %s: %w", appName, err)
-	}
 	env := maps.Clone(app.Env)
 	if env == nil {
 		env = map[string]string{}
@@ -289,15 +299,11 @@ func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigC
 // release. version 0 means the newest release before the active one that
 // went live.
 func (d *Deployer) Rollback(ctx context.Context, appName string, version int, out io.Writer) (store.Release, error) {
-	unlock, err := d.Lock(ctx, appName, out)
+	app, unlock, err := d.lockApp(ctx, appName, out)
 	if err != nil {
 		return store.Release{}, err
 	}
 	defer unlock()
-	app, err := d.store.GetApp(appName)
-	if err != nil {
-		return store.Release{}, fmt.Errorf("app %s: %w", appName, err)
-	}
 	target, err := d.rollbackTarget(ctx, app, version)
 	if err != nil {
 		return store.Release{}, err
