@@ -157,7 +157,7 @@ function appPage(name) {
       main.replaceChildren(el("div", { class: "panel empty-state" }, `No app named ${name}. `, el("a", { href: "/" }, "See all apps"), "."));
       throw new Error("no such app");
     }
-    const [app, rels, events] = await Promise.all([resp.json(), json(`${base}/releases`), json(`${base}/events`)]);
+    const [app, rels, events, doms] = await Promise.all([resp.json(), json(`${base}/releases`), json(`${base}/events`), json(`${base}/domains`)]);
     head.replaceChildren(
       el("div", {}, el("h1", {}, name, " ", badge(app.status)),
         el("a", { href: app.url, target: "_blank", rel: "noopener" }, app.url)),
@@ -166,7 +166,13 @@ function appPage(name) {
         el("dt", {}, "Deployed"), el("dd", {}, ago(app.deployed_at)),
         el("dt", {}, "Git"), el("dd", { class: "mono" }, app.git_url)),
     );
-    domains.replaceChildren(el("ul", { class: "plain" }, el("li", {}, el("a", { href: app.url, target: "_blank", rel: "noopener" }, new URL(app.url).host))));
+    // The default host, then the custom domains (same scheme and port as the app's URL).
+    const u = new URL(app.url);
+    const hosts = [u.hostname, ...(doms.domains || [])];
+    domains.replaceChildren(el("ul", { class: "plain" }, ...hosts.map((h) => {
+      const href = `${u.protocol}//${h}${u.port ? ":" + u.port : ""}/`;
+      return el("li", {}, el("a", { href, target: "_blank", rel: "noopener" }, new URL(href).host));
+    })));
     renderReleases(app, rels);
     timeline.replaceChildren(...events.slice().reverse().map((e) =>
       el("li", {}, el("span", { class: "when", title: e.time }, ago(e.time)),
