@@ -289,11 +289,7 @@ func TestBadInputAndAuth(t *testing.T) {
 // the middle of a deploy): the app is served by the same container after.
 func TestRestartKeepsServing(t *testing.T) {
 	d := startDaemon(t)
-	d.createApp("keep")
-	r := d.newRepo("keep")
-	r.commit("one", "")
-	r.mustPush("main")
-	d.mustServe("keep", "version=one")
+	r := d.deployedApp("keep", "one")
 	before := d.containers("keep")
 
 	d.restart(syscall.SIGTERM)

@@ -78,11 +78,7 @@ func (d *daemon) serves(app, want string) bool {
 // fault is an event of the app.
 func TestContainerKilledIsRerouted(t *testing.T) {
 	d := startDaemon(t)
-	d.createApp("phoenix")
-	r := d.newRepo("phoenix")
-	r.commit("one", "")
-	r.mustPush("main")
-	d.mustServe("phoenix", "version=one")
+	d.deployedApp("phoenix", "one")
 	ids := d.containers("phoenix")
 	if len(ids) != 1 {
 		t.Fatalf("containers %v", ids)
@@ -175,11 +171,7 @@ func TestDaemonKilledDuringBuild(t *testing.T) {
 	requireTools(t)
 	requireBusyboxImage(t)
 	d := startDaemon(t)
-	d.createApp("kbuild")
-	r := d.newRepo("kbuild")
-	r.commit("one", "")
-	r.mustPush("main")
-	d.mustServe("kbuild", "version=one")
+	r := d.deployedApp("kbuild", "one")
 	before, images := d.containers("kbuild"), d.images()
 
 	r.write("Dockerfile", "FROM "+busyboxImage+"\nRUN sleep 30\nCOPY app /app\nCOPY version /version\nCMD [\"/app\"]\n")
@@ -215,11 +207,7 @@ func buildRunning() bool {
 // new release serves, the old container is gone.
 func TestDaemonKilledAfterSwitch(t *testing.T) {
 	d := startDaemon(t)
-	d.createApp("kswitch")
-	r := d.newRepo("kswitch")
-	r.commit("one", "")
-	r.mustPush("main")
-	d.mustServe("kswitch", "version=one")
+	r := d.deployedApp("kswitch", "one")
 
 	// A slow request keeps the old version draining after the switch.
 	slow := make(chan int, 1)
@@ -254,11 +242,7 @@ func TestEngineRestart(t *testing.T) {
 		t.Skip("restarts dockerd; set PLAT_TEST_ENGINE_RESTART=1 on a machine of its own")
 	}
 	d := startDaemon(t)
-	d.createApp("engine")
-	r := d.newRepo("engine")
-	r.commit("one", "")
-	r.mustPush("main")
-	d.mustServe("engine", "version=one")
+	r := d.deployedApp("engine", "one")
 
 	restartDockerd(t)
 	waitFor(t, 90*time.Second, "the app to be served after the engine restart", func() bool { return d.serves("engine", "version=one") })

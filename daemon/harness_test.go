@@ -359,3 +359,15 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// deployedApp creates app, pushes a first commit with the given version and
+// checks that the router serves it; it returns the app's checkout.
+func (d *daemon) deployedApp(app, version string) *repo {
+	d.t.Helper()
+	d.createApp(app)
+	r := d.newRepo(app)
+	r.commit(version, "")
+	r.mustPush("main")
+	d.mustServe(app, "version="+version)
+	return r
+}
