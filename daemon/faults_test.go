@@ -133,7 +133,10 @@ func TestContainerKilledIsRerouted(t *testing.T) {
 // busybox-static, so a test build can RUN something without pulling.
 const busyboxImage = "plat-test-busybox:latest"
 
-var busyboxOnce sync.Once
+var (
+	busyboxOnce    sync.Once
+	busyboxCreated bool // made by this test process, so TestMain removes it
+)
 
 func requireBusyboxImage(t *testing.T) {
 	t.Helper()
@@ -158,6 +161,7 @@ func requireBusyboxImage(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("docker import: %v\n%s", err, out)
 		}
+		busyboxCreated = true
 	})
 	if exec.Command("docker", "image", "inspect", busyboxImage).Run() != nil {
 		t.Fatal("no busybox base image")

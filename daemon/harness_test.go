@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
+	if busyboxCreated {
+		exec.Command("docker", "rmi", busyboxImage).Run()
+	}
 	os.Exit(code)
 }
 
