@@ -61,6 +61,8 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("POST /api/apps/{app}/config", s.setConfig)
 	mux.HandleFunc("POST /api/apps/{app}/rollback", s.rollback)
 	mux.HandleFunc("PUT /api/apps/{app}/health", s.setHealth)
+	mux.HandleFunc("POST /api/apps/{app}/scale", s.scale)
+	mux.HandleFunc("GET /api/apps/{app}/ps", s.ps)
 	mux.HandleFunc("GET /api/apps/{app}/logs", s.logs)
 	mux.HandleFunc("GET /api/apps/{app}/domains", s.listDomains)
 	mux.HandleFunc("POST /api/apps/{app}/domains", s.addDomain)
@@ -131,15 +133,29 @@ type appInfo struct {
 	DeployedAt time.Time         `json:"deployed_at,omitzero"`
 	Health     store.HealthCheck `json:"health"`
 	EnvKeys    []string          `json:"env_keys"`
+	// Replicas running now: 0 while sleeping or before the first deploy.
+	Replicas int       `json:"replicas"`
+	Scale    scaleInfo `json:"scale"`
+}
+
+// scaleInfo is an app's scale settings with the defaults filled in.
+type scaleInfo struct {
+	Min         int    `json:"min"`
+	Max         int    `json:"max"`
+	Idle        string `json:"idle"`
+	Target      int    `json:"target"`
+	Description string `json:"description"`
 }
 
 func (s *server) info(app store.App) appInfo {
 	ai := appInfo{
 		Name: app.Name, CreatedAt: app.CreatedAt, Active: app.Active, Status: "new",
-		URL:     s.appURL(app.Name),
-		GitURL:  s.cfg.PublicURL + "/git/" + app.Name + ".git",
-		Health:  app.Health,
-		EnvKeys: slices.Sorted(maps.Keys(app.Env)),
+		URL:      s.appURL(app.Name),
+		GitURL:   s.cfg.PublicURL + "/git/" + app.Name + ".git",
+		Health:   app.Health,
+		EnvKeys:  slices.Sorted(maps.Keys(app.Env)),
+		Replicas: len(s.deployer.Replicas(app.Name)),
+		Scale:    newScaleInfo(app.Scale),
 	}
 	releases, _ := s.store.ListReleases(app.Name)
 	for _, r := range releases {
@@ -147,7 +163,10 @@ func (s *server) info(app store.App) appInfo {
 			ai.GitSHA, ai.ImageID, ai.DeployedAt = r.GitSHA, r.ImageID, r.FinishedAt
 		}
 	}
-	if app.Active > 0 {
+	switch {
+	case app.Active > 0 && app.Asleep:
+		ai.Status = "sleeping"
+	case app.Active > 0:
 		ai.Status = "running"
 	}
 	if n := len(releases); n > 0 {
@@ -407,6 +426,82 @@ func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.info(app))
 }
 
+func newScaleInfo(s store.Scale) scaleInfo {
+	e := deploy.EffectiveScale(s)
+	return scaleInfo{Min: e.Min, Max: e.Max, Idle: e.Idle.String(), Target: e.Target, Description: deploy.DescribeScale(s)}
+}
+
+// scale changes an app's replica settings and applies them, streaming
+// progress like a config change; the last line is the app.
+func (s *server) scale(w http.ResponseWriter, r *http.Request) {
+	app, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Replicas *int    `json:"replicas"`
+		Min      *int    `json:"min"`
+		Max      *int    `json:"max"`
+		Idle     *string `json:"idle"`
+		Target   *int    `json:"target"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	change := deploy.ScaleChange{Replicas: body.Replicas, Min: body.Min, Max: body.Max, Target: body.Target}
+	if body.Idle != nil {
+		d, err := time.ParseDuration(*body.Idle)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("idle %q is not a duration like 5m or 30s", *body.Idle))
+			return
+		}
+		change.Idle = &d
+	}
+	if err := change.Validate(app.Scale); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	streamResult(w, r, "app", func(ctx context.Context, out io.Writer) (any, error) {
+		a, err := s.deployer.Scale(ctx, app.Name, change, out)
+		if err != nil {
+			return nil, err
+		}
+		return s.info(a), nil
+	})
+}
+
+// replicaInfo is one line of `plat ps`.
+type replicaInfo struct {
+	deploy.Replica
+	State    string `json:"state"`
+	InFlight int64  `json:"in_flight"`
+}
+
+// ps lists the replicas of app's active release: the routed ones with their
+// requests in flight, or the stopped ones of a sleeping app.
+func (s *server) ps(w http.ResponseWriter, r *http.Request) {
+	app, ok := s.app(w, r)
+	if !ok {
+		return
+	}
+	inFlight := map[string]int64{}
+	if rt, ok := s.switcher.router.Lookup(app.Name + "." + s.cfg.Domain); ok {
+		for _, b := range rt.Backends {
+			inFlight[b.Addr()] = b.InFlight()
+		}
+	}
+	out := []replicaInfo{}
+	for _, rep := range s.deployer.Replicas(app.Name) {
+		out = append(out, replicaInfo{Replica: rep, State: "running", InFlight: inFlight[rep.Addr]})
+	}
+	if app.Asleep {
+		for _, rep := range s.deployer.SleepingReplicas(r.Context(), app.Name) {
+			out = append(out, replicaInfo{Replica: rep, State: "sleeping"})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // logs streams app's output as text from the log hub, the same source as
 // the dashboard's live view: it follows the active container across deploys.
 func (s *server) logs(w http.ResponseWriter, r *http.Request) {
@@ -464,6 +559,11 @@ func (s *server) deployProgress(w http.ResponseWriter, r *http.Request) {
 // streamOperation runs a long operation, streaming its progress as NDJSON
 // lines and ending with {"release":...} or {"error":...}.
 func streamOperation(w http.ResponseWriter, r *http.Request, op func(ctx context.Context, out io.Writer) (any, error)) {
+	streamResult(w, r, "release", op)
+}
+
+// streamResult is streamOperation whose last line carries the result under key.
+func streamResult(w http.ResponseWriter, r *http.Request, key string, op func(ctx context.Context, out io.Writer) (any, error)) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	fw := newFlushWriter(w)
@@ -475,7 +575,7 @@ func streamOperation(w http.ResponseWriter, r *http.Request, op func(ctx context
 		enc.Encode(map[string]string{"error": err.Error()})
 		return
 	}
-	enc.Encode(map[string]any{"release": result})
+	enc.Encode(map[string]any{key: result})
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {

@@ -55,7 +55,9 @@ type Config struct {
 	Domain        string // apps are served at <app>.<Domain>
 	// PublicURL is how clients reach the API, used in printed URLs; derived from APIAddr when empty.
 	PublicURL string
-	Deploy    deploy.Config
+	// WakeTimeout is how long a request to a sleeping app is held.
+	WakeTimeout time.Duration
+	Deploy      deploy.Config
 }
 
 // Main runs `plat daemon [flags]` and, for `plat daemon token`, asks a
@@ -79,6 +81,8 @@ func Main(args []string) int {
 	fs.IntVar(&cfg.Deploy.Retain, "retain", deploy.DefaultRetain, "releases per app whose images are kept for rollback")
 	fs.DurationVar(&cfg.Deploy.DrainTimeout, "drain-timeout", deploy.DefaultDrainTimeout, "how long a deploy waits for the old version's in-flight requests")
 	fs.IntVar(&cfg.Deploy.Port, "app-port", deploy.DefaultPort, "port apps listen on inside their container ($PORT)")
+	fs.DurationVar(&cfg.WakeTimeout, "wake-timeout", router.DefaultWakeTimeout, "how long a request to a sleeping app waits for it to wake before a 504")
+	fs.DurationVar(&cfg.Deploy.ScaleDownDelay, "scale-down-delay", deploy.DefaultScaleDownDelay, "how long the load must fit in fewer replicas before the autoscaler removes one")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -106,16 +110,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	rt := router.New(router.Options{Logger: log})
+	rt := router.New(router.Options{Logger: log, WakeTimeout: cfg.WakeTimeout})
 	sw := &switcher{router: rt, domain: cfg.Domain, store: st}
 	dep := deploy.New(st, eng, sw, cfg.Deploy, log)
 	hub := logs.NewHub(logSource{dep, eng}, logs.Options{Logger: log})
-	dep.OnSwitch(hub.Switch)
+	dep.OnSwitch(func(app string, reps []deploy.Replica) { hub.Switch(app, logContainers(reps)) })
+	rt.SetWaker(dep.Wake)
 
 	if err := dep.Reconcile(ctx); err != nil {
 		return fmt.Errorf("restore state: %w", err)
 	}
 	go dep.Watch(ctx)
+	go dep.Autoscale(ctx)
 	if ok, _ := st.HasTokens(); !ok {
 		log.Warn("no API token yet: run `plat daemon token` on this host to create one")
 	}
@@ -213,10 +219,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // logSource is where the log hub reads: the deployer knows the active
-// container, the engine its output.
+// replicas, the engine their output.
 type logSource struct {
-	*deploy.Deployer
+	dep *deploy.Deployer
 	engine.Engine
+}
+
+func (s logSource) ActiveContainers(app string) ([]logs.Container, error) {
+	return logContainers(s.dep.Replicas(app)), nil
+}
+
+func logContainers(reps []deploy.Replica) []logs.Container {
+	out := make([]logs.Container, len(reps))
+	for i, r := range reps {
+		out[i] = logs.Container{ID: r.ID, Label: r.Label}
+	}
+	return out
 }
 
 // publicHost turns a listen address into one a client can use.

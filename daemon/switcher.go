@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
+	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
 )
@@ -31,18 +34,47 @@ func (s *switcher) hosts(app string) []string {
 	return hosts
 }
 
+// Switch routes app to addrs. A backend whose address stays keeps its
+// object, so its in-flight count carries over and it is not drained; only
+// the backends that left are returned to drain.
 func (s *switcher) Switch(app string, addrs []string) (func(context.Context) error, error) {
-	backends := make([]*router.Backend, len(addrs))
-	for i, a := range addrs {
-		backends[i] = router.NewBackend(a)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	prev, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: backends})
+	cur := map[string]*router.Backend{}
+	if rt, ok := s.router.Lookup(s.defaultHost(app)); ok {
+		for _, b := range rt.Backends {
+			cur[b.Addr()] = b
+		}
+	}
+	backends := make([]*router.Backend, len(addrs))
+	for i, a := range addrs {
+		if b, ok := cur[a]; ok {
+			backends[i] = b
+			delete(cur, a)
+		} else {
+			backends[i] = router.NewBackend(a)
+		}
+	}
+	if _, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: backends}); err != nil {
+		return nil, fmt.Errorf("route %s: %w", app, err)
+	}
+	return drainAll(slices.Collect(maps.Values(cur))), nil
+}
+
+// Sleep routes app to no backend; requests for it wake it.
+func (s *switcher) Sleep(app string) (func(context.Context) error, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Asleep: true})
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", app, err)
 	}
 	return drainAll(prev), nil
+}
+
+func (s *switcher) Stats(app string) (deploy.TrafficStats, bool) {
+	st, ok := s.router.Stats(app)
+	return deploy.TrafficStats{Backends: st.Backends, InFlight: st.InFlight, Requests: st.Requests}, ok
 }
 
 // Rehost re-installs app's route with its current hosts and the backends
@@ -51,11 +83,11 @@ func (s *switcher) Switch(app string, addrs []string) (func(context.Context) err
 func (s *switcher) Rehost(app string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var backends []*router.Backend
+	var cur router.Route
 	if rt, ok := s.router.Lookup(s.defaultHost(app)); ok {
-		backends = rt.Backends
+		cur = rt
 	}
-	if _, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: backends}); err != nil {
+	if _, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: cur.Backends, Asleep: cur.Asleep}); err != nil {
 		return fmt.Errorf("route %s: %w", app, err)
 	}
 	return nil

@@ -77,11 +77,24 @@ func ValidateEnvKey(key string) error {
 }
 
 // Switcher points an app's traffic at a new set of backends. It returns a
-// function that waits (bounded by ctx) for the previous backends' in-flight
-// requests to finish.
+// function that waits (bounded by ctx) for the in-flight requests of the
+// backends that are no longer routed.
 type Switcher interface {
 	Switch(app string, addrs []string) (drainOld func(ctx context.Context) error, err error)
+	// Sleep routes app to no backend, such that a request wakes it (Wake).
+	Sleep(app string) (drainOld func(ctx context.Context) error, err error)
 	Remove(app string) (drainOld func(ctx context.Context) error)
+	// Stats reports app's traffic now, for the idle timer and the autoscaler.
+	Stats(app string) (TrafficStats, bool)
+}
+
+// TrafficStats is an app's traffic as the router sees it.
+type TrafficStats struct {
+	Backends int
+	InFlight int64
+	// Requests only grows while the backends stay the same; any change
+	// means the app was used.
+	Requests uint64
 }
 
 // Config holds deploy settings; zero fields take the defaults above.
@@ -95,6 +108,13 @@ type Config struct {
 	DrainTimeout time.Duration
 	StopTimeout  time.Duration
 	Retain       int // releases per app whose images are kept
+
+	// ScaleInterval is how often the autoscaler samples traffic.
+	ScaleInterval time.Duration
+	// ScaleUpDelay and ScaleDownDelay are how long the load must stay above
+	// (below) the target before a replica is added (removed).
+	ScaleUpDelay   time.Duration
+	ScaleDownDelay time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -119,6 +139,15 @@ func (c Config) withDefaults() Config {
 	if c.Retain <= 0 {
 		c.Retain = DefaultRetain
 	}
+	if c.ScaleInterval <= 0 {
+		c.ScaleInterval = DefaultScaleInterval
+	}
+	if c.ScaleUpDelay <= 0 {
+		c.ScaleUpDelay = DefaultScaleUpDelay
+	}
+	if c.ScaleDownDelay <= 0 {
+		c.ScaleDownDelay = DefaultScaleDownDelay
+	}
 	return c
 }
 
@@ -133,12 +162,15 @@ type Deployer struct {
 	locks    appLocks
 	probe    *http.Client
 	progress progressLogs
-	onSwitch func(app, containerID string)
+	onSwitch func(app string, replicas []Replica)
+	routed   routedReplicas
+	load     appLoads
 }
 
-// OnSwitch registers fn to be called after traffic of app moved to a new
-// container (the log hub follows it). Call it before deploying.
-func (d *Deployer) OnSwitch(fn func(app, containerID string)) {
+// OnSwitch registers fn to be called after traffic of app moved to another
+// set of replicas (the log hub follows them); none while the app sleeps.
+// Call it before deploying.
+func (d *Deployer) OnSwitch(fn func(app string, replicas []Replica)) {
 	d.onSwitch = fn
 }
 
@@ -372,22 +404,33 @@ func (d *Deployer) rollbackTarget(ctx context.Context, app store.App, version in
 // container is removed, rel is marked failed and the old release keeps
 // serving.
 func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm *timings, out io.Writer) (store.Release, error) {
-	name := d.containerName(app.Name, rel.Version)
-	c, err := d.startHealthy(ctx, app, rel, tm, out)
+	n := awakeReplicas(app)
+	indexes := make([]int, n)
+	for i := range indexes {
+		indexes[i] = i + 1
+	}
+	reps, err := d.startReplicas(ctx, app, rel, indexes, tm, out)
 	if err != nil {
 		return d.fail(rel, err)
 	}
-	rel.ContainerID = c.ID
+	rel.ContainerID = reps[0].ID
+	keep := map[string]bool{}
+	for _, r := range reps {
+		keep[r.ID] = true
+	}
 
 	// The switch comes before the store says "active": if the daemon dies in
 	// between, start-up sees the old release active and its container still
 	// running (old containers are stopped only after this point), so the old
 	// version is served again.
-	drainOld, err := d.switcher.Switch(app.Name, []string{c.HostAddr})
+	drainOld, err := d.route(app.Name, reps)
 	if err != nil {
-		d.remove(c.ID)
+		for _, r := range reps {
+			d.remove(r.ID)
+		}
 		return d.fail(rel, fmt.Errorf("switch router: %w", err))
 	}
+	d.load.touch(app.Name)
 	tm.mark("switch")
 	if err := d.store.ActivateRelease(app.Name, rel.Version); err != nil {
 		// Traffic already flows to the new container; say so rather than
@@ -395,28 +438,22 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm
 		d.log.Error("activate release", "app", app.Name, "release", rel.Version, "err", err)
 		return rel, fmt.Errorf("v%d serves but could not be recorded as active: %w", rel.Version, err)
 	}
-	if rel.Cause != store.CausePush || !maps.Equal(app.Env, rel.Env) {
-		if err := d.store.UpdateApp(app.Name, func(a *store.App) error { a.Env = rel.Env; return nil }); err != nil {
+	if rel.Cause != store.CausePush || !maps.Equal(app.Env, rel.Env) || app.Asleep {
+		// A deploy wakes a sleeping app: it runs until it is idle again.
+		if err := d.store.UpdateApp(app.Name, func(a *store.App) error { a.Env, a.Asleep = rel.Env, false; return nil }); err != nil {
 			d.log.Error("save config", "app", app.Name, "err", err)
 		}
 	}
 	tm.mark("record")
-	step(out, "Switched traffic to v%d", rel.Version)
-	d.event(app.Name, "switched", rel.Version, "traffic now goes to %s", name)
+	step(out, "Switched traffic to v%d (%d %s)", rel.Version, n, plural(n, "replica", "replicas"))
+	d.event(app.Name, "switched", rel.Version, "traffic now goes to %s", replicaNames(reps))
 	if rel.Cause == store.CauseRollback {
 		d.event(app.Name, "rolled back", rel.Version, "%s", rel.Reason)
 	}
-	if d.onSwitch != nil {
-		d.onSwitch(app.Name, c.ID)
-	}
 
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.DrainTimeout)
-	if err := drainOld(drainCtx); err != nil {
-		step(out, "Stopped waiting for old requests after %s: %v", d.cfg.DrainTimeout, err)
-	}
-	cancel()
+	d.drain(ctx, drainOld, out)
 	tm.mark("drain")
-	d.stopOthers(context.WithoutCancel(ctx), app.Name, c.ID)
+	d.stopOthers(context.WithoutCancel(ctx), app.Name, keep)
 	d.pruneImages(context.WithoutCancel(ctx), app.Name)
 	tm.mark("cleanup")
 	step(out, "Timings: %s", tm)
@@ -432,8 +469,8 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm
 // startHealthy starts rel's container and waits until it is healthy, then
 // turns on its restart policy. On failure the container is removed and its
 // last output written to out.
-func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Release, tm *timings, out io.Writer) (engine.ContainerInfo, error) {
-	name := d.containerName(app.Name, rel.Version)
+func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Release, index int, tm *timings, out io.Writer) (engine.ContainerInfo, error) {
+	name := d.containerName(app.Name, rel.Version, index)
 	step(out, "Starting %s", name)
 	started := time.Now()
 	spec := engine.ContainerSpec{
@@ -446,6 +483,7 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 			engine.LabelInstance: d.cfg.Instance,
 			engine.LabelApp:      app.Name,
 			engine.LabelRelease:  strconv.Itoa(rel.Version),
+			engine.LabelReplica:  strconv.Itoa(index),
 			engine.LabelGitSHA:   rel.GitSHA,
 		},
 		Port:        d.cfg.Port,
@@ -462,12 +500,14 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 	if err != nil {
 		return c, fmt.Errorf("start container: %w", err)
 	}
-	if err := d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error {
-		r.ContainerID = c.ID
-		return nil
-	}); err != nil {
-		d.remove(c.ID)
-		return c, fmt.Errorf("record container: %w", err)
+	if index == 1 {
+		if err := d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error {
+			r.ContainerID = c.ID
+			return nil
+		}); err != nil {
+			d.remove(c.ID)
+			return c, fmt.Errorf("record container: %w", err)
+		}
 	}
 	tm.mark("start")
 	hc := withHealthDefaults(app.Health)
@@ -550,23 +590,22 @@ func (d *Deployer) removeByName(ctx context.Context, app, name string) {
 	}
 }
 
-// stopOthers stops and removes every container of app except keep.
-func (d *Deployer) stopOthers(ctx context.Context, app, keep string) {
+// stopOthers stops and removes every container of app not in keep.
+func (d *Deployer) stopOthers(ctx context.Context, app string, keep map[string]bool) {
 	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app))
 	if err != nil {
 		d.log.Warn("list containers", "app", app, "err", err)
 		return
 	}
 	for _, c := range cs {
-		if c.ID == keep {
+		if keep[c.ID] {
 			continue
 		}
 		if c.Running {
-			if err := d.engine.Stop(ctx, c.ID, d.cfg.StopTimeout); err != nil && !errors.Is(err, engine.ErrNotFound) {
-				d.log.Warn("stop container", "app", app, "id", shortID(c.ID), "err", err)
-			}
+			d.stopAndRemove(ctx, app, c.ID)
+		} else {
+			d.remove(c.ID)
 		}
-		d.remove(c.ID)
 	}
 }
 
@@ -613,7 +652,9 @@ func (d *Deployer) Destroy(ctx context.Context, appName string) error {
 		return fmt.Errorf("app %s: %w", appName, err)
 	}
 	d.switcher.Remove(appName)
-	d.stopOthers(ctx, appName, "")
+	d.routed.set(appName, nil)
+	d.load.forget(appName)
+	d.stopOthers(ctx, appName, nil)
 	seen := map[string]bool{}
 	for _, r := range releases {
 		if r.ImageID == "" || seen[r.ImageID] {
@@ -630,22 +671,6 @@ func (d *Deployer) Destroy(ctx context.Context, appName string) error {
 	return nil
 }
 
-// ActiveContainer returns the container ID of app's active release.
-func (d *Deployer) ActiveContainer(appName string) (string, error) {
-	app, err := d.store.GetApp(appName)
-	if err != nil {
-		return "", err
-	}
-	if app.Active == 0 {
-		return "", fmt.Errorf("%w: %s has not been deployed yet", ErrNoRelease, appName)
-	}
-	rel, err := d.store.GetRelease(appName, app.Active)
-	if err != nil {
-		return "", err
-	}
-	return rel.ContainerID, nil
-}
-
 func (d *Deployer) event(app, kind string, release int, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	d.log.Info("deploy "+kind, "app", app, "release", release, "msg", msg)
@@ -654,8 +679,16 @@ func (d *Deployer) event(app, kind string, release int, format string, args ...a
 	}
 }
 
-func (d *Deployer) containerName(app string, version int) string {
-	return fmt.Sprintf("%s-%s-v%d", d.cfg.Instance, app, version)
+func (d *Deployer) containerName(app string, version, replica int) string {
+	return fmt.Sprintf("%s-%s-v%d.%d", d.cfg.Instance, app, version, replica)
+}
+
+func replicaNames(reps []Replica) string {
+	names := make([]string, len(reps))
+	for i, r := range reps {
+		names[i] = r.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // labels selects this daemon's app containers, plus the given key/value pairs.

@@ -52,6 +52,12 @@ type healthChecker struct {
 	// alive reports whether the container still runs; a non-nil error
 	// (wrapping errExited) ends the check at once.
 	alive func(ctx context.Context) error
+	// pause is the wait after failed attempt n (from 1); nil: probePause.
+	pause func(attempt int) time.Duration
+	// aliveEvery spaces the alive checks when probes come fast (each one
+	// asks the engine); 0 checks before every probe. With aliveEvery set,
+	// the first check comes after that time: the caller just saw it run.
+	aliveEvery time.Duration
 }
 
 // httpProbe returns a probe that GETs path on addr.
@@ -81,9 +87,16 @@ func (h healthChecker) wait(parent context.Context) error {
 	ctx, cancel := context.WithTimeout(parent, hc.Deadline)
 	defer cancel()
 	var last string
+	var lastAlive time.Time
+	if h.aliveEvery > 0 {
+		lastAlive = time.Now()
+	}
 	for attempt := 1; ; attempt++ {
-		if err := h.alive(ctx); err != nil {
-			return err
+		if time.Since(lastAlive) >= h.aliveEvery {
+			if err := h.alive(ctx); err != nil {
+				return err
+			}
+			lastAlive = time.Now()
 		}
 		actx, acancel := context.WithTimeout(ctx, hc.Timeout)
 		status, err := h.probe(actx)
@@ -105,9 +118,16 @@ func (h healthChecker) wait(parent context.Context) error {
 				return err
 			}
 			return fmt.Errorf("not healthy after %s (%d attempts); last: %s", hc.Deadline, attempt, last)
-		case <-time.After(probePause(attempt, hc.Interval)):
+		case <-time.After(h.pauseAfter(attempt, hc.Interval)):
 		}
 	}
+}
+
+func (h healthChecker) pauseAfter(attempt int, interval time.Duration) time.Duration {
+	if h.pause != nil {
+		return h.pause(attempt)
+	}
+	return probePause(attempt, interval)
 }
 
 // probePause is the pause after failed attempt n (from 1): 20ms, 40ms, ...

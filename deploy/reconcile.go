@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/plat-paas/plat/engine"
@@ -14,9 +16,11 @@ import (
 // Reconcile brings the engine and the router in line with the store at
 // daemon start-up, after a clean stop or a crash at any point of a deploy:
 //   - releases left "deploying" are marked failed (their deploy died with the daemon);
-//   - the active release's running container is adopted into the router as it
-//     is (not restarted); a stopped one is started; a missing one is recreated;
-//   - every other plat container (old, failed, or of a deleted app) is removed.
+//   - the active release's running replicas are adopted into the router as
+//     they are (not restarted); stopped ones are started, missing ones
+//     recreated; a sleeping app stays asleep;
+//   - every other plat container (old, failed, extra, or of a deleted app)
+//     is removed.
 func (d *Deployer) Reconcile(ctx context.Context) error {
 	stale, err := d.store.DeployingReleases()
 	if err != nil {
@@ -35,78 +39,103 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 	}
 	keep := map[string]bool{}
 	for _, app := range apps {
-		id, err := d.adopt(ctx, app, containers)
+		ids, err := d.adopt(ctx, app, containers)
+		for _, id := range ids {
+			keep[id] = true
+		}
 		if err != nil {
 			d.log.Error("restore app", "app", app.Name, "err", err)
 			d.event(app.Name, "restore-failed", app.Active, "%v", err)
-			continue
 		}
-		keep[id] = true
 	}
+	d.removeUnless(ctx, containers, slices.Collect(maps.Keys(keep)))
+	return nil
+}
+
+// removeUnless removes the containers whose IDs are not in keep.
+func (d *Deployer) removeUnless(_ context.Context, containers []engine.ContainerInfo, keep []string) {
 	for _, c := range containers {
-		if !keep[c.ID] {
+		if !slices.Contains(keep, c.ID) {
 			d.log.Info("removing leftover container", "name", c.Name, "app", c.Labels[engine.LabelApp])
 			d.remove(c.ID)
 		}
 	}
-	return nil
 }
 
-// adopt routes app to its active release's container and returns its ID.
-func (d *Deployer) adopt(ctx context.Context, app store.App, containers []engine.ContainerInfo) (string, error) {
+// adopt routes app to the replicas of its active release and returns their
+// container IDs. Running replicas are taken as they are (not restarted, so a
+// daemon restart costs no request); stopped ones are started and missing
+// ones recreated, each healthy before it gets traffic; extra ones are left
+// for the caller to remove. A sleeping app keeps its stopped containers and
+// is routed to wake on the next request.
+func (d *Deployer) adopt(ctx context.Context, app store.App, containers []engine.ContainerInfo) ([]string, error) {
 	if app.Active == 0 {
 		_, err := d.switcher.Switch(app.Name, nil)
-		return "", err
+		return nil, err
 	}
 	rel, err := d.store.GetRelease(app.Name, app.Active)
 	if err != nil {
-		return "", fmt.Errorf("active release v%d: %w", app.Active, err)
+		return nil, fmt.Errorf("active release v%d: %w", app.Active, err)
 	}
-	var found *engine.ContainerInfo
-	for i, c := range containers {
+	byIndex := map[int]engine.ContainerInfo{}
+	for _, c := range containers {
 		if c.Labels[engine.LabelApp] == app.Name && c.Labels[engine.LabelRelease] == strconv.Itoa(rel.Version) {
-			found = &containers[i]
-			break
+			byIndex[replicaIndex(c)] = c
 		}
 	}
-	var info engine.ContainerInfo
-	switch {
-	case found != nil && found.Running && found.HostAddr != "":
-		info = *found
-		d.log.Info("adopted running container", "app", app.Name, "release", rel.Version, "addr", info.HostAddr)
-	case found != nil:
-		if err := d.engine.Start(ctx, found.ID); err != nil {
-			return "", fmt.Errorf("start stopped container of v%d: %w", rel.Version, err)
+	if app.Asleep {
+		var ids []string
+		for _, c := range byIndex {
+			if c.Running {
+				d.stopKeep(ctx, app.Name, c.ID)
+			}
+			ids = append(ids, c.ID)
 		}
-		if info, err = d.engine.Inspect(ctx, found.ID); err != nil {
-			return "", err
+		_, err := d.routeAsleep(app.Name)
+		return ids, err
+	}
+	n := awakeReplicas(app)
+	reps := make([]Replica, 0, n)
+	var errs []error
+	for idx := 1; idx <= n; idx++ {
+		c, found := byIndex[idx]
+		var r Replica
+		var err error
+		switch {
+		case found && c.Running && c.HostAddr != "":
+			r = d.replica(app.Name, rel.Version, idx, c)
+			d.log.Info("adopted running container", "app", app.Name, "release", rel.Version, "replica", idx, "addr", c.HostAddr)
+		case found:
+			r, _, _, err = d.restart(ctx, app, rel, idx, c)
+			if err == nil {
+				d.event(app.Name, "restarted", rel.Version, "started the stopped container %s", r.Name)
+			}
+		default:
+			var info engine.ContainerInfo
+			info, err = d.startHealthy(ctx, app, rel, idx, nil, io.Discard)
+			r = d.replica(app.Name, rel.Version, idx, info)
+			if err == nil {
+				d.event(app.Name, "recreated", rel.Version, "%s was missing and was recreated", r.Name)
+			}
 		}
-		d.event(app.Name, "restarted", rel.Version, "started the stopped container of v%d", rel.Version)
-	default:
-		info, err = d.recreate(ctx, app, rel)
 		if err != nil {
-			return "", err
+			errs = append(errs, fmt.Errorf("replica %d of v%d: %w", idx, rel.Version, err))
+			continue
 		}
+		reps = append(reps, r)
 	}
-	if _, err := d.switcher.Switch(app.Name, []string{info.HostAddr}); err != nil {
-		return info.ID, err
+	ids := make([]string, len(reps))
+	for i, r := range reps {
+		ids[i] = r.ID
 	}
-	if d.onSwitch != nil {
-		d.onSwitch(app.Name, info.ID) // log followers move to a recreated container too
+	if len(reps) == 0 {
+		return nil, errors.Join(errs...)
 	}
-	if info.ID != rel.ContainerID {
-		_ = d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error { r.ContainerID = info.ID; return nil })
+	if _, err := d.route(app.Name, reps); err != nil {
+		return ids, err
 	}
-	return info.ID, nil
-}
-
-// recreate starts a new container for the active release when its own is
-// gone (removed by hand, or an engine reset), and waits for it to be healthy.
-func (d *Deployer) recreate(ctx context.Context, app store.App, rel store.Release) (engine.ContainerInfo, error) {
-	c, err := d.startHealthy(ctx, app, rel, newTimings(), io.Discard)
-	if err != nil {
-		return c, fmt.Errorf("recreate container of v%d: %w", rel.Version, err)
+	if reps[0].Index == 1 && reps[0].ID != rel.ContainerID {
+		_ = d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error { r.ContainerID = reps[0].ID; return nil })
 	}
-	d.event(app.Name, "recreated", rel.Version, "the container of v%d was missing and was recreated", rel.Version)
-	return c, nil
+	return ids, errors.Join(errs...)
 }

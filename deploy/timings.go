@@ -19,8 +19,12 @@ type phase struct {
 
 func newTimings() *timings { return &timings{last: time.Now()} }
 
-// mark ends the phase called name, which began at the previous mark.
+// mark ends the phase called name, which began at the previous mark. A nil
+// *timings ignores marks (replicas started beside the first one).
 func (t *timings) mark(name string) {
+	if t == nil {
+		return
+	}
 	now := time.Now()
 	t.phases = append(t.phases, phase{name, now.Sub(t.last)})
 	t.last = now

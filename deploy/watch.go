@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/plat-paas/plat/engine"
@@ -93,79 +94,131 @@ func (d *Deployer) resync(ctx context.Context) {
 				d.log.Error("resync: list containers", "app", app.Name, "err", err)
 				return
 			}
-			if _, err := d.adopt(ctx, app, containers); err != nil {
+			if ids, err := d.adopt(ctx, app, containers); err != nil {
 				d.log.Error("resync: restore app", "app", app.Name, "err", err)
 				d.event(app.Name, "restore-failed", app.Active, "after the engine came back: %v", err)
+			} else {
+				d.removeUnless(ctx, containers, ids)
 			}
 		})
 	}
 }
 
 // handleEvent reacts to a lifecycle event of one of this daemon's containers.
-// Only the active release's container matters: a deploy in progress owns
-// its new container, and holds the lock that is taken here.
+// Only the active release's replicas of an awake app matter: a deploy in
+// progress owns its new containers and holds the lock taken here, and a
+// sleeping app's containers were stopped by plat.
 func (d *Deployer) handleEvent(ctx context.Context, e engine.ContainerEvent) {
 	appName := e.Labels[engine.LabelApp]
 	if appName == "" {
 		return
 	}
 	d.withLockedApp(ctx, appName, func(app store.App) {
-		rel, err := d.store.GetRelease(app.Name, app.Active)
-		if err != nil || rel.ContainerID != e.ID {
+		if app.Asleep || e.Labels[engine.LabelRelease] != strconv.Itoa(app.Active) {
 			return
 		}
+		reps := d.routed.get(app.Name)
+		r, routed := replicaOf(reps, e.ID)
 		switch e.Action {
 		case engine.ActionDie:
-			d.event(app.Name, "crashed", rel.Version, "the container of v%d exited with code %d", rel.Version, e.ExitCode)
-			d.restartIfStopped(ctx, app.Name, rel)
-		case engine.ActionStart:
-			d.reroute(ctx, app.Name, rel)
-		case engine.ActionDestroy:
-			// Removed behind plat's back: adopt recreates it.
-			if _, err := d.adopt(ctx, app, nil); err != nil {
-				d.log.Error("recreate removed container", "app", app.Name, "err", err)
-				d.event(app.Name, "restore-failed", rel.Version, "the container of v%d was removed and could not be recreated: %v", rel.Version, err)
+			if !routed {
+				return
 			}
+			d.event(app.Name, "crashed", app.Active, "%s exited with code %d", r.Name, e.ExitCode)
+			if others := without(reps, e.ID); len(others) > 0 {
+				// Out of rotation at once; it comes back when it answers again.
+				if _, err := d.route(app.Name, others); err != nil {
+					d.log.Error("route around a dead replica", "app", app.Name, "err", err)
+				}
+			}
+			d.restartIfStopped(ctx, app.Name, r)
+		case engine.ActionStart:
+			d.reroute(ctx, app, e.ID)
+		case engine.ActionDestroy:
+			if !routed {
+				return
+			}
+			d.replace(ctx, app, r)
 		}
 	})
 }
 
-// restartIfStopped starts rel's container unless the engine restarts it
-// (or did already) within restartGrace.
-func (d *Deployer) restartIfStopped(ctx context.Context, app string, rel store.Release) {
+// restartIfStopped starts r's container unless the engine restarts it (or
+// did already) within restartGrace.
+func (d *Deployer) restartIfStopped(ctx context.Context, app string, r Replica) {
 	select {
 	case <-ctx.Done():
 		return
 	case <-time.After(restartGrace):
 	}
-	info, err := d.engine.Inspect(ctx, rel.ContainerID)
+	info, err := d.engine.Inspect(ctx, r.ID)
 	if err != nil || info.Running || info.State == "restarting" {
 		return
 	}
-	if err := d.engine.Start(ctx, rel.ContainerID); err != nil {
-		d.log.Error("start stopped container", "app", app, "release", rel.Version, "err", err)
-		d.event(app, "restore-failed", rel.Version, "could not start the stopped container of v%d: %v", rel.Version, err)
+	if err := d.engine.Start(ctx, r.ID); err != nil {
+		d.log.Error("start stopped container", "app", app, "replica", r.Name, "err", err)
+		d.event(app, "restore-failed", r.Release, "could not start the stopped container %s: %v", r.Name, err)
 		return
 	}
-	d.event(app, "restarted", rel.Version, "the container of v%d was stopped outside plat; plat started it again", rel.Version)
+	d.event(app, "restarted", r.Release, "%s was stopped outside plat; plat started it again", r.Name)
 }
 
-// reroute points app at the (re)started container of its active release.
-func (d *Deployer) reroute(ctx context.Context, app string, rel store.Release) {
-	info, err := d.engine.Inspect(ctx, rel.ContainerID)
+// reroute puts a (re)started replica of the active release back into
+// rotation once it answers: the engine may have published its port at a
+// new host port.
+func (d *Deployer) reroute(ctx context.Context, app store.App, id string) {
+	reps := d.routed.get(app.Name)
+	if r, ok := replicaOf(reps, id); ok {
+		info, err := d.engine.Inspect(ctx, id)
+		if err == nil && info.HostAddr == r.Addr {
+			return // the start plat itself made and routed
+		}
+	}
+	info, err := d.engine.Inspect(ctx, id)
 	if err != nil || !info.Running || info.HostAddr == "" {
 		// It died again already; its next start brings us back here.
-		d.log.Warn("restarted container is not serving", "app", app, "release", rel.Version, "err", err)
+		d.log.Warn("restarted container is not serving", "app", app.Name, "id", shortID(id), "err", err)
 		return
 	}
-	if info.StartedAt.Before(rel.FinishedAt) {
-		return // the deploy's own start, seen after the deploy routed it
-	}
-	if _, err := d.switcher.Switch(app, []string{info.HostAddr}); err != nil {
-		d.log.Error("re-route restarted container", "app", app, "err", err)
+	rel, err := d.store.GetRelease(app.Name, app.Active)
+	if err != nil {
 		return
 	}
-	d.event(app, "restarted", rel.Version, "the container of v%d runs again; traffic goes to %s", rel.Version, info.HostAddr)
+	r, _, _, err := d.restart(ctx, app, rel, replicaIndex(info), info)
+	if err != nil {
+		d.log.Warn("restarted replica is not healthy", "app", app.Name, "id", shortID(id), "err", err)
+		return
+	}
+	if _, err := d.route(app.Name, append(without(reps, id), r)); err != nil {
+		d.log.Error("re-route restarted replica", "app", app.Name, "err", err)
+		return
+	}
+	d.event(app.Name, "restarted", app.Active, "%s runs again; traffic goes to %s", r.Name, r.Addr)
+}
+
+// replace starts a new container for a replica that was removed behind
+// plat's back (docker rm -f) and routes it.
+func (d *Deployer) replace(ctx context.Context, app store.App, gone Replica) {
+	others := without(d.routed.get(app.Name), gone.ID)
+	if len(others) > 0 {
+		if _, err := d.route(app.Name, others); err != nil {
+			d.log.Error("route around a removed replica", "app", app.Name, "err", err)
+		}
+	}
+	rel, err := d.store.GetRelease(app.Name, app.Active)
+	if err == nil {
+		var c engine.ContainerInfo
+		c, err = d.startHealthy(ctx, app, rel, gone.Index, nil, io.Discard)
+		if err == nil {
+			_, err = d.route(app.Name, append(others, d.replica(app.Name, rel.Version, gone.Index, c)))
+		}
+	}
+	if err != nil {
+		d.log.Error("replace removed replica", "app", app.Name, "err", err)
+		d.event(app.Name, "restore-failed", app.Active, "%s was removed and could not be replaced: %v", gone.Name, err)
+		return
+	}
+	d.event(app.Name, "replica-replaced", app.Active, "%s was removed outside plat; a new one serves", gone.Name)
 }
 
 // withLockedApp runs fn with app's deploy lock held and its fresh record,

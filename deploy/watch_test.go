@@ -3,11 +3,13 @@ package deploy
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/store"
@@ -50,49 +52,80 @@ func (s *fakeSwitcher) Switch(_ string, addrs []string) (func(context.Context) e
 	return func(context.Context) error { return nil }, nil
 }
 
+func (s *fakeSwitcher) Sleep(string) (func(context.Context) error, error) {
+	return func(context.Context) error { return nil }, nil
+}
+
 func (s *fakeSwitcher) Remove(string) func(context.Context) error {
 	return func(context.Context) error { return nil }
 }
 
+func (s *fakeSwitcher) Stats(string) (TrafficStats, bool) { return TrafficStats{}, false }
+
 func TestHandleEvent(t *testing.T) {
-	activated := time.Now()
+	healthy := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer healthy.Close()
+	newAddr := healthy.Listener.Addr().String()
+	one := []Replica{{ID: "c1", Index: 1, Release: 1, Addr: "127.0.0.1:2001"}}
+	three := []Replica{
+		{ID: "c1", Index: 1, Release: 1, Addr: "127.0.0.1:2001"},
+		{ID: "c2", Index: 2, Release: 1, Addr: "127.0.0.1:2002"},
+		{ID: "c3", Index: 3, Release: 1, Addr: "127.0.0.1:2003"},
+	}
 	tests := []struct {
 		name        string
+		routed      []Replica
 		event       engine.ContainerEvent
+		release     string // the event's release label; "" = the active one
 		info        engine.ContainerInfo
 		wantSwitch  []string
 		wantEvent   string // kind of the newest event
 		wantStarted int
 	}{
 		{
-			name:       "active container restarted on a new port",
+			name:       "active replica restarted on a new port, healthy",
+			routed:     one,
 			event:      engine.ContainerEvent{ID: "c1", Action: engine.ActionStart},
-			info:       engine.ContainerInfo{ID: "c1", Running: true, HostAddr: "127.0.0.1:2002", StartedAt: activated.Add(time.Second)},
-			wantSwitch: []string{"127.0.0.1:2002"},
+			info:       engine.ContainerInfo{ID: "c1", Running: true, HostAddr: newAddr},
+			wantSwitch: []string{newAddr},
 			wantEvent:  "restarted",
 		},
 		{
-			name:  "the deploy's own start, seen late",
-			event: engine.ContainerEvent{ID: "c1", Action: engine.ActionStart},
-			info:  engine.ContainerInfo{ID: "c1", Running: true, HostAddr: "127.0.0.1:2001", StartedAt: activated.Add(-time.Second)},
+			name:   "the deploy's own start, seen late",
+			routed: one,
+			event:  engine.ContainerEvent{ID: "c1", Action: engine.ActionStart},
+			info:   engine.ContainerInfo{ID: "c1", Running: true, HostAddr: "127.0.0.1:2001"},
 		},
 		{
-			name:  "not the active release's container",
-			event: engine.ContainerEvent{ID: "other", Action: engine.ActionStart},
-			info:  engine.ContainerInfo{ID: "other", Running: true, HostAddr: "127.0.0.1:2003", StartedAt: activated.Add(time.Second)},
+			name:    "not the active release's container",
+			routed:  one,
+			release: "7",
+			event:   engine.ContainerEvent{ID: "other", Action: engine.ActionStart},
+			info:    engine.ContainerInfo{ID: "other", Running: true, HostAddr: newAddr},
 		},
 		{
-			name:      "crash the engine restarts",
+			name:      "crash of the only replica the engine restarts",
+			routed:    one,
 			event:     engine.ContainerEvent{ID: "c1", Action: engine.ActionDie, ExitCode: 137},
 			info:      engine.ContainerInfo{ID: "c1", State: "restarting"},
 			wantEvent: "crashed",
 		},
 		{
-			name:  "destroy of another container",
-			event: engine.ContainerEvent{ID: "old", Action: engine.ActionDestroy},
+			name:       "crash of one of three: out of rotation at once",
+			routed:     three,
+			event:      engine.ContainerEvent{ID: "c2", Action: engine.ActionDie, ExitCode: 2},
+			info:       engine.ContainerInfo{ID: "c2", State: "restarting"},
+			wantSwitch: []string{"127.0.0.1:2001", "127.0.0.1:2003"},
+			wantEvent:  "crashed",
+		},
+		{
+			name:   "destroy of another container",
+			routed: one,
+			event:  engine.ContainerEvent{ID: "old", Action: engine.ActionDestroy},
 		},
 		{
 			name:        "manual stop: plat starts it",
+			routed:      one,
 			event:       engine.ContainerEvent{ID: "c1", Action: engine.ActionDie, ExitCode: 137},
 			info:        engine.ContainerInfo{ID: "c1", State: "exited"},
 			wantEvent:   "restarted",
@@ -118,7 +151,12 @@ func TestHandleEvent(t *testing.T) {
 			}
 			eng, sw := &fakeEngine{info: tt.info}, &fakeSwitcher{}
 			d := New(st, eng, sw, Config{}, slog.New(slog.DiscardHandler))
-			tt.event.Labels = map[string]string{engine.LabelApp: "app"}
+			d.routed.set("app", tt.routed)
+			release := tt.release
+			if release == "" {
+				release = strconv.Itoa(rel.Version)
+			}
+			tt.event.Labels = map[string]string{engine.LabelApp: "app", engine.LabelRelease: release}
 			d.handleEvent(context.Background(), tt.event)
 
 			var last []string

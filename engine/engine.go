@@ -16,6 +16,8 @@ const (
 	LabelApp     = "plat.app"
 	LabelRelease = "plat.release" // release version, decimal
 	LabelGitSHA  = "plat.git-sha"
+	// LabelReplica numbers the replicas of one release: 1, 2, ...
+	LabelReplica = "plat.replica"
 	// LabelRole marks the containers plat runs; images never carry it, so
 	// the build's intermediate containers (which inherit image labels) do not.
 	LabelRole = "plat.role"

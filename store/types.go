@@ -52,6 +52,30 @@ type App struct {
 	// Domains are custom host names served besides <name>.<base domain>;
 	// one host belongs to one app at most (AddDomain).
 	Domains []string `json:"domains,omitempty"`
+	// Scale says how many replicas run; the zero value means one, always.
+	Scale Scale `json:"scale,omitzero"`
+	// Replicas is how many replicas run while the app is awake: the
+	// autoscaler's last choice within the Scale bounds (0: the minimum).
+	Replicas int `json:"replicas,omitempty"`
+	// Asleep: plat stopped the app's containers because nobody used it
+	// (Scale.Min is 0); the next request wakes it.
+	Asleep bool `json:"asleep,omitempty"`
+}
+
+// Scale is an app's replica settings. They belong to the app, not to a
+// release: a rollback brings back code and config, and keeps the scale.
+type Scale struct {
+	// Min replicas always running; 0 lets the app sleep after Idle.
+	Min int `json:"min"`
+	// Max replicas; Max > max(Min, 1) turns on autoscaling. 0 means the
+	// settings were never set: one replica, no sleeping, no autoscaling.
+	Max int `json:"max"`
+	// Idle is how long an app with Min 0 may go without requests before it
+	// sleeps (0: the default).
+	Idle time.Duration `json:"idle,omitempty"`
+	// Target is the number of in-flight requests per replica the
+	// autoscaler aims at (0: the default).
+	Target int `json:"target,omitempty"`
 }
 
 // Release is one numbered, immutable-once-finished version of an app:

@@ -1,0 +1,237 @@
+package deploy
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/plat-paas/plat/engine"
+	"github.com/plat-paas/plat/store"
+)
+
+// Replica is one container of an app's active release that the router
+// sends traffic to.
+type Replica struct {
+	Name    string `json:"name"`  // container name, e.g. plat-myapp-v3.2
+	Label   string `json:"label"` // e.g. web.2
+	ID      string `json:"container_id"`
+	Index   int    `json:"index"`
+	Release int    `json:"release"`
+	Addr    string `json:"addr"` // where the router reaches it
+}
+
+// routedReplicas remembers, per app, the replicas the router serves. It
+// changes only under the app's deploy lock; mu guards the map for readers
+// (the log hub, the API) that do not hold it.
+type routedReplicas struct {
+	mu   sync.Mutex
+	apps map[string][]Replica
+}
+
+func (r *routedReplicas) get(app string) []Replica {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.apps[app])
+}
+
+func (r *routedReplicas) set(app string, reps []Replica) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.apps == nil {
+		r.apps = map[string][]Replica{}
+	}
+	if len(reps) == 0 {
+		delete(r.apps, app)
+		return
+	}
+	r.apps[app] = slices.Clone(reps)
+}
+
+// Replicas returns the replicas app's traffic goes to now, by index; none
+// while it sleeps or before its first deploy.
+func (d *Deployer) Replicas(app string) []Replica {
+	return d.routed.get(app)
+}
+
+// route points app's traffic at reps (sorted by index) and remembers them.
+// Backends that stay are kept as they are; drainOld waits for the ones that
+// left.
+func (d *Deployer) route(app string, reps []Replica) (drainOld func(context.Context) error, err error) {
+	slices.SortFunc(reps, func(a, b Replica) int { return cmp.Compare(a.Index, b.Index) })
+	addrs := make([]string, len(reps))
+	for i, r := range reps {
+		addrs[i] = r.Addr
+	}
+	drainOld, err = d.switcher.Switch(app, addrs)
+	if err != nil {
+		return nil, err
+	}
+	d.routed.set(app, reps)
+	if d.onSwitch != nil {
+		d.onSwitch(app, slices.Clone(reps))
+	}
+	return drainOld, nil
+}
+
+// routeAsleep makes app's hosts wake it on the next request.
+func (d *Deployer) routeAsleep(app string) (drainOld func(context.Context) error, err error) {
+	drainOld, err = d.switcher.Sleep(app)
+	if err != nil {
+		return nil, err
+	}
+	d.routed.set(app, nil)
+	if d.onSwitch != nil {
+		d.onSwitch(app, nil)
+	}
+	return drainOld, nil
+}
+
+// without returns reps minus the replica whose container is id.
+func without(reps []Replica, id string) []Replica {
+	return slices.DeleteFunc(slices.Clone(reps), func(r Replica) bool { return r.ID == id })
+}
+
+func replicaOf(reps []Replica, id string) (Replica, bool) {
+	i := slices.IndexFunc(reps, func(r Replica) bool { return r.ID == id })
+	if i < 0 {
+		return Replica{}, false
+	}
+	return reps[i], true
+}
+
+// replica describes a container of rel as a Replica.
+func (d *Deployer) replica(app string, rel int, index int, c engine.ContainerInfo) Replica {
+	return Replica{
+		Name: d.containerName(app, rel, index), Label: "web." + strconv.Itoa(index),
+		ID: c.ID, Index: index, Release: rel, Addr: c.HostAddr,
+	}
+}
+
+// replicaIndex reads a container's replica number; containers made before
+// replicas existed have none and count as replica 1.
+func replicaIndex(c engine.ContainerInfo) int {
+	if n, err := strconv.Atoi(c.Labels[engine.LabelReplica]); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
+// freeIndexes returns the n smallest replica numbers not in use.
+func freeIndexes(used []Replica, n int) []int {
+	var out []int
+	for i := 1; len(out) < n; i++ {
+		if !slices.ContainsFunc(used, func(r Replica) bool { return r.Index == i }) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// startReplicas starts replicas with the given indexes of rel side by side
+// and waits until all are healthy. If one fails, all are removed and its
+// error returned: a release goes live with every replica or not at all.
+func (d *Deployer) startReplicas(ctx context.Context, app store.App, rel store.Release, indexes []int, tm *timings, out io.Writer) ([]Replica, error) {
+	out = &syncWriter{w: out}
+	reps := make([]Replica, len(indexes))
+	errs := make([]error, len(indexes))
+	var wg sync.WaitGroup
+	for i, idx := range indexes {
+		t := tm
+		if i > 0 {
+			t = nil // phases are timed on the first replica
+		}
+		wg.Go(func() {
+			c, err := d.startHealthy(ctx, app, rel, idx, t, out)
+			reps[i], errs[i] = d.replica(app.Name, rel.Version, idx, c), err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for i, r := range reps {
+			if errs[i] == nil {
+				d.remove(r.ID)
+			}
+		}
+		return nil, err
+	}
+	return reps, nil
+}
+
+// resize brings the awake app to n replicas of its active release: new ones
+// are started and health-checked before they get traffic; removed ones are
+// taken out of the router, drained, stopped and removed.
+func (d *Deployer) resize(ctx context.Context, app store.App, n int, out io.Writer) error {
+	cur := d.routed.get(app.Name)
+	switch {
+	case n > len(cur):
+		rel, err := d.store.GetRelease(app.Name, app.Active)
+		if err != nil {
+			return fmt.Errorf("active release: %w", err)
+		}
+		added, err := d.startReplicas(ctx, app, rel, freeIndexes(cur, n-len(cur)), nil, out)
+		if err != nil {
+			return err
+		}
+		if _, err := d.route(app.Name, append(cur, added...)); err != nil {
+			for _, r := range added {
+				d.remove(r.ID)
+			}
+			return fmt.Errorf("switch router: %w", err)
+		}
+		step(out, "Running %d replicas of v%d", n, app.Active)
+	case n < len(cur):
+		keep, gone := cur[:n], cur[n:]
+		drainOld, err := d.route(app.Name, keep)
+		if err != nil {
+			return fmt.Errorf("switch router: %w", err)
+		}
+		d.drain(ctx, drainOld, out)
+		for _, r := range gone {
+			d.stopAndRemove(context.WithoutCancel(ctx), app.Name, r.ID)
+		}
+		step(out, "Running %d %s of v%d", n, plural(n, "replica", "replicas"), app.Active)
+	}
+	return nil
+}
+
+// drain waits, bounded by the drain timeout, for requests on backends that
+// left the router.
+func (d *Deployer) drain(ctx context.Context, drainOld func(context.Context) error, out io.Writer) {
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.DrainTimeout)
+	defer cancel()
+	if err := drainOld(drainCtx); err != nil {
+		step(out, "Stopped waiting for old requests after %s: %v", d.cfg.DrainTimeout, err)
+	}
+}
+
+// stopAndRemove stops a container gracefully, then removes it.
+func (d *Deployer) stopAndRemove(ctx context.Context, app, id string) {
+	if err := d.engine.Stop(ctx, id, d.cfg.StopTimeout); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		d.log.Warn("stop container", "app", app, "id", shortID(id), "err", err)
+	}
+	d.remove(id)
+}
+
+// syncWriter serializes writes of replicas started side by side.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
