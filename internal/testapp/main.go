@@ -17,6 +17,7 @@ import (
 func main() {
 	version := readFile("/version")
 	mode := readFile("/mode")
+	host, _ := os.Hostname() // the container's short ID: tells replicas apart
 	fmt.Printf("testapp %s starting in mode %q\n", version, mode)
 	switch mode {
 	case "crash":
@@ -36,7 +37,7 @@ func main() {
 		if line := r.URL.Query().Get("print"); line != "" {
 			fmt.Println(line)
 		}
-		fmt.Fprintf(w, "version=%s greeting=%s\n", version, os.Getenv("GREETING"))
+		fmt.Fprintf(w, "host=%s version=%s greeting=%s\n", host, version, os.Getenv("GREETING"))
 	})
 	if err := http.ListenAndServe(":"+os.Getenv("PORT"), nil); err != nil {
 		fmt.Println(err)
