@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Backend is one upstream: a container's published address such as
@@ -15,16 +16,23 @@ import (
 type Backend struct {
 	addr string
 
-	// inflight counts requests (and upgraded connections) that are being
-	// proxied to this backend right now.
-	inflight atomic.Int64
+	// started and finished count the requests (and upgraded connections)
+	// proxied to this backend; their difference is the number in flight.
+	// Two counters cost the request path what one in-flight counter did (one
+	// atomic add to start, one to finish) and also give the total of
+	// requests the idle timer and the autoscaler watch.
+	started  atomic.Uint64
+	finished atomic.Uint64
+	// downUntil is when (Unix ns) a recent transport failure stops counting
+	// against the backend; 0 if it never failed.
+	downUntil atomic.Int64
 	// drainers counts Drain calls waiting on this backend. The hot path only
-	// takes mu (to wake them) when a request brings inflight to zero while
-	// drainers > 0, so requests never touch the mutex outside of a drain.
+	// takes mu (to wake them) when a request finishes while drainers > 0, so
+	// requests never touch the mutex outside of a drain.
 	drainers atomic.Int32
 
 	mu   sync.Mutex
-	idle chan struct{} // closed (and reset to nil) when inflight reaches 0; guarded by mu
+	idle chan struct{} // closed (and reset to nil) when a request finishes; guarded by mu
 }
 
 // NewBackend returns a Backend for addr ("host:port", e.g. "127.0.0.1:32768").
@@ -37,20 +45,31 @@ func (b *Backend) Addr() string { return b.addr }
 
 // InFlight returns how many requests are being proxied to the backend now,
 // counting upgraded (websocket) connections until they close.
-func (b *Backend) InFlight() int64 { return b.inflight.Load() }
+func (b *Backend) InFlight() int64 {
+	// finished first: it never exceeds started, so the difference of a
+	// later started and an earlier finished is never negative.
+	f := b.finished.Load()
+	return int64(b.started.Load() - f)
+}
+
+// Requests returns how many requests were started on the backend so far.
+func (b *Backend) Requests() uint64 { return b.started.Load() }
 
 // acquire counts one more request in flight.
-func (b *Backend) acquire() { b.inflight.Add(1) }
+func (b *Backend) acquire() { b.started.Add(1) }
 
-// release counts one request done and wakes drainers when none is left.
+// release counts one request done and, while a Drain waits, wakes it to
+// check the count again.
 //
-// Lost-wakeup freedom: Drain increments drainers before it loads inflight,
-// and release decrements inflight before it loads drainers. Go's atomics are
-// sequentially consistent, so if Drain's load saw a non-zero count, the
-// release that later brings the count to zero necessarily sees drainers > 0
-// and closes the channel Drain is waiting on.
+// Lost-wakeup freedom: Drain increments drainers, then installs its channel
+// under mu, then loads the counts; release increments finished before it
+// loads drainers. Go's atomics are sequentially consistent, so if Drain's
+// load saw a request in flight, that request's release comes later, sees
+// drainers > 0 and closes the channel Drain is waiting on (or a drainer's
+// newer one, after Drain was already woken by the older).
 func (b *Backend) release() {
-	if b.inflight.Add(-1) == 0 && b.drainers.Load() > 0 {
+	b.finished.Add(1)
+	if b.drainers.Load() > 0 {
 		b.mu.Lock()
 		if b.idle != nil {
 			close(b.idle)
@@ -58,6 +77,26 @@ func (b *Backend) release() {
 		}
 		b.mu.Unlock()
 	}
+}
+
+// markDown makes pickers avoid the backend for d: a request to it just
+// failed before any response came back.
+func (b *Backend) markDown(d time.Duration) {
+	b.downUntil.Store(time.Now().Add(d).UnixNano())
+}
+
+// down reports whether the backend failed recently. *now caches the clock
+// across the backends of one pick: 0 means not read yet. A backend that
+// never failed costs one atomic load and no clock read.
+func (b *Backend) down(now *int64) bool {
+	until := b.downUntil.Load()
+	if until == 0 {
+		return false
+	}
+	if *now == 0 {
+		*now = time.Now().UnixNano()
+	}
+	return *now < until
 }
 
 // Drain waits until the backend has no request in flight (including
@@ -81,16 +120,15 @@ func (b *Backend) Drain(ctx context.Context) error {
 		idle := b.idle
 		b.mu.Unlock()
 
-		n := b.inflight.Load()
+		n := b.InFlight()
 		if n <= 0 {
 			return nil
 		}
 		select {
 		case <-idle:
-			// The count touched zero; loop to check it is still zero (a
-			// request may have been counted and then retried elsewhere).
+			// A request finished; loop to check whether any is left.
 		case <-ctx.Done():
-			n = b.inflight.Load()
+			n = b.InFlight()
 			if n <= 0 {
 				return nil
 			}

@@ -25,12 +25,13 @@ func (r *Router) newRoute(app string, hosts []string, backends []*Backend) *rout
 		page503:  []byte("503 service unavailable: app " + app + " has no running release; deploy it with git push\n"),
 	}
 	for i, b := range backends {
-		rt.proxies[i] = r.newProxy(app, b.addr)
+		rt.proxies[i] = r.newProxy(app, &backendTransport{r: r, b: b, keepBodies: len(backends) > 1})
 	}
 	return rt
 }
 
-func (r *Router) newProxy(app, addr string) *httputil.ReverseProxy {
+func (r *Router) newProxy(app string, bt *backendTransport) *httputil.ReverseProxy {
+	addr := bt.b.addr
 	page502 := []byte("502 bad gateway: app " + app + " did not answer; see what it says with: plat logs " + app + "\n")
 	page504 := []byte("504 gateway timeout: app " + app + " did not answer in time; see what it says with: plat logs " + app + "\n")
 	return &httputil.ReverseProxy{
@@ -43,7 +44,7 @@ func (r *Router) newProxy(app, addr string) *httputil.ReverseProxy {
 				pr.Out.Header[headerRequestID] = []string{newRequestID()}
 			}
 		},
-		Transport: r.transport,
+		Transport: bt,
 		// FlushInterval 0: ReverseProxy itself flushes after every write for
 		// the responses that stream (text/event-stream, or no Content-Length:
 		// chunked, long polling). A negative value would also do it for every

@@ -16,11 +16,11 @@
 package router
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
 	"log/slog"
-
 	"net/http"
 	"net/http/httputil"
 	"slices"
@@ -45,6 +45,9 @@ const (
 	// DefaultRetryAfter is the Retry-After sent with a 503 for an app that
 	// has no running release.
 	DefaultRetryAfter = 5 * time.Second
+	// DefaultWakeTimeout is how long a request for an asleep app waits for
+	// the app to wake up before it gets a 504.
+	DefaultWakeTimeout = 30 * time.Second
 )
 
 // StatusClientClosedRequest is the (nginx) status the router records,
@@ -77,6 +80,7 @@ type Options struct {
 	MaxIdleConnsPerHost   int           // 0 → DefaultMaxIdleConnsPerHost
 	IdleConnTimeout       time.Duration // 0 → DefaultIdleConnTimeout
 	RetryAfter            time.Duration // 0 → DefaultRetryAfter
+	WakeTimeout           time.Duration // 0 → DefaultWakeTimeout
 }
 
 // Route says which hosts an app serves and where it runs.
@@ -85,9 +89,15 @@ type Route struct {
 	// Hosts are host names without port, e.g. "myapp.localhost". Set
 	// normalizes them (lower case, no trailing dot, port dropped).
 	Hosts []string
-	// Backends are used round-robin. Empty means the app is known but not
-	// running: its hosts answer 503.
+	// Backends share the requests: each goes to the one with the fewest in
+	// flight (round-robin among equals), avoiding one that just failed.
+	// Empty means the app is known but not running: its hosts answer 503.
 	Backends []*Backend
+	// Asleep: the app is scaled to zero but can be woken. Requests for its
+	// hosts are held while the router's waker (SetWaker) starts it; then
+	// they are proxied to the backends the waker installed with Set.
+	// Ignored when Backends is non-empty.
+	Asleep bool
 }
 
 // Router is an http.Handler that proxies each request to a backend of the
@@ -101,6 +111,11 @@ type Router struct {
 	errorLog   *log.Logger // ReverseProxy's own messages, into slog
 	bufferPool *bufferPool
 	retryAfter string
+
+	wakeTimeout time.Duration
+	wakeMu      sync.Mutex
+	waker       func(ctx context.Context, app string) error // guarded by wakeMu
+	wakes       map[string]*wakeCall                        // app → wake running now; guarded by wakeMu
 }
 
 // table is one immutable version of the routing table.
@@ -117,6 +132,12 @@ type route struct {
 	proxies  []*httputil.ReverseProxy // proxies[i] sends to backends[i]
 	next     atomic.Uint32            // round-robin counter
 	page503  []byte
+	asleep   bool // Route.Asleep, and no backends
+
+	// asleepRequests counts requests that arrived while the app was asleep.
+	// Set carries it over to the app's next route, so Stats.Requests only
+	// moves when requests do.
+	asleepRequests atomic.Uint64
 }
 
 // has reports whether b is one of the route's backends.
@@ -149,6 +170,11 @@ func New(opts Options) *Router {
 		retryAfter = DefaultRetryAfter
 	}
 	r.retryAfter = strconv.Itoa(int((retryAfter + time.Second - 1) / time.Second))
+	r.wakeTimeout = opts.WakeTimeout
+	if r.wakeTimeout <= 0 {
+		r.wakeTimeout = DefaultWakeTimeout
+	}
+	r.wakes = map[string]*wakeCall{}
 	r.table.Store(&table{hosts: map[string]*route{}, apps: map[string]*route{}})
 	return r
 }
@@ -188,6 +214,7 @@ func (r *Router) Set(in Route) (previous []*Backend, err error) {
 		}
 	}
 	nr := r.newRoute(in.App, hosts, slices.Clone(in.Backends))
+	nr.asleep = in.Asleep && len(in.Backends) == 0
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -218,6 +245,9 @@ func (r *Router) Set(in Route) (previous []*Backend, err error) {
 	r.table.Store(t)
 
 	if prev, ok := old.apps[in.App]; ok {
+		// Requests still counted on prev after this load are lost: they
+		// raced with the swap and count as activity of the backends anyway.
+		nr.asleepRequests.Store(prev.asleepRequests.Load())
 		previous = slices.Clone(prev.backends)
 	}
 	return previous, nil
@@ -258,31 +288,48 @@ func (r *Router) Lookup(host string) (Route, bool) {
 	if !ok {
 		return Route{}, false
 	}
-	return Route{App: rt.app, Hosts: slices.Clone(rt.hosts), Backends: slices.Clone(rt.backends)}, true
+	return Route{App: rt.app, Hosts: slices.Clone(rt.hosts), Backends: slices.Clone(rt.backends), Asleep: rt.asleep}, true
 }
 
 // ServeHTTP proxies req to a backend of the app serving req.Host.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	host := normalizeHost(req.Host)
-	rt, i := r.pick(host)
+	rt, i := r.pick(host, nil)
 	if rt == nil {
 		r.notFound(w, host)
 		return
 	}
 	if i < 0 {
-		h := w.Header()
-		h["Retry-After"] = []string{r.retryAfter}
-		writePage(w, http.StatusServiceUnavailable, rt.page503)
+		if rt.asleep {
+			r.serveAsleep(w, req, rt, host)
+			return
+		}
+		r.unavailable(w, rt)
 		return
 	}
-	b := rt.backends[i]
-	defer b.release()
+	r.proxy(w, req, rt, i)
+}
+
+// proxy sends req to rt.backends[i], which pick counted it on.
+func (r *Router) proxy(w http.ResponseWriter, req *http.Request, rt *route, i int) {
+	defer rt.backends[i].release()
 	rt.proxies[i].ServeHTTP(w, req)
 }
 
-// pick chooses a backend for host and counts the request in flight on it.
-// It returns a nil route for an unknown host and i < 0 for an app without
-// backends; otherwise the caller must call rt.backends[i].release().
+// unavailable answers for an app that has no backend to send to.
+func (r *Router) unavailable(w http.ResponseWriter, rt *route) {
+	w.Header()["Retry-After"] = []string{r.retryAfter}
+	writePage(w, http.StatusServiceUnavailable, rt.page503)
+}
+
+// pick chooses a backend for host, other than those in skip, and counts the
+// request in flight on it. It returns a nil route for an unknown host and
+// i < 0 for an app without (other) backends; otherwise the caller must call
+// rt.backends[i].release().
+//
+// With several backends it takes the one with the fewest requests in
+// flight, starting from a round-robin position so that equals take turns,
+// and passes over backends marked down unless all are.
 //
 // The drain race, and why this is enough to close it. A deploy does
 //
@@ -293,13 +340,14 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // and a request does
 //
 //	t := table load; pick b from t   // L1
-//	b.inflight.Add(1)                // I
+//	b.started.Add(1)                 // I
 //	table load again                 // L2
 //
 // A request that loaded the old table at L1 may be descheduled before I,
 // so Drain could see zero and the container be stopped before the request
 // is sent. Hence the second load L2 after I: Go's atomic operations are
-// sequentially consistent and S happens before D. Either I comes before D
+// sequentially consistent and S happens before D (Drain's load of started,
+// which follows its load of finished). Either I comes before D
 // in that order, and Drain sees the request counted; or D comes before I,
 // and then S < D < I < L2, so L2 observes the table stored at S (or a later
 // one). In that case we go on only if the table seen at L2 still routes
@@ -309,20 +357,26 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // again later would be a caller error: re-adding a backend being drained.)
 //
 // The common case is one extra atomic load that finds the same pointer.
-func (r *Router) pick(host string) (rt *route, i int) {
+// The re-check applies to every choice, including retries (skip non-empty).
+func (r *Router) pick(host string, skip []*Backend) (rt *route, i int) {
 	t := r.table.Load()
 	for {
 		rt = t.hosts[host]
 		if rt == nil {
 			return nil, -1
 		}
-		n := len(rt.backends)
-		if n == 0 {
+		switch len(rt.backends) {
+		case 0:
 			return rt, -1
-		}
-		i = 0
-		if n > 1 {
-			i = int(rt.next.Add(1) % uint32(n))
+		case 1:
+			i = 0
+			if len(skip) > 0 && slices.Contains(skip, rt.backends[0]) {
+				return rt, -1
+			}
+		default:
+			if i = rt.leastLoaded(skip); i < 0 {
+				return rt, -1
+			}
 		}
 		b := rt.backends[i]
 		if testHookPicked != nil {
@@ -340,6 +394,36 @@ func (r *Router) pick(host string) (rt *route, i int) {
 		b.release()
 		t = cur
 	}
+}
+
+// downPenalty is added to the load of a backend marked down, so that any
+// backend that is up wins over it.
+const downPenalty = int64(1) << 40
+
+// leastLoaded returns the index of the backend not in skip with the fewest
+// requests in flight, preferring backends that are not marked down; ties go
+// to the first from a round-robin start. It returns -1 if skip has them all.
+func (rt *route) leastLoaded(skip []*Backend) int {
+	n := len(rt.backends)
+	j := int(rt.next.Add(1) % uint32(n))
+	best, bestLoad := -1, int64(0)
+	var now int64
+	for range n {
+		b := rt.backends[j]
+		if len(skip) == 0 || !slices.Contains(skip, b) {
+			load := b.InFlight()
+			if b.down(&now) {
+				load += downPenalty
+			}
+			if best < 0 || load < bestLoad {
+				best, bestLoad = j, load
+			}
+		}
+		if j++; j == n {
+			j = 0
+		}
+	}
+	return best
 }
 
 // testHookPicked, when set by a test, runs between choosing a backend and

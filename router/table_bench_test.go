@@ -54,7 +54,34 @@ func BenchmarkPick(b *testing.B) {
 			host := fmt.Sprintf("app%d.localhost", n/2)
 			b.ReportAllocs()
 			for b.Loop() {
-				rt, i := r.pick(normalizeHost(host))
+				rt, i := r.pick(normalizeHost(host), nil)
+				if i < 0 {
+					b.Fatal("no backend")
+				}
+				rt.backends[i].release()
+			}
+		})
+	}
+}
+
+// BenchmarkPickReplicas is the same lookup for an app with several
+// backends (replicas): least requests in flight, round-robin among equals.
+//
+//	go test -run '^$' -bench 'PickReplicas' -benchmem ./router/
+func BenchmarkPickReplicas(b *testing.B) {
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("backends=%d", n), func(b *testing.B) {
+			r := New(Options{Logger: slog.New(slog.DiscardHandler), Transport: staticTransport{}})
+			backends := make([]*Backend, n)
+			for i := range backends {
+				backends[i] = NewBackend(fmt.Sprintf("127.0.0.1:%d", 10000+i))
+			}
+			if _, err := r.Set(Route{App: "app", Hosts: []string{"app.localhost"}, Backends: backends}); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				rt, i := r.pick("app.localhost", nil)
 				if i < 0 {
 					b.Fatal("no backend")
 				}
