@@ -503,14 +503,15 @@ func (s *server) ps(w http.ResponseWriter, r *http.Request) {
 }
 
 // logs streams app's output as text from the log hub, the same source as
-// the dashboard's live view: it follows the active container across deploys.
+// the dashboard's live view: it follows the active release's replicas
+// across deploys, scaling and sleep.
 func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	app, ok := s.app(w, r)
 	if !ok {
 		return
 	}
-	if _, err := s.deployer.ActiveContainer(app.Name); err != nil {
-		writeError(w, http.StatusNotFound, err.Error())
+	if app.Active == 0 {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s has not been deployed yet; push it with git push first", app.Name))
 		return
 	}
 	tail := defaultLogTail
