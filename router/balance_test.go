@@ -319,3 +319,45 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+// refusingTransport fails requests to one address as a refused connection
+// and records where the others went.
+type refusingTransport struct {
+	hostTransport
+	refuse string
+}
+
+func (rt *refusingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host == rt.refuse {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	}
+	return rt.hostTransport.RoundTrip(req)
+}
+
+// TestRetryRechecksTable: the drain race re-check holds for the backend a
+// retry chooses too. The table is swapped after the retry chose b2 but
+// before it counted itself on it: the retry must go to b3.
+func TestRetryRechecksTable(t *testing.T) {
+	dead, b2, b3 := NewBackend("127.0.0.1:1"), NewBackend("127.0.0.1:2"), NewBackend("127.0.0.1:3")
+	tr := &refusingTransport{refuse: dead.Addr()}
+	r := New(Options{Transport: tr, Logger: slog.New(slog.DiscardHandler)})
+	// The first pick takes index 1: dead.
+	mustSet(t, r, Route{App: "app", Hosts: []string{"app.localhost"}, Backends: []*Backend{b2, dead}})
+	picks := 0
+	testHookPicked = func() {
+		if picks++; picks == 2 { // the retry's choice
+			mustSet(t, r, Route{App: "app", Hosts: []string{"app.localhost"}, Backends: []*Backend{dead, b3}})
+		}
+	}
+	defer func() { testHookPicked = nil }()
+
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://app.localhost/", nil))
+	if w.Code != http.StatusOK || len(tr.addrs) != 1 || tr.addrs[0] != b3.Addr() {
+		t.Errorf("status %d, forwarded to %v; want 200 via %s only", w.Code, tr.addrs, b3.Addr())
+	}
+	if picks != 3 {
+		t.Errorf("backend chosen %d times, want 3 (dead, b2 dropped, b3)", picks)
+	}
+	assertNothingInFlight(t, dead, b2, b3)
+}

@@ -5,6 +5,12 @@
 // (copy-on-write), so the request path takes no lock: one atomic load, one
 // map lookup, then net/http/httputil.ReverseProxy does the proxying.
 //
+// An app may run several backends (replicas): each request goes to the one
+// with the fewest requests in flight. A backend that fails before answering
+// is avoided for DownPeriod and the request is retried on another when that
+// is safe. An app scaled to zero has an Asleep route: its requests wait
+// while the waker (SetWaker) starts it. Stats reports each app's traffic.
+//
 // Blue-green deploys use it like this:
 //
 //	prev, err := r.Set(router.Route{App: "myapp", Hosts: hosts, Backends: []*router.Backend{green}})

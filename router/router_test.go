@@ -640,6 +640,14 @@ func TestDrainManyWaiters(t *testing.T) {
 // TestUpgrade: an Upgrade request is proxied, data flows both ways, and the
 // upgraded connection counts as in flight until it closes.
 func TestUpgrade(t *testing.T) {
+	// With a dead replica first, the upgrade is retried on the live one,
+	// which stays counted in flight until the upgraded connection closes.
+	for _, withDead := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dead replica %v", withDead), func(t *testing.T) { testUpgrade(t, withDead) })
+	}
+}
+
+func testUpgrade(t *testing.T, withDead bool) {
 	r, front, _ := newTestRouter(t)
 	_, b := newBackendServer(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Header.Get("Upgrade") != "plat-test" {
@@ -662,7 +670,11 @@ func TestUpgrade(t *testing.T) {
 			_ = brw.Flush()
 		}
 	}))
-	mustSet(t, r, Route{App: "app", Hosts: []string{"app.localhost"}, Backends: []*Backend{b}})
+	backends := []*Backend{b}
+	if withDead { // the first request goes to index 1
+		backends = append(backends, NewBackend(closedAddr(t)))
+	}
+	mustSet(t, r, Route{App: "app", Hosts: []string{"app.localhost"}, Backends: backends})
 
 	conn, err := net.Dial("tcp", front.Listener.Addr().String())
 	if err != nil {
@@ -678,6 +690,9 @@ func TestUpgrade(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("status = %d, want 101", resp.StatusCode)
+	}
+	if withDead && backends[1].downUntil.Load() == 0 {
+		t.Error("the dead replica was not tried first")
 	}
 	for _, msg := range []string{"ping\n", "pong\n"} {
 		fmt.Fprint(conn, msg)
