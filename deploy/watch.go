@@ -218,7 +218,7 @@ func (d *Deployer) replace(ctx context.Context, app store.App, gone Replica) {
 		d.event(app.Name, "restore-failed", app.Active, "%s was removed and could not be replaced: %v", gone.Name, err)
 		return
 	}
-	d.event(app.Name, "replica-replaced", app.Active, "%s was removed outside plat; a new one serves", gone.Name)
+	d.event(app.Name, "recreated", app.Active, "%s was missing (removed outside plat) and was recreated", gone.Name)
 }
 
 // withLockedApp runs fn with app's deploy lock held and its fresh record,
