@@ -4,7 +4,7 @@
 // and the test app, runs its own daemon on free loopback ports and cleans
 // up what it made in the engine.
 //
-//	go run ./bench/cmd/platbench -pushes 7 -apps 50
+//	go run ./bench/cmd/platbench -pushes 7 -apps 50 -coldstart 10 -replica-rounds 3
 package main
 
 import (
@@ -32,6 +32,8 @@ func main() {
 	pushes := flag.Int("pushes", 7, "timed pushes (and rollbacks) of one app, after a warm-up push")
 	apps := flag.Int("apps", 50, "apps to deploy for the footprint run (0 skips it)")
 	loadFor := flag.Duration("load", 5*time.Second, "length of each routing-cost load run")
+	coldStarts := flag.Int("coldstart", 10, "cold starts (sleeping app → first byte) to time, beside direct starts (0 skips)")
+	replicaRounds := flag.Int("replica-rounds", 3, "rounds of the 1 vs 3 replicas throughput run (0 skips it)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -42,7 +44,15 @@ func main() {
 	defer b.close()
 	onFatal = b.close
 	fmt.Printf("daemon RSS idle: %s\n", b.rss())
-	b.deploySpeed(*pushes)
+	if *pushes > 0 {
+		b.deploySpeed(*pushes)
+	}
+	if *coldStarts > 0 {
+		b.coldStart(*coldStarts)
+	}
+	if *replicaRounds > 0 {
+		b.replicaThroughput(*replicaRounds, *loadFor)
+	}
 	if *apps > 0 {
 		b.footprint(*apps, *loadFor)
 	}
@@ -71,7 +81,7 @@ func newBench() (*bench, error) {
 	if err := run(append(os.Environ(), "CGO_ENABLED=0"), "", "go", "build", "-o", b.testapp, "github.com/plat-paas/plat/internal/testapp"); err != nil {
 		return nil, err
 	}
-	b.daemon = exec.Command(b.plat, "daemon", "--data", filepath.Join(dir, "data"), "--api", b.apiAddr, "--http", b.httpAddr, "--instance", b.instance, "--drain-timeout", "5s")
+	b.daemon = exec.Command(b.plat, "daemon", "--data", filepath.Join(dir, "data"), "--api", b.apiAddr, "--http", b.httpAddr, "--instance", b.instance, "--drain-timeout", "5s", "--https", "")
 	logf, err := os.Create(filepath.Join(dir, "daemon.log"))
 	if err != nil {
 		return nil, err
