@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sw := &switcher{router: rt, domain: cfg.Domain, store: st}
 	dep := deploy.New(st, eng, sw, cfg.Deploy, log)
 	hub := logs.NewHub(logSource{dep, eng}, logs.Options{Logger: log})
-	dep.OnSwitch(hub.Switch)
+	dep.OnSwitch(func(app, id string) { hub.Switch(app, []logs.Container{{ID: id, Label: "web.1"}}) })
 
 	if err := dep.Reconcile(ctx); err != nil {
 		return fmt.Errorf("restore state: %w", err)
@@ -217,6 +217,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 type logSource struct {
 	*deploy.Deployer
 	engine.Engine
+}
+
+// ActiveContainers is the one active container until deploy runs replicas
+// (issue 6 server side replaces this adapter).
+func (s logSource) ActiveContainers(app string) ([]logs.Container, error) {
+	id, err := s.ActiveContainer(app)
+	if err != nil {
+		return nil, err
+	}
+	return []logs.Container{{ID: id, Label: "web.1"}}, nil
 }
 
 // publicHost turns a listen address into one a client can use.
