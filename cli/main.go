@@ -53,7 +53,7 @@ func init() {
 		{"config:set", "NAME KEY=VALUE...", "set config vars and deploy a new release", cmdConfigSet},
 		{"config:unset", "NAME KEY...", "remove config vars and deploy a new release", cmdConfigUnset},
 		{"rollback", "NAME [vN]", "redeploy an earlier release (default: the one before the active one)", cmdRollback},
-		{"scale", "NAME [web=N] [--min N] [--max N] [--idle 5m] [--target N]", "show or change how many replicas an app runs, when it sleeps and how it autoscales", cmdScale},
+		{"scale", "NAME [web=N] [flags]", "show or change an app's replicas (web=3), sleep when idle (--min 0 --idle 5m), autoscaling (--max 5 --target 10)", cmdScale},
 		{"ps", "NAME", "list an app's replicas (containers) and their state", cmdPs},
 		{"health:set", "NAME [flags]", "change the health check: --path, --timeout, --interval, --deadline", cmdHealthSet},
 		{"logs", "NAME [-f] [-n 100]", "print an app's container output; -f follows it", cmdLogs},
