@@ -61,14 +61,17 @@ function clock(iso) {
 
 const badge = (status, id) => el("span", { class: `badge ${status}`, id, title: status === "sleeping" ? "scaled to zero: the next request wakes it" : undefined }, status);
 
+// dur shortens a Go duration string: 5m, not 5m0s.
+const dur = (d) => d.replace(/m0s$/, "m").replace(/h0m$/, "h");
+
 // scaleText describes scale settings like `plat scale` does.
 function scaleText(s) {
   if (!s || !s.max) return "—";
   const parts = [`min ${s.min}`, `max ${s.max}`];
-  if (s.idle) parts.push(`idle ${s.idle}`);
+  if (s.idle) parts.push(`idle ${dur(s.idle)}`);
   if (s.target) parts.push(`target ${s.target}`);
   const notes = [];
-  if (s.min === 0) notes.push(s.idle ? `sleeps after ${s.idle} without requests` : "sleeps when idle");
+  if (s.min === 0) notes.push(s.idle ? `sleeps after ${dur(s.idle)} without requests` : "sleeps when idle");
   const low = Math.max(s.min, 1);
   if (s.max > low) notes.push(`autoscales ${low}–${s.max}`);
   return parts.join(", ") + (notes.length ? ` (${notes.join("; ")})` : "");
@@ -160,7 +163,6 @@ function appPage(name) {
     field("scale-idle", "Idle", { type: "text", placeholder: "5m", pattern: "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$", title: "time without requests before sleeping (min 0), e.g. 5m" }),
     field("scale-target", "Target", { type: "number", min: 1, title: "in-flight requests per replica the autoscaler aims at" }),
     el("button", { type: "submit", class: "primary", id: "scale-submit" }, "Scale"));
-  let multi = false; // several replicas: log lines show their replica
 
   main.replaceChildren(
     head,
@@ -238,13 +240,14 @@ function appPage(name) {
 
   function renderScale(app, ps) {
     const s = app.scale || {};
-    multi = (app.replicas || 0) > 1 || (s.max || 0) > 1;
+    // Several replicas: log lines show their replica's label.
+    logView.classList.toggle("multi", (app.replicas || 0) > 1 || (s.max || 0) > 1);
     scaleSettings.textContent = scaleText(s);
     if (!scaleForm.dataset.filled && s.max) { // fill once: never overwrite what the user types
       scaleForm.dataset.filled = "1";
       document.getElementById("scale-min").value = s.min;
       document.getElementById("scale-max").value = s.max;
-      document.getElementById("scale-idle").value = s.idle || "";
+      document.getElementById("scale-idle").value = s.idle ? dur(s.idle) : "";
       document.getElementById("scale-target").value = s.target || "";
     }
     if (ps.length === 0) {
@@ -389,13 +392,13 @@ function appPage(name) {
 
   every(3000, refresh);
   every(1000, pollDeploy);
-  followLogs(base, logView, logState, () => multi);
+  followLogs(base, logView, logState);
 }
 
 // followLogs shows the app's live logs over a websocket and reconnects with
 // backoff, asking for the lines after the last one shown, so a network drop
 // or a daemon restart loses and repeats nothing the server still has.
-function followLogs(base, view, state, multi) {
+function followLogs(base, view, state) {
   const maxLines = 2000;
   let last = "", delay = 500, empty = true;
   const connect = () => {
@@ -410,7 +413,7 @@ function followLogs(base, view, state, multi) {
       const atEnd = view.scrollTop + view.clientHeight >= view.scrollHeight - 4;
       view.append(el("div", { class: "line", "data-replica": line.replica },
         el("span", { class: "ts", title: line.time }, clock(line.time)),
-        multi() && line.replica ? el("span", { class: "replica" }, `${line.replica} | `) : "",
+        line.replica ? el("span", { class: "replica" }, `${line.replica} | `) : "",
         line.text));
       while (view.childElementCount > maxLines) view.firstElementChild.remove();
       if (atEnd) view.scrollTop = view.scrollHeight;
