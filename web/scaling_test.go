@@ -75,7 +75,9 @@ func (a *scaleAPI) handler() http.Handler {
 	}
 	mux.HandleFunc("GET /api/apps/web/config", func(w http.ResponseWriter, r *http.Request) { reply(w, 200, map[string]string{}) })
 	mux.HandleFunc("GET /api/apps/web/domains", func(w http.ResponseWriter, r *http.Request) { reply(w, 200, map[string]any{"domains": []string{}}) })
-	mux.HandleFunc("GET /api/apps/web/deploy", func(w http.ResponseWriter, r *http.Request) { reply(w, 404, map[string]string{"error": "not deployed"}) })
+	mux.HandleFunc("GET /api/apps/web/deploy", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 404, map[string]string{"error": "not deployed"})
+	})
 	mux.HandleFunc("POST /api/apps/web/scale", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		var body struct {
