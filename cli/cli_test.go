@@ -36,7 +36,8 @@ var (
 	appWeb = `{"name":"web","created_at":"` + ts(48*time.Hour) + `","status":"running","active":3,
 		"url":"http://web.plat.test","git_url":"http://daemon.test/git/web.git","git_sha":"abc1234def5678",
 		"image_id":"sha256:0123456789abcdef0123","deployed_at":"` + ts(3*time.Minute) + `",
-		"health":{"path":"/up","timeout":2000000000,"deadline":60000000000},"env_keys":["SECRET","A_KEY"]}`
+		"health":{"path":"/up","timeout":2000000000,"deadline":60000000000},"env_keys":["SECRET","A_KEY"],
+		"replicas":2,"scale":{"min":1,"max":3,"idle":"5m0s","target":10}}`
 	appAPI = `{"name":"api","created_at":"` + ts(time.Hour) + `","status":"new","active":0,
 		"url":"http://api.plat.test","git_url":"http://daemon.test/git/api.git","deployed_at":"0001-01-01T00:00:00Z","health":{},"env_keys":[]}`
 	releasesJSON = `[
@@ -188,9 +189,9 @@ func TestAppsTable(t *testing.T) {
 		line int
 		want []string
 	}{
-		{0, []string{"NAME", "STATUS", "RELEASE", "URL", "DEPLOYED"}},
-		{1, []string{"api", "new", "-", "http://api.plat.test", "-"}},
-		{2, []string{"web", "running", "v3", "http://web.plat.test", "3m ago"}},
+		{0, []string{"NAME", "STATUS", "REPLICAS", "RELEASE", "URL", "DEPLOYED"}},
+		{1, []string{"api", "new", "-", "-", "http://api.plat.test", "-"}},
+		{2, []string{"web", "running", "2", "v3", "http://web.plat.test", "3m ago"}},
 	}
 	for _, tt := range tests {
 		if got := fields(ls[tt.line]); strings.Join(got, "|") != strings.Join(tt.want, "|") {
@@ -198,7 +199,7 @@ func TestAppsTable(t *testing.T) {
 		}
 	}
 	// Columns are aligned.
-	for _, col := range []string{"STATUS", "RELEASE", "URL"} {
+	for _, col := range []string{"STATUS", "REPLICAS", "RELEASE", "URL"} {
 		i := strings.Index(ls[0], col)
 		for _, l := range ls[1:] {
 			if l[i-1] != ' ' || l[i] == ' ' {
@@ -355,6 +356,7 @@ func TestAppsInfo(t *testing.T) {
 	for _, want := range []string{
 		"name:", "web", "release:       v3", "git sha:       abc1234", "image:         0123456789ab",
 		"deployed:      3m ago", "health check:  path /up, timeout 2s, deadline 1m", "config keys:   A_KEY, SECRET",
+		"replicas:      2", "scale:         min 1, max 3, idle 5m, target 10 (autoscales 1-3)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)

@@ -171,10 +171,12 @@ func (c *client) get(ctx context.Context, path string, out any) ([]byte, error) 
 	return b, nil
 }
 
-// streamLine is one line of an NDJSON progress stream.
+// streamLine is one line of an NDJSON progress stream; it ends with a
+// release (deploys) or an app (scale).
 type streamLine struct {
 	Progress *string         `json:"progress"`
 	Release  json.RawMessage `json:"release"`
+	App      json.RawMessage `json:"app"`
 	Error    *string         `json:"error"`
 }
 
@@ -182,8 +184,8 @@ type streamLine struct {
 var errStreamEnded = errors.New("the daemon closed the connection before the operation finished")
 
 // stream sends a long operation and reads its NDJSON answer, calling progress
-// for every progress line. It returns the raw release of the terminal line, or
-// the terminal error.
+// for every progress line. It returns the raw release or app of the terminal
+// line, or the terminal error.
 func (c *client) stream(ctx context.Context, path string, body any, progress func(string)) (json.RawMessage, error) {
 	resp, err := c.do(ctx, true, http.MethodPost, path, body)
 	if err != nil {
@@ -215,6 +217,8 @@ func (c *client) stream(ctx context.Context, path string, body any, progress fun
 			return nil, errors.New(*l.Error)
 		case len(l.Release) > 0 && string(l.Release) != "null":
 			return l.Release, nil
+		case len(l.App) > 0 && string(l.App) != "null":
+			return l.App, nil
 		case l.Progress != nil:
 			progress(*l.Progress)
 		}

@@ -154,9 +154,9 @@ func cmdApps(e *env, args []string) error {
 		return nil
 	}
 	sort.SliceStable(apps, func(i, j int) bool { return apps[i].Name < apps[j].Name })
-	rows := [][]string{{"NAME", "STATUS", "RELEASE", "URL", "DEPLOYED"}}
+	rows := [][]string{{"NAME", "STATUS", "REPLICAS", "RELEASE", "URL", "DEPLOYED"}}
 	for _, a := range apps {
-		rows = append(rows, []string{a.Name, orDash(a.Status), vstr(a.Active), orDash(a.URL), ago(a.DeployedAt)})
+		rows = append(rows, []string{a.Name, orDash(a.Status), replicasString(a), vstr(a.Active), orDash(a.URL), ago(a.DeployedAt)})
 	}
 	table(e.stdout, rows)
 	return nil
@@ -214,6 +214,8 @@ func cmdAppsInfo(e *env, args []string) error {
 		{"name:", a.Name},
 		{"status:", orDash(a.Status)},
 		{"release:", vstr(a.Active)},
+		{"replicas:", replicasString(a)},
+		{"scale:", scaleString(a.Scale)},
 		{"url:", orDash(a.URL)},
 		{"git url:", orDash(a.GitURL)},
 		{"git sha:", orDash(shortSHA(a.GitSHA))},
@@ -476,19 +478,8 @@ func cmdRollback(e *env, args []string) error {
 // lines (formatted by the daemon, as in a git push) to stderr. done formats the success line (nil: the
 // default "myapp v5 (config) is live").
 func (e *env) deploy(name, path string, body any, done func(Release) string) error {
-	c, err := e.client()
+	raw, err := e.operation(path, body, "plat releases "+name)
 	if err != nil {
-		return err
-	}
-	raw, err := c.stream(e.ctx, path, body, func(msg string) {
-		fmt.Fprintln(e.stderr, msg)
-	})
-	switch {
-	case errors.Is(err, errInterrupted):
-		return fmt.Errorf("interrupted: the daemon may still finish; check with `plat releases %s`", name)
-	case errors.Is(err, errStreamEnded):
-		return fmt.Errorf("%v: check with `plat releases %s`", err, name)
-	case err != nil:
 		return err
 	}
 	var r Release
@@ -507,6 +498,26 @@ func (e *env) deploy(name, path string, body any, done func(Release) string) err
 	}
 	fmt.Fprintln(e.stdout, msg)
 	return nil
+}
+
+// operation runs a long operation, streaming its progress lines (formatted
+// by the daemon, as in a git push) to stderr, and returns its raw result.
+// check is the command that shows how it ended after an interruption.
+func (e *env) operation(path string, body any, check string) (json.RawMessage, error) {
+	c, err := e.client()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.stream(e.ctx, path, body, func(msg string) {
+		fmt.Fprintln(e.stderr, msg)
+	})
+	switch {
+	case errors.Is(err, errInterrupted):
+		return nil, fmt.Errorf("interrupted: the daemon may still finish; check with `%s`", check)
+	case errors.Is(err, errStreamEnded):
+		return nil, fmt.Errorf("%v: check with `%s`", err, check)
+	}
+	return raw, err
 }
 
 func cmdHealthSet(e *env, args []string) error {

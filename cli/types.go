@@ -15,8 +15,10 @@ import (
 type AppInfo struct {
 	Name       string      `json:"name"`
 	CreatedAt  time.Time   `json:"created_at"`
-	Status     string      `json:"status"` // new, running, deploying, failed
-	Active     int         `json:"active"` // active release version, 0 when none
+	Status     string      `json:"status"`   // new, running, sleeping, deploying, failed
+	Active     int         `json:"active"`   // active release version, 0 when none
+	Replicas   int         `json:"replicas"` // running now; 0 while sleeping
+	Scale      Scale       `json:"scale"`
 	URL        string      `json:"url"`
 	GitURL     string      `json:"git_url"`
 	GitSHA     string      `json:"git_sha"`
@@ -32,6 +34,27 @@ type HealthCheck struct {
 	Timeout  Duration `json:"timeout,omitempty"`
 	Interval Duration `json:"interval,omitempty"`
 	Deadline Duration `json:"deadline,omitempty"`
+}
+
+// Scale is how many replicas an app runs: between Min and Max, adding
+// replicas when in-flight requests per replica stay above Target; with Min 0
+// it sleeps after Idle without requests and wakes on the next one.
+type Scale struct {
+	Min    int      `json:"min"`
+	Max    int      `json:"max"`
+	Idle   Duration `json:"idle,omitempty"`
+	Target int      `json:"target,omitempty"`
+}
+
+// Replica is one container of an app (GET /api/apps/{app}/ps).
+type Replica struct {
+	Name        string `json:"name"`
+	Label       string `json:"label"` // web.1
+	ContainerID string `json:"container_id"`
+	Release     int    `json:"release"`
+	State       string `json:"state"` // running, starting, sleeping, exited
+	Addr        string `json:"addr"`
+	InFlight    int    `json:"in_flight"`
 }
 
 // Release is one numbered version of an app.

@@ -1,15 +1,22 @@
 // Package logs fans an app's container output out to many viewers: one
-// engine log follower per app, however many browsers and `plat logs -f`
-// clients watch it. It keeps the last lines for newcomers, follows the
-// active release's container across deploys, and lets a viewer that
-// reconnects with the time of the last line it saw resume without gaps or
-// duplicates (within what the hub and the engine keep).
+// engine log follower per replica of the app, however many browsers and
+// `plat logs -f` clients watch it. It keeps the last lines for newcomers,
+// follows the active release's replicas across deploys, scaling and sleep,
+// and lets a viewer that reconnects with the time of the last line it saw
+// resume without gaps or duplicates (within what the hub and the engine
+// keep).
+//
+// Several replicas write into one feed. The feed's times only grow: a line
+// that arrives after a later-stamped line of another replica is stamped
+// just after it (a shift of the followers' skew, milliseconds). So a time
+// is a position in the feed, and resuming after it is exact.
 package logs
 
 import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -22,17 +29,35 @@ const (
 	followAll           = -1              // engine tail value: every line
 )
 
-// Source is where the hub reads logs: the active container of an app and
-// its timestamped output (engine.Engine.TimedLogs).
+// Container is one running replica of an app.
+type Container struct {
+	ID    string
+	Label string // e.g. "web.1", shown before its lines when an app has several
+}
+
+// Source is where the hub reads logs: the active release's containers of
+// an app (none while it sleeps) and their timestamped output
+// (engine.Engine.TimedLogs).
 type Source interface {
-	ActiveContainer(app string) (string, error)
+	ActiveContainers(app string) ([]Container, error)
 	TimedLogs(ctx context.Context, id string, since time.Time, tail int, follow bool, w io.Writer) error
 }
 
-// Line is one line of an app's output with the engine's timestamp.
+// Line is one line of an app's output with the engine's timestamp (see the
+// package comment) and the replica that wrote it.
 type Line struct {
-	Time time.Time `json:"time"`
-	Text string    `json:"text"`
+	Time    time.Time `json:"time"`
+	Text    string    `json:"text"`
+	Replica string    `json:"replica,omitempty"`
+}
+
+// Format is l as a text line (without newline); with multi (the app runs
+// several replicas) the replica's label comes first: "web.2 | listening".
+func (l Line) Format(multi bool) string {
+	if multi && l.Replica != "" {
+		return l.Replica + " | " + l.Text
+	}
+	return l.Text
 }
 
 // Options tune a Hub; zero fields take the defaults above.
@@ -80,15 +105,16 @@ func NewHub(src Source, opts Options) *Hub {
 	return &Hub{src: src, opts: opts, log: log, feeds: map[string]*feed{}, closed: make(chan struct{})}
 }
 
-// feed is one app's follower, its recent lines and its viewers. All fields
-// but the channels are guarded by Hub.mu.
+// feed is one app's followers, its recent lines and its viewers. All
+// fields but the channels are guarded by Hub.mu.
 type feed struct {
 	app     string
-	lines   []Line // the last Backlog lines, in arrival order
+	lines   []Line    // the last Backlog lines, in arrival order
+	last    time.Time // of the last line added; feed times only grow
 	viewers map[*Viewer]struct{}
 	refs    int // viewers plus subscribers waiting for ready
 	ready   chan struct{}
-	switch_ chan string // new active container, latest wins
+	switch_ chan []Container // new set of active containers, latest wins
 	cancel  context.CancelFunc
 }
 
@@ -145,7 +171,7 @@ func (h *Hub) Subscribe(ctx context.Context, app string, since time.Time, tail i
 	f := h.feeds[app]
 	if f == nil {
 		fctx, cancel := context.WithCancel(context.Background())
-		f = &feed{app: app, viewers: map[*Viewer]struct{}{}, ready: make(chan struct{}), switch_: make(chan string, 1), cancel: cancel}
+		f = &feed{app: app, viewers: map[*Viewer]struct{}{}, ready: make(chan struct{}), switch_: make(chan []Container, 1), cancel: cancel}
 		h.feeds[app] = f
 		go h.follow(fctx, f)
 	}
@@ -185,18 +211,22 @@ func backlog(lines []Line, since time.Time, tail int) []Line {
 	return append([]Line(nil), lines...)
 }
 
-// Switch tells the hub that app's active container is now id (a deploy
-// flipped); its follower moves to the new container at once.
-func (h *Hub) Switch(app, id string) {
+// Switch tells the hub that app's active containers are now containers (a
+// deploy flipped, the app scaled, slept or woke); its followers move to the
+// new set at once: a new container is followed from the last line shown, a
+// removed one is no longer followed. With none (asleep) viewers stay
+// connected and see lines again after the next Switch.
+func (h *Hub) Switch(app string, containers []Container) {
 	h.mu.Lock()
 	f := h.feeds[app]
 	h.mu.Unlock()
 	if f == nil {
-		return // nobody watches; the next follower asks for the active container
+		return // nobody watches; the next follower asks for the active containers
 	}
+	containers = slices.Clone(containers)
 	for {
 		select {
-		case f.switch_ <- id:
+		case f.switch_ <- containers:
 			return
 		default:
 			select { // replace an older, unread switch
@@ -267,6 +297,10 @@ func (h *Hub) drain(ctx context.Context, v *Viewer, send func(Line) error, since
 // add records l and hands it to every viewer; a viewer whose buffer is
 // full is dropped instead of waited for. The caller holds h.mu.
 func (h *Hub) add(f *feed, l Line) {
+	if !l.Time.After(f.last) {
+		l.Time = f.last.Add(time.Nanosecond) // see the package comment
+	}
+	f.last = l.Time
 	f.lines = append(f.lines, l)
 	if n := len(f.lines); n > h.opts.Backlog {
 		f.lines = f.lines[n-h.opts.Backlog:]
@@ -282,89 +316,178 @@ func (h *Hub) add(f *feed, l Line) {
 	}
 }
 
-// follow runs one app's follower until ctx ends: it loads the backlog of
-// the active container, then follows it, moves to a new container on
-// Switch, and follows again (from its last line) when a follow ends because
-// the container stopped or restarted.
-func (h *Hub) follow(ctx context.Context, f *feed) {
-	var (
-		id       string
-		last     time.Time // of the last line shown; lines are never older
-		readyNow = sync.OnceFunc(func() { close(f.ready) })
-	)
-	defer readyNow()
-	emit := func(l Line) {
-		if !last.IsZero() && !l.Time.After(last) {
-			return // the engine's since is not exact; never repeat a line
-		}
-		last = l.Time
-		h.mu.Lock()
-		h.add(f, l)
-		h.mu.Unlock()
-	}
-	for ctx.Err() == nil {
-		if id == "" {
-			id = h.activeContainer(f.app)
-		}
-		if id != "" && last.IsZero() {
-			// The backlog first, so the first subscribers see history.
-			w := &lineParser{emit: emit}
-			if err := h.src.TimedLogs(ctx, id, time.Time{}, h.opts.Backlog, false, w); err != nil && ctx.Err() == nil {
-				h.log.Warn("read log backlog", "app", f.app, "container", shortID(id), "err", err)
-			}
-			w.flush()
-		}
-		readyNow()
+// follower follows one container's output into its app's feed.
+type follower struct {
+	c      Container
+	last   time.Time // engine time of its last line; owned by its goroutine while it runs
+	cancel context.CancelFunc
+	done   chan struct{} // closed when its goroutine returned
+}
 
-		fctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		if id == "" {
-			done <- nil // not deployed yet: wait, then ask again
-		} else {
-			since := last
-			if !since.IsZero() {
-				since = since.Add(time.Nanosecond)
+// follow runs one app's followers until ctx ends: it loads the backlog of
+// the active containers, then follows each of them, reconciles the set on
+// Switch, and follows a container again (from its last line) when its
+// follow ended because it stopped or restarted.
+func (h *Hub) follow(ctx context.Context, f *feed) {
+	readyNow := sync.OnceFunc(func() { close(f.ready) })
+	defer readyNow()
+	running := map[string]*follower{}
+	ended := make(chan *follower)
+	defer func() {
+		for _, fl := range running {
+			if fl.cancel != nil {
+				fl.cancel()
 			}
-			go func(id string) {
-				w := &lineParser{emit: emit}
-				err := h.src.TimedLogs(fctx, id, since, followAll, true, w)
-				w.flush()
-				done <- err
-			}(id)
+			<-fl.done
+		}
+	}()
+
+	initial, _ := h.src.ActiveContainers(f.app) // none yet: polled below
+	followers := h.loadBacklog(ctx, f, initial)
+	readyNow()
+	for _, fl := range followers {
+		h.start(ctx, f, fl, ended)
+		running[fl.c.ID] = fl
+	}
+
+	var retry <-chan time.Time // set while a follow ended or none runs
+	for ctx.Err() == nil {
+		if retry == nil && (len(running) == 0 || anyStopped(running)) {
+			retry = time.After(h.opts.Retry)
 		}
 		select {
 		case <-ctx.Done():
-			cancel()
-			<-done
-		case newID := <-f.switch_:
-			cancel()
-			<-done
-			// The new container's start-up lines predate the switch; they
-			// are skipped so that times only grow and resuming stays exact.
-			id = newID
-		case err := <-done:
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				h.log.Debug("log follow ended", "app", f.app, "container", shortID(id), "err", err)
+		case cs := <-f.switch_:
+			h.reconcile(ctx, f, running, cs, ended)
+		case fl := <-ended:
+			if running[fl.c.ID] == fl {
+				fl.cancel()
+				fl.cancel = nil // stopped: restarted by the next reconcile
 			}
-			retry := time.NewTimer(h.opts.Retry)
-			select {
-			case <-ctx.Done():
-			case id = <-f.switch_:
-			case <-retry.C:
-				id = "" // ask which container is active now
+		case <-retry:
+			retry = nil
+			cs, err := h.src.ActiveContainers(f.app)
+			if err != nil {
+				cs = nil
+				for _, fl := range running { // keep following what we had
+					cs = append(cs, fl.c)
+				}
 			}
-			retry.Stop()
+			h.reconcile(ctx, f, running, cs, ended)
 		}
 	}
 }
 
-func (h *Hub) activeContainer(app string) string {
-	id, err := h.src.ActiveContainer(app)
-	if err != nil {
-		return ""
+func anyStopped(running map[string]*follower) bool {
+	for _, fl := range running {
+		if fl.cancel == nil {
+			return true
+		}
 	}
-	return id
+	return false
+}
+
+// reconcile makes running follow exactly cs: it stops followers of
+// containers not in cs, restarts stopped ones and starts new ones from the
+// feed's last line (a new container's start-up lines that predate it are
+// skipped so that times only grow and resuming stays exact).
+func (h *Hub) reconcile(ctx context.Context, f *feed, running map[string]*follower, cs []Container, ended chan<- *follower) {
+	want := map[string]Container{}
+	for _, c := range cs {
+		want[c.ID] = c
+	}
+	for id, fl := range running {
+		if _, ok := want[id]; !ok {
+			if fl.cancel != nil {
+				fl.cancel()
+				<-fl.done
+			}
+			delete(running, id)
+		}
+	}
+	for _, c := range cs {
+		fl := running[c.ID]
+		if fl == nil {
+			h.mu.Lock()
+			since := f.last
+			h.mu.Unlock()
+			fl = &follower{c: c, last: since}
+			running[c.ID] = fl
+		}
+		if fl.cancel == nil {
+			fl.c = c
+			h.start(ctx, f, fl, ended)
+		}
+	}
+}
+
+// start runs fl's follow in a goroutine that reports on ended when the
+// engine's follow ends by itself.
+func (h *Hub) start(ctx context.Context, f *feed, fl *follower, ended chan<- *follower) {
+	fctx, cancel := context.WithCancel(ctx)
+	fl.cancel, fl.done = cancel, make(chan struct{})
+	since := fl.last
+	if !since.IsZero() {
+		since = since.Add(time.Nanosecond)
+	}
+	go func() {
+		w := &lineParser{emit: func(l Line) { h.emit(f, fl, l) }}
+		err := h.src.TimedLogs(fctx, fl.c.ID, since, followAll, true, w)
+		w.flush()
+		if err != nil && fctx.Err() == nil {
+			h.log.Debug("log follow ended", "app", f.app, "container", shortID(fl.c.ID), "err", err)
+		}
+		close(fl.done)
+		select {
+		case ended <- fl:
+		case <-fctx.Done():
+		}
+	}()
+}
+
+// emit adds a followed line to the feed unless the follower showed it
+// already (the engine's since is not exact; never repeat a line).
+func (h *Hub) emit(f *feed, fl *follower, l Line) {
+	if !fl.last.IsZero() && !l.Time.After(fl.last) {
+		return
+	}
+	fl.last = l.Time
+	l.Replica = fl.c.Label
+	h.mu.Lock()
+	h.add(f, l)
+	h.mu.Unlock()
+}
+
+// loadBacklog reads the last Backlog lines of each container, adds them
+// to the feed in time order, and returns followers that go on from there.
+func (h *Hub) loadBacklog(ctx context.Context, f *feed, cs []Container) []*follower {
+	var (
+		lines     []Line
+		followers []*follower
+	)
+	for _, c := range cs {
+		fl := &follower{c: c}
+		w := &lineParser{emit: func(l Line) {
+			l.Replica = c.Label
+			lines = append(lines, l)
+			fl.last = l.Time
+		}}
+		if err := h.src.TimedLogs(ctx, c.ID, time.Time{}, h.opts.Backlog, false, w); err != nil && ctx.Err() == nil {
+			h.log.Warn("read log backlog", "app", f.app, "container", shortID(c.ID), "err", err)
+		}
+		w.flush()
+		followers = append(followers, fl)
+	}
+	slices.SortStableFunc(lines, func(a, b Line) int { return a.Time.Compare(b.Time) })
+	if n := len(lines); n > h.opts.Backlog {
+		lines = lines[n-h.opts.Backlog:]
+	}
+	h.mu.Lock()
+	for _, l := range lines {
+		h.add(f, l)
+	}
+	h.mu.Unlock()
+	return followers
 }
 
 func shortID(id string) string {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,16 +13,66 @@ import (
 
 // fakeSource is an engine with containers whose output the test appends to.
 type fakeSource struct {
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced on every change
-	active  string
-	out     map[string][]Line
-	follows int // TimedLogs calls with follow
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced on every change
+	active    []string
+	out       map[string][]Line
+	follows   int            // TimedLogs calls with follow
+	following map[string]int // containers followed now
 }
 
-func newFakeSource(active string) *fakeSource {
-	return &fakeSource{changed: make(chan struct{}), active: active, out: map[string][]Line{}}
+func newFakeSource(active ...string) *fakeSource {
+	return &fakeSource{changed: make(chan struct{}), active: active, out: map[string][]Line{}, following: map[string]int{}}
 }
+
+// containers labels ids c1, c2, ... web.1, web.2, ...: a container keeps
+// its label for its life.
+func containers(ids ...string) []Container {
+	cs := make([]Container, len(ids))
+	for i, id := range ids {
+		cs[i] = Container{ID: id, Label: "web." + strings.TrimPrefix(id, "c")}
+	}
+	return cs
+}
+
+// setActive changes what ActiveContainers answers.
+func (s *fakeSource) setActive(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active = ids
+}
+
+// waitFollowing waits until exactly ids are followed.
+func (s *fakeSource) waitFollowing(t *testing.T, ids ...string) {
+	t.Helper()
+	want := map[string]int{}
+	for _, id := range ids {
+		want[id] = 1
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		got := fmt.Sprint(s.following)
+		s.mu.Unlock()
+		if got == fmt.Sprint(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("following %s, want %v", got, want)
+		}
+	}
+}
+
+// stop ends the follows of container id, as the engine does when a
+// container stops.
+func (s *fakeSource) stop(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out[id] = append(s.out[id], Line{Text: stopMark})
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+const stopMark = "\x00stop"
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
@@ -43,13 +95,13 @@ func (s *fakeSource) total() int {
 	return n
 }
 
-func (s *fakeSource) ActiveContainer(string) (string, error) {
+func (s *fakeSource) ActiveContainers(string) ([]Container, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.active == "" {
-		return "", fmt.Errorf("not deployed")
+	if s.active == nil {
+		return nil, fmt.Errorf("not deployed")
 	}
-	return s.active, nil
+	return containers(s.active...), nil
 }
 
 func (s *fakeSource) TimedLogs(ctx context.Context, id string, since time.Time, tail int, follow bool, w io.Writer) error {
@@ -57,11 +109,19 @@ func (s *fakeSource) TimedLogs(ctx context.Context, id string, since time.Time, 
 	s.mu.Lock()
 	if follow {
 		s.follows++
+		s.following[id]++
+		defer func() {
+			s.mu.Lock()
+			if s.following[id]--; s.following[id] == 0 {
+				delete(s.following, id)
+			}
+			s.mu.Unlock()
+		}()
 	}
 	lines := s.out[id]
 	var from []Line
 	for _, l := range lines {
-		if !l.Time.Before(since) {
+		if l.Text != stopMark && !l.Time.Before(since) {
 			from = append(from, l)
 		}
 	}
@@ -78,6 +138,9 @@ func (s *fakeSource) TimedLogs(ctx context.Context, id string, since time.Time, 
 		changed, lines := s.changed, s.out[id]
 		s.mu.Unlock()
 		for _, l := range lines[sent:] {
+			if l.Text == stopMark {
+				return nil
+			}
 			fmt.Fprintf(w, "%s %s\n", l.Time.Format(time.RFC3339Nano), l.Text)
 		}
 		sent = len(lines)
@@ -255,21 +318,9 @@ func TestSwitchFollowsNewContainer(t *testing.T) {
 	}
 	src.print("c1", "old 2")
 	receive(t, v, 1)
-	src.mu.Lock()
-	src.active = "c2"
-	src.mu.Unlock()
-	h.Switch("app", "c2")
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		src.mu.Lock()
-		follows := src.follows
-		src.mu.Unlock()
-		if follows == 2 {
-			break // following c2
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the hub never followed the new container")
-		}
-	}
+	src.setActive("c2")
+	h.Switch("app", containers("c2"))
+	src.waitFollowing(t, "c2")
 	src.print("c2", "new 1")
 	src.print("c1", "old after switch") // the old container is no longer followed
 	src.print("c2", "new 2")
@@ -347,5 +398,232 @@ func TestCloseEndsStreams(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Stream still running after Close")
+	}
+}
+
+// formatted reads n lines from v as they would print for a multi-replica app.
+func formatted(t *testing.T, v *Viewer, n int) []string {
+	t.Helper()
+	var got []string
+	timeout := time.After(10 * time.Second)
+	for len(got) < n {
+		select {
+		case l, ok := <-v.C:
+			if !ok {
+				t.Fatalf("viewer closed after %v (dropped=%v)", got, v.Dropped())
+			}
+			got = append(got, l.Format(true))
+		case <-timeout:
+			t.Fatalf("got %v, want %d lines", got, n)
+		}
+	}
+	return got
+}
+
+// out is a line printed by a container during a step.
+type out struct{ id, text string }
+
+func TestSeveralReplicas(t *testing.T) {
+	type step struct {
+		switchTo []string // the new active set when not nil; empty: the app sleeps
+		stop     string   // a container whose follow ends (it restarted)
+		print    []out
+		want     []string // formatted lines every viewer then receives, in any order across replicas
+	}
+	tests := []struct {
+		name    string
+		active  []string
+		history []out    // printed before anyone watches
+		backlog []string // what a new viewer gets first
+		steps   []step
+	}{
+		{
+			name:    "backlog of all replicas in time order, then every replica's lines",
+			active:  []string{"c1", "c2", "c3"},
+			history: []out{{"c1", "a"}, {"c2", "b"}, {"c1", "c"}, {"c3", "d"}},
+			backlog: []string{"web.1 | a", "web.2 | b", "web.1 | c", "web.3 | d"},
+			steps: []step{{
+				print: []out{{"c3", "e"}, {"c2", "f"}, {"c1", "g"}},
+				want:  []string{"web.3 | e", "web.2 | f", "web.1 | g"},
+			}},
+		},
+		{
+			name:    "scale up follows the new replica, scale down stops the removed one",
+			active:  []string{"c1"},
+			history: []out{{"c1", "one"}},
+			backlog: []string{"web.1 | one"},
+			steps: []step{
+				{switchTo: []string{"c1", "c2"}, print: []out{{"c2", "two up"}, {"c1", "one still"}},
+					want: []string{"web.2 | two up", "web.1 | one still"}},
+				{switchTo: []string{"c2"}, print: []out{{"c1", "gone"}, {"c2", "two only"}},
+					want: []string{"web.2 | two only"}},
+			},
+		},
+		{
+			name:    "a sleeping app keeps its viewers; they see lines after the wake",
+			active:  []string{"c1", "c2"},
+			history: []out{{"c1", "up"}},
+			backlog: []string{"web.1 | up"},
+			steps: []step{
+				{switchTo: []string{}}, // its containers stop: nothing to follow
+				{switchTo: []string{"c1"}, print: []out{{"c1", "woke"}}, want: []string{"web.1 | woke"}},
+			},
+		},
+		{
+			name:    "a replica whose follow ended is followed again without repeats",
+			active:  []string{"c1", "c2"},
+			backlog: nil,
+			steps: []step{
+				{print: []out{{"c1", "before"}}, want: []string{"web.1 | before"}},
+				{stop: "c1", print: []out{{"c1", "after restart"}, {"c2", "other"}},
+					want: []string{"web.1 | after restart", "web.2 | other"}},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := newFakeSource(tt.active...)
+			for _, o := range tt.history {
+				src.print(o.id, o.text)
+			}
+			h := NewHub(src, Options{Retry: 10 * time.Millisecond})
+			var viewers []*Viewer
+			for range 3 {
+				lines, v, err := h.Subscribe(context.Background(), "app", time.Time{}, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer v.Close()
+				var got []string
+				for _, l := range lines {
+					got = append(got, l.Format(true))
+				}
+				if !equal(got, tt.backlog) {
+					t.Fatalf("backlog %q, want %q", got, tt.backlog)
+				}
+				viewers = append(viewers, v)
+			}
+			following := tt.active
+			src.waitFollowing(t, following...)
+			for i, s := range tt.steps {
+				if s.switchTo != nil {
+					following = s.switchTo
+					src.setActive(following...)
+					h.Switch("app", containers(following...))
+					src.waitFollowing(t, following...)
+				}
+				if s.stop != "" {
+					before := src.followCount()
+					src.stop(s.stop)
+					src.waitFollows(t, before+1) // followed again
+					src.waitFollowing(t, following...)
+				}
+				for _, o := range s.print {
+					src.print(o.id, o.text)
+				}
+				for j, v := range viewers {
+					// Replicas are followed concurrently: their lines interleave as they arrive.
+					if got := formatted(t, v, len(s.want)); !equal(sorted(got), sorted(s.want)) {
+						t.Fatalf("step %d viewer %d got %q, want %q", i, j, got, s.want)
+					}
+				}
+			}
+			for j, v := range viewers {
+				select {
+				case l := <-v.C:
+					t.Fatalf("viewer %d got an extra line %q", j, l.Format(true))
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		})
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+func (s *fakeSource) followCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.follows
+}
+
+func (s *fakeSource) waitFollows(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); s.followCount() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d follows, want %d", s.followCount(), n)
+		}
+	}
+}
+
+// skewSource delivers lines of two replicas out of time order, as two
+// engine followers do when one lags.
+type skewSource struct{ lines map[string][]Line }
+
+func (s skewSource) ActiveContainers(string) ([]Container, error) {
+	return containers("c1", "c2"), nil
+}
+
+func (s skewSource) TimedLogs(ctx context.Context, id string, since time.Time, tail int, follow bool, w io.Writer) error {
+	if !follow {
+		return nil
+	}
+	if id == "c2" {
+		time.Sleep(50 * time.Millisecond) // c2's follower lags behind c1's
+	}
+	for _, l := range s.lines[id] {
+		fmt.Fprintf(w, "%s %s\n", l.Time.Format(time.RFC3339Nano), l.Text)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func TestFeedTimesOnlyGrowSoResumeIsExact(t *testing.T) {
+	src := skewSource{lines: map[string][]Line{
+		"c1": {{Time: t0.Add(2 * time.Millisecond), Text: "c1 late stamp"}},
+		"c2": {{Time: t0.Add(1 * time.Millisecond), Text: "c2 early stamp, arrives last"}},
+	}}
+	h := NewHub(src, Options{})
+	got, v, err := h.Subscribe(context.Background(), "app", time.Time{}, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for len(got) < 2 { // c1's line may come with the backlog
+		got = append(got, <-v.C)
+	}
+	first, second := got[0], got[1]
+	if first.Text != "c1 late stamp" || !second.Time.After(first.Time) {
+		t.Fatalf("lines %+v then %+v: feed times must grow in arrival order", first, second)
+	}
+	// A viewer that saw only the first line resumes with the second.
+	lines, v2, err := h.Subscribe(context.Background(), "app", first.Time, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v2.Close()
+	if got := texts(lines); !equal(got, []string{second.Text}) {
+		t.Fatalf("resumed with %q, want only %q", got, second.Text)
+	}
+}
+
+func TestLineFormat(t *testing.T) {
+	tests := []struct {
+		line  Line
+		multi bool
+		want  string
+	}{
+		{Line{Text: "listening", Replica: "web.2"}, true, "web.2 | listening"},
+		{Line{Text: "listening", Replica: "web.2"}, false, "listening"},
+		{Line{Text: "no label"}, true, "no label"},
+	}
+	for _, tt := range tests {
+		if got := tt.line.Format(tt.multi); got != tt.want {
+			t.Errorf("%+v.Format(%v) = %q, want %q", tt.line, tt.multi, got, tt.want)
+		}
 	}
 }

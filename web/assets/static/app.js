@@ -59,7 +59,23 @@ function clock(iso) {
   return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-const badge = (status) => el("span", { class: `badge ${status}` }, status);
+const badge = (status, id) => el("span", { class: `badge ${status}`, id, title: status === "sleeping" ? "scaled to zero: the next request wakes it" : undefined }, status);
+
+// dur shortens a Go duration string: 5m, not 5m0s.
+const dur = (d) => d.replace(/m0s$/, "m").replace(/h0m$/, "h");
+
+// scaleText describes scale settings like `plat scale` does.
+function scaleText(s) {
+  if (!s || !s.max) return "—";
+  const parts = [`min ${s.min}`, `max ${s.max}`];
+  if (s.idle) parts.push(`idle ${dur(s.idle)}`);
+  if (s.target) parts.push(`target ${s.target}`);
+  const notes = [];
+  if (s.min === 0) notes.push(s.idle ? `sleeps after ${dur(s.idle)} without requests` : "sleeps when idle");
+  const low = Math.max(s.min, 1);
+  if (s.max > low) notes.push(`autoscales ${low}–${s.max}`);
+  return parts.join(", ") + (notes.length ? ` (${notes.join("; ")})` : "");
+}
 
 // every runs fn now and then every ms while the page is open; a failed run
 // is retried at the next tick.
@@ -109,10 +125,11 @@ function appsPage() {
       return;
     }
     list.replaceChildren(...apps.map((a) =>
-      el("a", { class: "app-card", href: `/apps/${encodeURIComponent(a.name)}`, "data-app": a.name },
+      el("a", { class: `app-card ${a.status}`, href: `/apps/${encodeURIComponent(a.name)}`, "data-app": a.name, "data-status": a.status },
         el("div", { class: "name" }, a.name, badge(a.status)),
         el("dl", {},
           el("dt", {}, "Release"), el("dd", {}, a.active ? `v${a.active}` : "—"),
+          el("dt", {}, "Replicas"), el("dd", { class: "replicas" }, a.active ? String(a.replicas ?? "—") : "—"),
           el("dt", {}, "URL"), el("dd", {}, a.url),
           el("dt", {}, "Deployed"), el("dd", { title: a.deployed_at || "" }, ago(a.deployed_at)),
           el("dt", {}, "Commit"), el("dd", { class: "mono" }, a.git_sha ? a.git_sha.slice(0, 7) : "—"),
@@ -136,11 +153,22 @@ function appPage(name) {
   const timeline = el("ol", { class: "timeline", id: "events" });
   const config = el("div", { id: "config" });
   const domains = el("div", { id: "domains" });
+  const scaleSettings = el("p", { id: "scale-settings" });
+  const replicas = el("div", { class: "scroll-x" });
+  const scaleOut = el("pre", { class: "terminal short", id: "scale-output", hidden: true });
+  const field = (id, label, attrs) => el("label", { for: id }, label, el("input", { id, name: id.replace("scale-", ""), ...attrs }));
+  const scaleForm = el("form", { id: "scale-form", class: "scale-form", onsubmit: (ev) => { ev.preventDefault(); scale(); } },
+    field("scale-min", "Min", { type: "number", min: 0, required: true, title: "0 lets the app sleep when idle" }),
+    field("scale-max", "Max", { type: "number", min: 1, required: true }),
+    field("scale-idle", "Idle", { type: "text", placeholder: "5m", pattern: "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$", title: "time without requests before sleeping (min 0), e.g. 5m" }),
+    field("scale-target", "Target", { type: "number", min: 1, title: "in-flight requests per replica the autoscaler aims at" }),
+    el("button", { type: "submit", class: "primary", id: "scale-submit" }, "Scale"));
 
   main.replaceChildren(
     head,
     deployPanel,
     el("section", { class: "panel" }, el("div", { class: "panel-head" }, el("h2", {}, "Live logs"), logState), logView),
+    el("section", { class: "panel", id: "scaling" }, el("h2", {}, "Replicas and scaling"), scaleSettings, replicas, scaleForm, scaleOut),
     el("section", { class: "panel" }, el("h2", {}, "Releases"), releases),
     buildLog,
     el("div", { class: "grid2" },
@@ -157,13 +185,15 @@ function appPage(name) {
       main.replaceChildren(el("div", { class: "panel empty-state" }, `No app named ${name}. `, el("a", { href: "/" }, "See all apps"), "."));
       throw new Error("no such app");
     }
-    const [app, rels, events, doms] = await Promise.all([resp.json(), json(`${base}/releases`), json(`${base}/events`), json(`${base}/domains`)]);
+    const [app, rels, events, doms, ps] = await Promise.all([resp.json(), json(`${base}/releases`), json(`${base}/events`), json(`${base}/domains`),
+      json(`${base}/ps`).catch((e) => { if (e instanceof AuthError) throw e; return []; })]); // a daemon without replicas
     head.replaceChildren(
-      el("div", {}, el("h1", {}, name, " ", badge(app.status)),
+      el("div", {}, el("h1", {}, name, " ", badge(app.status, "app-status")),
         el("a", { href: app.url, target: "_blank", rel: "noopener" }, app.url)),
       el("dl", { class: "facts" },
         el("dt", {}, "Active"), el("dd", {}, app.active ? `v${app.active}` : "—"),
         el("dt", {}, "Deployed"), el("dd", {}, ago(app.deployed_at)),
+        el("dt", {}, "Replicas"), el("dd", { id: "app-replicas" }, String(app.replicas ?? "—")),
         el("dt", {}, "Git"), el("dd", { class: "mono" }, app.git_url)),
     );
     // The default host, then the custom domains (same scheme and port as the app's URL).
@@ -174,6 +204,7 @@ function appPage(name) {
       return el("li", {}, el("a", { href, target: "_blank", rel: "noopener" }, new URL(href).host));
     })));
     renderReleases(app, rels);
+    renderScale(app, ps);
     timeline.replaceChildren(...events.slice().reverse().map((e) =>
       el("li", {}, el("span", { class: "when", title: e.time }, ago(e.time)),
         el("span", {}, el("span", { class: `kind ${e.kind.replace(/\s+/g, "-")}` }, e.kind), e.release ? ` v${e.release}` : "", el("br"),
@@ -205,6 +236,64 @@ function appPage(name) {
     releases.replaceChildren(el("table", { id: "releases" },
       el("thead", {}, el("tr", {}, el("th", {}, "Version"), el("th", {}, "Status"), el("th", { class: "hide-narrow" }, "Cause"), el("th", { class: "hide-narrow" }, "Commit"), el("th", {}, "Age"), el("th", { class: "hide-narrow" }, "Reason"), el("th", {}))),
       el("tbody", {}, rows)));
+  }
+
+  function renderScale(app, ps) {
+    const s = app.scale || {};
+    // Several replicas: log lines show their replica's label.
+    logView.classList.toggle("multi", (app.replicas || 0) > 1 || (s.max || 0) > 1);
+    scaleSettings.textContent = scaleText(s);
+    if (!scaleForm.dataset.filled && s.max) { // fill once: never overwrite what the user types
+      scaleForm.dataset.filled = "1";
+      document.getElementById("scale-min").value = s.min;
+      document.getElementById("scale-max").value = s.max;
+      document.getElementById("scale-idle").value = s.idle ? dur(s.idle) : "";
+      document.getElementById("scale-target").value = s.target || "";
+    }
+    if (ps.length === 0) {
+      replicas.replaceChildren(el("p", { class: "muted", id: "replicas-none" },
+        app.status === "sleeping" ? "Asleep: no replica runs. The next request wakes the app." : "No replicas running."));
+      return;
+    }
+    replicas.replaceChildren(el("table", { id: "replicas" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Replica"), el("th", {}, "State"), el("th", {}, "Release"), el("th", {}, "In flight"), el("th", { class: "hide-narrow" }, "Address"), el("th", { class: "hide-narrow" }, "Container"))),
+      el("tbody", {}, ps.map((r) => el("tr", { "data-label": r.label, "data-state": r.state },
+        el("td", {}, el("strong", {}, r.label)),
+        el("td", {}, badge(r.state)),
+        el("td", {}, r.release ? `v${r.release}` : "—"),
+        el("td", { class: "in-flight" }, String(r.in_flight)),
+        el("td", { class: "mono hide-narrow" }, r.addr || "—"),
+        el("td", { class: "mono hide-narrow", title: r.container_id }, (r.container_id || "").slice(0, 12)))))));
+  }
+
+  // scale sends the form's settings and shows the daemon's progress lines.
+  async function scale() {
+    const num = (id) => document.getElementById(id).value;
+    const body = { min: Number(num("scale-min")), max: Number(num("scale-max")) };
+    if (num("scale-idle")) body.idle = num("scale-idle");
+    if (num("scale-target")) body.target = Number(num("scale-target"));
+    const submit = document.getElementById("scale-submit");
+    submit.disabled = true;
+    scaleOut.hidden = false;
+    scaleOut.classList.remove("failed");
+    scaleOut.textContent = "";
+    const line = (text) => { scaleOut.append(text + "\n"); scaleOut.scrollTop = scaleOut.scrollHeight; };
+    const fail = (msg) => { scaleOut.classList.add("failed"); line(`error: ${msg}`); };
+    try {
+      const resp = await api(`${base}/scale`, { method: "POST", body });
+      if (!resp.ok) throw new Error((await resp.json()).error || resp.statusText);
+      await readNDJSON(resp, (msg) => {
+        if (msg.progress !== undefined) line(msg.progress);
+        if (msg.error) fail(msg.error);
+        const done = msg.app || msg.release;
+        if (done) line(`-----> scaled: ${scaleText(done.scale)}`);
+      });
+    } catch (e) {
+      if (!(e instanceof AuthError)) fail(e.message);
+    }
+    submit.disabled = false;
+    delete scaleForm.dataset.filled; // show what the daemon kept
+    refresh();
   }
 
   async function showBuildLog(version) {
@@ -322,7 +411,10 @@ function followLogs(base, view, state) {
       last = line.time;
       if (empty) { view.replaceChildren(); empty = false; }
       const atEnd = view.scrollTop + view.clientHeight >= view.scrollHeight - 4;
-      view.append(el("div", { class: "line" }, el("span", { class: "ts", title: line.time }, clock(line.time)), line.text));
+      view.append(el("div", { class: "line", "data-replica": line.replica },
+        el("span", { class: "ts", title: line.time }, clock(line.time)),
+        line.replica ? el("span", { class: "replica" }, `${line.replica} | `) : "",
+        line.text));
       while (view.childElementCount > maxLines) view.firstElementChild.remove();
       if (atEnd) view.scrollTop = view.scrollHeight;
     };
