@@ -3,7 +3,6 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -107,7 +106,7 @@ func TestReplicas(t *testing.T) {
 	d := startDaemon(t)
 	const app = "trio"
 	r := d.deployedApp(app, "v1")
-	out := d.scaleAPI(app + ` {"replicas":3}`)
+	out := d.mustPlat("scale", app, "web=3")
 	if !strings.Contains(out, "3") {
 		t.Errorf("plat scale output does not mention 3 replicas:\n%s", out)
 	}
@@ -175,7 +174,7 @@ func TestReplicas(t *testing.T) {
 		t.Errorf("after the rollback the app is %+v, want web=3 kept", got)
 	}
 
-	d.scaleAPI(app + ` {"replicas":1}`)
+	d.mustPlat("scale", app, "web=1")
 	if ps := d.ps(app); len(ps) != 1 {
 		t.Errorf("ps after web=1: %+v", ps)
 	}
@@ -190,7 +189,7 @@ func TestScaleToZero(t *testing.T) {
 	d := startDaemon(t)
 	const app = "nap"
 	d.deployedApp(app, "v1")
-	d.scaleAPI(app + ` {"min":0,"idle":"2s"}`)
+	d.mustPlat("scale", app, "--min", "0", "--idle", "2s")
 	waitFor(t, 30*time.Second, "the idle app to sleep", func() bool { return d.appState(app).Status == "sleeping" })
 	ids := d.containers(app)
 	if len(ids) != 1 {
@@ -198,6 +197,9 @@ func TestScaleToZero(t *testing.T) {
 	}
 	if running := dockerInspect(t, "{{.State.Running}}", ids[0]); running != "false" {
 		t.Errorf("the sleeping app's container runs: %s", running)
+	}
+	if out := d.mustPlat("apps"); !strings.Contains(out, "sleeping") {
+		t.Errorf("plat apps does not show the app sleeping:\n%s", out)
 	}
 	if got := d.appState(app); got.Replicas != 0 {
 		t.Errorf("sleeping app reports %d replicas", got.Replicas)
@@ -258,7 +260,7 @@ func TestWakeTimeout(t *testing.T) {
 	r := d.newRepo(app)
 	r.commit("v1", "")
 	r.mustPush("main")
-	d.scaleAPI(app + ` {"min":0,"idle":"1s"}`)
+	d.mustPlat("scale", app, "--min", "0", "--idle", "1s")
 	waitFor(t, 30*time.Second, "the app to sleep", func() bool { return d.appState(app).Status == "sleeping" })
 
 	code, body, err := d.get(app, "/")
@@ -281,7 +283,7 @@ func TestAutoscale(t *testing.T) {
 	d := startDaemon(t, "--scale-down-delay", "2s")
 	const app = "elastic"
 	d.deployedApp(app, "v1")
-	d.scaleAPI(app + ` {"min":1,"max":3,"target":2}`)
+	d.mustPlat("scale", app, "--min", "1", "--max", "3", "--target", "2")
 
 	ctx, stop := context.WithCancel(context.Background())
 	var res load.Result
@@ -308,22 +310,4 @@ func TestAutoscale(t *testing.T) {
 		t.Errorf("after the load is gone the app runs %d replicas, want 1", got)
 	}
 	waitFor(t, 30*time.Second, "extra containers removed", func() bool { return len(d.containers(app)) == 1 })
-}
-
-// TEMP until the CLI lands: scale through the API.
-func (d *daemon) scaleAPI(body string) string {
-	d.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, "http://"+d.apiAddr+"/api/apps/"+strings.SplitN(body, " ", 2)[0]+"/scale", strings.NewReader(strings.SplitN(body, " ", 2)[1]))
-	req.Header.Set("Authorization", "Bearer "+d.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || strings.Contains(string(b), `"error"`) {
-		d.t.Fatalf("scale %s: %d %s", body, resp.StatusCode, b)
-	}
-	return string(b)
 }
