@@ -168,13 +168,10 @@ func (d *Deployer) restartIfStopped(ctx context.Context, app string, r Replica) 
 // new host port.
 func (d *Deployer) reroute(ctx context.Context, app store.App, id string) {
 	reps := d.routed.get(app.Name)
-	if r, ok := replicaOf(reps, id); ok {
-		info, err := d.engine.Inspect(ctx, id)
-		if err == nil && info.HostAddr == r.Addr {
-			return // the start plat itself made and routed
-		}
-	}
 	info, err := d.engine.Inspect(ctx, id)
+	if r, ok := replicaOf(reps, id); ok && err == nil && info.HostAddr == r.Addr {
+		return // the start plat itself made and routed
+	}
 	if err != nil || !info.Running || info.HostAddr == "" {
 		// It died again already; its next start brings us back here.
 		d.log.Warn("restarted container is not serving", "app", app.Name, "id", shortID(id), "err", err)
