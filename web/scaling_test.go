@@ -155,6 +155,14 @@ func TestDashboardScaling(t *testing.T) {
 		}
 	}
 
+	screenshot := func(name string) { // for a look, when PLAT_TEST_OUT is set
+		if dir := os.Getenv("PLAT_TEST_OUT"); dir != "" {
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			must(err)
+			must(os.WriteFile(filepath.Join(dir, name), png, 0o644))
+		}
+	}
+
 	// The apps list shows a sleeping app as such, with no replicas.
 	must(chromedp.Do(ctx,
 		chromedp.Navigate(srv.URL+"/login"),
@@ -166,6 +174,7 @@ func TestDashboardScaling(t *testing.T) {
 	if got := text(`.app-card[data-app="web"] dd.replicas`); got != "0" {
 		t.Errorf("sleeping app's replicas on the apps page: %q, want 0", got)
 	}
+	screenshot("dashboard-apps-sleeping.png")
 
 	// Its page says it sleeps and how it is scaled.
 	must(chromedp.Do(ctx,
@@ -216,11 +225,7 @@ func TestDashboardScaling(t *testing.T) {
 	}
 	must(chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.querySelector("#scale-settings").textContent.startsWith("min 1, max 5")`, chromedp.WithPollingTimeout(20*time.Second))))
 
-	if dir := os.Getenv("PLAT_TEST_OUT"); dir != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		must(err)
-		must(os.WriteFile(filepath.Join(dir, "dashboard-scaling.png"), png, 0o644))
-	}
+	screenshot("dashboard-scaling.png")
 
 	// A refused change shows the daemon's error.
 	must(chromedp.Do(ctx,
