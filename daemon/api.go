@@ -527,8 +527,10 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	fw := newFlushWriter(w)
+	// Lines say which replica printed them when the app can run several.
+	multi := deploy.EffectiveScale(app.Scale).Max > 1 || len(s.deployer.Replicas(app.Name)) > 1
 	err := s.logHub.Stream(r.Context(), app.Name, time.Time{}, tail, follow, func(l logs.Line) error {
-		_, err := io.WriteString(fw, l.Text+"\n")
+		_, err := io.WriteString(fw, l.Format(multi)+"\n")
 		return err
 	})
 	if err != nil && r.Context().Err() == nil {

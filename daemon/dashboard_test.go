@@ -14,26 +14,13 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/plat-paas/plat/internal/browsertest"
 	"github.com/gorilla/websocket"
 )
 
 // liveLogLimit is how soon a line the app prints must show in the browser.
 const liveLogLimit = 2 * time.Second
-
-// requireBrowser returns Chromium's path; under CI=true a missing browser fails.
-func requireBrowser(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("the dashboard test needs chromium (apt-get install chromium); under CI=true it may not skip")
-	}
-	t.Skip("needs chromium")
-	return ""
-}
 
 // testOutDir is where tests leave artifacts such as screenshots.
 func testOutDir(t *testing.T) string {
@@ -47,28 +34,8 @@ func testOutDir(t *testing.T) string {
 	return dir
 }
 
-// newBrowser starts a headless Chromium with a fresh profile.
-func newBrowser(t *testing.T, execPath string) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(execPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
-}
-
 func TestDashboard(t *testing.T) {
-	chromium := requireBrowser(t)
+	chromium := browsertest.Require(t)
 	d := startDaemon(t)
 	base := "http://" + d.apiAddr
 	d.createApp("web")
@@ -115,7 +82,7 @@ func TestDashboard(t *testing.T) {
 		conn.Close()
 	})
 
-	ctx := newBrowser(t, chromium)
+	ctx := browsertest.New(t, chromium)
 	out := testOutDir(t)
 
 	// Log in with the token.
@@ -232,6 +199,29 @@ func TestDashboard(t *testing.T) {
 	if !strings.Contains(deployOut, "Building web v5") || strings.Contains(deployOut, "Rolling back") {
 		t.Errorf("deploy output of the push:\n%s", deployOut)
 	}
+
+	// Scaled to zero from the CLI, the open page shows the app sleeping;
+	// a request wakes it and the page shows its replica running again; idle
+	// again, the apps list shows it sleeping.
+	d.mustPlat("scale", "web", "--min", "0", "--idle", "3s")
+	must(t, chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.querySelector("#app-status.sleeping") !== null`, chromedp.WithPollingTimeout(30*time.Second))))
+	screenshot(t, ctx, filepath.Join(out, "dashboard-sleeping.png"))
+	d.mustServe("web", "version=v5")
+	awake, keepAwake := context.WithCancel(context.Background())
+	go func() { // requests keep the idle timer from putting it back to sleep meanwhile
+		for awake.Err() == nil {
+			d.get("web", "/")
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+	must(t, chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.querySelector('#replicas tbody tr[data-label="web.1"][data-state="running"]') !== null`, chromedp.WithPollingTimeout(30*time.Second))))
+	must(t, chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.querySelector("#events").textContent.includes("woke")`, chromedp.WithPollingTimeout(30*time.Second))))
+	keepAwake()
+	must(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.Poll[chromedp.Void](`document.querySelector('.app-card[data-app="web"][data-status="sleeping"] .badge.sleeping') !== null`, chromedp.WithPollingTimeout(30*time.Second)),
+	))
+	screenshot(t, ctx, filepath.Join(out, "dashboard-apps-sleeping.png"))
 }
 
 func loginCookie(t *testing.T, base, token string) *http.Cookie {
