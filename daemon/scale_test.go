@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -126,6 +127,17 @@ func TestReplicas(t *testing.T) {
 			t.Errorf("replica %s got %d of 60 requests", h, n)
 		}
 	}
+
+	// Logs come from every replica, each line labelled with its replica.
+	for i := range 6 {
+		if code, _, err := d.get(app, fmt.Sprintf("/?print=line-%d", i)); err != nil || code != http.StatusOK {
+			t.Fatalf("GET ?print: %d %v", code, err)
+		}
+	}
+	waitFor(t, 15*time.Second, "plat logs to show lines of all three replicas", func() bool {
+		out, _ := d.plat("logs", app)
+		return strings.Contains(out, "web.1 | line-") && strings.Contains(out, "web.2 | line-") && strings.Contains(out, "web.3 | line-")
+	})
 
 	// Kill replica 2 while four clients keep asking.
 	ctx, stop := context.WithCancel(context.Background())
