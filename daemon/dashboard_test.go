@@ -15,8 +15,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/plat-paas/plat/internal/browsertest"
 	"github.com/gorilla/websocket"
+	"github.com/plat-paas/plat/internal/browsertest"
 )
 
 // liveLogLimit is how soon a line the app prints must show in the browser.
