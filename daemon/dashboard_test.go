@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
 	"github.com/gorilla/websocket"
+
 	"github.com/plat-paas/plat/internal/browsertest"
 )
 
