@@ -246,8 +246,10 @@ func (d *Deployer) wakeLocked(ctx context.Context, app store.App, out io.Writer)
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		for i, r := range reps {
-			if errs[i] == nil && r.ID != "" {
+		// Back to sleep as a whole, including a replica that started but
+		// never answered: the next request tries again.
+		for _, r := range reps {
+			if r.ID != "" {
 				d.stopKeep(context.WithoutCancel(ctx), app.Name, r.ID)
 			}
 		}
