@@ -148,11 +148,9 @@ func (d *Deployer) Scale(ctx context.Context, appName string, change ScaleChange
 	if change.Replicas != nil {
 		n = min(max(*change.Replicas, s.Min, 1), s.Max)
 	}
-	if err := d.store.UpdateApp(appName, func(a *store.App) error { a.Scale, a.Replicas = s, n; return nil }); err != nil {
-		return app, err
-	}
+	// The replicas change first; the settings are saved only when that
+	// worked, so a failed scale-up leaves the app as it was, settings too.
 	app.Scale, app.Replicas = s, n
-	d.event(appName, "scaled", app.Active, "%s", DescribeScale(s))
 	step(out, "Scale of %s: %s", appName, DescribeScale(s))
 	switch {
 	case app.Active == 0:
@@ -167,8 +165,12 @@ func (d *Deployer) Scale(ctx context.Context, appName string, change ScaleChange
 		err = d.resize(ctx, app, n, out)
 	}
 	if err != nil {
+		return app, fmt.Errorf("scale unchanged: %w", err)
+	}
+	if err := d.store.UpdateApp(appName, func(a *store.App) error { a.Scale, a.Replicas = s, n; return nil }); err != nil {
 		return app, err
 	}
+	d.event(appName, "scaled", app.Active, "%s", DescribeScale(s))
 	return d.store.GetApp(appName)
 }
 
