@@ -319,3 +319,44 @@ func TestAutoscale(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "extra containers removed", func() bool { return len(d.containers(app)) == 1 })
 }
+
+// TestDaemonKilledDuringWake: a daemon killed while it wakes an app comes
+// back with the app asleep and its container stopped again (start-up
+// finishes what the state says), and the next request wakes it.
+func TestDaemonKilledDuringWake(t *testing.T) {
+	d := startDaemon(t)
+	const app = "insomniac"
+	d.createApp(app)
+	// Its health check takes 3s: the wake is still probing when the daemon dies.
+	d.mustPlat("health:set", app, "--path", "/?sleep=3s", "--timeout", "10s")
+	r := d.newRepo(app)
+	r.commit("v1", "")
+	r.mustPush("main")
+	d.mustPlat("scale", app, "--min", "0", "--idle", "1s")
+	waitFor(t, 30*time.Second, "the app to sleep", func() bool { return d.appState(app).Status == "sleeping" })
+	ids := d.containers(app)
+	if len(ids) != 1 {
+		t.Fatalf("a sleeping app has containers %v, want 1", ids)
+	}
+
+	held := make(chan error, 1)
+	go func() { _, _, err := d.get(app, "/"); held <- err }()
+	waitFor(t, 15*time.Second, "the wake to start the container", func() bool {
+		return dockerInspect(t, "{{.State.Running}}", ids[0]) == "true"
+	})
+	d.restart(syscall.SIGKILL)
+	if err := <-held; err == nil {
+		t.Log("the held request got an answer before the daemon died")
+	}
+
+	if got := d.appState(app).Status; got != "sleeping" {
+		t.Errorf("after the kill the app is %q, want sleeping", got)
+	}
+	if running := dockerInspect(t, "{{.State.Running}}", ids[0]); running != "false" {
+		t.Errorf("after the kill the half-woken container runs (%s), want it stopped", running)
+	}
+	d.mustServe(app, "version=v1")
+	if now := d.containers(app); len(now) != 1 || now[0] != ids[0] {
+		t.Errorf("containers %v after the wake, want the one stopped container %v", now, ids)
+	}
+}
