@@ -168,6 +168,22 @@ func runIn(stdin string, args ...string) (stdout, stderr string, code int) {
 	return o.String(), e.String(), code
 }
 
+// runOK runs the CLI, fails the test on a non-zero exit and checks that
+// stdout contains every wanted string.
+func runOK(t *testing.T, args []string, wants ...string) string {
+	t.Helper()
+	out, errOut, code := run(args...)
+	if code != 0 {
+		t.Fatalf("plat %s: exit %d, stderr %q", strings.Join(args, " "), code, errOut)
+	}
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("missing %q in:\n%s", w, out)
+		}
+	}
+	return out
+}
+
 var spaces = regexp.MustCompile(`\s{2,}`)
 
 // fields splits a table line on its column gaps.
@@ -334,34 +350,18 @@ func TestEvents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			newFake(t, map[string]http.HandlerFunc{"GET /api/apps/web/events": canned(200, tt.body)})
-			out, errOut, code := run(tt.args...)
-			if code != 0 {
-				t.Fatalf("exit %d, stderr %q", code, errOut)
-			}
-			for _, w := range tt.wants {
-				if !strings.Contains(out, w) {
-					t.Errorf("missing %q in:\n%s", w, out)
-				}
-			}
+			runOK(t, tt.args, tt.wants...)
 		})
 	}
 }
 
 func TestAppsInfo(t *testing.T) {
 	newFake(t, nil)
-	out, errOut, code := run("apps:info", "web")
-	if code != 0 {
-		t.Fatalf("exit %d, stderr %q", code, errOut)
-	}
-	for _, want := range []string{
+	runOK(t, []string{"apps:info", "web"},
 		"name:", "web", "release:       v3", "git sha:       abc1234", "image:         0123456789ab",
 		"deployed:      3m ago", "health check:  path /up, timeout 2s, deadline 1m", "config keys:   A_KEY, SECRET",
 		"replicas:      2", "scale:         min 1, max 3, idle 5m, target 10 (autoscales 1-3)",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("missing %q in:\n%s", want, out)
-		}
-	}
+	)
 }
 
 func TestLongOperations(t *testing.T) {

@@ -167,16 +167,13 @@ func cmdAppsCreate(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var a AppInfo
 	raw, err := c.call(e.ctx, http.MethodPost, "/api/apps", map[string]string{"name": name})
 	if err != nil {
 		return err
 	}
-	if e.json {
-		return writeRawJSON(e.stdout, raw)
-	}
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return fmt.Errorf("unexpected answer: %v", err)
+	var a AppInfo
+	if done, err := e.jsonOrDecode(raw, &a); done || err != nil {
+		return err
 	}
 	gitURL := a.GitURL
 	if gitURL == "" {
@@ -579,12 +576,9 @@ func cmdHealthSet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if e.json {
-		return writeRawJSON(e.stdout, raw)
-	}
 	var a AppInfo
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return fmt.Errorf("unexpected answer: %v", err)
+	if done, err := e.jsonOrDecode(raw, &a); done || err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stdout, "%s health check: %s\n", name, healthString(a.Health))
 	return nil

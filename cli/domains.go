@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -75,12 +74,9 @@ func cmdDomainsRemove(e *env, args []string) error {
 }
 
 func (e *env) domainsDone(raw []byte, verb, host string) error {
-	if e.json {
-		return writeRawJSON(e.stdout, raw)
-	}
 	var d Domains
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return fmt.Errorf("unexpected answer: %v", err)
+	if done, err := e.jsonOrDecode(raw, &d); done || err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stdout, "%s %s (%s); it applies now. Domains of %s:\n", verb, host, d.App, d.App)
 	printDomains(e.stdout, d)

@@ -131,3 +131,15 @@ func writeRawJSON(w io.Writer, raw []byte) error {
 	_, err := w.Write(buf.Bytes())
 	return err
 }
+
+// jsonOrDecode writes the daemon's answer as it is under --json (done is
+// true: nothing more to print) or decodes it into v for the human output.
+func (e *env) jsonOrDecode(raw []byte, v any) (done bool, err error) {
+	if e.json {
+		return true, writeRawJSON(e.stdout, raw)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("unexpected answer: %v", err)
+	}
+	return false, nil
+}

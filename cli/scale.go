@@ -47,12 +47,9 @@ func cmdScale(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if e.json {
-		return writeRawJSON(e.stdout, raw)
-	}
 	var a AppInfo
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return fmt.Errorf("unexpected answer: %v", err)
+	if done, err := e.jsonOrDecode(raw, &a); done || err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stdout, "%s: %s; %s running now\n", name, scaleString(a.Scale), plural(a.Replicas, "replica"))
 	return nil

@@ -108,15 +108,7 @@ func TestScaleShow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			newFake(t, map[string]http.HandlerFunc{"GET /api/apps/web": canned(200, tt.app), "GET /api/apps/web/ps": canned(200, tt.ps)})
-			out, errOut, code := run(tt.args...)
-			if code != 0 {
-				t.Fatalf("exit %d, stderr %q", code, errOut)
-			}
-			for _, w := range tt.wants {
-				if !strings.Contains(out, w) {
-					t.Errorf("missing %q in:\n%s", w, out)
-				}
-			}
+			runOK(t, tt.args, tt.wants...)
 		})
 	}
 }
@@ -135,15 +127,7 @@ func TestPs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			newFake(t, map[string]http.HandlerFunc{"GET /api/apps/web/ps": canned(200, tt.ps)})
-			out, errOut, code := run(tt.args...)
-			if code != 0 {
-				t.Fatalf("exit %d, stderr %q", code, errOut)
-			}
-			for _, w := range tt.wants {
-				if !strings.Contains(out, w) {
-					t.Errorf("missing %q in:\n%s", w, out)
-				}
-			}
+			runOK(t, tt.args, tt.wants...)
 		})
 	}
 }
