@@ -257,19 +257,26 @@ func TestScaleToZero(t *testing.T) {
 	d.mustServe(app, "version=v1")
 }
 
+// sleepingSlowApp deploys v1 of app with a health check that takes
+// answerAfter to answer, and lets it fall asleep (min 0, idle 1s).
+func (d *daemon) sleepingSlowApp(app, answerAfter string) {
+	d.t.Helper()
+	d.createApp(app)
+	d.mustPlat("health:set", app, "--path", "/?sleep="+answerAfter, "--timeout", "10s")
+	r := d.newRepo(app)
+	r.commit("v1", "")
+	r.mustPush("main")
+	d.mustPlat("scale", app, "--min", "0", "--idle", "1s")
+	waitFor(d.t, 30*time.Second, "the app to sleep", func() bool { return d.appState(app).Status == "sleeping" })
+}
+
 // TestWakeTimeout: a wake slower than --wake-timeout answers 504 with a
 // page that says so, and the app stays asleep rather than half-awake.
 func TestWakeTimeout(t *testing.T) {
 	d := startDaemon(t, "--wake-timeout", "1s")
 	const app = "slowpoke"
-	d.createApp(app)
 	// Its health check takes 2s to answer: every wake outlasts the 1s wait.
-	d.mustPlat("health:set", app, "--path", "/?sleep=2s", "--timeout", "10s")
-	r := d.newRepo(app)
-	r.commit("v1", "")
-	r.mustPush("main")
-	d.mustPlat("scale", app, "--min", "0", "--idle", "1s")
-	waitFor(t, 30*time.Second, "the app to sleep", func() bool { return d.appState(app).Status == "sleeping" })
+	d.sleepingSlowApp(app, "2s")
 
 	code, body, err := d.get(app, "/")
 	if err != nil || code != http.StatusGatewayTimeout || !strings.Contains(body, "did not wake up within 1s") {
@@ -326,14 +333,8 @@ func TestAutoscale(t *testing.T) {
 func TestDaemonKilledDuringWake(t *testing.T) {
 	d := startDaemon(t)
 	const app = "insomniac"
-	d.createApp(app)
 	// Its health check takes 3s: the wake is still probing when the daemon dies.
-	d.mustPlat("health:set", app, "--path", "/?sleep=3s", "--timeout", "10s")
-	r := d.newRepo(app)
-	r.commit("v1", "")
-	r.mustPush("main")
-	d.mustPlat("scale", app, "--min", "0", "--idle", "1s")
-	waitFor(t, 30*time.Second, "the app to sleep", func() bool { return d.appState(app).Status == "sleeping" })
+	d.sleepingSlowApp(app, "3s")
 	ids := d.containers(app)
 	if len(ids) != 1 {
 		t.Fatalf("a sleeping app has containers %v, want 1", ids)
