@@ -274,6 +274,11 @@ func (b *bench) footprint(apps int, loadFor time.Duration) {
 func get(addr, app string) (int, string, error) {
 	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
 	req.Host = app + ".localhost"
+	return do(req)
+}
+
+// do sends req and reads the whole answer.
+func do(req *http.Request) (int, string, error) {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, "", err

@@ -171,13 +171,11 @@ func (b *bench) replicaThroughput(rounds int, loadFor time.Duration) {
 }
 
 func getURL(url string) (int, string, error) {
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
+	return do(req)
 }
 
 func medianFloat(fs []float64) float64 {
