@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
-	"strconv"
 
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/store"
@@ -77,12 +75,7 @@ func (d *Deployer) adopt(ctx context.Context, app store.App, containers []engine
 	if err != nil {
 		return nil, fmt.Errorf("active release v%d: %w", app.Active, err)
 	}
-	byIndex := map[int]engine.ContainerInfo{}
-	for _, c := range containers {
-		if c.Labels[engine.LabelApp] == app.Name && c.Labels[engine.LabelRelease] == strconv.Itoa(rel.Version) {
-			byIndex[replicaIndex(c)] = c
-		}
-	}
+	byIndex := byReplica(containers, app.Name, rel.Version)
 	if app.Asleep {
 		var ids []string
 		for _, c := range byIndex {
@@ -99,24 +92,18 @@ func (d *Deployer) adopt(ctx context.Context, app store.App, containers []engine
 	var errs []error
 	for idx := 1; idx <= n; idx++ {
 		c, found := byIndex[idx]
-		var r Replica
-		var err error
-		switch {
-		case found && c.Running && c.HostAddr != "":
-			r = d.replica(app.Name, rel.Version, idx, c)
+		if found && c.Running && c.HostAddr != "" {
+			// Taken as it is: a daemon restart costs no request.
+			reps = append(reps, d.replica(app.Name, rel.Version, idx, c))
 			d.log.Info("adopted running container", "app", app.Name, "release", rel.Version, "replica", idx, "addr", c.HostAddr)
-		case found:
-			r, _, _, err = d.restart(ctx, app, rel, idx, c)
-			if err == nil {
-				d.event(app.Name, "restarted", rel.Version, "started the stopped container %s", r.Name)
-			}
-		default:
-			var info engine.ContainerInfo
-			info, err = d.startHealthy(ctx, app, rel, idx, nil, io.Discard)
-			r = d.replica(app.Name, rel.Version, idx, info)
-			if err == nil {
-				d.event(app.Name, "recreated", rel.Version, "%s was missing and was recreated", r.Name)
-			}
+			continue
+		}
+		r, _, _, created, err := d.bringUp(ctx, app, rel, idx, c, found)
+		switch {
+		case err == nil && created:
+			d.event(app.Name, "recreated", rel.Version, "%s was missing and was recreated", r.Name)
+		case err == nil:
+			d.event(app.Name, "restarted", rel.Version, "started the stopped container %s", r.Name)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("replica %d of v%d: %w", idx, rel.Version, err))

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/store"
@@ -119,6 +120,40 @@ func replicaIndex(c engine.ContainerInfo) int {
 		return n
 	}
 	return 1
+}
+
+// byReplica picks the containers of app's release from containers, by
+// replica number.
+func byReplica(containers []engine.ContainerInfo, app string, release int) map[int]engine.ContainerInfo {
+	out := map[int]engine.ContainerInfo{}
+	for _, c := range containers {
+		if c.Labels[engine.LabelApp] == app && c.Labels[engine.LabelRelease] == strconv.Itoa(release) {
+			out[replicaIndex(c)] = c
+		}
+	}
+	return out
+}
+
+// releaseContainers lists the containers of app's release by replica number.
+func (d *Deployer) releaseContainers(ctx context.Context, app string, release int) (map[int]engine.ContainerInfo, error) {
+	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app, engine.LabelRelease, strconv.Itoa(release)))
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	return byReplica(cs, app, release), nil
+}
+
+// bringUp makes replica idx of rel answer from its container c: started
+// again if it exists (found), created if not, healthy either way. created
+// says which; startTook and readyTook split a restart's time between the
+// engine and the app.
+func (d *Deployer) bringUp(ctx context.Context, app store.App, rel store.Release, idx int, c engine.ContainerInfo, found bool) (r Replica, startTook, readyTook time.Duration, created bool, err error) {
+	if found {
+		r, startTook, readyTook, err = d.restart(ctx, app, rel, idx, c)
+		return r, startTook, readyTook, false, err
+	}
+	info, err := d.startHealthy(ctx, app, rel, idx, nil, io.Discard)
+	return d.replica(app.Name, rel.Version, idx, info), 0, 0, true, err
 }
 
 // freeIndexes returns the n smallest replica numbers not in use.

@@ -181,13 +181,13 @@ func (d *Deployer) SleepingReplicas(ctx context.Context, appName string) []Repli
 	if err != nil || app.Active == 0 || !app.Asleep {
 		return nil
 	}
-	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app.Name, engine.LabelRelease, fmt.Sprint(app.Active)))
+	byIndex, err := d.releaseContainers(ctx, app.Name, app.Active)
 	if err != nil {
 		return nil
 	}
 	var reps []Replica
-	for _, c := range cs {
-		reps = append(reps, d.replica(app.Name, app.Active, replicaIndex(c), c))
+	for idx, c := range byIndex {
+		reps = append(reps, d.replica(app.Name, app.Active, idx, c))
 	}
 	slices.SortFunc(reps, func(a, b Replica) int { return a.Index - b.Index })
 	return reps
@@ -219,11 +219,10 @@ func (d *Deployer) wakeLocked(ctx context.Context, app store.App, out io.Writer)
 	if err != nil {
 		return fmt.Errorf("active release: %w", err)
 	}
-	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app.Name, engine.LabelRelease, fmt.Sprint(rel.Version)))
+	byIndex, err := d.releaseContainers(ctx, app.Name, rel.Version)
 	if err != nil {
-		return fmt.Errorf("list containers: %w", err)
+		return err
 	}
-	slices.SortFunc(cs, func(a, b engine.ContainerInfo) int { return replicaIndex(a) - replicaIndex(b) })
 	n := awakeReplicas(app)
 	reps := make([]Replica, n)
 	errs := make([]error, n)
@@ -232,14 +231,9 @@ func (d *Deployer) wakeLocked(ctx context.Context, app store.App, out io.Writer)
 	var wg sync.WaitGroup
 	for i := range n {
 		idx := i + 1
-		j := slices.IndexFunc(cs, func(c engine.ContainerInfo) bool { return replicaIndex(c) == idx })
+		c, found := byIndex[idx]
 		wg.Go(func() {
-			if j < 0 { // gone: create it
-				c, err := d.startHealthy(ctx, app, rel, idx, nil, io.Discard)
-				reps[i], errs[i] = d.replica(app.Name, rel.Version, idx, c), err
-				return
-			}
-			r, startTook, readyTook, err := d.restart(ctx, app, rel, idx, cs[j])
+			r, startTook, readyTook, _, err := d.bringUp(ctx, app, rel, idx, c, found)
 			reps[i], errs[i] = r, err
 			mu.Lock()
 			engineTime, readyTime = max(engineTime, startTook), max(readyTime, readyTook)
