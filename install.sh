@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # install.sh: install and start plat on a Debian/Ubuntu host.
 #   sudo ./install.sh
-# Installs the Docker Engine and git when missing, builds plat from this
-# checkout, starts dockerd and the plat daemon (systemd units when systemd
-# runs, background processes with log files otherwise), and prints an API
-# token. Safe to run again: it rebuilds, restarts the daemon and prints a
-# new token. Settings (environment):
+# Installs the Docker Engine and git when missing, gets the Go toolchain that
+# go.mod asks for when the host has none (or too old a one; see
+# scripts/gotoolchain.sh), builds plat from this checkout, starts dockerd and
+# the plat daemon (systemd units when systemd runs, background processes with
+# log files otherwise), and prints an API token. Safe to run again: it
+# rebuilds, restarts the daemon and prints a new token. Settings (environment):
 #   PLAT_DATA       data directory            (/var/lib/plat)
 #   PLAT_API_ADDR   control API and git       (:8700)
 #   PLAT_HTTP_ADDR  app router                (:80)
@@ -13,6 +14,8 @@
 #   PLAT_DOMAIN     apps at <app>.<domain>    (localhost)
 #   PLAT_BIN_DIR    where plat is installed   (/usr/local/bin)
 #   PLAT_LOG_DIR    logs without systemd      (/var/log/plat)
+#   PLAT_GO_DIR     plat's own Go toolchain   (/usr/local/lib/plat/toolchain)
+#   GOPROXY         where that toolchain comes from (https://proxy.golang.org)
 set -euo pipefail
 
 PLAT_DATA="${PLAT_DATA:-/var/lib/plat}"
@@ -29,12 +32,12 @@ say() { printf -- '-----> %s\n' "$*"; }
 die() { printf ' !     %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo ./install.sh): plat manages the Docker Engine"
-export PATH="/usr/local/go/bin:$PATH"
-command -v go >/dev/null || die "Go is missing: install Go 1.24 or newer (https://go.dev/doc/install, or apt-get install golang-go on recent releases), then run ./install.sh again"
 
 need=()
 command -v git >/dev/null || need+=(git)
 command -v dockerd >/dev/null || need+=(docker.io)
+command -v curl >/dev/null || need+=(curl ca-certificates)
+command -v unzip >/dev/null || need+=(unzip)
 if [ ${#need[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || die "please install ${need[*]} with your package manager, then run ./install.sh again"
   say "Installing ${need[*]}"
@@ -56,8 +59,12 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || die "the Docker Engine did not start; see $PLAT_LOG_DIR/dockerd.log"
 fi
 
-say "Building plat"
-(cd "$SRC" && CGO_ENABLED=0 go build -trimpath -o "$PLAT.new" ./cmd/plat)
+# shellcheck source=scripts/gotoolchain.sh
+. "$SRC/scripts/gotoolchain.sh"
+plat_go_ensure "$SRC" || die "no Go toolchain to build plat with (see above)"
+
+say "Building plat with $("$PLAT_GO" env GOVERSION)"
+(cd "$SRC" && CGO_ENABLED=0 "$PLAT_GO" build -trimpath -o "$PLAT.new" ./cmd/plat)
 mv -f "$PLAT.new" "$PLAT"
 
 args=(daemon --data "$PLAT_DATA" --api "$PLAT_API_ADDR" --http "$PLAT_HTTP_ADDR" "--https=$PLAT_HTTPS_ADDR" --domain "$PLAT_DOMAIN")
