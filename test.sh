@@ -75,6 +75,9 @@ go mod tidy -diff >/dev/null || { go mod tidy -diff || true; die "go.mod/go.sum 
 say "Tests: go test -race ./..."
 go test -race -count=1 -timeout 30m ./...
 
+say "Fuzz targets, 10 s each (bench/fuzz.sh runs them longer)"
+FUZZTIME="${PLAT_TEST_FUZZTIME:-10s}" bench/fuzz.sh
+
 # Alone, after everything else: it restarts dockerd, which would break any
 # other test running at the same time.
 if [ "${CI:-}" = true ] || [ "${PLAT_TEST_ENGINE_RESTART:-}" = 1 ]; then
