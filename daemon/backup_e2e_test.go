@@ -59,10 +59,14 @@ func TestBackupRestore(t *testing.T) {
 	}
 	history := d.releaseHistory("web")
 	config := d.mustPlat("config", "web")
+	// A second app is asleep when the backup is taken.
+	d.deployedApp("nap", "v1")
+	d.mustPlat("scale", "nap", "--min", "0", "--idle", "1s")
+	waitFor(t, 30*time.Second, "nap to sleep", func() bool { return d.appState("nap").Status == "sleeping" })
 
 	file := filepath.Join(t.TempDir(), "plat-backup.tar.gz")
 	out, err = platDaemon(t, "backup", file, "--data", d.data)
-	if err != nil || !strings.Contains(out, "Backed up 1 app (web)") || !strings.Contains(out, "from the running daemon") {
+	if err != nil || !strings.Contains(out, "Backed up 2 apps (nap, web)") || !strings.Contains(out, "from the running daemon") {
 		t.Fatalf("plat daemon backup: %v\n%s", err, out)
 	}
 	fi, err := os.Stat(file)
@@ -79,7 +83,7 @@ func TestBackupRestore(t *testing.T) {
 	d.stop(syscall.SIGTERM)
 	// With the daemon stopped, backup reads the data dir itself.
 	offline := filepath.Join(t.TempDir(), "offline.tar.gz")
-	if out, err := platDaemon(t, "backup", offline, "--data", d.data); err != nil || !strings.Contains(out, "no daemon is running") || !strings.Contains(out, "(web)") {
+	if out, err := platDaemon(t, "backup", offline, "--data", d.data); err != nil || !strings.Contains(out, "no daemon is running") || !strings.Contains(out, "(nap, web)") {
 		t.Fatalf("offline backup: %v\n%s", err, out)
 	}
 
@@ -92,7 +96,7 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err = platDaemon(t, "restore", file, "--data", d.data)
-	if err != nil || !strings.Contains(out, "Restored 1 app (web)") {
+	if err != nil || !strings.Contains(out, "Restored 2 apps (nap, web)") {
 		t.Fatalf("plat daemon restore: %v\n%s", err, out)
 	}
 	d.start()
@@ -125,6 +129,12 @@ func TestBackupRestore(t *testing.T) {
 	if !strings.Contains(d.log.String(), "rebuilding") {
 		t.Errorf("daemon log does not say it rebuilds web")
 	}
+	// The sleeping app was rebuilt too, stays asleep, and wakes on a request.
+	waitFor(t, 3*time.Minute, "nap to be rebuilt", func() bool { return d.eventCount("nap", "rebuilt") == 1 })
+	if got := d.appState("nap").Status; got != "sleeping" {
+		t.Errorf("after the restore nap is %q, want sleeping", got)
+	}
+	d.mustServe("nap", "version=v1")
 	// The token made before the backup still works.
 	cmd := exec.Command(platBin, "apps")
 	cmd.Env = append(d.env(), "PLAT_TOKEN="+ciToken)

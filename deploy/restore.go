@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,9 @@ func (d *Deployer) RebuildMissing(ctx context.Context, source SourceFunc) int {
 		d.log.Error("rebuild missing images: list apps", "err", err)
 		return 0
 	}
+	// Awake apps first: they have traffic waiting; a sleeping app needs its
+	// image only at its next request.
+	slices.SortStableFunc(apps, func(a, b store.App) int { return cmpBool(a.Asleep, b.Asleep) })
 	rebuilt := 0
 	for _, a := range apps {
 		if ctx.Err() != nil {
@@ -45,6 +49,12 @@ func (d *Deployer) RebuildMissing(ctx context.Context, source SourceFunc) int {
 		}
 		if a.Active == 0 {
 			continue
+		}
+		// Most apps have their image: look without taking the app's lock.
+		if rel, err := d.store.GetRelease(a.Name, a.Active); err == nil {
+			if missing, err := d.imageMissing(ctx, rel); err == nil && !missing {
+				continue
+			}
 		}
 		ok, err := d.rebuild(ctx, a.Name, source)
 		if err != nil {
@@ -139,6 +149,16 @@ func (d *Deployer) replaceImage(app, oldID string, version int, newID string) er
 		}
 	}
 	return nil
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // lastLines returns the last n lines of s.
