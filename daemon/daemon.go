@@ -60,11 +60,19 @@ type Config struct {
 	Deploy      deploy.Config
 }
 
-// Main runs `plat daemon [flags]` and, for `plat daemon token`, asks a
-// running daemon for a new API token.
+// Main runs `plat daemon [flags]`; `plat daemon token` asks a running
+// daemon for a new API token, `plat daemon backup` and `restore` save and
+// bring back its data.
 func Main(args []string) int {
-	if len(args) > 0 && args[0] == "token" {
-		return tokenMain(args[1:])
+	if len(args) > 0 {
+		switch args[0] {
+		case "token":
+			return tokenMain(args[1:])
+		case "backup":
+			return backupMain(args[1:])
+		case "restore":
+			return restoreMain(args[1:])
+		}
 	}
 	fs := flag.NewFlagSet("plat daemon", flag.ContinueOnError)
 	var cfg Config
@@ -200,6 +208,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	for i, s := range servers {
 		go func() { errc <- s.Serve(listeners[i]) }()
 	}
+	// Apps whose image is missing (a restored backup) are rebuilt while the
+	// others already serve.
+	rebuildCtx, stopRebuild := context.WithCancel(ctx)
+	rebuilt := make(chan struct{})
+	go func() {
+		defer close(rebuilt)
+		dep.RebuildMissing(rebuildCtx, srv.repos.archive)
+	}()
+	defer func() { stopRebuild(); <-rebuilt }()
 	log.Info("plat daemon ready", "api", apiLn.Addr().String(), "router", httpLn.Addr().String(), "https", srv.routerTLSAddr, "domain", cfg.Domain, "data", cfg.DataDir)
 
 	select {

@@ -29,6 +29,7 @@ const resultTrailer = "X-Plat-Result"
 func (s *server) localHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /hook/push", s.hookPush)
+	mux.HandleFunc("GET /admin/backup", s.adminBackup)
 	mux.HandleFunc("POST /admin/token", func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("name")
 		if name == "" {

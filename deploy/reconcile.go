@@ -41,6 +41,10 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 		for _, id := range ids {
 			keep[id] = true
 		}
+		if errors.Is(err, errImageMissing) {
+			d.log.Warn("the image of the active release is missing; it will be rebuilt from its git commit", "app", app.Name, "release", app.Active)
+			continue
+		}
 		if err != nil {
 			d.log.Error("restore app", "app", app.Name, "err", err)
 			d.event(app.Name, "restore-failed", app.Active, "%v", err)
@@ -76,6 +80,14 @@ func (d *Deployer) adopt(ctx context.Context, app store.App, containers []engine
 		return nil, fmt.Errorf("active release v%d: %w", app.Active, err)
 	}
 	byIndex := byReplica(containers, app.Name, rel.Version)
+	if len(byIndex) == 0 {
+		// No container means no image either, perhaps: then RebuildMissing
+		// builds it again, rather than every replica failing to start here.
+		if missing, err := d.imageMissing(ctx, rel); err == nil && missing {
+			_, err := d.switcher.Switch(app.Name, nil)
+			return nil, errors.Join(errImageMissing, err)
+		}
+	}
 	if app.Asleep {
 		var ids []string
 		for _, c := range byIndex {
