@@ -450,6 +450,11 @@ func parseTime(s string) time.Time {
 	return t
 }
 
+// Rename renames a container, running or not.
+func (d *Docker) Rename(ctx context.Context, id, name string) error {
+	return containerErr("rename container", id, d.cli.ContainerRename(ctx, id, name))
+}
+
 // Start starts an existing container.
 func (d *Docker) Start(ctx context.Context, id string) error {
 	return containerErr("start container", id, d.cli.ContainerStart(ctx, id, container.StartOptions{}))

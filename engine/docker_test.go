@@ -601,6 +601,20 @@ func TestDocker(t *testing.T) {
 		}
 	})
 
+	t.Run("Rename", func(t *testing.T) {
+		name := "plat-test-renamed-" + suffix
+		if err := d.Rename(ctx, info.ID, name); err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.Inspect(ctx, info.ID)
+		if err != nil || got.Name != name || !got.Running || got.HostAddr != info.HostAddr {
+			t.Errorf("after Rename: %+v, %v; want name %s, running at %s", got, err, name, info.HostAddr)
+		}
+		if err := d.Rename(ctx, info.ID, info.Name); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("Capacity", func(t *testing.T) {
 		c, err := d.Capacity(ctx)
 		if err != nil {

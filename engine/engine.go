@@ -122,6 +122,8 @@ type Engine interface {
 	// SetRestart turns on the "unless-stopped" restart policy once a container is known good.
 	SetRestart(ctx context.Context, id string) error
 	Inspect(ctx context.Context, id string) (ContainerInfo, error)
+	// Rename renames a container, running or not.
+	Rename(ctx context.Context, id, name string) error
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	// Remove force-removes a container; ErrNotFound if it is gone already.
