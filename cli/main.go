@@ -54,6 +54,8 @@ func init() {
 		{"config:unset", "NAME KEY...", "remove config vars and deploy a new release", cmdConfigUnset},
 		{"rollback", "NAME [vN]", "redeploy an earlier release (default: the one before the active one)", cmdRollback},
 		{"scale", "NAME [web=N] [flags]", "show or change an app's replicas (web=3), sleep when idle (--min 0 --idle 5m), autoscaling (--max 5 --target 10)", cmdScale},
+		{"resources", "NAME", "show an app's memory and CPU limits and whether its root filesystem is read-only", cmdResources},
+		{"resources:set", "NAME [--memory 512m] [--cpus 0.5] [--read-only on|off]", "change an app's limits and deploy a new release", cmdResourcesSet},
 		{"ps", "NAME", "list an app's replicas (containers) and their state", cmdPs},
 		{"health:set", "NAME [flags]", "change the health check: --path, --timeout, --interval, --deadline", cmdHealthSet},
 		{"logs", "NAME [-f] [-n 100]", "print an app's container output; -f follows it", cmdLogs},

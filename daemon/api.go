@@ -62,6 +62,8 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("POST /api/apps/{app}/rollback", s.rollback)
 	mux.HandleFunc("PUT /api/apps/{app}/health", s.setHealth)
 	mux.HandleFunc("POST /api/apps/{app}/scale", s.scale)
+	mux.HandleFunc("GET /api/apps/{app}/resources", s.getResources)
+	mux.HandleFunc("POST /api/apps/{app}/resources", s.setResources)
 	mux.HandleFunc("GET /api/apps/{app}/ps", s.ps)
 	mux.HandleFunc("GET /api/apps/{app}/logs", s.logs)
 	mux.HandleFunc("GET /api/apps/{app}/domains", s.listDomains)

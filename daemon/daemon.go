@@ -130,6 +130,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	go dep.Watch(ctx)
 	go dep.Autoscale(ctx)
+	go dep.MigrateNetworks(ctx) // apps adopted on the old shared network
 	if ok, _ := st.HasTokens(); !ok {
 		log.Warn("no API token yet: run `plat daemon token` on this host to create one")
 	}

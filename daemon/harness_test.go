@@ -190,6 +190,10 @@ func (d *daemon) cleanupDocker() {
 	if f := strings.Fields(string(imgs)); len(f) > 0 {
 		exec.Command("docker", append([]string{"rmi", "-f"}, f...)...).Run()
 	}
+	nets, _ := exec.Command("docker", "network", "ls", "-q", "--filter", "label=plat.instance="+d.instance).Output()
+	if f := strings.Fields(string(nets)); len(f) > 0 {
+		exec.Command("docker", append([]string{"network", "rm"}, f...)...).Run()
+	}
 }
 
 // plat runs the CLI against this daemon.

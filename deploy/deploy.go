@@ -28,7 +28,6 @@ import (
 // Defaults for Config fields left at zero.
 const (
 	DefaultInstance     = "plat"
-	DefaultNetwork      = "plat"
 	DefaultPort         = 5000
 	DefaultMemoryBytes  = 512 << 20
 	DefaultDrainTimeout = 30 * time.Second
@@ -102,7 +101,6 @@ type Config struct {
 	// Instance names this daemon on the engine: it prefixes container names
 	// and labels them, and only labelled containers are ever touched.
 	Instance     string
-	Network      string
 	Port         int
 	MemoryBytes  int64
 	DrainTimeout time.Duration
@@ -120,9 +118,6 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Instance == "" {
 		c.Instance = DefaultInstance
-	}
-	if c.Network == "" {
-		c.Network = DefaultNetwork
 	}
 	if c.Port == 0 {
 		c.Port = DefaultPort
@@ -165,6 +160,7 @@ type Deployer struct {
 	onSwitch func(app string, replicas []Replica)
 	routed   routedReplicas
 	load     appLoads
+	hostCap  capacityCache
 }
 
 // OnSwitch registers fn to be called after traffic of app moved to another
@@ -235,7 +231,7 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 	}
 	rel, err := d.store.CreateRelease(store.Release{
 		App: app.Name, Cause: store.CausePush, Status: store.StatusDeploying,
-		GitSHA: req.GitSHA, Env: app.Env,
+		GitSHA: req.GitSHA, Env: app.Env, Resources: app.Resources,
 	})
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
@@ -314,7 +310,7 @@ func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigC
 	}
 	rel, err := d.store.CreateRelease(store.Release{
 		App: appName, Cause: store.CauseConfig, Status: store.StatusDeploying,
-		ImageID: active.ImageID, GitSHA: active.GitSHA, Env: env,
+		ImageID: active.ImageID, GitSHA: active.GitSHA, Env: env, Resources: app.Resources,
 		Reason: describeChange(change),
 	})
 	if err != nil {
@@ -342,7 +338,7 @@ func (d *Deployer) Rollback(ctx context.Context, appName string, version int, ou
 	}
 	rel, err := d.store.CreateRelease(store.Release{
 		App: appName, Cause: store.CauseRollback, Status: store.StatusDeploying,
-		ImageID: target.ImageID, GitSHA: target.GitSHA, Env: target.Env,
+		ImageID: target.ImageID, GitSHA: target.GitSHA, Env: target.Env, Resources: target.Resources,
 		Reason: fmt.Sprintf("rollback to v%d", target.Version),
 	})
 	if err != nil {
@@ -438,9 +434,12 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm
 		d.log.Error("activate release", "app", app.Name, "release", rel.Version, "err", err)
 		return rel, fmt.Errorf("v%d serves but could not be recorded as active: %w", rel.Version, err)
 	}
-	if rel.Cause != store.CausePush || !maps.Equal(app.Env, rel.Env) || app.Asleep {
+	if rel.Cause != store.CausePush || !maps.Equal(app.Env, rel.Env) || app.Resources != rel.Resources || app.Asleep {
 		// A deploy wakes a sleeping app: it runs until it is idle again.
-		if err := d.store.UpdateApp(app.Name, func(a *store.App) error { a.Env, a.Asleep = rel.Env, false; return nil }); err != nil {
+		if err := d.store.UpdateApp(app.Name, func(a *store.App) error {
+			a.Env, a.Resources, a.Asleep = rel.Env, rel.Resources, false
+			return nil
+		}); err != nil {
 			d.log.Error("save config", "app", app.Name, "err", err)
 		}
 	}
@@ -473,6 +472,7 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 	name := d.containerName(app.Name, rel.Version, index)
 	step(out, "Starting %s", name)
 	started := time.Now()
+	res := d.effectiveResources(rel.Resources)
 	spec := engine.ContainerSpec{
 		Name:  name,
 		Image: rel.ImageID,
@@ -486,9 +486,12 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 			engine.LabelReplica:  strconv.Itoa(index),
 			engine.LabelGitSHA:   rel.GitSHA,
 		},
-		Port:        d.cfg.Port,
-		MemoryBytes: d.cfg.MemoryBytes,
-		Network:     d.cfg.Network,
+		Port:          d.cfg.Port,
+		MemoryBytes:   res.MemoryBytes,
+		NanoCPUs:      res.NanoCPUs,
+		ReadOnly:      res.ReadOnly,
+		Network:       NetworkName(d.cfg.Instance, app.Name),
+		NetworkLabels: map[string]string{engine.LabelInstance: d.cfg.Instance, engine.LabelApp: app.Name},
 	}
 	c, err := d.engine.Run(ctx, spec)
 	if errors.Is(err, engine.ErrNameInUse) {
@@ -611,6 +614,9 @@ func (d *Deployer) stopOthers(ctx context.Context, app string, keep map[string]b
 
 // pruneImages removes the images of releases older than the newest
 // cfg.Retain, unless a kept release (or the active one) uses the same image.
+// It removes the tags the builds gave them, not the image IDs: an image
+// another app's build shares (same source, same ID) keeps that app's tag
+// and stays; an image goes with its last tag.
 func (d *Deployer) pruneImages(ctx context.Context, app string) {
 	releases, err := d.store.ListReleases(app)
 	if err != nil {
@@ -628,15 +634,17 @@ func (d *Deployer) pruneImages(ctx context.Context, app string) {
 		}
 	}
 	for i, r := range releases {
-		if i >= cut || r.ImageID == "" || keep[r.ImageID] {
+		if i >= cut || r.Cause != store.CausePush || r.ImageID == "" || keep[r.ImageID] {
 			continue
 		}
-		keep[r.ImageID] = true // try each image once
-		if err := d.engine.RemoveImage(ctx, r.ImageID); err != nil && !errors.Is(err, engine.ErrNotFound) {
-			d.log.Warn("remove old image", "app", app, "release", r.Version, "err", err)
+		tag := builder.InstanceTag(d.cfg.Instance, app, r.Version)
+		if err := d.engine.RemoveImage(ctx, tag); err != nil {
+			if !errors.Is(err, engine.ErrNotFound) {
+				d.log.Warn("remove old image", "app", app, "release", r.Version, "tag", tag, "err", err)
+			}
 			continue
 		}
-		d.log.Info("removed old image", "app", app, "release", r.Version, "image", shortID(r.ImageID))
+		d.log.Info("removed old image", "app", app, "release", r.Version, "tag", tag, "image", shortID(r.ImageID))
 	}
 }
 
@@ -655,15 +663,19 @@ func (d *Deployer) Destroy(ctx context.Context, appName string) error {
 	d.routed.set(appName, nil)
 	d.load.forget(appName)
 	d.stopOthers(ctx, appName, nil)
-	seen := map[string]bool{}
+	// By tag, as pruneImages does: an image shared with another app keeps
+	// that app's tag.
 	for _, r := range releases {
-		if r.ImageID == "" || seen[r.ImageID] {
+		if r.Cause != store.CausePush || r.ImageID == "" {
 			continue
 		}
-		seen[r.ImageID] = true
-		if err := d.engine.RemoveImage(ctx, r.ImageID); err != nil && !errors.Is(err, engine.ErrNotFound) {
-			d.log.Warn("remove image", "app", appName, "err", err)
+		tag := builder.InstanceTag(d.cfg.Instance, appName, r.Version)
+		if err := d.engine.RemoveImage(ctx, tag); err != nil && !errors.Is(err, engine.ErrNotFound) {
+			d.log.Warn("remove image", "app", appName, "tag", tag, "err", err)
 		}
+	}
+	if err := d.engine.RemoveNetwork(ctx, NetworkName(d.cfg.Instance, appName)); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		d.log.Warn("remove network", "app", appName, "err", err)
 	}
 	if err := d.store.DeleteApp(appName); err != nil {
 		return fmt.Errorf("delete app %s: %w", appName, err)
@@ -677,6 +689,13 @@ func (d *Deployer) event(app, kind string, release int, format string, args ...a
 	if err := d.store.AddEvent(store.Event{App: app, Kind: kind, Release: release, Message: msg}); err != nil {
 		d.log.Warn("record event", "app", app, "err", err)
 	}
+}
+
+// NetworkName is the Docker network of an app's containers: each app has its
+// own, so an app cannot reach another app's containers except through the
+// router.
+func NetworkName(instance, app string) string {
+	return instance + "-" + app
 }
 
 func (d *Deployer) containerName(app string, version, replica int) string {

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,12 +36,23 @@ var ErrImageInUse = errors.New("image is in use by a container")
 // ErrNameInUse is wrapped by Run when a container of the same name exists.
 var ErrNameInUse = errors.New("container name is in use")
 
+// ErrNetworkInUse is wrapped by RemoveNetwork while a container is attached.
+var ErrNetworkInUse = errors.New("network has containers attached")
+
+// ErrNetworkNotOurs is wrapped by Run when a network of the name it wants
+// exists without the labels plat gave it: plat does not join a network it
+// did not make.
+var ErrNetworkNotOurs = errors.New("network exists but was not made by plat for this app")
+
 // Container hardening defaults applied by Run.
 const (
 	pidsLimit     = 512
 	logMaxSize    = "10m"
 	logMaxFiles   = "3"
 	publishHostIP = "127.0.0.1"
+	// tmpfsOptions are Docker's own defaults for --tmpfs plus a size, for
+	// the /tmp of read-only containers; it counts against the memory limit.
+	tmpfsOptions = "rw,noexec,nosuid,nodev,size=64m"
 )
 
 // Docker implements Engine with the Docker Engine API.
@@ -204,35 +217,85 @@ func (d *Docker) RemoveImage(ctx context.Context, ref string) error {
 	}
 }
 
-// ensureNetwork creates a bridge network called name unless it exists.
-func (d *Docker) ensureNetwork(ctx context.Context, name string) error {
+// ensureNetwork creates a bridge network called name, labelled with labels
+// and LabelManaged, unless it exists. An existing network must carry labels:
+// a same-named network made by someone else is refused (ErrNetworkNotOurs).
+// Inter-container traffic stays on inside the network (the replicas of one
+// app may talk to each other); Docker's isolation rules drop traffic between
+// two bridge networks, which keeps apps apart.
+func (d *Docker) ensureNetwork(ctx context.Context, name string, labels map[string]string) error {
 	d.netMu.Lock()
 	defer d.netMu.Unlock()
 	if d.networks[name] {
 		return nil
 	}
-	_, err := d.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	nw, err := d.cli.NetworkInspect(ctx, name, network.InspectOptions{})
 	if err == nil {
+		if err := checkNetworkLabels(nw, labels); err != nil {
+			return err
+		}
 		d.rememberNetwork(name, true)
 		return nil
 	}
 	if !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("inspect network %s: %w", name, err)
 	}
-	_, err = d.cli.NetworkCreate(ctx, name, network.CreateOptions{
-		Driver: "bridge",
-		Labels: map[string]string{LabelManaged: "true"},
-	})
+	all := map[string]string{LabelManaged: "true"}
+	maps.Copy(all, labels)
+	_, err = d.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: all})
 	if err == nil {
 		d.rememberNetwork(name, true)
 		return nil
 	}
 	// Someone else may have created it in the meantime.
-	if _, ierr := d.cli.NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
+	if nw, ierr := d.cli.NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
+		if err := checkNetworkLabels(nw, labels); err != nil {
+			return err
+		}
 		d.rememberNetwork(name, true)
 		return nil
 	}
+	if strings.Contains(err.Error(), "non-overlapping IPv4 address pool") {
+		return fmt.Errorf("create network %s: the Docker Engine has no free address range for another network: give it more with \"default-address-pools\" in /etc/docker/daemon.json (e.g. base 10.200.0.0/16, size 24 gives 256 networks) and restart dockerd: %w", name, err)
+	}
 	return fmt.Errorf("create network %s: %w", name, err)
+}
+
+// checkNetworkLabels reports ErrNetworkNotOurs unless nw carries labels.
+func checkNetworkLabels(nw network.Inspect, labels map[string]string) error {
+	for k, v := range labels {
+		if nw.Labels[k] != v {
+			return fmt.Errorf("network %s (label %s=%q, want %q): %w; remove or rename it", nw.Name, k, nw.Labels[k], v, ErrNetworkNotOurs)
+		}
+	}
+	return nil
+}
+
+// RemoveNetwork removes the network called name.
+func (d *Docker) RemoveNetwork(ctx context.Context, name string) error {
+	d.netMu.Lock()
+	defer d.netMu.Unlock()
+	delete(d.networks, name)
+	err := d.cli.NetworkRemove(ctx, name)
+	switch {
+	case err == nil:
+		return nil
+	case cerrdefs.IsNotFound(err):
+		return fmt.Errorf("network %s: %w", name, ErrNotFound)
+	case strings.Contains(err.Error(), "active endpoints"):
+		return fmt.Errorf("remove network %s: %w: %w", name, ErrNetworkInUse, err)
+	default:
+		return fmt.Errorf("remove network %s: %w", name, err)
+	}
+}
+
+// Capacity reports the engine host's CPUs and memory.
+func (d *Docker) Capacity(ctx context.Context) (Capacity, error) {
+	info, err := d.cli.Info(ctx)
+	if err != nil {
+		return Capacity{}, fmt.Errorf("engine info: %w", err)
+	}
+	return Capacity{CPUs: info.NCPU, MemoryBytes: info.MemTotal}, nil
 }
 
 // rememberNetwork records whether a network exists; netMu must be held.
@@ -244,11 +307,12 @@ func (d *Docker) rememberNetwork(name string, exists bool) {
 }
 
 // Run creates and starts a hardened container: all capabilities dropped,
-// no-new-privileges, a PID limit, bounded json-file logs, no mounts, no
-// restart policy, and spec.Port published on 127.0.0.1 at an ephemeral port.
+// no-new-privileges, a PID limit, memory and CPU limits, bounded json-file
+// logs, no mounts (but /tmp of a read-only one), no restart policy, and
+// spec.Port published on 127.0.0.1 at an ephemeral port.
 func (d *Docker) Run(ctx context.Context, spec ContainerSpec) (ContainerInfo, error) {
 	if spec.Network != "" {
-		if err := d.ensureNetwork(ctx, spec.Network); err != nil {
+		if err := d.ensureNetwork(ctx, spec.Network, spec.NetworkLabels); err != nil {
 			return ContainerInfo{}, err
 		}
 	}
@@ -261,16 +325,21 @@ func (d *Docker) Run(ctx context.Context, spec ContainerSpec) (ContainerInfo, er
 	hc := &container.HostConfig{
 		Resources: container.Resources{
 			Memory:    spec.MemoryBytes,
+			NanoCPUs:  spec.NanoCPUs,
 			PidsLimit: &pids,
 		},
-		CapDrop:       []string{"ALL"},
-		SecurityOpt:   []string{"no-new-privileges"},
-		Privileged:    false,
-		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		ReadonlyRootfs: spec.ReadOnly,
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		Privileged:     false,
+		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		LogConfig: container.LogConfig{
 			Type:   "json-file",
 			Config: map[string]string{"max-size": logMaxSize, "max-file": logMaxFiles},
 		},
+	}
+	if spec.ReadOnly {
+		hc.Tmpfs = map[string]string{"/tmp": tmpfsOptions}
 	}
 	if spec.Port > 0 {
 		p, err := nat.NewPort("tcp", strconv.Itoa(spec.Port))
@@ -289,7 +358,7 @@ func (d *Docker) Run(ctx context.Context, spec ContainerSpec) (ContainerInfo, er
 		d.netMu.Lock()
 		d.rememberNetwork(spec.Network, false)
 		d.netMu.Unlock()
-		if err := d.ensureNetwork(ctx, spec.Network); err != nil {
+		if err := d.ensureNetwork(ctx, spec.Network, spec.NetworkLabels); err != nil {
 			return ContainerInfo{}, err
 		}
 		created, err = d.cli.ContainerCreate(ctx, cfg, hc, nil, nil, spec.Name)
@@ -344,8 +413,11 @@ func (d *Docker) Inspect(ctx context.Context, id string) (ContainerInfo, error) 
 	if c.Config != nil {
 		info.Labels = c.Config.Labels
 	}
-	if info.Running && c.NetworkSettings != nil {
-		info.HostAddr = hostAddr(c.NetworkSettings.Ports)
+	if c.NetworkSettings != nil {
+		if info.Running {
+			info.HostAddr = hostAddr(c.NetworkSettings.Ports)
+		}
+		info.Networks = slices.Sorted(maps.Keys(c.NetworkSettings.Networks))
 	}
 	return info, nil
 }
@@ -376,6 +448,11 @@ func parseTime(s string) time.Time {
 		return time.Time{}
 	}
 	return t
+}
+
+// Rename renames a container, running or not.
+func (d *Docker) Rename(ctx context.Context, id, name string) error {
+	return containerErr("rename container", id, d.cli.ContainerRename(ctx, id, name))
 }
 
 // Start starts an existing container.

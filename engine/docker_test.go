@@ -63,6 +63,14 @@ func main() {
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello %s\n", os.Getenv("GREETING"))
 	})
+	// /write?path=P writes a file, to tell a read-only root filesystem.
+	http.HandleFunc("/write", func(w http.ResponseWriter, r *http.Request) {
+		if err := os.WriteFile(r.URL.Query().Get("path"), []byte("x"), 0o644); err != nil {
+			fmt.Fprintln(w, err)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	if err := http.ListenAndServe(":"+port, nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -365,17 +373,20 @@ func TestDocker(t *testing.T) {
 	})
 
 	labels := map[string]string{LabelManaged: "true", LabelApp: "hello", "plat.test": suffix}
+	netLabels := map[string]string{LabelApp: "hello", "plat.test": suffix}
 	var info ContainerInfo
 	t.Run("Run", func(t *testing.T) {
 		var err error
 		info, err = d.Run(ctx, ContainerSpec{
-			Name:        "plat-test-hello-" + suffix,
-			Image:       imageID,
-			Env:         []string{"GREETING=howdy"},
-			Labels:      labels,
-			Port:        8080,
-			MemoryBytes: 64 << 20,
-			Network:     netName,
+			Name:          "plat-test-hello-" + suffix,
+			Image:         imageID,
+			Env:           []string{"GREETING=howdy"},
+			Labels:        labels,
+			Port:          8080,
+			MemoryBytes:   64 << 20,
+			NanoCPUs:      5e8,
+			Network:       netName,
+			NetworkLabels: netLabels,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -388,6 +399,9 @@ func TestDocker(t *testing.T) {
 		}
 		if info.Name != "plat-test-hello-"+suffix || info.Image != imageID || info.Labels["plat.test"] != suffix || info.StartedAt.IsZero() {
 			t.Errorf("info: %+v", info)
+		}
+		if !slices.Equal(info.Networks, []string{netName}) {
+			t.Errorf("Networks %v, want [%s]", info.Networks, netName)
 		}
 
 		body := httpGet(t, ctx, "http://"+info.HostAddr+"/")
@@ -464,6 +478,12 @@ func TestDocker(t *testing.T) {
 		if hc.Memory != 64<<20 {
 			t.Errorf("Memory %d", hc.Memory)
 		}
+		if hc.NanoCPUs != 5e8 {
+			t.Errorf("NanoCPUs %d, want 5e8", hc.NanoCPUs)
+		}
+		if hc.ReadonlyRootfs || len(hc.Tmpfs) > 0 {
+			t.Errorf("ReadonlyRootfs %v, Tmpfs %v without ReadOnly", hc.ReadonlyRootfs, hc.Tmpfs)
+		}
 		if hc.RestartPolicy.Name != "no" {
 			t.Errorf("RestartPolicy %q", hc.RestartPolicy.Name)
 		}
@@ -474,8 +494,15 @@ func TestDocker(t *testing.T) {
 		if len(b) != 1 || b[0].HostIP != "127.0.0.1" || b[0].HostPort != "" {
 			t.Errorf("PortBindings %+v", hc.PortBindings)
 		}
-		if _, ok := c.NetworkSettings.Networks[netName]; !ok {
-			t.Errorf("not on network %s: %v", netName, c.NetworkSettings.Networks)
+		if _, ok := c.NetworkSettings.Networks[netName]; !ok || len(c.NetworkSettings.Networks) != 1 {
+			t.Errorf("not on network %s alone: %v", netName, c.NetworkSettings.Networks)
+		}
+		nw, err := d.cli.NetworkInspect(ctx, netName, network.InspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nw.Driver != "bridge" || nw.Internal || nw.Labels[LabelManaged] != "true" || nw.Labels[LabelApp] != "hello" || nw.Labels["plat.test"] != suffix {
+			t.Errorf("network: driver %s internal %v labels %v", nw.Driver, nw.Internal, nw.Labels)
 		}
 		if !slices.Contains(c.Config.Env, "GREETING=howdy") {
 			t.Errorf("Env %v", c.Config.Env)
@@ -522,6 +549,79 @@ func TestDocker(t *testing.T) {
 		buf.Reset()
 		if err := d.Logs(ctx, info.ID, 0, false, &buf); err != nil || buf.Len() != 0 {
 			t.Errorf("tail 0: %q, %v", buf.String(), err)
+		}
+	})
+
+	t.Run("WritableRootfs", func(t *testing.T) {
+		if body := httpGet(t, ctx, "http://"+info.HostAddr+"/write?path=/written"); body != "ok\n" {
+			t.Errorf("write to / of a default container: %q", body)
+		}
+	})
+
+	t.Run("ReadOnly", func(t *testing.T) {
+		ro, err := d.Run(ctx, ContainerSpec{
+			Name: "plat-test-ro-" + suffix, Image: imageID, Labels: map[string]string{"plat.test": suffix},
+			Port: 8080, ReadOnly: true, Network: netName, NetworkLabels: netLabels,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Remove(ctx, ro.ID)
+		if body := httpGet(t, ctx, "http://"+ro.HostAddr+"/write?path=/written"); !strings.Contains(body, "read-only file system") {
+			t.Errorf("write to / of a read-only container: %q, want a read-only error", body)
+		}
+		if body := httpGet(t, ctx, "http://"+ro.HostAddr+"/write?path=/tmp/written"); body != "ok\n" {
+			t.Errorf("write to /tmp of a read-only container: %q", body)
+		}
+		c, err := d.cli.ContainerInspect(ctx, ro.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.HostConfig.ReadonlyRootfs || c.HostConfig.Tmpfs["/tmp"] != tmpfsOptions {
+			t.Errorf("ReadonlyRootfs %v, Tmpfs %v", c.HostConfig.ReadonlyRootfs, c.HostConfig.Tmpfs)
+		}
+	})
+
+	t.Run("NetworkNotOurs", func(t *testing.T) {
+		name := "plat-test-stranger-" + suffix
+		t.Cleanup(func() { removeNetworks(d, name) })
+		if _, err := d.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := d.Run(ctx, ContainerSpec{Name: "plat-test-stranger-" + suffix, Image: imageID, Labels: map[string]string{"plat.test": suffix},
+			Network: name, NetworkLabels: netLabels})
+		if !errors.Is(err, ErrNetworkNotOurs) {
+			t.Errorf("Run on a network plat did not make: %v, want ErrNetworkNotOurs", err)
+		}
+	})
+
+	t.Run("RemoveNetworkInUse", func(t *testing.T) {
+		if err := d.RemoveNetwork(ctx, netName); !errors.Is(err, ErrNetworkInUse) {
+			t.Errorf("RemoveNetwork with a container attached: %v, want ErrNetworkInUse", err)
+		}
+	})
+
+	t.Run("Rename", func(t *testing.T) {
+		name := "plat-test-renamed-" + suffix
+		if err := d.Rename(ctx, info.ID, name); err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.Inspect(ctx, info.ID)
+		if err != nil || got.Name != name || !got.Running || got.HostAddr != info.HostAddr {
+			t.Errorf("after Rename: %+v, %v; want name %s, running at %s", got, err, name, info.HostAddr)
+		}
+		if err := d.Rename(ctx, info.ID, info.Name); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("Capacity", func(t *testing.T) {
+		c, err := d.Capacity(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.CPUs < 1 || c.MemoryBytes < 64<<20 {
+			t.Errorf("Capacity %+v", c)
 		}
 	})
 
@@ -667,7 +767,33 @@ func TestDocker(t *testing.T) {
 		}
 	})
 
+	t.Run("RemoveNetwork", func(t *testing.T) {
+		if err := d.RemoveNetwork(ctx, netName); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.cli.NetworkInspect(ctx, netName, network.InspectOptions{}); err == nil {
+			t.Error("the network is still there")
+		}
+		if err := d.RemoveNetwork(ctx, netName); !errors.Is(err, ErrNotFound) {
+			t.Errorf("second RemoveNetwork: %v, want ErrNotFound", err)
+		}
+	})
+
 	t.Run("RemoveImage", func(t *testing.T) {
+		// One image, two tags: removing one tag keeps the image and the
+		// other tag.
+		if err := d.cli.ImageTag(ctx, imageID, tagA+"-twin"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.RemoveImage(ctx, tagA+"-twin"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := d.ImageExists(ctx, tagA+"-twin"); ok || err != nil {
+			t.Errorf("the removed tag is still there: %v, %v", ok, err)
+		}
+		if ok, err := d.ImageExists(ctx, tagA); !ok || err != nil {
+			t.Errorf("removing a twin tag took the image: %v, %v", ok, err)
+		}
 		if err := d.RemoveImage(ctx, tagB); err != nil {
 			t.Fatal(err)
 		}
@@ -689,7 +815,7 @@ func TestDocker(t *testing.T) {
 		errs := make([]error, 4)
 		for i := range errs {
 			wg.Add(1)
-			go func() { defer wg.Done(); errs[i] = d.ensureNetwork(ctx, name) }()
+			go func() { defer wg.Done(); errs[i] = d.ensureNetwork(ctx, name, map[string]string{"plat.test": suffix}) }()
 		}
 		wg.Wait()
 		for _, err := range errs {

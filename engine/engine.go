@@ -27,8 +27,14 @@ const (
 	LabelInstance = "plat.instance"
 )
 
-// ErrNotFound is returned when a container or image does not exist.
+// ErrNotFound is returned when a container, image or network does not exist.
 var ErrNotFound = errors.New("not found")
+
+// Capacity is what the engine's host has for containers.
+type Capacity struct {
+	CPUs        int   // CPUs the engine can give one container
+	MemoryBytes int64 // the host's memory
+}
 
 // BuildOptions describe one image build.
 type BuildOptions struct {
@@ -46,7 +52,15 @@ type ContainerSpec struct {
 	// published on 127.0.0.1 at an ephemeral host port (see ContainerInfo.HostAddr).
 	Port        int
 	MemoryBytes int64
-	Network     string // created on demand when not empty
+	// NanoCPUs caps the CPU time in billionths of a CPU (1e9 = one CPU);
+	// 0 means no cap.
+	NanoCPUs int64
+	// ReadOnly runs the container with a read-only root filesystem and a
+	// small writable tmpfs at /tmp.
+	ReadOnly bool
+	Network  string // created on demand when not empty
+	// NetworkLabels label the network when Run creates it.
+	NetworkLabels map[string]string
 }
 
 // ContainerInfo is what plat needs to know about a container.
@@ -64,6 +78,8 @@ type ContainerInfo struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	Restarts   int
+	// Networks are the names of the networks the container is attached to.
+	Networks []string
 }
 
 // Container lifecycle actions reported by Events.
@@ -92,14 +108,22 @@ type Engine interface {
 	Build(ctx context.Context, buildContext io.Reader, opts BuildOptions, out io.Writer) (imageID string, err error)
 	// ImageExists reports whether an image (ID or tag) is present.
 	ImageExists(ctx context.Context, image string) (bool, error)
-	// RemoveImage removes an image by ID; ErrNotFound if it is gone already.
+	// RemoveImage removes an image reference: a tag (the image goes with
+	// its last tag) or an ID; ErrNotFound if it is gone already.
 	RemoveImage(ctx context.Context, image string) error
+	// RemoveNetwork removes a network by name; ErrNotFound if it is gone
+	// already, ErrNetworkInUse while a container is attached.
+	RemoveNetwork(ctx context.Context, name string) error
+	// Capacity reports the CPUs and memory of the engine's host.
+	Capacity(ctx context.Context) (Capacity, error)
 
 	// Run creates and starts a container (no restart policy yet; see SetRestart).
 	Run(ctx context.Context, spec ContainerSpec) (ContainerInfo, error)
 	// SetRestart turns on the "unless-stopped" restart policy once a container is known good.
 	SetRestart(ctx context.Context, id string) error
 	Inspect(ctx context.Context, id string) (ContainerInfo, error)
+	// Rename renames a container, running or not.
+	Rename(ctx context.Context, id, name string) error
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	// Remove force-removes a container; ErrNotFound if it is gone already.

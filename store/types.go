@@ -31,7 +31,18 @@ const (
 	CausePush     Cause = "push"
 	CauseConfig   Cause = "config"
 	CauseRollback Cause = "rollback"
+	// CauseResources: a change of memory, CPU or read-only (resources:set).
+	CauseResources Cause = "resources"
 )
+
+// Resources are the limits an app's containers run with. Zero fields mean
+// "use the default"; the deploy package fills them in.
+type Resources struct {
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	NanoCPUs    int64 `json:"nano_cpus,omitempty"` // 1e9 = one CPU
+	// ReadOnly runs the containers with a read-only root filesystem.
+	ReadOnly bool `json:"read_only,omitempty"`
+}
 
 // HealthCheck is an app's health-check settings. Zero fields mean "use the default".
 type HealthCheck struct {
@@ -60,6 +71,8 @@ type App struct {
 	// Asleep: plat stopped the app's containers because nobody used it
 	// (Scale.Min is 0); the next request wakes it.
 	Asleep bool `json:"asleep,omitempty"`
+	// Resources for the next release, like Env.
+	Resources Resources `json:"resources,omitzero"`
 }
 
 // Scale is an app's replica settings. They belong to the app, not to a
@@ -89,6 +102,7 @@ type Release struct {
 	ImageID     string            `json:"image_id,omitempty"`
 	GitSHA      string            `json:"git_sha,omitempty"`
 	Env         map[string]string `json:"env,omitempty"`
+	Resources   Resources         `json:"resources,omitzero"`
 	ContainerID string            `json:"container_id,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
 	FinishedAt  time.Time         `json:"finished_at,omitempty"`

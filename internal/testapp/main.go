@@ -3,11 +3,15 @@
 // the image (/version, /mode) and by its environment.
 //
 // Modes: "" serves normally; "unhealthy" answers 500; "crash" exits at once;
-// "slowstart" waits 30s before listening (to kill the daemon mid-check).
+// "slowstart" waits 30s before listening (to kill the daemon mid-check);
+// "dial" serves normally plus /dial?addr=HOST:PORT, which tries a TCP
+// connection from inside the container and answers "connected" or
+// "failed: <error>" (the network isolation tests; only that mode has it).
 package main
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -26,6 +30,9 @@ func main() {
 	case "slowstart":
 		time.Sleep(30 * time.Second)
 	}
+	if mode == "dial" {
+		http.HandleFunc("/dial", dial)
+	}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if mode == "unhealthy" {
 			http.Error(w, "unhealthy on purpose", http.StatusInternalServerError)
@@ -43,6 +50,19 @@ func main() {
 		fmt.Println(err)
 		os.Exit(1)
 	}
+}
+
+// dialTimeout bounds one /dial attempt: a dropped SYN never answers.
+const dialTimeout = 2 * time.Second
+
+func dial(w http.ResponseWriter, r *http.Request) {
+	c, err := net.DialTimeout("tcp", r.URL.Query().Get("addr"), dialTimeout)
+	if err != nil {
+		fmt.Fprintf(w, "failed: %v\n", err)
+		return
+	}
+	c.Close()
+	fmt.Fprintln(w, "connected")
 }
 
 func readFile(name string) string {

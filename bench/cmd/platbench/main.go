@@ -125,6 +125,9 @@ func (b *bench) close() {
 	if ids, _ := exec.Command("docker", "images", "-q", "--filter", "label=plat.instance="+b.instance).Output(); len(ids) > 0 {
 		exec.Command("docker", append([]string{"rmi", "-f"}, strings.Fields(string(ids))...)...).Run()
 	}
+	if ids, _ := exec.Command("docker", "network", "ls", "-q", "--filter", "label=plat.instance="+b.instance).Output(); len(ids) > 0 {
+		exec.Command("docker", append([]string{"network", "rm"}, strings.Fields(string(ids))...)...).Run()
+	}
 	os.RemoveAll(b.dir)
 }
 

@@ -76,7 +76,7 @@ func (b *bench) coldStart(n int) {
 		// The same network and limits as plat's own containers, so the two
 		// starts cost the engine the same.
 		Name: b.instance + "-direct", Image: image, Env: []string{"PORT=5000"}, Port: deploy.DefaultPort,
-		Network: deploy.DefaultNetwork, MemoryBytes: deploy.DefaultMemoryBytes,
+		Network: deploy.NetworkName(b.instance, app), MemoryBytes: deploy.DefaultMemoryBytes, NanoCPUs: deploy.DefaultNanoCPUs,
 		Labels: map[string]string{engine.LabelInstance: b.instance},
 	})
 	must("", err)

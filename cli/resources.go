@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Resources is an app's limits with the defaults filled in
+// (GET /api/apps/{app}/resources).
+type Resources struct {
+	MemoryBytes int64   `json:"memory_bytes"`
+	CPUs        float64 `json:"cpus"`
+	ReadOnly    bool    `json:"read_only"`
+	Description string  `json:"description"`
+}
+
+// resourcesChange is the body of POST /api/apps/{app}/resources; nil
+// fields keep their setting.
+type resourcesChange struct {
+	MemoryBytes *int64   `json:"memory_bytes,omitempty"`
+	CPUs        *float64 `json:"cpus,omitempty"`
+	ReadOnly    *bool    `json:"read_only,omitempty"`
+}
+
+func cmdResources(e *env, args []string) error {
+	name, c, err := e.appCmd(args)
+	if err != nil {
+		return err
+	}
+	var r Resources
+	raw, err := c.get(e.ctx, appPath(name, "resources"), &r)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return writeRawJSON(e.stdout, raw)
+	}
+	table(e.stdout, [][]string{
+		{"memory:", formatBytes(r.MemoryBytes)},
+		{"cpus:", strconv.FormatFloat(r.CPUs, 'f', -1, 64)},
+		{"read-only:", onOff(r.ReadOnly)},
+	})
+	return nil
+}
+
+func cmdResourcesSet(e *env, args []string) error {
+	fs := e.flags()
+	memory := fs.String("memory", "", "memory limit, e.g. 256m or 1g")
+	cpus := fs.String("cpus", "", "CPU limit in CPUs, e.g. 0.5 or 2")
+	readOnly := fs.String("read-only", "", "on: read-only root filesystem with a writable /tmp; off: writable")
+	pos, err := e.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	change, err := parseResources(given, *memory, *cpus, *readOnly)
+	if err != nil {
+		return err
+	}
+	raw, err := e.operation(appPath(name, "resources"), change, "plat releases "+name)
+	if err != nil {
+		return err
+	}
+	var r Release
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("unexpected release in the answer: %v", err)
+	}
+	if r.Status == "failed" {
+		return fmt.Errorf("%s v%d failed: %s", name, r.Version, orDash(r.Reason))
+	}
+	if e.json {
+		return writeRawJSON(e.stdout, raw)
+	}
+	if r.Version == 0 {
+		fmt.Fprintf(e.stdout, "%s: no new release (see above)\n", name)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%s v%d (resources) is live: %s\n", name, r.Version, r.Reason)
+	return nil
+}
+
+// parseResources checks the flags of `plat resources:set` (given holds the
+// names of the flags given) and returns the request body.
+func parseResources(given map[string]bool, memory, cpus, readOnly string) (resourcesChange, error) {
+	var c resourcesChange
+	if !given["memory"] && !given["cpus"] && !given["read-only"] {
+		return c, usagef("nothing to change: give --memory, --cpus or --read-only on|off")
+	}
+	if given["memory"] {
+		n, err := parseBytes(memory)
+		if err != nil {
+			return c, usagef("--memory %q: %v", memory, err)
+		}
+		c.MemoryBytes = &n
+	}
+	if given["cpus"] {
+		f, err := strconv.ParseFloat(cpus, 64)
+		if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return c, usagef("--cpus %q: give a positive number of CPUs, e.g. 0.5 or 2", cpus)
+		}
+		c.CPUs = &f
+	}
+	if given["read-only"] {
+		switch strings.ToLower(readOnly) {
+		case "on", "true", "yes":
+			c.ReadOnly = new(true)
+		case "off", "false", "no":
+			c.ReadOnly = new(false)
+		default:
+			return c, usagef("--read-only %q: give on or off", readOnly)
+		}
+	}
+	return c, nil
+}
+
+// parseBytes reads a size like Docker's --memory: a number with an
+// optional unit b, k, m or g (powers of 1024; "mib", "mb" and "gb" too).
+func parseBytes(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	mult := map[string]float64{"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+		"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}[unit]
+	f, err := strconv.ParseFloat(num, 64)
+	if mult == 0 || err != nil || f <= 0 {
+		return 0, fmt.Errorf("give a size like 256m or 1g")
+	}
+	if f*mult >= math.MaxInt64 {
+		return 0, fmt.Errorf("too large")
+	}
+	return int64(f * mult), nil
+}
+
+// formatBytes writes n in MiB or GiB when it is a whole number of them.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
