@@ -1,4 +1,4 @@
-package daemon
+package deploy
 
 import (
 	"strings"
@@ -27,15 +27,15 @@ func TestValidateDomain(t *testing.T) {
 		{"other.localhost", "", "reserved"},
 		{"plat.localhost", "", "reserved"},
 	} {
-		got, err := validateDomain(tc.in, "localhost")
+		got, err := ValidateDomain(tc.in, "localhost")
 		if tc.err == "" {
 			if err != nil || got != tc.want {
-				t.Errorf("validateDomain(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+				t.Errorf("ValidateDomain(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 			}
 			continue
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
-			t.Errorf("validateDomain(%q) error %v; want one containing %q", tc.in, err, tc.err)
+			t.Errorf("ValidateDomain(%q) error %v; want one containing %q", tc.in, err, tc.err)
 		}
 	}
 }
