@@ -395,12 +395,10 @@ func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &body) {
 		return
 	}
-	hc := app.Health
+	// Fields not given keep their values; values stored before the bounds
+	// existed are brought within them rather than blocking this change.
+	hc := deploy.ClampHealth(app.Health)
 	if body.Path != "" {
-		if !strings.HasPrefix(body.Path, "/") {
-			writeError(w, http.StatusBadRequest, "health check path must start with /")
-			return
-		}
 		hc.Path = body.Path
 	}
 	for _, f := range []struct {
@@ -417,6 +415,10 @@ func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		*f.out = d
+	}
+	if err := deploy.ValidateHealth(hc); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	if err := s.store.UpdateApp(app.Name, func(a *store.App) error { a.Health = hc; return nil }); err != nil {
 		s.internalError(w, err)

@@ -40,6 +40,7 @@ const (
 var (
 	ErrInvalidName   = errors.New("invalid app name")
 	ErrInvalidConfig = errors.New("invalid config")
+	ErrInvalidHealth = errors.New("invalid health check")
 	ErrNoRelease     = errors.New("no such release")
 	ErrNotLocked     = errors.New("deploy lock not held")
 )

@@ -1,12 +1,16 @@
 package deploy
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/plat-paas/plat/store"
 )
 
 var (
@@ -73,4 +77,50 @@ func ValidateDomain(host, base string) (string, error) {
 		return "", fmt.Errorf("%q is reserved: names directly under %s are the default hosts of apps and of plat", h, base)
 	}
 	return h, nil
+}
+
+// ValidateHealth checks an app's health-check settings: zero fields take
+// the defaults, set ones must lie within the bounds, and the deadline must
+// leave room for at least one interval.
+func ValidateHealth(hc store.HealthCheck) error {
+	if hc.Path != "" {
+		if err := validateHealthPath(hc.Path); err != nil {
+			return err
+		}
+	}
+	if hc.Timeout < 0 || (hc.Timeout > 0 && (hc.Timeout < MinHealthTimeout || hc.Timeout > MaxHealthTimeout)) {
+		return fmt.Errorf("%w: timeout %s is out of range: give %s to %s", ErrInvalidHealth, hc.Timeout, MinHealthTimeout, MaxHealthTimeout)
+	}
+	if hc.Interval < 0 || (hc.Interval > 0 && hc.Interval < MinHealthInterval) {
+		return fmt.Errorf("%w: interval %s is too short: give %s or more", ErrInvalidHealth, hc.Interval, MinHealthInterval)
+	}
+	if hc.Deadline < 0 || hc.Deadline > MaxHealthDeadline {
+		return fmt.Errorf("%w: deadline %s is out of range: give at most %s", ErrInvalidHealth, hc.Deadline, MaxHealthDeadline)
+	}
+	interval, deadline := cmp.Or(hc.Interval, DefaultHealthInterval), cmp.Or(hc.Deadline, DefaultHealthDeadline)
+	if deadline < interval {
+		return fmt.Errorf("%w: deadline %s is shorter than the interval %s: give a deadline of at least the interval", ErrInvalidHealth, deadline, interval)
+	}
+	return nil
+}
+
+// validateHealthPath accepts an absolute request path of printable ASCII:
+// it goes into the probe's request line, so CR, LF, spaces and other
+// control characters could split or corrupt that request.
+func validateHealthPath(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("%w: path %q must start with /", ErrInvalidHealth, p)
+	}
+	if len(p) > MaxHealthPathLen {
+		return fmt.Errorf("%w: path is %d bytes long: give at most %d", ErrInvalidHealth, len(p), MaxHealthPathLen)
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == '#' {
+			return fmt.Errorf("%w: path %q has a space, control, '#' or non-ASCII character at byte %d: percent-encode it", ErrInvalidHealth, p, i)
+		}
+	}
+	if _, err := url.ParseRequestURI(p); err != nil {
+		return fmt.Errorf("%w: path %q is not a valid request path: %v", ErrInvalidHealth, p, err)
+	}
+	return nil
 }

@@ -1,8 +1,14 @@
 package deploy
 
 import (
+	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/plat-paas/plat/store"
 )
 
 func TestValidateDomain(t *testing.T) {
@@ -37,5 +43,89 @@ func TestValidateDomain(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("ValidateDomain(%q) error %v; want one containing %q", tc.in, err, tc.err)
 		}
+	}
+}
+
+func TestValidateHealth(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name string
+		hc   store.HealthCheck
+		err  string // "" = accepted
+	}{
+		{"defaults", store.HealthCheck{}, ""},
+		{"usual", store.HealthCheck{Path: "/up?full=1", Timeout: 2 * time.Second, Interval: 500 * ms, Deadline: time.Minute}, ""},
+		{"bounds inclusive", store.HealthCheck{Timeout: 100 * ms, Interval: 100 * ms, Deadline: 15 * time.Minute}, ""},
+		{"max timeout", store.HealthCheck{Timeout: 60 * time.Second}, ""},
+		{"interval 1ns", store.HealthCheck{Interval: 1}, "interval 1ns is too short: give 100ms or more"},
+		{"interval 99ms", store.HealthCheck{Interval: 99 * ms}, "too short"},
+		{"timeout too short", store.HealthCheck{Timeout: 10 * ms}, "timeout 10ms is out of range: give 100ms to 1m0s"},
+		{"timeout too long", store.HealthCheck{Timeout: 61 * time.Second}, "out of range"},
+		{"deadline 10000h", store.HealthCheck{Deadline: 10000 * time.Hour}, "deadline 10000h0m0s is out of range: give at most 15m0s"},
+		{"negative", store.HealthCheck{Deadline: -time.Second}, "out of range"},
+		{"deadline below interval", store.HealthCheck{Interval: 2 * time.Second, Deadline: time.Second}, "shorter than the interval"},
+		{"interval above default deadline", store.HealthCheck{Interval: 2 * time.Minute}, "deadline 1m0s is shorter than the interval 2m0s"},
+		{"relative path", store.HealthCheck{Path: "up"}, "must start with /"},
+		{"CRLF", store.HealthCheck{Path: "/up\r\nX-Evil: 1"}, "control"},
+		{"LF", store.HealthCheck{Path: "/up\n"}, "control"},
+		{"NUL", store.HealthCheck{Path: "/up\x00"}, "control"},
+		{"space", store.HealthCheck{Path: "/up now"}, "space"},
+		{"tab", store.HealthCheck{Path: "/up\t"}, "control"},
+		{"DEL", store.HealthCheck{Path: "/up\x7f"}, "control"},
+		{"non-ASCII", store.HealthCheck{Path: "/é"}, "non-ASCII"},
+		{"fragment", store.HealthCheck{Path: "/up#x"}, "'#'"},
+		{"too long", store.HealthCheck{Path: "/" + strings.Repeat("a", MaxHealthPathLen)}, "at most 1024"},
+		{"bad escape", store.HealthCheck{Path: "/%zz"}, "not a valid request path"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateHealth(tc.hc)
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("ValidateHealth(%+v): %v", tc.hc, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrInvalidHealth) {
+				t.Fatalf("ValidateHealth(%+v) = %v; want ErrInvalidHealth containing %q", tc.hc, err, tc.err)
+			}
+		})
+	}
+}
+
+// TestStoredHealthClamped: settings stored before the bounds existed are
+// used within them, and ClampHealth turns them into valid settings.
+func TestStoredHealthClamped(t *testing.T) {
+	old := store.HealthCheck{Path: "/up\r\nX: y", Timeout: time.Nanosecond, Interval: time.Nanosecond, Deadline: 10000 * time.Hour}
+	got := withHealthDefaults(old)
+	want := store.HealthCheck{Path: "/", Timeout: MinHealthTimeout, Interval: MinHealthInterval, Deadline: MaxHealthDeadline}
+	if got != want {
+		t.Errorf("withHealthDefaults(%+v) = %+v; want %+v", old, got, want)
+	}
+	if err := ValidateHealth(ClampHealth(old)); err != nil {
+		t.Errorf("ClampHealth(%+v) = %+v is refused: %v", old, ClampHealth(old), err)
+	}
+	if c := ClampHealth(store.HealthCheck{Interval: time.Nanosecond}); c != (store.HealthCheck{Interval: MinHealthInterval}) {
+		t.Errorf("ClampHealth keeps zero fields zero: got %+v", c)
+	}
+	if c := ClampHealth(store.HealthCheck{Interval: 5 * time.Minute}); ValidateHealth(c) != nil {
+		t.Errorf("ClampHealth(interval 5m) = %+v, refused: %v", c, ValidateHealth(c))
+	}
+}
+
+// TestStoredTinyIntervalDoesNotSpin: an app stored with interval 1ns (the
+// audit's CPU burner) probes a few times in 400ms, not thousands.
+func TestStoredTinyIntervalDoesNotSpin(t *testing.T) {
+	var attempts atomic.Int32
+	h := healthChecker{
+		check: store.HealthCheck{Interval: time.Nanosecond, Deadline: 400 * time.Millisecond},
+		probe: func(context.Context) (int, error) { attempts.Add(1); return 503, nil },
+		alive: func(context.Context) error { return nil },
+	}
+	if err := h.wait(context.Background()); err == nil {
+		t.Fatal("wait succeeded against a probe that always answers 503")
+	}
+	// 20+40+80+100+100 ms of pauses: about 6 probes.
+	if n := attempts.Load(); n > 10 {
+		t.Errorf("%d probes in 400ms with a stored interval of 1ns; want at most 10", n)
 	}
 }
