@@ -350,14 +350,15 @@ func (s *server) setConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	change.Set, change.Unset = body.Set, body.Unset
-	for _, k := range append(slices.Collect(maps.Keys(change.Set)), change.Unset...) {
-		if err := deploy.ValidateEnvKey(k); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-	}
 	if len(change.Set)+len(change.Unset) == 0 {
 		writeError(w, http.StatusBadRequest, "nothing to change: give KEY=value pairs to set or keys to unset")
+		return
+	}
+	// Checked here too, against the env as it is now, so a bad change gets
+	// a 400 before the streamed answer starts; SetConfig checks again
+	// under the app's lock.
+	if _, err := deploy.ValidateConfigChange(app.Env, change); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	streamOperation(w, r, func(ctx context.Context, out io.Writer) (any, error) {

@@ -249,28 +249,14 @@ type ConfigChange struct {
 // through the blue-green path. If the app was never deployed the config is
 // only saved, for the first push, and the returned release is zero.
 func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigChange, out io.Writer) (store.Release, error) {
-	for k := range change.Set {
-		if err := ValidateEnvKey(k); err != nil {
-			return store.Release{}, err
-		}
-	}
-	for _, k := range change.Unset {
-		if err := ValidateEnvKey(k); err != nil {
-			return store.Release{}, err
-		}
-	}
 	app, unlock, err := d.lockApp(ctx, appName, out)
 	if err != nil {
 		return store.Release{}, err
 	}
 	defer unlock()
-	env := maps.Clone(app.Env)
-	if env == nil {
-		env = map[string]string{}
-	}
-	maps.Copy(env, change.Set)
-	for _, k := range change.Unset {
-		delete(env, k)
+	env, err := ValidateConfigChange(app.Env, change)
+	if err != nil {
+		return store.Release{}, err
 	}
 	if app.Active == 0 {
 		err := d.store.UpdateApp(appName, func(a *store.App) error { a.Env = env; return nil })

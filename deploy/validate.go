@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -16,6 +17,13 @@ import (
 var (
 	appNameRE = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Config limits: the environment goes to the engine with every container
+// start, and a value the engine refuses would fail every later deploy.
+const (
+	MaxEnvValueBytes = 32 << 10  // one value
+	MaxEnvBytes      = 256 << 10 // all keys and values of an app
 )
 
 // reservedNames are host labels plat keeps for itself (plat.<domain> serves
@@ -48,6 +56,52 @@ func ValidateEnvKey(key string) error {
 const maxHostLen = 253
 
 var hostLabelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidateEnvValue checks one config value: the engine passes KEY=value as
+// a C string, so a NUL would cut it (or make the start fail).
+func ValidateEnvValue(key, value string) error {
+	if i := strings.IndexByte(value, 0); i >= 0 {
+		return fmt.Errorf("%w: the value of %s has a NUL byte at offset %d; environment values cannot hold NUL", ErrInvalidConfig, key, i)
+	}
+	if len(value) > MaxEnvValueBytes {
+		return fmt.Errorf("%w: the value of %s is %d bytes; the limit is %d (32 KiB): put large data in a file or a service and pass its location", ErrInvalidConfig, key, len(value), MaxEnvValueBytes)
+	}
+	return nil
+}
+
+// ValidateConfigChange checks change against an app's current env and
+// returns the env it makes: valid keys and values, within MaxEnvBytes.
+func ValidateConfigChange(env map[string]string, change ConfigChange) (map[string]string, error) {
+	for _, k := range slices.Sorted(maps.Keys(change.Set)) {
+		if err := ValidateEnvKey(k); err != nil {
+			return nil, err
+		}
+		if err := ValidateEnvValue(k, change.Set[k]); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range change.Unset {
+		if err := ValidateEnvKey(k); err != nil {
+			return nil, err
+		}
+	}
+	out := maps.Clone(env)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, change.Set)
+	for _, k := range change.Unset {
+		delete(out, k)
+	}
+	total := 0
+	for k, v := range out {
+		total += len(k) + len(v)
+	}
+	if total > MaxEnvBytes {
+		return nil, fmt.Errorf("%w: the config would hold %d bytes of keys and values; the limit is %d (256 KiB): unset some keys first", ErrInvalidConfig, total, MaxEnvBytes)
+	}
+	return out, nil
+}
 
 // ValidateDomain checks a custom domain and returns it normalized (lower
 // case, no trailing dot). Names directly under the base domain are refused:

@@ -3,6 +3,8 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -127,5 +129,81 @@ func TestStoredTinyIntervalDoesNotSpin(t *testing.T) {
 	// 20+40+80+100+100 ms of pauses: about 6 probes.
 	if n := attempts.Load(); n > 10 {
 		t.Errorf("%d probes in 400ms with a stored interval of 1ns; want at most 10", n)
+	}
+}
+
+func TestValidateAppName(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"a": true, "my-app": true, "app2": true, strings.Repeat("a", 63): true,
+		"": false, "My": false, "2app": false, "app-": false, "a_b": false, "a.b": false,
+		strings.Repeat("a", 64): false, "plat": false,
+	} {
+		if err := ValidateAppName(name); (err == nil) != ok {
+			t.Errorf("ValidateAppName(%q) = %v, want ok=%v", name, err, ok)
+		}
+	}
+}
+
+func TestValidateEnvKey(t *testing.T) {
+	for _, tc := range []struct {
+		key string
+		ok  bool
+	}{
+		{"DATABASE_URL", true}, {"GREETING", true}, {"_x", true}, {"a1", true},
+		{"", false}, {"1A", false}, {"9", false}, {"A=B", false}, {"A\x00B", false},
+		{"A B", false}, {"A-B", false}, {"Ä", false}, {"PORT", false},
+	} {
+		err := ValidateEnvKey(tc.key)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrInvalidConfig)) {
+			t.Errorf("ValidateEnvKey(%q) = %v; want ok=%v", tc.key, err, tc.ok)
+		}
+	}
+}
+
+func TestValidateConfigChange(t *testing.T) {
+	big := strings.Repeat("x", MaxEnvValueBytes)
+	// Eight values of 32 KiB minus their keys fill the 256 KiB exactly.
+	full := map[string]string{}
+	for i := range 8 {
+		k := fmt.Sprintf("K%d", i)
+		full[k] = big[:MaxEnvValueBytes-len(k)]
+	}
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		change ConfigChange
+		err    string
+		want   map[string]string
+	}{
+		{name: "set and unset", env: map[string]string{"A": "1", "B": "2"},
+			change: ConfigChange{Set: map[string]string{"C": "3"}, Unset: []string{"A"}}, want: map[string]string{"B": "2", "C": "3"}},
+		{name: "value of 32 KiB", change: ConfigChange{Set: map[string]string{"V": big}}, want: map[string]string{"V": big}},
+		{name: "value over 32 KiB", change: ConfigChange{Set: map[string]string{"V": big + "x"}}, err: "the value of V is 32769 bytes; the limit is 32768"},
+		{name: "NUL", change: ConfigChange{Set: map[string]string{"V": "a\x00b"}}, err: "NUL byte at offset 1"},
+		{name: "bad key", change: ConfigChange{Set: map[string]string{"1X": "a"}}, err: "not a valid environment variable name"},
+		{name: "bad unset key", change: ConfigChange{Unset: []string{"A=B"}}, err: "not a valid environment variable name"},
+		{name: "total at the limit", env: full, change: ConfigChange{Set: map[string]string{}}, want: full},
+		{name: "total over the limit", env: full, change: ConfigChange{Set: map[string]string{"Z": "1"}}, err: "262146 bytes of keys and values; the limit is 262144"},
+		{name: "unset makes room", env: full, change: ConfigChange{Set: map[string]string{"Z": "1"}, Unset: []string{"K0"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ValidateConfigChange(tc.env, tc.change)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrInvalidConfig) {
+					t.Fatalf("error %v; want ErrInvalidConfig containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want != nil && !maps.Equal(got, tc.want) {
+				t.Errorf("env %v; want %v", got, tc.want)
+			}
+		})
+	}
+	env := map[string]string{"A": "1"}
+	if _, err := ValidateConfigChange(env, ConfigChange{Set: map[string]string{"A": "2"}, Unset: []string{"A"}}); err != nil || env["A"] != "1" {
+		t.Errorf("the current env was changed: %v, %v", env, err)
 	}
 }
