@@ -23,8 +23,9 @@ import (
 	"github.com/plat-paas/plat/web"
 )
 
-// maxJSONBody bounds API request bodies; config and app names are small.
-const maxJSONBody = 1 << 20
+// maxJSONBody bounds API request bodies: a full config (deploy.MaxEnvBytes)
+// fits even when JSON escapes every byte of it as \u00XX.
+const maxJSONBody = 2 << 20
 
 // defaultLogTail is how many recent lines `plat logs` shows.
 const defaultLogTail = 100
@@ -584,9 +585,30 @@ func streamResult(w http.ResponseWriter, r *http.Request, key string, op func(ct
 	enc.Encode(map[string]any{key: result})
 }
 
+// readJSON decodes the request body, one JSON value (or nothing) into v.
+// It answers 413 when the body is over maxJSONBody and 400 when it is not
+// exactly one JSON value, and then returns false.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+	err := dec.Decode(v)
+	if err == nil {
+		// Only white space may follow: trailing bytes mean the client sent
+		// something other than what it meant.
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			err = terr
+			if err == nil {
+				err = errors.New("more than one JSON value")
+			}
+			err = fmt.Errorf("unexpected data after the JSON object: %w", err)
+		}
+	} else if errors.Is(err, io.EOF) {
+		err = nil // an empty body: every field left out
+	}
+	if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over %d bytes; send less", tooBig.Limit))
+		return false
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
 		return false
 	}
