@@ -44,14 +44,18 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &body) {
 		return
 	}
-	host, err := deploy.ValidateDomain(body.Domain, s.cfg.Domain)
+	host, err := deploy.ValidateDomain(body.Domain, s.cfg.Domain, app.Name)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	app, err = s.store.AddDomain(app.Name, host)
 	if taken := (*store.DomainTakenError)(nil); errors.As(err, &taken) {
-		owner := taken.App
+		owner, existing := taken.App, taken.Existing
+		if existing != host {
+			writeError(w, http.StatusConflict, fmt.Sprintf("%s overlaps %s of app %s: a host under another app's host could read or set its cookies; choose a name outside %s, or remove it there first with `plat domains:remove %s %s`", host, existing, owner, existing, owner, existing))
+			return
+		}
 		writeError(w, http.StatusConflict, fmt.Sprintf("%s already belongs to app %s; remove it there first with `plat domains:remove %s %s`", host, owner, owner, host))
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/plat-paas/plat/store"
+	"golang.org/x/net/idna"
 )
 
 var (
@@ -28,7 +29,7 @@ const (
 
 // reservedNames are host labels plat keeps for itself (plat.<domain> serves
 // the API and dashboard).
-var reservedNames = []string{"plat", "www", "api"}
+var reservedNames = []string{APIHostLabel, "www", "api"}
 
 // ValidateAppName checks that name can be a DNS label and is not reserved.
 func ValidateAppName(name string) error {
@@ -51,11 +52,6 @@ func ValidateEnvKey(key string) error {
 	}
 	return nil
 }
-
-// maxHostLen is the longest DNS name (RFC 1035), without the trailing dot.
-const maxHostLen = 253
-
-var hostLabelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // ValidateEnvValue checks one config value: the engine passes KEY=value as
 // a C string, so a NUL would cut it (or make the start fail).
@@ -103,34 +99,110 @@ func ValidateConfigChange(env map[string]string, change ConfigChange) (map[strin
 	return out, nil
 }
 
-// ValidateDomain checks a custom domain and returns it normalized (lower
-// case, no trailing dot). Names directly under the base domain are refused:
-// they are the default hosts of apps and of plat itself.
-func ValidateDomain(host, base string) (string, error) {
+// Host-name limits (RFC 1035), without the trailing dot.
+const (
+	maxHostLen  = 253
+	maxLabelLen = 63
+)
+
+// APIHostLabel names plat's own host under the base domain: plat.<domain>
+// serves the dashboard, the API and git over HTTPS, so no app may be called
+// that (reservedNames) nor hold a name under it (ValidateDomain).
+const APIHostLabel = "plat"
+
+var (
+	hostLabelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	// numericTLDRE matches a last label that browsers (WHATWG URL) parse as
+	// the last part of an IPv4 address: 123.456 or 1.0x7f is no host name.
+	numericTLDRE = regexp.MustCompile(`^([0-9]+|0x[0-9a-f]*)$`)
+)
+
+// ErrInvalidDomain: a custom domain is malformed or in plat's namespace.
+var ErrInvalidDomain = errors.New("invalid domain")
+
+// ValidateDomain checks host as a custom domain of app and returns it
+// normalized: lower-case ASCII (internationalized names as xn-- labels), no
+// trailing dot. Besides syntax it refuses plat's namespace under base: base
+// itself, the names directly under it (default hosts of apps and of plat),
+// anything under plat.<base> (the dashboard's host), and anything under
+// another app's default host, since a page there could read that host's
+// domain cookies. Names under app's own default host are fine. Conflicts
+// with other apps' custom domains are the store's to find (AddDomain).
+func ValidateDomain(host, base, app string) (string, error) {
 	h := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(host), "."))
+	if h == "" {
+		return "", fmt.Errorf("%w: empty domain: give a host name like www.example.com", ErrInvalidDomain)
+	}
+	if !isASCII(h) {
+		a, err := idna.Lookup.ToASCII(h)
+		if err != nil {
+			return "", fmt.Errorf("%w: %q is not a valid internationalized host name: %v", ErrInvalidDomain, h, err)
+		}
+		h = a
+	}
 	switch {
-	case h == "":
-		return "", errors.New("empty domain: give a host name like www.example.com")
 	case len(h) > maxHostLen:
-		return "", fmt.Errorf("domain %q is longer than %d characters", h, maxHostLen)
+		return "", fmt.Errorf("%w: domain %q is longer than %d characters", ErrInvalidDomain, h, maxHostLen)
 	case net.ParseIP(strings.Trim(h, "[]")) != nil:
-		return "", fmt.Errorf("%q is an IP address: give a host name like www.example.com", h)
+		return "", fmt.Errorf("%w: %q is an IP address: give a host name like www.example.com", ErrInvalidDomain, h)
 	case strings.Contains(h, "*"):
-		return "", fmt.Errorf("%q: wildcard domains are not supported; add each host name", h)
+		return "", fmt.Errorf("%w: %q: wildcard domains are not supported; add each host name", ErrInvalidDomain, h)
 	}
 	labels := strings.Split(h, ".")
 	for _, l := range labels {
-		if !hostLabelRE.MatchString(l) {
-			return "", fmt.Errorf("%q is not a valid host name: each dot-separated part must be 1-63 letters, digits or dashes, not starting or ending with a dash", h)
+		if len(l) > maxLabelLen || !hostLabelRE.MatchString(l) {
+			return "", fmt.Errorf("%w: %q is not a valid host name: each dot-separated part must be 1-%d letters, digits or dashes, not starting or ending with a dash", ErrInvalidDomain, h, maxLabelLen)
 		}
 	}
 	if len(labels) < 2 {
-		return "", fmt.Errorf("%q is not a full host name: give one like www.example.com", h)
+		return "", fmt.Errorf("%w: %q is not a full host name: give one like www.example.com", ErrInvalidDomain, h)
 	}
-	if h == base || (strings.HasSuffix(h, "."+base) && !strings.Contains(strings.TrimSuffix(h, "."+base), ".")) {
-		return "", fmt.Errorf("%q is reserved: names directly under %s are the default hosts of apps and of plat", h, base)
+	if numericTLDRE.MatchString(labels[len(labels)-1]) {
+		return "", fmt.Errorf("%w: %q ends in a number, so browsers read it as an IP address: give a host name like www.example.com", ErrInvalidDomain, h)
 	}
-	return h, nil
+	// xn-- labels must be punycode that decodes to a valid name and encodes
+	// back to the same bytes; this also refuses other labels with "--" in
+	// the third and fourth place, which IDNA reserves.
+	u, err := idna.Registration.ToUnicode(h)
+	if err == nil {
+		var back string
+		back, err = idna.Registration.ToASCII(u)
+		if err == nil && back != h {
+			err = fmt.Errorf("it encodes back as %q", back)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %q is not a valid internationalized host name (%v): give the name as you would type it, or its exact xn-- form", ErrInvalidDomain, h, err)
+	}
+	if h == base {
+		return "", fmt.Errorf("%w: %q is plat's own domain; apps are served at <app>.%s already", ErrInvalidDomain, h, base)
+	}
+	rest, under := strings.CutSuffix(h, "."+base)
+	if !under {
+		return h, nil
+	}
+	owner := rest[strings.LastIndexByte(rest, '.')+1:]
+	switch {
+	case rest == app:
+		return "", fmt.Errorf("%w: %q is already the default host of %s", ErrInvalidDomain, h, app)
+	case owner == app:
+		return h, nil // under the app's own default host
+	case owner == APIHostLabel:
+		return "", fmt.Errorf("%w: %q is reserved: %s.%s and the names under it belong to plat's dashboard and API", ErrInvalidDomain, h, APIHostLabel, base)
+	case rest == owner:
+		return "", fmt.Errorf("%w: %q is reserved: names directly under %s are the default hosts of apps and of plat", ErrInvalidDomain, h, base)
+	default:
+		return "", fmt.Errorf("%w: %q is under %s.%s, the default host of app %s (or of an app of that name created later), and could read its cookies: use a name under %s.%s or outside %s", ErrInvalidDomain, h, owner, base, owner, app, base, base)
+	}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateHealth checks an app's health-check settings: zero fields take

@@ -14,36 +14,80 @@ import (
 )
 
 func TestValidateDomain(t *testing.T) {
+	const base, app = "localhost", "shop"
 	for _, tc := range []struct {
 		in, want, err string
 	}{
 		{"www.example.com", "www.example.com", ""},
 		{"WWW.Example.COM.", "www.example.com", ""},
-		{"a.b.localhost", "a.b.localhost", ""},
+		{"a.b.test", "a.b.test", ""},
 		{"shop.test", "shop.test", ""},
+		{"123.example.com", "123.example.com", ""}, // a numeric label is fine, a numeric TLD is not
+		{"example.com123", "example.com123", ""},
 		{"", "", "empty"},
 		{"example", "", "not a full host name"},
 		{"not a host.com", "", "not a valid host name"},
 		{"bad-.example.com", "", "not a valid host name"},
 		{"a..example.com", "", "not a valid host name"},
+		{".example.com", "", "not a valid host name"},
 		{"under_score.example.com", "", "not a valid host name"},
+		{"a\x00b.example.com", "", "not a valid host name"},
+		{"a\r\n.example.com", "", "not a valid host name"},
+		{strings.Repeat("a", 63) + ".com", strings.Repeat("a", 63) + ".com", ""},
 		{strings.Repeat("a", 64) + ".com", "", "not a valid host name"},
-		{strings.Repeat("abcdefgh.", 30) + "com", "", "longer than"},
+		{strings.Repeat("abcdefgh.", 27) + "com", strings.Repeat("abcdefgh.", 27) + "com", ""}, // 246
+		{strings.Repeat("abcdefgh.", 30) + "com", "", "longer than 253"},
 		{"192.168.1.1", "", "IP address"},
+		{"[::1]", "", "IP address"},
+		{"123.456", "", "ends in a number"},
+		{"1.2.3.4.5", "", "ends in a number"},
+		{"0x7f.1", "", "ends in a number"},
+		{"a.0x7f", "", "ends in a number"},
 		{"*.example.com", "", "wildcard"},
+		// Internationalized names: typed in Unicode, or as exact punycode.
+		{"bücher.example", "xn--bcher-kva.example", ""},
+		{"BÜCHER.example", "xn--bcher-kva.example", ""},
+		{"xn--bcher-kva.example", "xn--bcher-kva.example", ""},
+		{"xn--zz.example", "", "not a valid internationalized host name"},
+		{"xn--.example", "", "not a valid host name"},
+		{"xn--abc-.example", "", "not a valid host name"},
+		{"xn--ls8h.example", "xn--ls8h.example", ""},                         // an emoji label: punycode that round-trips
+		{"xn--a-ecp.example", "", "not a valid internationalized host name"}, // decodes to a disallowed rune
+		{"xn--abc.example", "", "not a valid internationalized host name"},   // decodes to C1 control characters
+		{"ab--cd.example", "", "not a valid internationalized host name"},
+		{"xn--80ak6aa92e.com", "xn--80ak6aa92e.com", ""}, // "аррӏе" in Cyrillic: valid IDNA (homographs are the registrar's business)
+		{"a\u200b.example", "a.example", ""},             // mapped away as browsers do
+		// plat's namespace under the base domain.
 		{"localhost", "", "not a full host name"},
-		{"other.localhost", "", "reserved"},
-		{"plat.localhost", "", "reserved"},
+		{"LOCALHOST.", "", "not a full host name"},
+		{"other.localhost", "", "reserved: names directly under localhost are the default hosts"},
+		{"shop.localhost", "", "already the default host of shop"},
+		{"plat.localhost", "", "belong to plat's dashboard"},
+		{"x.plat.localhost", "", "belong to plat's dashboard"},
+		{"a.b.plat.localhost", "", "belong to plat's dashboard"},
+		{"x.other.localhost", "", "under other.localhost, the default host of app other"},
+		{"x.www.localhost", "", "the default host of app www"},
+		{"api.shop.localhost", "api.shop.localhost", ""},
+		{"a.b.shop.localhost", "a.b.shop.localhost", ""},
+		{"shop.localhost.example", "shop.localhost.example", ""},
+		{"notlocalhost.test", "notlocalhost.test", ""},
 	} {
-		got, err := ValidateDomain(tc.in, "localhost")
+		got, err := ValidateDomain(tc.in, base, app)
 		if tc.err == "" {
 			if err != nil || got != tc.want {
 				t.Errorf("ValidateDomain(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 			}
 			continue
 		}
-		if err == nil || !strings.Contains(err.Error(), tc.err) {
-			t.Errorf("ValidateDomain(%q) error %v; want one containing %q", tc.in, err, tc.err)
+		if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrInvalidDomain) {
+			t.Errorf("ValidateDomain(%q) = %q, %v; want ErrInvalidDomain containing %q", tc.in, got, err, tc.err)
+		}
+	}
+	// A base domain with several labels: names above it are outside plat's namespace.
+	for in, want := range map[string]string{"example.com": "example.com", "x.apps.example.com": "", "x.plat.apps.example.com": "", "www.example.com": "www.example.com"} {
+		got, err := ValidateDomain(in, "apps.example.com", app)
+		if (err == nil) != (want != "") || got != want {
+			t.Errorf("ValidateDomain(%q, apps.example.com) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 }
