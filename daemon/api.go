@@ -286,7 +286,11 @@ func (s *server) listReleases(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, releases)
+	out := make([]releaseInfo, len(releases))
+	for i, rel := range releases {
+		out[i] = newReleaseInfo(rel)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) buildLog(w http.ResponseWriter, r *http.Request) {
@@ -363,7 +367,7 @@ func (s *server) setConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	streamOperation(w, r, func(ctx context.Context, out io.Writer) (any, error) {
-		return s.deployer.SetConfig(ctx, app.Name, change, out)
+		return releaseResult(s.deployer.SetConfig(ctx, app.Name, change, out))
 	})
 }
 
@@ -379,7 +383,7 @@ func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	streamOperation(w, r, func(ctx context.Context, out io.Writer) (any, error) {
-		return s.deployer.Rollback(ctx, app.Name, body.Version, out)
+		return releaseResult(s.deployer.Rollback(ctx, app.Name, body.Version, out))
 	})
 }
 
