@@ -128,3 +128,22 @@ func TestCopyLogs(t *testing.T) {
 		t.Errorf("to a pipe: %q; want the bytes unchanged", pipe.String())
 	}
 }
+
+// FuzzStripControls: whatever an app prints, the terminal gets valid UTF-8
+// with no control character but tab and newline, and stripping twice
+// changes nothing more.
+func FuzzStripControls(f *testing.F) {
+	for _, s := range []string{"plain\n", "\x1b[31mred\x1b[0m", "\x1b]0;t\x07x", "\x1b]8;;u\x1b\\l", "\u009b1m", "a\xffb", "x\x1b", "\r\b\a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := stripControls(in)
+		checkStripped(t, in, out)
+		if again := stripControls(out); again != out {
+			t.Fatalf("stripControls is not idempotent on %q: %q then %q", in, out, again)
+		}
+		if strings.Count(out, "\n") > strings.Count(in, "\n") {
+			t.Fatalf("stripControls(%q) = %q adds lines", in, out)
+		}
+	})
+}
