@@ -87,15 +87,6 @@ func cmdLogin(e *env, args []string) error {
 	return nil
 }
 
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 func cmdLogout(e *env, args []string) error {
 	if _, err := e.parse(e.flags(), args, 0, 0); err != nil {
 		return err
@@ -628,7 +619,7 @@ func cmdLogs(e *env, args []string) error {
 			}
 		}
 	} else {
-		_, err = io.Copy(e.stdout, resp.Body)
+		err = copyLogs(e.stdout, resp.Body, isTerminal(e.stdout))
 	}
 	if err == nil || errors.Is(err, io.EOF) || e.ctx.Err() != nil {
 		return nil

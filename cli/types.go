@@ -59,17 +59,17 @@ type Replica struct {
 
 // Release is one numbered version of an app.
 type Release struct {
-	App         string            `json:"app"`
-	Version     int               `json:"version"`
-	Cause       string            `json:"cause"`  // push, config, rollback
-	Status      string            `json:"status"` // deploying, active, superseded, failed
-	Reason      string            `json:"reason,omitempty"`
-	ImageID     string            `json:"image_id,omitempty"`
-	GitSHA      string            `json:"git_sha,omitempty"`
-	Env         map[string]string `json:"env,omitempty"`
-	ContainerID string            `json:"container_id,omitempty"`
-	CreatedAt   time.Time         `json:"created_at"`
-	FinishedAt  time.Time         `json:"finished_at,omitempty"`
+	App         string    `json:"app"`
+	Version     int       `json:"version"`
+	Cause       string    `json:"cause"`  // push, config, rollback
+	Status      string    `json:"status"` // deploying, active, superseded, failed
+	Reason      string    `json:"reason,omitempty"`
+	ImageID     string    `json:"image_id,omitempty"`
+	GitSHA      string    `json:"git_sha,omitempty"`
+	ConfigKeys  []string  `json:"config_keys"` // values: GET .../config
+	ContainerID string    `json:"container_id,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	FinishedAt  time.Time `json:"finished_at,omitempty"`
 }
 
 // Duration reads both encodings a daemon may use: a Go duration string ("2s")

@@ -23,8 +23,9 @@ import (
 	"github.com/plat-paas/plat/web"
 )
 
-// maxJSONBody bounds API request bodies; config and app names are small.
-const maxJSONBody = 1 << 20
+// maxJSONBody bounds API request bodies: a full config (deploy.MaxEnvBytes)
+// fits even when JSON escapes every byte of it as \u00XX.
+const maxJSONBody = 2 << 20
 
 // defaultLogTail is how many recent lines `plat logs` shows.
 const defaultLogTail = 100
@@ -287,7 +288,11 @@ func (s *server) listReleases(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, releases)
+	out := make([]releaseInfo, len(releases))
+	for i, rel := range releases {
+		out[i] = newReleaseInfo(rel)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) buildLog(w http.ResponseWriter, r *http.Request) {
@@ -352,18 +357,19 @@ func (s *server) setConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	change.Set, change.Unset = body.Set, body.Unset
-	for _, k := range append(slices.Collect(maps.Keys(change.Set)), change.Unset...) {
-		if err := deploy.ValidateEnvKey(k); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-	}
 	if len(change.Set)+len(change.Unset) == 0 {
 		writeError(w, http.StatusBadRequest, "nothing to change: give KEY=value pairs to set or keys to unset")
 		return
 	}
+	// Checked here too, against the env as it is now, so a bad change gets
+	// a 400 before the streamed answer starts; SetConfig checks again
+	// under the app's lock.
+	if _, err := deploy.ValidateConfigChange(app.Env, change); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	streamOperation(w, r, func(ctx context.Context, out io.Writer) (any, error) {
-		return s.deployer.SetConfig(ctx, app.Name, change, out)
+		return releaseResult(s.deployer.SetConfig(ctx, app.Name, change, out))
 	})
 }
 
@@ -379,7 +385,7 @@ func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	streamOperation(w, r, func(ctx context.Context, out io.Writer) (any, error) {
-		return s.deployer.Rollback(ctx, app.Name, body.Version, out)
+		return releaseResult(s.deployer.Rollback(ctx, app.Name, body.Version, out))
 	})
 }
 
@@ -397,12 +403,10 @@ func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &body) {
 		return
 	}
-	hc := app.Health
+	// Fields not given keep their values; values stored before the bounds
+	// existed are brought within them rather than blocking this change.
+	hc := deploy.ClampHealth(app.Health)
 	if body.Path != "" {
-		if !strings.HasPrefix(body.Path, "/") {
-			writeError(w, http.StatusBadRequest, "health check path must start with /")
-			return
-		}
 		hc.Path = body.Path
 	}
 	for _, f := range []struct {
@@ -419,6 +423,10 @@ func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		*f.out = d
+	}
+	if err := deploy.ValidateHealth(hc); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	if err := s.store.UpdateApp(app.Name, func(a *store.App) error { a.Health = hc; return nil }); err != nil {
 		s.internalError(w, err)
@@ -583,9 +591,30 @@ func streamResult(w http.ResponseWriter, r *http.Request, key string, op func(ct
 	enc.Encode(map[string]any{key: result})
 }
 
+// readJSON decodes the request body, one JSON value (or nothing) into v.
+// It answers 413 when the body is over maxJSONBody and 400 when it is not
+// exactly one JSON value, and then returns false.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+	err := dec.Decode(v)
+	if err == nil {
+		// Only white space may follow: trailing bytes mean the client sent
+		// something other than what it meant.
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			err = terr
+			if err == nil {
+				err = errors.New("more than one JSON value")
+			}
+			err = fmt.Errorf("unexpected data after the JSON object: %w", err)
+		}
+	} else if errors.Is(err, io.EOF) {
+		err = nil // an empty body: every field left out
+	}
+	if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over %d bytes; send less", tooBig.Limit))
+		return false
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
 		return false
 	}

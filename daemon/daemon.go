@@ -156,6 +156,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if !localCA.Constrained() {
+		log.Warn("the local CA's root predates name constraints: a browser that trusts it would trust it for any name; to replace it, see \"Rotating the local CA\" in the README",
+			"dir", filepath.Join(cfg.DataDir, localCADir))
+	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + publicHost(apiLn.Addr())
 	}

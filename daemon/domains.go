@@ -3,48 +3,12 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"regexp"
 	"strings"
 
+	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/store"
 )
-
-// maxHostLen is the longest DNS name (RFC 1035), without the trailing dot.
-const maxHostLen = 253
-
-var hostLabelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
-// validateDomain checks a custom domain and returns it normalized (lower
-// case, no trailing dot). Names directly under the base domain are refused:
-// they are the default hosts of apps and of plat itself.
-func validateDomain(host, base string) (string, error) {
-	h := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(host), "."))
-	switch {
-	case h == "":
-		return "", errors.New("empty domain: give a host name like www.example.com")
-	case len(h) > maxHostLen:
-		return "", fmt.Errorf("domain %q is longer than %d characters", h, maxHostLen)
-	case net.ParseIP(strings.Trim(h, "[]")) != nil:
-		return "", fmt.Errorf("%q is an IP address: give a host name like www.example.com", h)
-	case strings.Contains(h, "*"):
-		return "", fmt.Errorf("%q: wildcard domains are not supported; add each host name", h)
-	}
-	labels := strings.Split(h, ".")
-	for _, l := range labels {
-		if !hostLabelRE.MatchString(l) {
-			return "", fmt.Errorf("%q is not a valid host name: each dot-separated part must be 1-63 letters, digits or dashes, not starting or ending with a dash", h)
-		}
-	}
-	if len(labels) < 2 {
-		return "", fmt.Errorf("%q is not a full host name: give one like www.example.com", h)
-	}
-	if h == base || (strings.HasSuffix(h, "."+base) && !strings.Contains(strings.TrimSuffix(h, "."+base), ".")) {
-		return "", fmt.Errorf("%q is reserved: names directly under %s are the default hosts of apps and of plat", h, base)
-	}
-	return h, nil
-}
 
 // domainsInfo is the API's view of an app's host names.
 type domainsInfo struct {
@@ -80,14 +44,18 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &body) {
 		return
 	}
-	host, err := validateDomain(body.Domain, s.cfg.Domain)
+	host, err := deploy.ValidateDomain(body.Domain, s.cfg.Domain, app.Name)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	app, err = s.store.AddDomain(app.Name, host)
 	if taken := (*store.DomainTakenError)(nil); errors.As(err, &taken) {
-		owner := taken.App
+		owner, existing := taken.App, taken.Existing
+		if existing != host {
+			writeError(w, http.StatusConflict, fmt.Sprintf("%s overlaps %s of app %s: a host under another app's host could read or set its cookies; choose a name outside %s, or remove it there first with `plat domains:remove %s %s`", host, existing, owner, existing, owner, existing))
+			return
+		}
 		writeError(w, http.StatusConflict, fmt.Sprintf("%s already belongs to app %s; remove it there first with `plat domains:remove %s %s`", host, owner, owner, host))
 		return
 	}

@@ -10,21 +10,19 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/router"
 )
 
 // HTTPS defaults and where its state lives in the data dir.
 const (
 	DefaultHTTPSAddr = ":443"
-	// apiHostLabel names the daemon's own host: plat.<domain> serves the
-	// API and git over HTTPS, so no app may be called that.
-	apiHostLabel = "plat"
-	localCADir   = "ca"
-	certsDir     = "certs"
+	localCADir       = "ca"
+	certsDir         = "certs"
 )
 
 // apiHost is the host name that reaches the API through the HTTPS listener.
-func (c Config) apiHost() string { return apiHostLabel + "." + c.Domain }
+func (c Config) apiHost() string { return deploy.APIHostLabel + "." + c.Domain }
 
 // newTLS builds the certificate manager: certificates only for hosts the
 // router serves and for the API host.

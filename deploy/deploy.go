@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,40 +39,10 @@ const (
 var (
 	ErrInvalidName   = errors.New("invalid app name")
 	ErrInvalidConfig = errors.New("invalid config")
+	ErrInvalidHealth = errors.New("invalid health check")
 	ErrNoRelease     = errors.New("no such release")
 	ErrNotLocked     = errors.New("deploy lock not held")
 )
-
-var (
-	appNameRE = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
-
-// reservedNames are host labels plat keeps for itself (plat.<domain> serves
-// the API and dashboard).
-var reservedNames = []string{"plat", "www", "api"}
-
-// ValidateAppName checks that name can be a DNS label and is not reserved.
-func ValidateAppName(name string) error {
-	if !appNameRE.MatchString(name) {
-		return fmt.Errorf("%w %q: use 1-63 lower-case letters, digits and dashes, starting with a letter and not ending with a dash", ErrInvalidName, name)
-	}
-	if slices.Contains(reservedNames, name) {
-		return fmt.Errorf("%w %q: the name is reserved by plat, choose another", ErrInvalidName, name)
-	}
-	return nil
-}
-
-// ValidateEnvKey checks that key is a valid environment variable name.
-func ValidateEnvKey(key string) error {
-	if !envKeyRE.MatchString(key) {
-		return fmt.Errorf("%w: %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", ErrInvalidConfig, key)
-	}
-	if key == "PORT" {
-		return fmt.Errorf("%w: PORT is set by plat; make your app listen on $PORT", ErrInvalidConfig)
-	}
-	return nil
-}
 
 // Switcher points an app's traffic at a new set of backends. It returns a
 // function that waits (bounded by ctx) for the in-flight requests of the
@@ -276,28 +245,14 @@ type ConfigChange struct {
 // through the blue-green path. If the app was never deployed the config is
 // only saved, for the first push, and the returned release is zero.
 func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigChange, out io.Writer) (store.Release, error) {
-	for k := range change.Set {
-		if err := ValidateEnvKey(k); err != nil {
-			return store.Release{}, err
-		}
-	}
-	for _, k := range change.Unset {
-		if err := ValidateEnvKey(k); err != nil {
-			return store.Release{}, err
-		}
-	}
 	app, unlock, err := d.lockApp(ctx, appName, out)
 	if err != nil {
 		return store.Release{}, err
 	}
 	defer unlock()
-	env := maps.Clone(app.Env)
-	if env == nil {
-		env = map[string]string{}
-	}
-	maps.Copy(env, change.Set)
-	for _, k := range change.Unset {
-		delete(env, k)
+	env, err := ValidateConfigChange(app.Env, change)
+	if err != nil {
+		return store.Release{}, err
 	}
 	if app.Active == 0 {
 		err := d.store.UpdateApp(appName, func(a *store.App) error { a.Env = env; return nil })

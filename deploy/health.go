@@ -23,9 +23,22 @@ const (
 	firstProbeInterval = 20 * time.Millisecond
 )
 
-// withHealthDefaults fills the zero fields of hc with the defaults.
+// Health-check bounds (ValidateHealth). A shorter interval turns the probe
+// loop into a busy loop on the daemon; a longer deadline keeps a failing
+// deploy (and the app's deploy lock) for that long.
+const (
+	MinHealthInterval = 100 * time.Millisecond
+	MinHealthTimeout  = 100 * time.Millisecond
+	MaxHealthTimeout  = 60 * time.Second
+	MaxHealthDeadline = 15 * time.Minute
+	MaxHealthPathLen  = 1024
+)
+
+// withHealthDefaults fills the zero fields of hc with the defaults and
+// brings out-of-bounds values (stored before the bounds existed) within
+// them, so an old setting cannot make the daemon spin.
 func withHealthDefaults(hc store.HealthCheck) store.HealthCheck {
-	if hc.Path == "" {
+	if hc.Path == "" || validateHealthPath(hc.Path) != nil {
 		hc.Path = DefaultHealthPath
 	}
 	if hc.Timeout <= 0 {
@@ -36,6 +49,30 @@ func withHealthDefaults(hc store.HealthCheck) store.HealthCheck {
 	}
 	if hc.Deadline <= 0 {
 		hc.Deadline = DefaultHealthDeadline
+	}
+	hc.Timeout = min(max(hc.Timeout, MinHealthTimeout), MaxHealthTimeout)
+	hc.Deadline = min(hc.Deadline, MaxHealthDeadline)
+	hc.Interval = min(max(hc.Interval, MinHealthInterval), hc.Deadline)
+	hc.Deadline = max(hc.Deadline, hc.Interval)
+	return hc
+}
+
+// ClampHealth brings the set fields of hc within the bounds and keeps zero
+// fields zero ("the default"): what an app stored before the bounds existed
+// becomes a setting ValidateHealth accepts.
+func ClampHealth(hc store.HealthCheck) store.HealthCheck {
+	eff := withHealthDefaults(hc)
+	if hc.Path != "" {
+		hc.Path = eff.Path
+	}
+	if hc.Timeout != 0 {
+		hc.Timeout = eff.Timeout
+	}
+	if hc.Interval != 0 {
+		hc.Interval = eff.Interval
+	}
+	if hc.Deadline != 0 {
+		hc.Deadline = eff.Deadline
 	}
 	return hc
 }

@@ -93,29 +93,6 @@ func TestHTTPProbe(t *testing.T) {
 	}
 }
 
-func TestValidateAppName(t *testing.T) {
-	for name, ok := range map[string]bool{
-		"a": true, "my-app": true, "app2": true, strings.Repeat("a", 63): true,
-		"": false, "My": false, "2app": false, "app-": false, "a_b": false, "a.b": false,
-		strings.Repeat("a", 64): false, "plat": false,
-	} {
-		if err := ValidateAppName(name); (err == nil) != ok {
-			t.Errorf("ValidateAppName(%q) = %v, want ok=%v", name, err, ok)
-		}
-	}
-}
-
-func TestValidateEnvKey(t *testing.T) {
-	for key, ok := range map[string]bool{
-		"GREETING": true, "_x": true, "a1": true,
-		"": false, "1A": false, "A-B": false, "A B": false, "PORT": false,
-	} {
-		if err := ValidateEnvKey(key); (err == nil) != ok {
-			t.Errorf("ValidateEnvKey(%q) = %v, want ok=%v", key, err, ok)
-		}
-	}
-}
-
 func TestAppLocks(t *testing.T) {
 	var l appLocks
 	var out strings.Builder

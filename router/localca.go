@@ -5,14 +5,19 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -25,23 +30,60 @@ const (
 	LocalLeafValidity = 7 * 24 * time.Hour
 	localRootFile     = "root.pem"
 	localKeyFile      = "root.key"
-	localIssuerKey    = "plat-local-ca"
+	// localIssuerKey, with the root's fingerprint after it, names where
+	// certmagic keeps the leaves: a new root never serves an old one's.
+	localIssuerKey = "plat-local-ca"
 )
+
+// localCADomains are the names a local CA root may certify, as its name
+// constraints (a constraint covers the name and every name under it):
+// localhost and the local suffixes IsLocalName sends to the local CA. A
+// browser that trusts the root then trusts it for nothing else, even if its
+// key leaks from the data dir.
+func localCADomains() []string {
+	out := []string{"localhost"}
+	for _, s := range localSuffixes {
+		if d := strings.TrimPrefix(s, "."); !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// inLocalCADomains reports whether host is one of localCADomains or under one.
+func inLocalCADomains(host string) bool {
+	host = normalizeHost(host)
+	for _, d := range localCADomains() {
+		if host == d || strings.HasSuffix(host, "."+d) {
+			return true
+		}
+	}
+	return false
+}
 
 // LocalCA is a private certificate authority kept in a directory: one ECDSA
 // root that signs leaf certificates for names no public CA issues for
 // (myapp.localhost). It implements certmagic.Issuer, so certmagic handles
 // on-demand issuance, storage and renewal exactly as for ACME.
 type LocalCA struct {
-	root    *x509.Certificate
-	rootPEM []byte
-	key     *ecdsa.PrivateKey
+	root      *x509.Certificate
+	rootPEM   []byte
+	key       *ecdsa.PrivateKey
+	issuerKey string
+}
+
+func newLocalCA(root *x509.Certificate, rootPEM []byte, key *ecdsa.PrivateKey) *LocalCA {
+	sum := sha256.Sum256(root.Raw)
+	return &LocalCA{root: root, rootPEM: rootPEM, key: key, issuerKey: localIssuerKey + "-" + hex.EncodeToString(sum[:8])}
 }
 
 var _ certmagic.Issuer = (*LocalCA)(nil)
 
 // LoadOrCreateLocalCA loads the root from dir, or creates and saves one
-// (root.pem, and root.key with mode 0600) when dir has none.
+// (root.pem, and root.key with mode 0600) when dir has none. A new root is
+// name-constrained to localCADomains; a root saved by an older plat is kept
+// as it is (see Constrained): replacing it would break every client that
+// trusts it, and would not take the old root out of their trust stores.
 func LoadOrCreateLocalCA(dir string) (*LocalCA, error) {
 	certPath, keyPath := filepath.Join(dir, localRootFile), filepath.Join(dir, localKeyFile)
 	certPEM, err := os.ReadFile(certPath)
@@ -68,7 +110,7 @@ func LoadOrCreateLocalCA(dir string) (*LocalCA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse local CA key: %w", err)
 	}
-	return &LocalCA{root: root, rootPEM: certPEM, key: key}, nil
+	return newLocalCA(root, certPEM, key), nil
 }
 
 func createLocalCA(dir, certPath, keyPath string) (*LocalCA, error) {
@@ -86,6 +128,15 @@ func createLocalCA(dir, certPath, keyPath string) (*LocalCA, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
+		// Critical, as RFC 5280 asks: a client that cannot check the
+		// constraints must refuse the root rather than trust it for all.
+		PermittedDNSDomainsCritical: true,
+		PermittedDNSDomains:         localCADomains(),
+		// The CA signs no IP addresses; exclude them all.
+		ExcludedIPRanges: []*net.IPNet{
+			{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+			{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)},
+		},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -110,8 +161,12 @@ func createLocalCA(dir, certPath, keyPath string) (*LocalCA, error) {
 	if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
 		return nil, fmt.Errorf("save local CA root: %w", err)
 	}
-	return &LocalCA{root: root, rootPEM: certPEM, key: key}, nil
+	return newLocalCA(root, certPEM, key), nil
 }
+
+// Constrained reports whether the root carries name constraints; roots
+// created before plat added them do not.
+func (ca *LocalCA) Constrained() bool { return len(ca.root.PermittedDNSDomains) > 0 }
 
 // RootPEM returns the root certificate, PEM-encoded: what a user trusts.
 func (ca *LocalCA) RootPEM() []byte { return ca.rootPEM }
@@ -120,7 +175,7 @@ func (ca *LocalCA) RootPEM() []byte { return ca.rootPEM }
 func (ca *LocalCA) Root() *x509.Certificate { return ca.root }
 
 // IssuerKey implements certmagic.Issuer.
-func (ca *LocalCA) IssuerKey() string { return localIssuerKey }
+func (ca *LocalCA) IssuerKey() string { return ca.issuerKey }
 
 // Issue implements certmagic.Issuer: it signs a leaf for the CSR's names.
 func (ca *LocalCA) Issue(_ context.Context, csr *x509.CertificateRequest) (*certmagic.IssuedCertificate, error) {
@@ -129,6 +184,11 @@ func (ca *LocalCA) Issue(_ context.Context, csr *x509.CertificateRequest) (*cert
 	}
 	if len(csr.DNSNames) == 0 {
 		return nil, errors.New("local CA: CSR names no host")
+	}
+	for _, n := range csr.DNSNames {
+		if !inLocalCADomains(n) {
+			return nil, fmt.Errorf("local CA: %s is not a local name (it signs only for %s and names under them)", n, strings.Join(localCADomains(), ", "))
+		}
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -11,19 +12,35 @@ import (
 // ErrDomainTaken: another app already serves the host name.
 var ErrDomainTaken = errors.New("domain belongs to another app")
 
-// DomainTakenError says which app owns a domain; it matches ErrDomainTaken.
-type DomainTakenError struct{ Domain, App string }
+// DomainTakenError says which app's domain a new one conflicts with; it
+// matches ErrDomainTaken.
+type DomainTakenError struct {
+	Domain string // the domain asked for
+	App    string // the app that has Existing
+	// Existing is App's domain: Domain itself, or one above or below it.
+	Existing string
+}
 
 func (e *DomainTakenError) Error() string {
+	if e.Existing != e.Domain {
+		return fmt.Sprintf("%s overlaps %s, a domain of app %s", e.Domain, e.Existing, e.App)
+	}
 	return fmt.Sprintf("%s is a domain of app %s", e.Domain, e.App)
+}
+
+// overlaps reports whether a and b are the same host or one is under the
+// other: the one below can read the domain cookies of the one above, and
+// the one above can set cookies for the one below.
+func overlaps(a, b string) bool {
+	return a == b || strings.HasSuffix(a, "."+b) || strings.HasSuffix(b, "."+a)
 }
 
 // Is makes errors.Is(err, ErrDomainTaken) true.
 func (e *DomainTakenError) Is(target error) bool { return target == ErrDomainTaken }
 
 // AddDomain adds host to app's domains. Adding a domain the app already has
-// is a no-op; a domain of another app is refused with an error wrapping
-// ErrDomainTaken (a *DomainTakenError naming the owner). The check and the write are one
+// is a no-op; a domain of another app, or one above or below it, is refused
+// with an error wrapping ErrDomainTaken (a *DomainTakenError naming the owner). The check and the write are one
 // transaction, so two apps cannot claim the same host at once.
 func (s *Store) AddDomain(app, host string) (App, error) {
 	var out App
@@ -41,8 +58,13 @@ func (s *Store) AddDomain(app, host string) (App, error) {
 			if _, err := getJSON(tx.Bucket(bucketApps), k, &other); err != nil {
 				return err
 			}
-			if slices.Contains(other.Domains, host) {
-				return &DomainTakenError{Domain: host, App: other.Name}
+			if other.Name == app {
+				return nil
+			}
+			for _, d := range other.Domains {
+				if overlaps(host, d) {
+					return &DomainTakenError{Domain: host, App: other.Name, Existing: d}
+				}
 			}
 			return nil
 		})
