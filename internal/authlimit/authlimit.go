@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -149,6 +150,12 @@ func (l *Limiter) sweep(now time.Time) {
 			delete(l.m, k)
 		}
 	}
+}
+
+// RetryAfter formats wait for a Retry-After header: whole seconds,
+// rounded up, at least 1.
+func RetryAfter(wait time.Duration) string {
+	return strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second)))
 }
 
 // Tracked is how many addresses the limiter remembers (for tests).
