@@ -314,7 +314,7 @@ func (s *server) newToken(name, lifetime string) (newToken, int, error) {
 		if err != nil {
 			return newToken{}, http.StatusBadRequest, err
 		}
-		expires = time.Now().Add(d).Truncate(time.Second)
+		expires = time.Now().Add(d)
 	}
 	secret, tok, err := s.store.CreateTokenExpiring(name, expires)
 	switch {
