@@ -210,7 +210,7 @@ func TestTokens(t *testing.T) {
 		case <-time.After(revokeLimit):
 			t.Errorf("plat logs -f still streaming %s after the revocation", revokeLimit)
 		}
-		t.Logf("open connections closed within %s of the revocation", time.Since(revoked).Round(time.Millisecond))
+		t.Logf("open connections seen closed %s after `plat tokens:revoke` returned", time.Since(revoked).Round(time.Millisecond))
 
 		if code := d.status("GET", "/api/apps", dev); code != http.StatusUnauthorized {
 			t.Errorf("API with the revoked token: %d, want 401", code)
