@@ -264,6 +264,16 @@ func TestTokens(t *testing.T) {
 		if out := d.mustPlat("tokens"); !strings.Contains(out, "admin (this one)") {
 			t.Errorf("plat daemon token after admin was revoked is not named admin:\n%s", out)
 		}
+		// Run again it picks a free name; a taken --name is refused.
+		if out, err := exec.Command(platBin, "daemon", "token", "--data", d.data, "--expires", "1d").CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) != 64 {
+			t.Errorf("second plat daemon token: %v\n%s", err, out)
+		}
+		if out, err := exec.Command(platBin, "daemon", "token", "--data", d.data, "--name", "admin").CombinedOutput(); err == nil || !strings.Contains(string(out), "exists") {
+			t.Errorf("plat daemon token --name admin (taken): %v\n%s", err, out)
+		}
+		if out := d.mustPlat("tokens"); !strings.Contains(out, "admin-2") || !strings.Contains(out, "in 23h") {
+			t.Errorf("second plat daemon token is not admin-2, expiring in a day:\n%s", out)
+		}
 	})
 }
 
