@@ -118,13 +118,15 @@ func (c *client) transportError(ctx context.Context, err error) error {
 // {"error": ...} message verbatim when there is one.
 func statusError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode == http.StatusUnauthorized {
+	var e struct {
+		Error   string `json:"error"`
+		Expired bool   `json:"expired"` // the token expired: the message says what to do
+	}
+	decoded := json.Unmarshal(b, &e) == nil && e.Error != ""
+	if resp.StatusCode == http.StatusUnauthorized && !(decoded && e.Expired) {
 		return &apiError{Status: resp.StatusCode, Msg: loginHint}
 	}
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+	if decoded {
 		return &apiError{Status: resp.StatusCode, Msg: e.Error}
 	}
 	msg := strings.TrimSpace(string(b))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
+	"github.com/plat-paas/plat/internal/authlimit"
 	"github.com/plat-paas/plat/logs"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
@@ -44,6 +45,8 @@ type server struct {
 	localCA       *router.LocalCA
 	logHub        *logs.Hub
 	web           *web.Dashboard
+	tokens        *tokenManager
+	limiter       *authlimit.Limiter // failed authentication per client address
 }
 
 func (s *server) apiHandler() http.Handler {
@@ -76,51 +79,13 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("GET /git/{repo}/info/refs", s.gitInfoRefs)
 	mux.HandleFunc("POST /git/{repo}/git-receive-pack", s.gitReceivePack)
 	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)
+	s.tokenRoutes(mux)
 	root := http.NewServeMux()
 	api := s.authenticate(mux)
 	root.Handle("/api/", api)
 	root.Handle("/git/", api)
 	root.Handle("/", s.web.Handler()) // the dashboard checks its own sessions
 	return root
-}
-
-// authenticate admits requests that carry a valid token: as a bearer token
-// (API) or as the basic-auth password (git); or a dashboard session cookie,
-// with the session's CSRF token on state changes. Nothing about why a token
-// was refused is said, to the client or the log.
-func (s *server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := ""
-		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-			token = strings.TrimPrefix(h, "Bearer ")
-		} else if _, pw, ok := r.BasicAuth(); ok {
-			token = pw
-		}
-		if token == "" {
-			switch err := s.web.Authorize(r); {
-			case err == nil:
-				next.ServeHTTP(w, r)
-			case errors.Is(err, web.ErrCSRF):
-				writeError(w, http.StatusForbidden, "this change needs the dashboard's CSRF token (X-CSRF-Token header); reload the page")
-			default:
-				unauthorized(w, r)
-			}
-			return
-		}
-		if _, ok := s.store.VerifyToken(token); !ok {
-			s.log.Warn("refused token", "path", r.URL.Path, "remote", r.RemoteAddr)
-			unauthorized(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func unauthorized(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/git/") {
-		w.Header().Set("WWW-Authenticate", `Basic realm="plat"`)
-	}
-	writeError(w, http.StatusUnauthorized, "authentication required: log in with `plat login URL --token TOKEN`")
 }
 
 // appInfo is the API's view of an app.

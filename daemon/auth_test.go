@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plat-paas/plat/store"
 	"github.com/plat-paas/plat/web"
@@ -21,13 +22,29 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	token, err := st.CreateToken("test")
+	token, tok, err := st.CreateTokenExpiring("test", time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessions := web.NewSessions(nil, 0, 0)
-	sid, csrf := sessions.Create()
-	s := &server{store: st, log: slog.New(slog.DiscardHandler), web: web.New(web.Options{Sessions: sessions})}
+	expired, _, err := st.CreateTokenExpiring("old", time.Now().Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, revoked, err := st.CreateTokenExpiring("gone", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	tokens := newTokenManager(st, log)
+	sessions := web.NewSessions(st, 0, 0)
+	sid, csrf := sessions.Create(tok.ID)
+	goneSID, _ := sessions.Create(revoked.ID)
+	if _, err := st.RevokeToken("gone", false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{store: st, log: log, tokens: tokens, web: web.New(web.Options{
+		Sessions: sessions, TokenLive: func(id uint64) bool { _, ok := tokens.live(id); return ok },
+	})}
 	h := s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
 
 	tests := []struct {
@@ -47,6 +64,9 @@ func TestAuthenticate(t *testing.T) {
 		{"session POST with wrong CSRF token", "POST", "", "", sid, "x" + csrf, http.StatusForbidden},
 		{"session DELETE with CSRF token", "DELETE", "", "", sid, csrf, http.StatusTeapot},
 		{"forged session", "GET", "", "", "forged", "", http.StatusUnauthorized},
+		{"expired bearer token", "GET", expired, "", "", "", http.StatusUnauthorized},
+		{"expired token for git", "POST", "", expired, "", "", http.StatusUnauthorized},
+		{"session of a revoked token", "GET", "", "", goneSID, "", http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,6 +87,14 @@ func TestAuthenticate(t *testing.T) {
 			h.ServeHTTP(w, r)
 			if w.Code != tt.want {
 				t.Fatalf("%s: %d, want %d (%s)", tt.name, w.Code, tt.want, w.Body)
+			}
+			// An expired token's holder learns that it expired and what to
+			// do; a wrong one learns nothing.
+			if strings.Contains(tt.name, "expired") && !strings.Contains(w.Body.String(), `token \"old\" expired at`) {
+				t.Errorf("%s: body %s does not say the token expired", tt.name, w.Body)
+			}
+			if strings.Contains(tt.name, "wrong") && strings.Contains(w.Body.String(), "expired") {
+				t.Errorf("%s: body %s", tt.name, w.Body)
 			}
 		})
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
+	"github.com/plat-paas/plat/internal/authlimit"
 	"github.com/plat-paas/plat/logs"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
@@ -58,6 +59,11 @@ type Config struct {
 	// WakeTimeout is how long a request to a sleeping app is held.
 	WakeTimeout time.Duration
 	Deploy      deploy.Config
+
+	// AuthFailures refused tokens from one address within a minute lock
+	// it out for AuthLockout (zero: the authlimit defaults).
+	AuthFailures int
+	AuthLockout  time.Duration
 }
 
 // Main runs `plat daemon [flags]`; `plat daemon token` asks a running
@@ -91,6 +97,8 @@ func Main(args []string) int {
 	fs.IntVar(&cfg.Deploy.Port, "app-port", deploy.DefaultPort, "port apps listen on inside their container ($PORT)")
 	fs.DurationVar(&cfg.WakeTimeout, "wake-timeout", router.DefaultWakeTimeout, "how long a request to a sleeping app waits for it to wake before a 504")
 	fs.DurationVar(&cfg.Deploy.ScaleDownDelay, "scale-down-delay", deploy.DefaultScaleDownDelay, "how long the load must fit in fewer replicas before the autoscaler removes one")
+	fs.IntVar(&cfg.AuthFailures, "auth-max-failures", authlimit.DefaultMaxFailures, "refused tokens from one client address within a minute before it is locked out (429)")
+	fs.DurationVar(&cfg.AuthLockout, "auth-lockout", authlimit.DefaultLockout, "how long a client address that sent too many refused tokens gets 429")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -168,14 +176,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("find own executable for the git hook: %w", err)
 	}
+	tokens := newTokenManager(st, log)
+	limiter := authlimit.New(authlimit.Options{MaxFailures: cfg.AuthFailures, Lockout: cfg.AuthLockout, Logger: log})
 	srv := &server{
 		cfg: cfg, store: st, deployer: dep, engine: eng, log: log,
+		tokens: tokens, limiter: limiter,
 		repos:      &repos{dir: filepath.Join(cfg.DataDir, "repos"), hookBinary: self, socket: sockPath},
 		routerAddr: httpLn.Addr().String(),
 		switcher:   sw, localCA: localCA,
 		logHub: hub,
 		web: web.New(web.Options{
-			VerifyToken: func(t string) bool { _, ok := st.VerifyToken(t); return ok },
+			VerifyToken: tokens.verifyLogin,
+			TokenLive:   func(id uint64) bool { _, ok := tokens.live(id); return ok },
+			Limiter:     limiter,
 			Logs:        hub, Logger: log,
 			Sessions: web.NewSessions(st, 0, 0),
 		}),

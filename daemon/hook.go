@@ -30,19 +30,7 @@ func (s *server) localHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /hook/push", s.hookPush)
 	mux.HandleFunc("GET /admin/backup", s.adminBackup)
-	mux.HandleFunc("POST /admin/token", func(w http.ResponseWriter, r *http.Request) {
-		name := r.URL.Query().Get("name")
-		if name == "" {
-			name = "admin"
-		}
-		token, err := s.store.CreateToken(name)
-		if err != nil {
-			s.internalError(w, err)
-			return
-		}
-		s.log.Info("API token created", "name", name)
-		io.WriteString(w, token+"\n")
-	})
+	mux.HandleFunc("POST /admin/token", s.adminToken)
 	return mux
 }
 
@@ -166,12 +154,20 @@ func hookDeploy(socket, app, sha string) int {
 func tokenMain(args []string) int {
 	fs := flag.NewFlagSet("plat daemon token", flag.ContinueOnError)
 	dataDir := fs.String("data", envOr("PLAT_DATA", DefaultDataDir), "the daemon's data directory")
-	name := fs.String("name", "admin", "a name for the token (shown in logs)")
+	name := fs.String("name", "", "a unique name for the token, shown by `plat tokens` (default admin, or admin-2... when taken)")
+	expires := fs.String("expires", "", "lifetime such as 90d, 12h or 1d12h (default: never expires)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	socket := filepath.Join(*dataDir, socketName)
-	resp, err := unixClient(socket).Post("http://plat/admin/token?"+url.Values{"name": {*name}}.Encode(), "text/plain", nil)
+	q := url.Values{}
+	if *name != "" {
+		q.Set("name", *name)
+	}
+	if *expires != "" {
+		q.Set("expires", *expires)
+	}
+	resp, err := unixClient(socket).Post("http://plat/admin/token?"+q.Encode(), "text/plain", nil)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "plat: cannot reach the daemon's socket %s: %v\nplat: is `plat daemon --data %s` running, and are you the user it runs as?\n", socket, err, *dataDir)
 		return 1

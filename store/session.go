@@ -11,7 +11,11 @@ import (
 // Session is a dashboard login as stored: keyed by the SHA-256 of its ID,
 // so the database never holds a usable cookie.
 type Session struct {
-	CSRF     string    `json:"csrf"`
+	CSRF string `json:"csrf"`
+	// Token is the ID of the API token the session logged in with:
+	// revoking that token ends the session. Sessions stored before this
+	// field existed have 0 and are refused.
+	Token    uint64    `json:"token,omitempty"`
 	Created  time.Time `json:"created"`
 	LastSeen time.Time `json:"last_seen"`
 }
@@ -69,6 +73,25 @@ func (s *Store) DeleteSessions(expired func(Session) bool, idHashes ...[]byte) e
 	})
 	if err != nil {
 		return fmt.Errorf("delete sessions: %w", err)
+	}
+	return nil
+}
+
+// deleteSessionsOf deletes the sessions opened with the token tokenID.
+func deleteSessionsOf(tx *bolt.Tx, tokenID uint64) error {
+	b := tx.Bucket(bucketSessions)
+	var keys [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var se Session
+		if json.Unmarshal(v, &se) == nil && se.Token == tokenID {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("delete session: %w", err)
+		}
 	}
 	return nil
 }

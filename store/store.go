@@ -87,7 +87,7 @@ func open(path string, timeout time.Duration) (*Store, error) {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		return nil
+		return migrateTokens(tx)
 	})
 	if err != nil {
 		db.Close()

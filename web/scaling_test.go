@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -121,7 +122,12 @@ func TestDashboardScaling(t *testing.T) {
 	api := &scaleAPI{status: "sleeping", scale: map[string]any{"min": 0, "max": 1, "idle": "5m0s", "target": 10}}
 	hub := logs.NewHub(twoReplicas{}, logs.Options{})
 	t.Cleanup(hub.Close)
-	d := New(Options{VerifyToken: func(tok string) bool { return tok == testToken }, Logs: hub})
+	d := New(Options{VerifyToken: func(tok string) (uint64, error) {
+		if tok != testToken {
+			return 0, errors.New("unknown token")
+		}
+		return 1, nil
+	}, Logs: hub})
 	pages, apiMux := d.Handler(), api.handler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/api/") {

@@ -16,7 +16,14 @@ import (
 
 // Session defaults.
 const (
-	CookieName          = "plat_session"
+	// CookieName is the session cookie over plain HTTP.
+	CookieName = "plat_session"
+	// SecureCookieName is the session cookie over HTTPS. Browsers accept a
+	// __Host- cookie only when it is Secure, has Path=/ and no Domain, so
+	// an app on a sibling host (x.plat.example) cannot set or overwrite
+	// the admin's session with a Domain=plat.example cookie. Plain HTTP
+	// cannot have it: browsers refuse __Host- cookies that are not Secure.
+	SecureCookieName    = "__Host-plat_session"
 	CSRFHeader          = "X-CSRF-Token"
 	DefaultIdleTimeout  = 12 * time.Hour
 	DefaultMaxLifetime  = 7 * 24 * time.Hour
@@ -55,6 +62,9 @@ type Sessions struct {
 	persist   SessionStore // may be nil
 	now       func() time.Time
 	log       *slog.Logger
+	// tokenLive reports whether the API token a session logged in with
+	// is still valid (nil: not checked); set by New.
+	tokenLive func(tokenID uint64) bool
 
 	mu sync.Mutex
 	m  map[[32]byte]*session
@@ -83,12 +93,13 @@ func (s *Sessions) expired(se store.Session) bool {
 	return now.Sub(se.LastSeen) > s.idle || now.Sub(se.Created) > s.max
 }
 
-// Create starts a session and returns its ID (the cookie value) and CSRF token.
-func (s *Sessions) Create() (id, csrf string) {
+// Create starts a session for the API token tokenID and returns its ID
+// (the cookie value) and CSRF token.
+func (s *Sessions) Create(tokenID uint64) (id, csrf string) {
 	id, csrf = randomString(sessionIDBytes), randomString(sessionIDBytes)
 	now := s.now()
 	key := sha256.Sum256([]byte(id))
-	se := &session{Session: store.Session{CSRF: csrf, Created: now, LastSeen: now}, saved: now}
+	se := &session{Session: store.Session{CSRF: csrf, Token: tokenID, Created: now, LastSeen: now}, saved: now}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[key] = se
@@ -110,6 +121,14 @@ func (s *Sessions) save(key [32]byte, se *session) {
 
 // Lookup returns the CSRF token of a live session and marks it used.
 func (s *Sessions) Lookup(id string) (csrf string, ok bool) {
+	csrf, _, ok = s.lookup(id)
+	return csrf, ok
+}
+
+// lookup is Lookup that also returns the session's token ID. A session
+// whose token was revoked or has expired is over; so is one stored before
+// sessions knew their token (it would outlive every revocation).
+func (s *Sessions) lookup(id string) (csrf string, tokenID uint64, ok bool) {
 	key := sha256.Sum256([]byte(id))
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -121,11 +140,11 @@ func (s *Sessions) Lookup(id string) (csrf string, ok bool) {
 		}
 	}
 	if !ok {
-		return "", false
+		return "", 0, false
 	}
-	if s.expired(se.Session) {
+	if s.expired(se.Session) || se.Token == 0 || (s.tokenLive != nil && !s.tokenLive(se.Token)) {
 		s.deleteLocked(key)
-		return "", false
+		return "", 0, false
 	}
 	se.LastSeen = s.now()
 	if se.LastSeen.Sub(se.saved) > sessionSaveEvery {
@@ -134,7 +153,7 @@ func (s *Sessions) Lookup(id string) (csrf string, ok bool) {
 	if key[0] < 256*sessionSweepPercent/100 {
 		s.sweep()
 	}
-	return se.CSRF, true
+	return se.CSRF, se.Token, true
 }
 
 // sweep drops expired sessions; the caller holds s.mu.
@@ -160,6 +179,26 @@ func (s *Sessions) deleteLocked(key [32]byte) {
 	}
 }
 
+// EndToken ends every session opened with the API token tokenID (revoked)
+// and returns how many were live in memory.
+func (s *Sessions) EndToken(tokenID uint64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, se := range s.m {
+		if se.Token == tokenID {
+			delete(s.m, k)
+			n++
+		}
+	}
+	if s.persist != nil {
+		if err := s.persist.DeleteSessions(func(se store.Session) bool { return se.Token == tokenID }); err != nil {
+			s.log.Warn("end sessions of a revoked token", "err", err)
+		}
+	}
+	return n
+}
+
 // Delete ends a session (logout).
 func (s *Sessions) Delete(id string) {
 	s.mu.Lock()
@@ -167,14 +206,25 @@ func (s *Sessions) Delete(id string) {
 	s.deleteLocked(sha256.Sum256([]byte(id)))
 }
 
-// fromRequest returns the request's session ID and CSRF token.
-func (s *Sessions) fromRequest(r *http.Request) (id, csrf string, ok bool) {
-	c, err := r.Cookie(CookieName)
-	if err != nil || c.Value == "" {
-		return "", "", false
+// cookieName is the session cookie's name for r: __Host- over HTTPS.
+// Over HTTPS the plain name is never read, so a cookie an app's host set
+// for the parent domain cannot stand in for a session.
+func cookieName(r *http.Request) string {
+	if r.TLS != nil {
+		return SecureCookieName
 	}
-	csrf, ok = s.Lookup(c.Value)
-	return c.Value, csrf, ok
+	return CookieName
+}
+
+// fromRequest returns the request's session ID, CSRF token and the ID of
+// the API token the session logged in with.
+func (s *Sessions) fromRequest(r *http.Request) (id, csrf string, tokenID uint64, ok bool) {
+	c, err := r.Cookie(cookieName(r))
+	if err != nil || c.Value == "" {
+		return "", "", 0, false
+	}
+	csrf, tokenID, ok = s.lookup(c.Value)
+	return c.Value, csrf, tokenID, ok
 }
 
 // Authorize checks a request that carries no API token: it needs a live
@@ -182,18 +232,25 @@ func (s *Sessions) fromRequest(r *http.Request) (id, csrf string, ok bool) {
 // in the X-CSRF-Token header. SameSite=Strict already keeps other sites'
 // requests from carrying the cookie; the token is the second lock.
 func (s *Sessions) Authorize(r *http.Request) error {
-	_, csrf, ok := s.fromRequest(r)
+	_, err := s.AuthorizeToken(r)
+	return err
+}
+
+// AuthorizeToken is Authorize that also returns the ID of the API token
+// the session logged in with.
+func (s *Sessions) AuthorizeToken(r *http.Request) (tokenID uint64, err error) {
+	_, csrf, tokenID, ok := s.fromRequest(r)
 	if !ok {
-		return ErrNoSession
+		return 0, ErrNoSession
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return nil
+		return tokenID, nil
 	}
 	if !validCSRF(r.Header.Get(CSRFHeader), csrf) {
-		return ErrCSRF
+		return 0, ErrCSRF
 	}
-	return nil
+	return tokenID, nil
 }
 
 func validCSRF(got, want string) bool {
@@ -203,7 +260,7 @@ func validCSRF(got, want string) bool {
 // cookie is the session cookie for id; maxAge < 0 deletes it.
 func (s *Sessions) cookie(r *http.Request, id string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name: CookieName, Value: id, Path: "/", MaxAge: maxAge,
+		Name: cookieName(r), Value: id, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
 	}
 }

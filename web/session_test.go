@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,7 +30,7 @@ func TestSessionExpiry(t *testing.T) {
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			s := NewSessions(nil, time.Hour, 4*time.Hour)
 			s.now = func() time.Time { return now }
-			id, csrf := s.Create()
+			id, csrf := s.Create(1)
 			for _, d := range tt.advance {
 				now = now.Add(d)
 				s.Lookup(id)
@@ -44,8 +45,8 @@ func TestSessionExpiry(t *testing.T) {
 
 func TestSessionIDsAreRandomAndLogoutEndsThem(t *testing.T) {
 	s := NewSessions(nil, 0, 0)
-	a, csrfA := s.Create()
-	b, _ := s.Create()
+	a, csrfA := s.Create(1)
+	b, _ := s.Create(1)
 	if a == b || len(a) < 40 || a == csrfA {
 		t.Fatalf("weak or repeated IDs: %q %q", a, b)
 	}
@@ -60,7 +61,7 @@ func TestSessionIDsAreRandomAndLogoutEndsThem(t *testing.T) {
 
 func TestAuthorizeCSRF(t *testing.T) {
 	s := NewSessions(nil, 0, 0)
-	id, csrf := s.Create()
+	id, csrf := s.Create(1)
 	tests := []struct {
 		name   string
 		method string
@@ -95,7 +96,18 @@ func TestAuthorizeCSRF(t *testing.T) {
 }
 
 func newTestDashboard() *Dashboard {
-	return New(Options{VerifyToken: func(tok string) bool { return tok == "good-token" }})
+	return New(Options{VerifyToken: fakeVerify})
+}
+
+// fakeVerify knows "good-token" (ID 1) and "old-token" (ID 2, expired).
+func fakeVerify(tok string) (uint64, error) {
+	switch tok {
+	case "good-token":
+		return 1, nil
+	case "old-token":
+		return 0, fmt.Errorf("token \"old\" expired yesterday: create a new one: %w", ErrTokenExpired)
+	}
+	return 0, errors.New("unknown token")
 }
 
 func login(t *testing.T, h http.Handler, token string, tls bool) *httptest.ResponseRecorder {
@@ -129,7 +141,11 @@ func TestLoginCookieFlags(t *testing.T) {
 			t.Fatalf("cookies %v", cs)
 		}
 		c := cs[0]
-		if c.Name != CookieName || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure != tls || c.MaxAge <= 0 {
+		wantName := CookieName
+		if tls {
+			wantName = SecureCookieName // __Host-: Secure, Path=/, no Domain
+		}
+		if c.Name != wantName || c.Domain != "" || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure != tls || c.MaxAge <= 0 {
 			t.Fatalf("tls=%v cookie %+v: want HttpOnly, SameSite=Strict, Path=/, Secure only over TLS", tls, c)
 		}
 		if strings.Contains(w.Header().Get("Location"), "good-token") {
@@ -170,7 +186,7 @@ func TestPagesNeedSessionAndLogoutNeedsCSRF(t *testing.T) {
 	if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 		t.Fatalf("CSP %q", csp)
 	}
-	_, csrf, _ := d.sessions.fromRequest(func() *http.Request { r := httptest.NewRequest("GET", "/", nil); r.AddCookie(c); return r }())
+	_, csrf, _, _ := d.sessions.fromRequest(func() *http.Request { r := httptest.NewRequest("GET", "/", nil); r.AddCookie(c); return r }())
 
 	logout := func(token string) int {
 		r := httptest.NewRequest(http.MethodPost, "/logout", nil)
@@ -227,8 +243,8 @@ func TestSessionsSurviveRestartWithStore(t *testing.T) {
 	clock := func() time.Time { return now }
 	before := NewSessions(st, time.Hour, 0)
 	before.now = clock
-	id, csrf := before.Create()
-	gone, _ := before.Create()
+	id, csrf := before.Create(1)
+	gone, _ := before.Create(1)
 	before.Delete(gone)
 
 	after := NewSessions(st, time.Hour, 0) // the daemon restarted

@@ -46,7 +46,10 @@ func (d *Dashboard) ServeLogs(w http.ResponseWriter, r *http.Request, app string
 	}
 	defer conn.Close()
 
-	ctx, cancel := context.WithCancel(context.Background())
+	// The request's context ends when the daemon ends the connection's
+	// right to exist (its token was revoked or expired): the socket
+	// closes at once, saying why.
+	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	// The client sends nothing; reading notices when it goes away.
 	conn.SetReadLimit(socketReadLimit)
@@ -69,6 +72,21 @@ func (d *Dashboard) ServeLogs(w http.ResponseWriter, r *http.Request, app string
 	if err != nil && ctx.Err() == nil {
 		d.log.Debug("log socket ended", "app", app, "err", err)
 	}
+	if cause := context.Cause(r.Context()); cause != nil {
+		wg.Wait() // keepAlive writes too; one writer at a time
+		msg := websocket.FormatCloseMessage(websocket.ClosePolicyViolation, truncate(cause.Error(), maxCloseReason))
+		_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(socketWriteLimit))
+	}
+}
+
+// maxCloseReason is the most bytes a websocket close frame's reason may hold.
+const maxCloseReason = 123
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // keepAlive pings so proxies and browsers keep an idle socket open.

@@ -6,6 +6,7 @@ package web
 
 import (
 	"embed"
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/plat-paas/plat/internal/authlimit"
 	"github.com/plat-paas/plat/logs"
 )
 
@@ -26,16 +28,29 @@ const maxLoginBody = 4 << 10
 
 // Options wire the dashboard to the daemon.
 type Options struct {
-	// VerifyToken reports whether token is a valid API token.
-	VerifyToken func(token string) bool
-	Logs        *logs.Hub
-	Sessions    *Sessions // in memory only when nil
-	Logger      *slog.Logger
+	// VerifyToken checks an API token at login and returns its ID; its
+	// error, shown on the login page, says what to do (e.g. expired).
+	// Errors wrapping ErrTokenExpired do not count as failed attempts.
+	VerifyToken func(token string) (tokenID uint64, err error)
+	// TokenLive reports whether a session's API token is still valid
+	// (not revoked, not expired); nil: sessions are not checked.
+	TokenLive func(tokenID uint64) bool
+	// Limiter throttles failed logins per client address (nil: none).
+	Limiter  *authlimit.Limiter
+	Logs     *logs.Hub
+	Sessions *Sessions // in memory only when nil
+	Logger   *slog.Logger
 }
+
+// ErrTokenExpired: a login token that was valid once and has expired.
+var ErrTokenExpired = errors.New("token expired")
+
+var errNoToken = errors.New("no token")
 
 // Dashboard serves the dashboard's pages and sockets.
 type Dashboard struct {
-	verify   func(string) bool
+	verify   func(string) (uint64, error)
+	limiter  *authlimit.Limiter
 	hub      *logs.Hub
 	sessions *Sessions
 	log      *slog.Logger
@@ -49,11 +64,22 @@ func New(opts Options) *Dashboard {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Dashboard{verify: opts.VerifyToken, hub: opts.Logs, sessions: opts.Sessions, log: opts.Logger}
+	opts.Sessions.tokenLive = opts.TokenLive
+	return &Dashboard{verify: opts.VerifyToken, limiter: opts.Limiter, hub: opts.Logs, sessions: opts.Sessions, log: opts.Logger}
 }
 
 // Authorize checks a browser request to the API (see Sessions.Authorize).
 func (d *Dashboard) Authorize(r *http.Request) error { return d.sessions.Authorize(r) }
+
+// AuthorizeToken is Authorize that also returns the ID of the API token
+// the session logged in with.
+func (d *Dashboard) AuthorizeToken(r *http.Request) (uint64, error) {
+	return d.sessions.AuthorizeToken(r)
+}
+
+// EndToken ends the dashboard sessions opened with the API token tokenID
+// (it was revoked) and returns how many were live.
+func (d *Dashboard) EndToken(tokenID uint64) int { return d.sessions.EndToken(tokenID) }
 
 // Handler serves the pages: / (apps), /apps/{name}, /login, /logout and /static/.
 func (d *Dashboard) Handler() http.Handler {
@@ -83,7 +109,7 @@ func securityHeaders(next http.Handler) http.Handler {
 
 // shell serves the page the scripts fill in, or sends the browser to log in.
 func (d *Dashboard) shell(w http.ResponseWriter, r *http.Request) {
-	_, csrf, ok := d.sessions.fromRequest(r)
+	_, csrf, _, ok := d.sessions.fromRequest(r)
 	if !ok {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
@@ -93,7 +119,7 @@ func (d *Dashboard) shell(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
-	if _, _, ok := d.sessions.fromRequest(r); ok {
+	if _, _, _, ok := d.sessions.fromRequest(r); ok {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
@@ -103,14 +129,29 @@ func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 // login takes the API token from the form body (never from the URL) and
 // turns it into a session cookie.
 func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
-	token := strings.TrimSpace(r.PostFormValue("token"))
-	if token == "" || !d.verify(token) {
-		d.log.Warn("dashboard login refused", "remote", r.RemoteAddr)
-		d.render(w, http.StatusUnauthorized, "login.html", map[string]string{"Error": "That token is not valid. Create one on the server with `plat daemon token`."})
+	addr := authlimit.ClientAddr(r)
+	if wait, ok := d.limiter.Allow(addr); !ok {
+		w.Header().Set("Retry-After", authlimit.RetryAfter(wait))
+		d.render(w, http.StatusTooManyRequests, "login.html", map[string]string{"Error": "Too many failed logins from your address. Wait " + authlimit.RetryAfter(wait) + " seconds and try again."})
 		return
 	}
-	id, _ := d.sessions.Create()
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	tokenID, err := uint64(0), errNoToken
+	if token != "" {
+		tokenID, err = d.verify(token)
+	}
+	if err != nil {
+		msg := "That token is not valid. Create one on the server with `plat daemon token`."
+		if errors.Is(err, ErrTokenExpired) {
+			msg = err.Error() // says when and how to get a new one
+		} else {
+			d.limiter.Fail(addr, r.URL.Path) // logs once per burst, not per attempt
+		}
+		d.render(w, http.StatusUnauthorized, "login.html", map[string]string{"Error": msg})
+		return
+	}
+	id, _ := d.sessions.Create(tokenID)
 	http.SetCookie(w, d.sessions.cookie(r, id, int(d.sessions.max.Seconds())))
 	d.log.Info("dashboard login", "remote", r.RemoteAddr)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -122,7 +163,7 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
-	if c, err := r.Cookie(CookieName); err == nil {
+	if c, err := r.Cookie(cookieName(r)); err == nil {
 		d.sessions.Delete(c.Value)
 	}
 	http.SetCookie(w, d.sessions.cookie(r, "", -1))
