@@ -20,7 +20,7 @@ type leftovers struct {
 	containers, containersWant int
 	notRunning                 int
 	// Images labelled with the instance; expected: those of the kept
-	// releases (the last -retain of each app, and the active one).
+	// releases (see keptImages).
 	images, imagesWant int
 	imagesExtra        []string
 	imagesMissing      []string
@@ -47,6 +47,27 @@ type release struct {
 	Version int    `json:"version"`
 	ImageID string `json:"image_id"`
 	Status  string `json:"status"`
+}
+
+// keptImages are the images the releases of an app (oldest first) need:
+// the active release's and those of the newest `retain` releases as of the
+// last successful deploy (plat prunes after each one), and the images of
+// the failed releases since (a failed health check leaves its image until
+// the next successful deploy prunes it).
+func keptImages(rels []release, retain, active int) map[string]bool {
+	lastOK := -1
+	for i, r := range rels {
+		if r.Status == "active" || r.Status == "superseded" {
+			lastOK = i
+		}
+	}
+	kept := map[string]bool{}
+	for i, r := range rels {
+		if r.ImageID != "" && (i >= lastOK+1-retain || r.Version == active) {
+			kept[r.ImageID] = true
+		}
+	}
+	return kept
 }
 
 func (s *soak) checkLeftovers(label string, destroyed bool) (leftovers, error) {
@@ -78,10 +99,8 @@ func (s *soak) checkLeftovers(label string, destroyed bool) (leftovers, error) {
 			if err := json.Unmarshal([]byte(out), &rels); err != nil {
 				return l, fmt.Errorf("releases of %s: %w", a.name, err)
 			}
-			for i, r := range rels {
-				if r.ImageID != "" && (i >= len(rels)-s.o.retain || r.Version == st.Active) {
-					want[r.ImageID] = true
-				}
+			for id := range keptImages(rels, s.o.retain, st.Active) {
+				want[id] = true
 			}
 		}
 	}

@@ -56,3 +56,38 @@ func TestSlope(t *testing.T) {
 		t.Errorf("slope of one sample = %v, want 0", got)
 	}
 }
+
+// TestKeptImages checks which images the leftover check expects: the
+// newest releases as of the last successful deploy, the failed ones since,
+// and the active one however old.
+func TestKeptImages(t *testing.T) {
+	rels := []release{
+		{1, "i1", "superseded"}, {2, "i2", "superseded"}, {3, "i3", "active"}, {4, "", "failed"},
+		{5, "i5", "superseded"}, {6, "i6", "superseded"}, {7, "i7", "failed"},
+	}
+	// v3 active after v5 and v6: as after a rollback to v3 (its image then
+	// serves, however old it is).
+	tests := []struct {
+		name   string
+		retain int
+		active int
+		want   []string
+	}{
+		{"retain more than there are", 10, 3, []string{"i1", "i2", "i3", "i5", "i6", "i7"}},
+		{"retain 2: last success v6 keeps v5, v6; v7 failed since; v3 active", 2, 3, []string{"i3", "i5", "i6", "i7"}},
+		{"retain 1", 1, 6, []string{"i6", "i7"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := keptImages(rels, tt.retain, tt.active)
+			if len(got) != len(tt.want) {
+				t.Fatalf("kept %v, want %v", got, tt.want)
+			}
+			for _, id := range tt.want {
+				if !got[id] {
+					t.Fatalf("kept %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}
