@@ -240,6 +240,22 @@ func (s *soak) checkFiles() (tmp, data []string) {
 	return tmp, data
 }
 
+// cleanEngine removes what the run left in the engine: the instance's
+// containers and images, and the untagged layers descended from this run's
+// first layer (failed builds leave them; see orphanImages).
+func (s *soak) cleanEngine() {
+	have := map[string]bool{}
+	ids, _ := output("docker", "images", "-q", "--no-trunc", "--filter", "label=plat.instance="+s.d.Instance)
+	for _, id := range strings.Fields(ids) {
+		have[id] = true
+	}
+	_, _ = s.orphanImages(have) // learns the roots while labelled images exist
+	s.d.CleanEngine()
+	if orphans, _ := s.orphanImages(nil); len(orphans) > 0 {
+		_, _ = output("docker", append([]string{"rmi"}, orphans...)...)
+	}
+}
+
 func short(id string) string {
 	id = strings.TrimPrefix(id, "sha256:")
 	return id[:min(12, len(id))]

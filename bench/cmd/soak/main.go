@@ -99,7 +99,7 @@ func run(o options) (bool, error) {
 	s := &soak{o: o, d: d, tmp: tmp, netsBefore: netsBefore, started: time.Now()}
 	defer func() {
 		d.Stop()
-		d.CleanEngine()
+		s.cleanEngine()
 		if o.out != "" {
 			_ = copyFile(d.LogPath, filepath.Join(o.out, "daemon.log"))
 		}
