@@ -7,7 +7,7 @@
 # whether any container, image, network or temp file was left behind.
 # Exits non-zero when the verdict is FAIL. Not part of CI.
 #
-#   bench/soak.sh                                  # 300 deploys, 2 apps (~20-30 min)
+#   bench/soak.sh                                  # 300 deploys, 2 apps (~15-25 min with the 3 min settle)
 #   bench/soak.sh --deploys 20 --settle 10s        # a short run to check it works
 #   bench/soak.sh --deploys 300 --apps 1 --out /tmp/soak   # keep report.md, samples.csv, deploys.csv, daemon.log
 #
