@@ -30,6 +30,10 @@ type Options struct {
 	// KeepAlive reuses connections; false opens a new one per request.
 	KeepAlive bool
 	Timeout   time.Duration // per request; default 30s
+	// Pause is how long each client waits between its requests: a bounded
+	// rate (at most Concurrency/Pause requests/s) for long runs on a shared
+	// machine. Zero sends as fast as the target answers.
+	Pause time.Duration
 }
 
 // Result counts what the clients saw.
@@ -90,7 +94,7 @@ func Run(ctx context.Context, opts Options) Result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = worker(ctx, client, url, opts.Host)
+			results[i] = worker(ctx, client, url, opts.Host, opts.Pause)
 		}()
 	}
 	wg.Wait()
@@ -101,7 +105,7 @@ func Run(ctx context.Context, opts Options) Result {
 
 // worker sends requests one after another until ctx ends. A request cut
 // short by ctx itself is not counted.
-func worker(ctx context.Context, client *http.Client, url, host string) Result {
+func worker(ctx context.Context, client *http.Client, url, host string, pause time.Duration) Result {
 	var r Result
 	for ctx.Err() == nil {
 		req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodGet, url, nil)
@@ -128,6 +132,12 @@ func worker(ctx context.Context, client *http.Client, url, host string) Result {
 			r.fail(fmt.Sprintf("HTTP %d", resp.StatusCode))
 		default:
 			r.OK++
+		}
+		if pause > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
+			}
 		}
 	}
 	return r

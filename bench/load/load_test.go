@@ -56,3 +56,16 @@ func TestRun(t *testing.T) {
 		})
 	}
 }
+
+// TestRunPause checks that Pause bounds the rate: 2 clients pausing 50ms
+// for 300ms send about 12 requests, not thousands.
+func TestRunPause(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	r := Run(ctx, Options{Target: strings.TrimPrefix(srv.URL, "http://"), Host: "app.localhost", Concurrency: 2, KeepAlive: true, Pause: 50 * time.Millisecond})
+	if r.Requests < 2 || r.Requests > 14 || r.Failed() > 0 {
+		t.Fatalf("with 2 clients pausing 50ms for 300ms: %s; want 2 to 14 requests, none failed", r)
+	}
+}

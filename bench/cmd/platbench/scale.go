@@ -4,35 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/plat-paas/plat/bench/load"
+	"github.com/plat-paas/plat/bench/platd"
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
 )
 
 // api calls the daemon's API and returns the body; an ndjson answer with
 // an "error" line counts as a failure.
-func (b *bench) api(method, path, body string) string {
-	req, err := http.NewRequest(method, "http://"+b.apiAddr+path, strings.NewReader(body))
-	must("", err)
-	req.Header.Set("Authorization", "Bearer "+b.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	must("", err)
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	must("", err)
-	if resp.StatusCode != http.StatusOK || strings.Contains(string(out), `"error"`) {
-		fatalf("%s %s: %d %s", method, path, resp.StatusCode, out)
-	}
-	return string(out)
-}
+func (b *bench) api(method, path, body string) string { return must(b.API(method, path, body)) }
 
 func (b *bench) appStatus(app string) string {
 	var a struct {
@@ -75,9 +60,9 @@ func (b *bench) coldStart(n int) {
 	direct, err := eng.Run(ctx, engine.ContainerSpec{
 		// The same network and limits as plat's own containers, so the two
 		// starts cost the engine the same.
-		Name: b.instance + "-direct", Image: image, Env: []string{"PORT=5000"}, Port: deploy.DefaultPort,
-		Network: deploy.NetworkName(b.instance, app), MemoryBytes: deploy.DefaultMemoryBytes, NanoCPUs: deploy.DefaultNanoCPUs,
-		Labels: map[string]string{engine.LabelInstance: b.instance},
+		Name: b.Instance + "-direct", Image: image, Env: []string{"PORT=5000"}, Port: deploy.DefaultPort,
+		Network: deploy.NetworkName(b.Instance, app), MemoryBytes: deploy.DefaultMemoryBytes, NanoCPUs: deploy.DefaultNanoCPUs,
+		Labels: map[string]string{engine.LabelInstance: b.Instance},
 	})
 	must("", err)
 	must("", eng.Stop(ctx, direct.ID, 10*time.Second))
@@ -105,7 +90,7 @@ func (b *bench) coldStart(n int) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		t1 := time.Now()
-		code, _, err := get(b.httpAddr, app)
+		code, _, err := b.Get(app, "/")
 		p := time.Since(t1)
 		if err != nil || code != http.StatusOK {
 			fatalf("request to the sleeping app: %d %v", code, err)
@@ -155,7 +140,7 @@ func (b *bench) replicaThroughput(rounds int, loadFor time.Duration) {
 		for _, n := range []int{1, 3} {
 			b.api(http.MethodPost, "/api/apps/"+app+"/scale", fmt.Sprintf(`{"replicas":%d}`, n))
 			ctx, cancel := context.WithTimeout(context.Background(), loadFor)
-			res := load.Run(ctx, load.Options{Target: b.httpAddr, Host: app + ".localhost", KeepAlive: true})
+			res := load.Run(ctx, load.Options{Target: b.HTTPAddr, Host: app + ".localhost", KeepAlive: true})
 			cancel()
 			if res.Failed() > 0 {
 				fatalf("%d replicas: %s", n, res)
@@ -175,7 +160,7 @@ func getURL(url string) (int, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	return do(req)
+	return platd.Do(req)
 }
 
 func medianFloat(fs []float64) float64 {
