@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math"
 	"net"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -54,6 +55,10 @@ const (
 	// the /tmp of read-only containers; it counts against the memory limit.
 	tmpfsOptions = "rw,noexec,nosuid,nodev,size=64m"
 )
+
+// cleanupTimeout bounds the removal of a failed build's layers, which runs
+// after the build's own context may have been cancelled.
+const cleanupTimeout = 30 * time.Second
 
 // Docker implements Engine with the Docker Engine API.
 type Docker struct {
@@ -128,6 +133,11 @@ func (d *Docker) Build(ctx context.Context, buildContext io.Reader, opts BuildOp
 	defer resp.Body.Close()
 
 	var imageID string
+	var layers []string // the steps' images, to remove if the build fails
+	failed := func(err error) (string, error) {
+		d.removeUntagged(layers)
+		return "", err
+	}
 	dec := json.NewDecoder(resp.Body)
 	for {
 		var m buildMessage
@@ -136,14 +146,17 @@ func (d *Docker) Build(ctx context.Context, buildContext io.Reader, opts BuildOp
 				break
 			}
 			if ctx.Err() != nil {
-				return "", fmt.Errorf("build: %w", ctx.Err())
+				return failed(fmt.Errorf("build: %w", ctx.Err()))
 			}
-			return "", fmt.Errorf("build: reading engine output: %w", err)
+			return failed(fmt.Errorf("build: reading engine output: %w", err))
 		}
 		if msg := m.errorMessage(); msg != "" {
-			return "", fmt.Errorf("build failed: %s", msg)
+			return failed(fmt.Errorf("build failed: %s", msg))
 		}
 		if m.Stream != "" {
+			if id, ok := strings.CutPrefix(strings.TrimSpace(m.Stream), "---> "); ok && stepImage.MatchString(id) {
+				layers = append(layers, id)
+			}
 			if _, err := io.WriteString(out, m.Stream); err != nil {
 				return "", fmt.Errorf("build: writing output: %w", err)
 			}
@@ -180,6 +193,27 @@ func (d *Docker) Build(ctx context.Context, buildContext io.Reader, opts BuildOp
 		return "", fmt.Errorf("build: inspecting %s: %w", opts.Tags[0], err)
 	}
 	return img.ID, nil
+}
+
+// stepImage is the image ID the classic builder prints after each step
+// ("---> 3b2f4a9c1d0e").
+var stepImage = regexp.MustCompile(`^[0-9a-f]{12,64}$`)
+
+// removeUntagged removes, newest first, the step images of a failed build
+// that nothing else uses: the classic builder keeps them as cache, and each
+// failed push would otherwise leave untagged layers behind for good. A
+// tagged image (the FROM base) and a layer that other images build on
+// (cache of a successful build) are kept; the engine refuses the latter.
+func (d *Docker) removeUntagged(ids []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	for _, id := range slices.Backward(ids) {
+		img, err := d.cli.ImageInspect(ctx, id)
+		if err != nil || len(img.RepoTags) > 0 {
+			continue
+		}
+		_, _ = d.cli.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: false})
+	}
 }
 
 func (m *buildMessage) errorMessage() string {

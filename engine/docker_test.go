@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -359,16 +360,34 @@ func TestDocker(t *testing.T) {
 	})
 
 	t.Run("BuildRunStepFails", func(t *testing.T) {
-		df := "FROM scratch\nCOPY app /app\nRUN [\"/app\", \"-exit\", \"3\"]\n"
+		// A file unique to this run makes the COPY step a new layer, not
+		// a cache hit, so the failed build has a layer of its own.
+		df := "FROM scratch\nCOPY app /app\nCOPY note /note\nRUN [\"/app\", \"-exit\", \"3\"]\n"
+		var out bytes.Buffer
 		_, err := d.Build(ctx, makeTar(t,
 			tarFile{name: "Dockerfile", data: []byte(df)},
 			tarFile{name: "app", data: bin, mode: 0o755},
-		), BuildOptions{}, io.Discard)
+			tarFile{name: "note", data: []byte(suffix)},
+		), BuildOptions{}, &out)
 		if err == nil {
 			t.Fatal("a RUN step exiting 3 built fine")
 		}
 		if !strings.Contains(err.Error(), "returned a non-zero code: 3") {
 			t.Errorf("error: %v", err)
+		}
+		// The failed build's own layers are gone; the cached COPY app
+		// layer that the successful builds above build on stays.
+		o := out.String()
+		i := strings.Index(o, "Step 3/")
+		m := regexp.MustCompile(`---> ([0-9a-f]{12})`).FindStringSubmatch(o[i:])
+		if i < 0 || m == nil {
+			t.Fatalf("no layer for COPY note in the output:\n%s", o)
+		}
+		if _, err := d.cli.ImageInspect(ctx, m[1]); err == nil {
+			t.Errorf("the failed build left its layer %s behind", m[1])
+		}
+		if _, err := d.cli.ImageInspect(ctx, imageID); err != nil {
+			t.Errorf("the successful build's image went with the failed one: %v", err)
 		}
 	})
 
