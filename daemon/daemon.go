@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -57,7 +58,10 @@ type Config struct {
 	PublicURL string
 	// WakeTimeout is how long a request to a sleeping app is held.
 	WakeTimeout time.Duration
-	Deploy      deploy.Config
+	// AppSubnets is the pool app networks take their subnets from;
+	// engine.DefaultAppSubnets when zero.
+	AppSubnets netip.Prefix
+	Deploy     deploy.Config
 }
 
 // Main runs `plat daemon [flags]`; `plat daemon token` asks a running
@@ -91,6 +95,11 @@ func Main(args []string) int {
 	fs.IntVar(&cfg.Deploy.Port, "app-port", deploy.DefaultPort, "port apps listen on inside their container ($PORT)")
 	fs.DurationVar(&cfg.WakeTimeout, "wake-timeout", router.DefaultWakeTimeout, "how long a request to a sleeping app waits for it to wake before a 504")
 	fs.DurationVar(&cfg.Deploy.ScaleDownDelay, "scale-down-delay", deploy.DefaultScaleDownDelay, "how long the load must fit in fewer replicas before the autoscaler removes one")
+	fs.Func("app-subnets", fmt.Sprintf("IPv4 range each app's network takes a /%d from, skipping ranges other networks or host routes use (default %s: %d apps)",
+		engine.AppSubnetBits, engine.DefaultAppSubnets, engine.AppNetworks(netip.MustParsePrefix(engine.DefaultAppSubnets))), func(s string) (err error) {
+		cfg.AppSubnets, err = engine.ParseAppSubnets(s)
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -114,7 +123,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	eng, err := engine.NewDocker(ctx)
+	var engOpts []engine.DockerOption
+	if cfg.AppSubnets.IsValid() {
+		engOpts = append(engOpts, engine.WithAppSubnets(cfg.AppSubnets))
+	}
+	eng, err := engine.NewDocker(ctx, engOpts...)
 	if err != nil {
 		return err
 	}
