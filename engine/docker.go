@@ -328,8 +328,8 @@ func (d *Docker) freeAppSubnet(ctx context.Context, taken []netip.Prefix) (netip
 	used = append(used, routes...)
 	subnet, ok := freeSubnet(d.appSubnets, AppSubnetBits, used)
 	if !ok {
-		return netip.Prefix{}, fmt.Errorf("%w %s (%d networks of /%d, all taken by networks or host routes): give plat a wider or another range with plat daemon --app-subnets (e.g. %s)",
-			ErrSubnetPoolFull, d.appSubnets, AppNetworks(d.appSubnets), AppSubnetBits, widerPool(d.appSubnets))
+		return netip.Prefix{}, fmt.Errorf("%w %s: every /%d in it is used by a Docker network or overlaps a host route; give plat a wider or another range with plat daemon --app-subnets (e.g. %s)",
+			ErrSubnetPoolFull, d.appSubnets, AppSubnetBits, widerPool(d.appSubnets))
 	}
 	return subnet, nil
 }
