@@ -12,6 +12,7 @@
 #   PLAT_HTTP_ADDR  app router                (:80)
 #   PLAT_HTTPS_ADDR app router over HTTPS, and the API at plat.<domain> (:443; empty: no HTTPS)
 #   PLAT_DOMAIN     apps at <app>.<domain>    (localhost)
+#   PLAT_APP_SUBNETS IPv4 range each app's network takes a /26 from (10.213.0.0/16: 1024 apps)
 #   PLAT_BIN_DIR    where plat is installed   (/usr/local/bin)
 #   PLAT_LOG_DIR    logs without systemd      (/var/log/plat)
 #   PLAT_GO_DIR     plat's own Go toolchain   (/usr/local/lib/plat/toolchain)
@@ -23,6 +24,7 @@ PLAT_API_ADDR="${PLAT_API_ADDR:-:8700}"
 PLAT_HTTP_ADDR="${PLAT_HTTP_ADDR:-:80}"
 PLAT_HTTPS_ADDR="${PLAT_HTTPS_ADDR-:443}"
 PLAT_DOMAIN="${PLAT_DOMAIN:-localhost}"
+PLAT_APP_SUBNETS="${PLAT_APP_SUBNETS:-10.213.0.0/16}"
 PLAT_BIN_DIR="${PLAT_BIN_DIR:-/usr/local/bin}"
 PLAT_LOG_DIR="${PLAT_LOG_DIR:-/var/log/plat}"
 SRC="$(cd "$(dirname "$0")" && pwd)"
@@ -67,7 +69,7 @@ say "Building plat with $("$PLAT_GO" env GOVERSION)"
 (cd "$SRC" && CGO_ENABLED=0 "$PLAT_GO" build -trimpath -o "$PLAT.new" ./cmd/plat)
 mv -f "$PLAT.new" "$PLAT"
 
-args=(daemon --data "$PLAT_DATA" --api "$PLAT_API_ADDR" --http "$PLAT_HTTP_ADDR" "--https=$PLAT_HTTPS_ADDR" --domain "$PLAT_DOMAIN")
+args=(daemon --data "$PLAT_DATA" --api "$PLAT_API_ADDR" --http "$PLAT_HTTP_ADDR" "--https=$PLAT_HTTPS_ADDR" --domain "$PLAT_DOMAIN" --app-subnets "$PLAT_APP_SUBNETS")
 pidfile="$PLAT_DATA/daemon.pid"
 mkdir -p "$PLAT_DATA" && chmod 700 "$PLAT_DATA"
 if has_systemd; then

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -58,7 +59,10 @@ type Config struct {
 	PublicURL string
 	// WakeTimeout is how long a request to a sleeping app is held.
 	WakeTimeout time.Duration
-	Deploy      deploy.Config
+	// AppSubnets is the pool app networks take their subnets from;
+	// engine.DefaultAppSubnets when zero.
+	AppSubnets netip.Prefix
+	Deploy     deploy.Config
 
 	// AuthFailures refused tokens from one address within a minute lock
 	// it out for AuthLockout (zero: the authlimit defaults).
@@ -99,6 +103,11 @@ func Main(args []string) int {
 	fs.DurationVar(&cfg.Deploy.ScaleDownDelay, "scale-down-delay", deploy.DefaultScaleDownDelay, "how long the load must fit in fewer replicas before the autoscaler removes one")
 	fs.IntVar(&cfg.AuthFailures, "auth-max-failures", authlimit.DefaultMaxFailures, "refused tokens from one client address within a minute before it is locked out (429)")
 	fs.DurationVar(&cfg.AuthLockout, "auth-lockout", authlimit.DefaultLockout, "how long a client address that sent too many refused tokens gets 429")
+	fs.Func("app-subnets", fmt.Sprintf("IPv4 range each app's network takes a /%d from, skipping ranges other networks or host routes use (default %s: %d apps)",
+		engine.AppSubnetBits, engine.DefaultAppSubnets, engine.AppNetworks(netip.MustParsePrefix(engine.DefaultAppSubnets))), func(s string) (err error) {
+		cfg.AppSubnets, err = engine.ParseAppSubnets(s)
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -122,7 +131,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	eng, err := engine.NewDocker(ctx)
+	var engOpts []engine.DockerOption
+	if cfg.AppSubnets.IsValid() {
+		engOpts = append(engOpts, engine.WithAppSubnets(cfg.AppSubnets))
+	}
+	eng, err := engine.NewDocker(ctx, engOpts...)
 	if err != nil {
 		return err
 	}

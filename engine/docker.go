@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/netip"
 	"regexp"
 	"slices"
 	"sort"
@@ -69,6 +70,25 @@ type Docker struct {
 	// networks already known to exist: a deploy skips the inspect call
 	// (Run forgets a network the engine says is missing).
 	networks map[string]bool
+	// appSubnets is the pool new networks take their subnet from.
+	appSubnets netip.Prefix
+	// routes lists the host's routes (hostRoutes; a test adds its own).
+	routes func() ([]netip.Prefix, error)
+}
+
+// DockerOption configures NewDocker.
+type DockerOption func(*Docker) error
+
+// WithAppSubnets makes the networks Run creates take their subnet (a /26,
+// AppSubnetBits) from pool instead of DefaultAppSubnets.
+func WithAppSubnets(pool netip.Prefix) DockerOption {
+	return func(d *Docker) error {
+		if err := checkAppSubnets(pool); err != nil {
+			return err
+		}
+		d.appSubnets = pool
+		return nil
+	}
 }
 
 var _ Engine = (*Docker)(nil)
@@ -76,12 +96,18 @@ var _ Engine = (*Docker)(nil)
 // NewDocker connects to the Docker Engine configured by the environment
 // (DOCKER_HOST etc., default unix:///var/run/docker.sock), negotiates the API
 // version and checks that the engine answers.
-func NewDocker(ctx context.Context) (*Docker, error) {
+func NewDocker(ctx context.Context, opts ...DockerOption) (*Docker, error) {
+	d := &Docker{appSubnets: defaultAppSubnets, routes: hostRoutes}
+	for _, o := range opts {
+		if err := o(d); err != nil {
+			return nil, err
+		}
+	}
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	d := &Docker{cli: cli}
+	d.cli = cli
 	if err := d.Ping(ctx); err != nil {
 		_ = cli.Close()
 		return nil, err
@@ -276,23 +302,78 @@ func (d *Docker) ensureNetwork(ctx context.Context, name string, labels map[stri
 	}
 	all := map[string]string{LabelManaged: "true"}
 	maps.Copy(all, labels)
-	_, err = d.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: all})
-	if err == nil {
-		d.rememberNetwork(name, true)
-		return nil
-	}
-	// Someone else may have created it in the meantime.
-	if nw, ierr := d.cli.NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
-		if err := checkNetworkLabels(nw, labels); err != nil {
-			return err
+	var taken []netip.Prefix // picked, then refused by Docker as overlapping
+	for attempt := 1; ; attempt++ {
+		subnet, err := d.freeAppSubnet(ctx, taken)
+		if err != nil {
+			return fmt.Errorf("create network %s: %w", name, err)
 		}
-		d.rememberNetwork(name, true)
-		return nil
+		_, err = d.cli.NetworkCreate(ctx, name, network.CreateOptions{
+			Driver: "bridge",
+			Labels: all,
+			IPAM: &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{
+				Subnet:  subnet.String(),
+				Gateway: subnet.Addr().Next().String(),
+			}}},
+		})
+		if err == nil {
+			d.rememberNetwork(name, true)
+			return nil
+		}
+		// Someone else may have created it in the meantime.
+		if nw, ierr := d.cli.NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
+			if err := checkNetworkLabels(nw, labels); err != nil {
+				return err
+			}
+			d.rememberNetwork(name, true)
+			return nil
+		}
+		// Or made a network on the subnet since plat listed them.
+		if strings.Contains(strings.ToLower(err.Error()), "overlap") && attempt < maxSubnetAttempts {
+			taken = append(taken, subnet)
+			continue
+		}
+		return fmt.Errorf("create network %s on %s: %w", name, subnet, err)
 	}
-	if strings.Contains(err.Error(), "non-overlapping IPv4 address pool") {
-		return fmt.Errorf("create network %s: the Docker Engine has no free address range for another network: give it more with \"default-address-pools\" in /etc/docker/daemon.json (e.g. base 10.200.0.0/16, size 24 gives 256 networks) and restart dockerd: %w", name, err)
+}
+
+// freeAppSubnet picks the first app subnet of the pool that overlaps no
+// Docker network, no host route and none of taken. Docker checks an
+// explicit subnet against its own networks only, not the host's routes
+// (a VPN, a LAN on 10.x), which a bridge on the same range would hijack.
+// netMu must be held.
+func (d *Docker) freeAppSubnet(ctx context.Context, taken []netip.Prefix) (netip.Prefix, error) {
+	nets, err := d.cli.NetworkList(ctx, network.ListOptions{})
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("list networks: %w", err)
 	}
-	return fmt.Errorf("create network %s: %w", name, err)
+	used := slices.Clone(taken)
+	for _, nw := range nets {
+		for _, c := range nw.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+				used = append(used, p)
+			}
+		}
+	}
+	routes, err := d.routes()
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	used = append(used, routes...)
+	subnet, ok := freeSubnet(d.appSubnets, AppSubnetBits, used)
+	if !ok {
+		return netip.Prefix{}, fmt.Errorf("%w %s: every /%d in it is used by a Docker network or overlaps a host route; give plat a wider or another range with plat daemon --app-subnets (e.g. %s)",
+			ErrSubnetPoolFull, d.appSubnets, AppSubnetBits, widerPool(d.appSubnets))
+	}
+	return subnet, nil
+}
+
+// widerPool suggests a pool twice the size of p.
+func widerPool(p netip.Prefix) netip.Prefix {
+	if p.Bits() <= 8 {
+		return p
+	}
+	return netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked()
 }
 
 // checkNetworkLabels reports ErrNetworkNotOurs unless nw carries labels.
