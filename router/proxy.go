@@ -33,6 +33,7 @@ func (r *Router) newRoute(app string, hosts []string, backends []*Backend) *rout
 func (r *Router) newProxy(app string, bt *backendTransport) *httputil.ReverseProxy {
 	addr := bt.b.addr
 	page502 := []byte("502 bad gateway: app " + app + " did not answer; see what it says with: plat logs " + app + "\n")
+	pageHeaderTooLarge := []byte("502 bad gateway: app " + app + " sent response headers that are too large; see what it says with: plat logs " + app + "\n")
 	page504 := []byte("504 gateway timeout: app " + app + " did not answer in time; see what it says with: plat logs " + app + "\n")
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -58,6 +59,13 @@ func (r *Router) newProxy(app string, bt *backendTransport) *httputil.ReversePro
 				// The client went away: not the app's fault, nobody to answer.
 				r.logger.Debug("router: client closed request",
 					"app", app, "backend", addr, "status", StatusClientClosedRequest)
+				return
+			}
+			if errors.Is(err, ErrResponseHeaderTooLarge) {
+				r.logger.Error("router: app sent response headers over the limit; answered 502",
+					"app", app, "backend", addr, "status", http.StatusBadGateway,
+					"method", req.Method, "host", req.Host, "path", req.URL.Path, "error", err)
+				writePage(w, http.StatusBadGateway, pageHeaderTooLarge)
 				return
 			}
 			status, page := http.StatusBadGateway, page502

@@ -48,6 +48,10 @@ const (
 	DefaultIdleConnTimeout       = 90 * time.Second
 	DefaultTCPKeepAlive          = 30 * time.Second
 	DefaultExpectContinueTimeout = 1 * time.Second
+	// DefaultMaxResponseHeaderBytes bounds the status line and headers of
+	// an app's response (net/http's default is 10 MB): an app must not be
+	// able to make the router buffer an unbounded header.
+	DefaultMaxResponseHeaderBytes = 1 << 20
 	// DefaultRetryAfter is the Retry-After sent with a 503 for an app that
 	// has no running release.
 	DefaultRetryAfter = 5 * time.Second
@@ -69,6 +73,9 @@ var (
 	ErrInvalidRoute = errors.New("invalid route")
 	// ErrDrainIncomplete: Drain's context ended with requests still in flight.
 	ErrDrainIncomplete = errors.New("drain incomplete")
+	// ErrResponseHeaderTooLarge: a backend's response head (status line and
+	// headers) exceeded Options.MaxResponseHeaderBytes.
+	ErrResponseHeaderTooLarge = errors.New("response headers too large")
 )
 
 // Options configure a Router. The zero value is ready to use.
@@ -85,8 +92,11 @@ type Options struct {
 	ResponseHeaderTimeout time.Duration // 0 → no limit (DefaultResponseHeaderTimeout)
 	MaxIdleConnsPerHost   int           // 0 → DefaultMaxIdleConnsPerHost
 	IdleConnTimeout       time.Duration // 0 → DefaultIdleConnTimeout
-	RetryAfter            time.Duration // 0 → DefaultRetryAfter
-	WakeTimeout           time.Duration // 0 → DefaultWakeTimeout
+	// MaxResponseHeaderBytes bounds a backend's response head; a larger one
+	// gets the client a 502. 0 → DefaultMaxResponseHeaderBytes.
+	MaxResponseHeaderBytes int64
+	RetryAfter             time.Duration // 0 → DefaultRetryAfter
+	WakeTimeout            time.Duration // 0 → DefaultWakeTimeout
 }
 
 // Route says which hosts an app serves and where it runs.
