@@ -3,10 +3,12 @@ package router
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"sync"
 )
 
@@ -55,6 +57,15 @@ func (r *Router) newProxy(app string, bt *backendTransport) *httputil.ReversePro
 		BufferPool:    r.bufferPool,
 		ErrorLog:      r.errorLog,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			// A body that failed to arrive is the client's fault, whatever
+			// the transport made of it (and over HTTP/1 a read timeout also
+			// cancels the request's context).
+			if cb, ok := req.Context().Value(clientBodyKey{}).(*clientBody); ok {
+				if bodyErr := cb.readErr(); bodyErr != nil {
+					r.clientFailed(w, req, app, addr, classifyBodyError(bodyErr), bodyErr)
+					return
+				}
+			}
 			if errors.Is(err, context.Canceled) || req.Context().Err() != nil {
 				// The client went away: not the app's fault, nobody to answer.
 				r.logger.Debug("router: client closed request",
@@ -79,6 +90,20 @@ func (r *Router) newProxy(app string, bt *backendTransport) *httputil.ReversePro
 			writePage(w, status, page)
 		},
 	}
+}
+
+// clientFailed answers a request whose client failed to send it whole.
+// It is logged below ERROR: the app did nothing wrong.
+func (r *Router) clientFailed(w http.ResponseWriter, req *http.Request, app, addr string, f clientFault, err error) {
+	level := slog.LevelInfo
+	if f.gone {
+		level = slog.LevelDebug
+	}
+	r.logger.Log(req.Context(), level, "router: client error: "+f.reason,
+		"app", app, "backend", addr, "status", f.status,
+		"method", req.Method, "host", req.Host, "path", req.URL.Path, "error", err)
+	w.Header()["Connection"] = []string{"close"} // the rest of the body is not worth reading
+	writePage(w, f.status, []byte(strconv.Itoa(f.status)+" "+http.StatusText(f.status)+": "+f.reason+"\n"))
 }
 
 // newRequestID returns 16 random hex characters. math/rand/v2's global

@@ -328,7 +328,16 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // proxy sends req to rt.backends[i], which pick counted it on.
 func (r *Router) proxy(w http.ResponseWriter, req *http.Request, rt *route, i int) {
-	defer rt.backends[i].release()
+	b := rt.backends[i]
+	defer b.release()
+	if req.Body != nil && req.Body != http.NoBody {
+		cb := newClientBody(req.Body, b, req.ContentLength)
+		// The proxy's error handler gets the outgoing request, whose body
+		// it wrapped: the context carries cb to it.
+		req = req.WithContext(context.WithValue(req.Context(), clientBodyKey{}, cb))
+		req.Body = cb
+		defer cb.received() // before release: Load never counts it twice
+	}
 	rt.proxies[i].ServeHTTP(w, req)
 }
 

@@ -6,12 +6,14 @@
 // "slowstart" waits 30s before listening (to kill the daemon mid-check).
 //
 // Query parameters of any request: sleep=DURATION waits before answering;
-// print=LINE writes LINE to stdout; hugeheader=N answers with a response
+// print=LINE writes LINE to stdout; readbody=1 reads the request body
+// whole before answering; hugeheader=N answers with a response
 // header of N bytes, streamed (a hostile app, for the router's limits).
 package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -39,6 +41,12 @@ func main() {
 		if n, err := strconv.ParseInt(r.URL.Query().Get("hugeheader"), 10, 64); err == nil {
 			hugeHeader(w, n)
 			return
+		}
+		if r.URL.Query().Get("readbody") != "" {
+			if _, err := io.Copy(io.Discard, r.Body); err != nil {
+				http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+				return
+			}
 		}
 		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
 			time.Sleep(d)
