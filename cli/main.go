@@ -60,6 +60,7 @@ func init() {
 		{"domains", "NAME", "list the host names an app is served at", cmdDomains},
 		{"domains:add", "NAME HOST", "serve an app at a custom domain too (HTTPS certificate on first visit)", cmdDomainsAdd},
 		{"domains:remove", "NAME HOST", "stop serving an app at a custom domain", cmdDomainsRemove},
+		{"hsts:set", "NAME on|off [--max-age 1y]", "send Strict-Transport-Security on the app's HTTPS hosts with a public certificate", cmdHSTSSet},
 		{"ca", "", "print the root certificate of plat's local CA (trust it for https://APP.localhost)", cmdCA},
 		{"git:url", "NAME", "print an app's git URL", cmdGitURL},
 		{"git:remote", "NAME [--remote platform]", "add the app as a git remote here, authenticated with your token", cmdGitRemote},

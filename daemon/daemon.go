@@ -188,7 +188,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer tm.Stop()
 		apiHost := cfg.apiHost()
 		routerHandler = tm.HTTPHandler(rt, func(host string) bool { return host == apiHost || rt.Serves(host) })
-		httpsHandler = byHost(apiHost, api, rt)
+		httpsHandler = byHost(apiHost, withHSTS(api), rt)
 		httpsLn = tls.NewListener(httpsLn, tm.TLSConfig())
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)

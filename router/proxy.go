@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // headerRequestID is the canonical form of X-Request-Id.
@@ -18,9 +19,10 @@ const headerRequestID = "X-Request-Id"
 // newRoute builds the serving form of a route: one ReverseProxy per backend,
 // so the proxy's Rewrite and ErrorHandler know the backend and app without
 // any per-request context value.
-func (r *Router) newRoute(app string, hosts []string, backends []*Backend) *route {
+func (r *Router) newRoute(app string, hosts []string, backends []*Backend, hsts string) *route {
 	rt := &route{
 		app:      app,
+		hsts:     hsts,
 		hosts:    hosts,
 		backends: backends,
 		proxies:  make([]*httputil.ReverseProxy, len(backends)),
@@ -28,8 +30,36 @@ func (r *Router) newRoute(app string, hosts []string, backends []*Backend) *rout
 	}
 	for i, b := range backends {
 		rt.proxies[i] = r.newProxy(app, &backendTransport{r: r, b: b, keepBodies: len(backends) > 1})
+		if hsts != "" {
+			rt.proxies[i].ModifyResponse = addHSTS(hsts)
+		}
 	}
 	return rt
+}
+
+// HSTSValue is the Strict-Transport-Security header value for maxAge, ""
+// for maxAge <= 0.
+func HSTSValue(maxAge time.Duration) string {
+	if maxAge <= 0 {
+		return ""
+	}
+	return "max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)
+}
+
+// addHSTS returns a ReverseProxy.ModifyResponse that adds value as
+// Strict-Transport-Security to responses over HTTPS for hosts with a
+// public certificate, unless the app set the header itself.
+func addHSTS(value string) func(*http.Response) error {
+	return func(resp *http.Response) error {
+		req := resp.Request // the outgoing request: a copy of the client's, TLS included
+		if req == nil || req.TLS == nil || IsLocalName(req.Host) {
+			return nil
+		}
+		if _, ok := resp.Header["Strict-Transport-Security"]; !ok {
+			resp.Header["Strict-Transport-Security"] = []string{value}
+		}
+		return nil
+	}
 }
 
 func (r *Router) newProxy(app string, bt *backendTransport) *httputil.ReverseProxy {

@@ -114,6 +114,12 @@ type Route struct {
 	// they are proxied to the backends the waker installed with Set.
 	// Ignored when Backends is non-empty.
 	Asleep bool
+	// HSTSMaxAge > 0 sends Strict-Transport-Security with this max-age on
+	// the app's responses over HTTPS for hosts with a public certificate
+	// (not IsLocalName), unless the app sends its own. The local CA's
+	// certificates are trusted by few browsers: pinning HTTPS there would
+	// lock the others out.
+	HSTSMaxAge time.Duration
 }
 
 // Router is an http.Handler that proxies each request to a backend of the
@@ -148,7 +154,10 @@ type route struct {
 	proxies  []*httputil.ReverseProxy // proxies[i] sends to backends[i]
 	next     atomic.Uint32            // round-robin counter
 	page503  []byte
-	asleep   bool // Route.Asleep, and no backends
+	asleep   bool   // Route.Asleep, and no backends
+	hsts     string // Strict-Transport-Security value, "" for none
+	// hstsMaxAge is Route.HSTSMaxAge, for Lookup.
+	hstsMaxAge time.Duration
 
 	// asleepRequests counts requests that arrived while the app was asleep.
 	// Set carries it over to the app's next route, so Stats.Requests only
@@ -229,8 +238,9 @@ func (r *Router) Set(in Route) (previous []*Backend, err error) {
 			return nil, fmt.Errorf("%w: app %s: nil backend", ErrInvalidRoute, in.App)
 		}
 	}
-	nr := r.newRoute(in.App, hosts, slices.Clone(in.Backends))
+	nr := r.newRoute(in.App, hosts, slices.Clone(in.Backends), HSTSValue(in.HSTSMaxAge))
 	nr.asleep = in.Asleep && len(in.Backends) == 0
+	nr.hstsMaxAge = in.HSTSMaxAge
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -304,7 +314,7 @@ func (r *Router) Lookup(host string) (Route, bool) {
 	if !ok {
 		return Route{}, false
 	}
-	return Route{App: rt.app, Hosts: slices.Clone(rt.hosts), Backends: slices.Clone(rt.backends), Asleep: rt.asleep}, true
+	return Route{App: rt.app, Hosts: slices.Clone(rt.hosts), Backends: slices.Clone(rt.backends), Asleep: rt.asleep, HSTSMaxAge: rt.hstsMaxAge}, true
 }
 
 // ServeHTTP proxies req to a backend of the app serving req.Host.

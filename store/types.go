@@ -60,6 +60,10 @@ type App struct {
 	// Asleep: plat stopped the app's containers because nobody used it
 	// (Scale.Min is 0); the next request wakes it.
 	Asleep bool `json:"asleep,omitempty"`
+	// HSTSMaxAge > 0: the router sends Strict-Transport-Security with this
+	// max-age on the app's HTTPS responses for hosts with a public
+	// certificate (opt-in: `plat hsts:set`).
+	HSTSMaxAge time.Duration `json:"hsts_max_age,omitempty"`
 }
 
 // Scale is an app's replica settings. They belong to the app, not to a
