@@ -190,3 +190,52 @@ func newFront(t *testing.T, r *Router) *httptest.Server {
 	})
 	return front
 }
+
+// TestInvalidStatusIs502: a backend answering status 000 (which
+// http.ReadResponse accepts) gets its client a 502 on both transport
+// paths. On main the net/http path made ReverseProxy panic on
+// WriteHeader(0): the client saw its connection dropped.
+func TestInvalidStatusIs502(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, _ = io.WriteString(c, "HTTP/1.1 000 Zero\r\nContent-Length: 0\r\n\r\n")
+			}()
+		}
+	}()
+	r := New(Options{Logger: slog.New(slog.DiscardHandler)})
+	mustSet(t, r, Route{App: "app", Hosts: []string{"app.localhost"}, Backends: []*Backend{NewBackend(ln.Addr().String())}})
+	front := newFront(t, r)
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader("x")
+		}
+		req, _ := http.NewRequest(method, front.URL+"/", body)
+		req.Host = "app.localhost"
+		resp, err := front.Client().Do(req)
+		if err != nil {
+			t.Errorf("%s: %v; want a 502", method, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("%s: status %d, want 502", method, resp.StatusCode)
+		}
+	}
+}

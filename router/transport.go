@@ -114,6 +114,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			// net/http has no sentinel for this; give callers ours.
 			err = fmt.Errorf("%w: backend %s sent more than %d bytes: %w", ErrResponseHeaderTooLarge, req.URL.Host, t.maxHeader, err)
 		}
+		if err == nil && resp.StatusCode < 100 {
+			// net/http.ReadResponse accepts "000"; writing it would panic.
+			resp.Body.Close()
+			return nil, fmt.Errorf("backend %s: %w %03d", req.URL.Host, errInvalidStatus, resp.StatusCode)
+		}
 		return resp, err
 	}
 	ctx := req.Context()
@@ -176,11 +181,13 @@ func (t *transport) roundTrip(ctx context.Context, bc *backendConn, req *http.Re
 			}
 			return fail(err)
 		}
-		// Skip informational responses (103 Early Hints), a few at most as
-		// net/http does; a 101 to a request that asked for no upgrade is a
-		// protocol error.
+		// Skip informational responses (103 Early Hints), a few at most;
+		// a 101 to a request that asked for no upgrade is a protocol error.
 		if resp.StatusCode >= 200 {
 			break
+		}
+		if resp.StatusCode < 100 {
+			return fail(fmt.Errorf("backend %s: %w %03d", bc.addr, errInvalidStatus, resp.StatusCode))
 		}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			return fail(fmt.Errorf("backend %s: unexpected 101 Switching Protocols", bc.addr))
@@ -223,6 +230,10 @@ func (t *transport) dialConn(ctx context.Context, addr string) (*backendConn, er
 	bc.br = bufio.NewReaderSize(&bc.lr, ioBufferSize)
 	return bc, nil
 }
+
+// errInvalidStatus: a backend answered with a status code below 100,
+// which http.ReadResponse accepts and http.ResponseWriter refuses.
+var errInvalidStatus = errors.New("invalid status code")
 
 // stdHeaderLimitError is how net/http.Transport words a response head over
 // MaxResponseHeaderBytes.
