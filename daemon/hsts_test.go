@@ -91,4 +91,3 @@ func TestHSTSOverTLS(t *testing.T) {
 	d.mustPlat("hsts:set", "web", "off")
 	check("after hsts:set off", "https://web.example.com/", "")
 }
-
