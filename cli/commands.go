@@ -211,6 +211,7 @@ func cmdAppsInfo(e *env, args []string) error {
 		{"deployed:", deployed},
 		{"health check:", healthString(a.Health)},
 		{"config keys:", cfgKeys},
+		{"hsts:", hstsString(a.HSTS)},
 	})
 	return nil
 }

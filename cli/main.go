@@ -65,6 +65,7 @@ func init() {
 		{"tokens", "", "list API tokens: name, created, last used, expiry (never the secret)", cmdTokens},
 		{"tokens:create", "NAME [--expires 90d]", "create an API token and print its secret once", cmdTokensCreate},
 		{"tokens:revoke", "NAME [--force]", "revoke an API token at once: API, git, dashboard sessions and open connections", cmdTokensRevoke},
+		{"hsts:set", "NAME on|off [--max-age 1y]", "send Strict-Transport-Security on the app's HTTPS hosts with a public certificate", cmdHSTSSet},
 		{"ca", "", "print the root certificate of plat's local CA (trust it for https://APP.localhost)", cmdCA},
 		{"git:url", "NAME", "print an app's git URL", cmdGitURL},
 		{"git:remote", "NAME [--remote platform]", "add the app as a git remote here, authenticated with your token", cmdGitRemote},

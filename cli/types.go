@@ -26,6 +26,7 @@ type AppInfo struct {
 	DeployedAt time.Time   `json:"deployed_at"`
 	Health     HealthCheck `json:"health"`
 	EnvKeys    []string    `json:"env_keys"`
+	HSTS       HSTS        `json:"hsts"`
 }
 
 // HealthCheck is an app's health-check settings; zero fields mean "the default".

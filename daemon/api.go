@@ -73,6 +73,7 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/apps/{app}/domains", s.listDomains)
 	mux.HandleFunc("POST /api/apps/{app}/domains", s.addDomain)
 	mux.HandleFunc("DELETE /api/apps/{app}/domains/{domain}", s.removeDomain)
+	mux.HandleFunc("PUT /api/apps/{app}/hsts", s.setHSTS)
 	mux.HandleFunc("GET /api/ca", s.getCA)
 	mux.HandleFunc("GET /api/apps/{app}/logs/ws", s.logSocket)
 	mux.HandleFunc("GET /api/apps/{app}/deploy", s.deployProgress)
@@ -105,6 +106,7 @@ type appInfo struct {
 	// Replicas running now: 0 while sleeping or before the first deploy.
 	Replicas int       `json:"replicas"`
 	Scale    scaleInfo `json:"scale"`
+	HSTS     hstsInfo  `json:"hsts"`
 }
 
 // scaleInfo is an app's scale settings with the defaults filled in.
@@ -125,6 +127,7 @@ func (s *server) info(app store.App) appInfo {
 		EnvKeys:  slices.Sorted(maps.Keys(app.Env)),
 		Replicas: len(s.deployer.Replicas(app.Name)),
 		Scale:    newScaleInfo(app.Scale),
+		HSTS:     newHSTSInfo(app),
 	}
 	releases, _ := s.store.ListReleases(app.Name)
 	for _, r := range releases {

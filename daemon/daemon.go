@@ -22,6 +22,7 @@ import (
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/internal/authlimit"
+	"github.com/plat-paas/plat/internal/httpx"
 	"github.com/plat-paas/plat/logs"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
@@ -35,9 +36,9 @@ const (
 	DefaultHTTPAddr   = ":80"
 	DefaultDomain     = "localhost"
 	socketName        = "plat.sock"
-	readHeaderTimeout = 10 * time.Second
+	readHeaderTimeout = httpx.DefaultReadHeaderTimeout
 	// idleTimeout closes keep-alive connections that stay silent.
-	idleTimeout = 2 * time.Minute
+	idleTimeout = httpx.DefaultIdleTimeout
 	// maxHeaderBytes bounds request headers on every listener.
 	maxHeaderBytes  = 64 << 10
 	shutdownTimeout = 10 * time.Second
@@ -62,7 +63,10 @@ type Config struct {
 	// AppSubnets is the pool app networks take their subnets from;
 	// engine.DefaultAppSubnets when zero.
 	AppSubnets netip.Prefix
-	Deploy     deploy.Config
+	// BodyIdleTimeout ends a request whose body brings no byte for this
+	// long, on the router and API listeners; 0 → httpx.DefaultBodyIdleTimeout.
+	BodyIdleTimeout time.Duration
+	Deploy          deploy.Config
 
 	// AuthFailures refused tokens from one address within a minute lock
 	// it out for AuthLockout (zero: the authlimit defaults).
@@ -100,6 +104,7 @@ func Main(args []string) int {
 	fs.DurationVar(&cfg.Deploy.DrainTimeout, "drain-timeout", deploy.DefaultDrainTimeout, "how long a deploy waits for the old version's in-flight requests")
 	fs.IntVar(&cfg.Deploy.Port, "app-port", deploy.DefaultPort, "port apps listen on inside their container ($PORT)")
 	fs.DurationVar(&cfg.WakeTimeout, "wake-timeout", router.DefaultWakeTimeout, "how long a request to a sleeping app waits for it to wake before a 504")
+	fs.DurationVar(&cfg.BodyIdleTimeout, "body-idle-timeout", httpx.DefaultBodyIdleTimeout, "how long a request body (upload, git push) may send nothing before the request ends with 408")
 	fs.DurationVar(&cfg.Deploy.ScaleDownDelay, "scale-down-delay", deploy.DefaultScaleDownDelay, "how long the load must fit in fewer replicas before the autoscaler removes one")
 	fs.IntVar(&cfg.AuthFailures, "auth-max-failures", authlimit.DefaultMaxFailures, "refused tokens from one client address within a minute before it is locked out (429)")
 	fs.DurationVar(&cfg.AuthLockout, "auth-lockout", authlimit.DefaultLockout, "how long a client address that sent too many refused tokens gets 429")
@@ -222,14 +227,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer tm.Stop()
 		apiHost := cfg.apiHost()
 		routerHandler = tm.HTTPHandler(rt, func(host string) bool { return host == apiHost || rt.Serves(host) })
-		httpsHandler = byHost(apiHost, api, rt)
+		httpsHandler = byHost(apiHost, withHSTS(api), rt)
 		httpsLn = tls.NewListener(httpsLn, tm.TLSConfig())
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	newServer := func(h http.Handler) *http.Server {
-		return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog}
+	bodyIdle := cfg.BodyIdleTimeout
+	if bodyIdle <= 0 {
+		bodyIdle = httpx.DefaultBodyIdleTimeout
 	}
-	servers := []*http.Server{newServer(api), newServer(routerHandler), newServer(srv.localHandler())}
+	// The public listeners also end request bodies that stall: one would
+	// hold its request (and whatever the request holds) for good. The local
+	// socket only serves the hook and the admin commands.
+	newServer := func(h http.Handler) *http.Server {
+		return httpx.NewServer(h, httpx.Limits{
+			ReadHeaderTimeout: readHeaderTimeout, BodyIdleTimeout: bodyIdle,
+			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		}, errLog)
+	}
+	local := &http.Server{Handler: srv.localHandler(), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog}
+	servers := []*http.Server{newServer(api), newServer(routerHandler), local}
 	listeners := []net.Listener{apiLn, httpLn, sockLn}
 	if httpsLn != nil {
 		servers = append(servers, newServer(httpsHandler))

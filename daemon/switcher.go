@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/router"
@@ -34,6 +35,15 @@ func (s *switcher) hosts(app string) []string {
 	return hosts
 }
 
+// hstsMaxAge is app's HSTS setting (0: off).
+func (s *switcher) hstsMaxAge(app string) time.Duration {
+	a, err := s.store.GetApp(app)
+	if err != nil {
+		return 0
+	}
+	return a.HSTSMaxAge
+}
+
 // Switch routes app to addrs. A backend whose address stays keeps its
 // object, so its in-flight count carries over and it is not drained; only
 // the backends that left are returned to drain.
@@ -55,7 +65,7 @@ func (s *switcher) Switch(app string, addrs []string) (func(context.Context) err
 			backends[i] = router.NewBackend(a)
 		}
 	}
-	if _, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: backends}); err != nil {
+	if _, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: backends, HSTSMaxAge: s.hstsMaxAge(app)}); err != nil {
 		return nil, fmt.Errorf("route %s: %w", app, err)
 	}
 	return drainAll(slices.Collect(maps.Values(cur))), nil
@@ -65,7 +75,7 @@ func (s *switcher) Switch(app string, addrs []string) (func(context.Context) err
 func (s *switcher) Sleep(app string) (func(context.Context) error, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	prev, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Asleep: true})
+	prev, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Asleep: true, HSTSMaxAge: s.hstsMaxAge(app)})
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", app, err)
 	}
@@ -87,7 +97,7 @@ func (s *switcher) Rehost(app string) error {
 	if rt, ok := s.router.Lookup(s.defaultHost(app)); ok {
 		cur = rt
 	}
-	if _, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: cur.Backends, Asleep: cur.Asleep}); err != nil {
+	if _, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: cur.Backends, Asleep: cur.Asleep, HSTSMaxAge: s.hstsMaxAge(app)}); err != nil {
 		return fmt.Errorf("route %s: %w", app, err)
 	}
 	return nil

@@ -23,6 +23,9 @@ type Backend struct {
 	// requests the idle timer and the autoscaler watch.
 	started  atomic.Uint64
 	finished atomic.Uint64
+	// receiving counts the requests in flight whose body is still coming
+	// from the client: they wait for their client, not for the app.
+	receiving atomic.Int64
 	// downUntil is when (Unix ns) a recent transport failure stops counting
 	// against the backend; 0 if it never failed.
 	downUntil atomic.Int64
@@ -51,6 +54,20 @@ func (b *Backend) InFlight() int64 {
 	f := b.finished.Load()
 	return int64(b.started.Load() - f)
 }
+
+// Load returns how many requests in flight the app is working on: those
+// whose body has fully arrived (or that have none), counting upgraded
+// connections. A request still receiving its body waits only for its own
+// client, so it is no load for the autoscaler and no activity for the idle
+// timer.
+func (b *Backend) Load() int64 {
+	r := b.receiving.Load()
+	return max(b.InFlight()-r, 0)
+}
+
+// Receiving returns how many requests in flight are still receiving their
+// body from the client.
+func (b *Backend) Receiving() int64 { return b.receiving.Load() }
 
 // Requests returns how many requests were started on the backend so far.
 func (b *Backend) Requests() uint64 { return b.started.Load() }

@@ -3,11 +3,14 @@ package router
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"sync"
+	"time"
 )
 
 // headerRequestID is the canonical form of X-Request-Id.
@@ -16,9 +19,10 @@ const headerRequestID = "X-Request-Id"
 // newRoute builds the serving form of a route: one ReverseProxy per backend,
 // so the proxy's Rewrite and ErrorHandler know the backend and app without
 // any per-request context value.
-func (r *Router) newRoute(app string, hosts []string, backends []*Backend) *route {
+func (r *Router) newRoute(app string, hosts []string, backends []*Backend, hsts string) *route {
 	rt := &route{
 		app:      app,
+		hsts:     hsts,
 		hosts:    hosts,
 		backends: backends,
 		proxies:  make([]*httputil.ReverseProxy, len(backends)),
@@ -26,13 +30,42 @@ func (r *Router) newRoute(app string, hosts []string, backends []*Backend) *rout
 	}
 	for i, b := range backends {
 		rt.proxies[i] = r.newProxy(app, &backendTransport{r: r, b: b, keepBodies: len(backends) > 1})
+		if hsts != "" {
+			rt.proxies[i].ModifyResponse = addHSTS(hsts)
+		}
 	}
 	return rt
+}
+
+// HSTSValue is the Strict-Transport-Security header value for maxAge, ""
+// for maxAge <= 0.
+func HSTSValue(maxAge time.Duration) string {
+	if maxAge <= 0 {
+		return ""
+	}
+	return "max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)
+}
+
+// addHSTS returns a ReverseProxy.ModifyResponse that adds value as
+// Strict-Transport-Security to responses over HTTPS for hosts with a
+// public certificate, unless the app set the header itself.
+func addHSTS(value string) func(*http.Response) error {
+	return func(resp *http.Response) error {
+		req := resp.Request // the outgoing request: a copy of the client's, TLS included
+		if req == nil || req.TLS == nil || IsLocalName(req.Host) {
+			return nil
+		}
+		if _, ok := resp.Header["Strict-Transport-Security"]; !ok {
+			resp.Header["Strict-Transport-Security"] = []string{value}
+		}
+		return nil
+	}
 }
 
 func (r *Router) newProxy(app string, bt *backendTransport) *httputil.ReverseProxy {
 	addr := bt.b.addr
 	page502 := []byte("502 bad gateway: app " + app + " did not answer; see what it says with: plat logs " + app + "\n")
+	pageHeaderTooLarge := []byte("502 bad gateway: app " + app + " sent response headers that are too large; see what it says with: plat logs " + app + "\n")
 	page504 := []byte("504 gateway timeout: app " + app + " did not answer in time; see what it says with: plat logs " + app + "\n")
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -54,10 +87,26 @@ func (r *Router) newProxy(app string, bt *backendTransport) *httputil.ReversePro
 		BufferPool:    r.bufferPool,
 		ErrorLog:      r.errorLog,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			// A body that failed to arrive is the client's fault, whatever
+			// the transport made of it (and over HTTP/1 a read timeout also
+			// cancels the request's context).
+			if cb, ok := req.Context().Value(clientBodyKey{}).(*clientBody); ok {
+				if bodyErr := cb.readErr(); bodyErr != nil {
+					r.clientFailed(w, req, app, addr, classifyBodyError(bodyErr), bodyErr)
+					return
+				}
+			}
 			if errors.Is(err, context.Canceled) || req.Context().Err() != nil {
 				// The client went away: not the app's fault, nobody to answer.
 				r.logger.Debug("router: client closed request",
 					"app", app, "backend", addr, "status", StatusClientClosedRequest)
+				return
+			}
+			if errors.Is(err, ErrResponseHeaderTooLarge) {
+				r.logger.Error("router: app sent response headers over the limit; answered 502",
+					"app", app, "backend", addr, "status", http.StatusBadGateway,
+					"method", req.Method, "host", req.Host, "path", req.URL.Path, "error", err)
+				writePage(w, http.StatusBadGateway, pageHeaderTooLarge)
 				return
 			}
 			status, page := http.StatusBadGateway, page502
@@ -71,6 +120,20 @@ func (r *Router) newProxy(app string, bt *backendTransport) *httputil.ReversePro
 			writePage(w, status, page)
 		},
 	}
+}
+
+// clientFailed answers a request whose client failed to send it whole.
+// It is logged below ERROR: the app did nothing wrong.
+func (r *Router) clientFailed(w http.ResponseWriter, req *http.Request, app, addr string, f clientFault, err error) {
+	level := slog.LevelInfo
+	if f.gone {
+		level = slog.LevelDebug
+	}
+	r.logger.Log(req.Context(), level, "router: client error: "+f.reason,
+		"app", app, "backend", addr, "status", f.status,
+		"method", req.Method, "host", req.Host, "path", req.URL.Path, "error", err)
+	w.Header()["Connection"] = []string{"close"} // the rest of the body is not worth reading
+	writePage(w, f.status, []byte(strconv.Itoa(f.status)+" "+http.StatusText(f.status)+": "+f.reason+"\n"))
 }
 
 // newRequestID returns 16 random hex characters. math/rand/v2's global

@@ -48,6 +48,10 @@ const (
 	DefaultIdleConnTimeout       = 90 * time.Second
 	DefaultTCPKeepAlive          = 30 * time.Second
 	DefaultExpectContinueTimeout = 1 * time.Second
+	// DefaultMaxResponseHeaderBytes bounds the status line and headers of
+	// an app's response (net/http's default is 10 MB): an app must not be
+	// able to make the router buffer an unbounded header.
+	DefaultMaxResponseHeaderBytes = 1 << 20
 	// DefaultRetryAfter is the Retry-After sent with a 503 for an app that
 	// has no running release.
 	DefaultRetryAfter = 5 * time.Second
@@ -69,6 +73,9 @@ var (
 	ErrInvalidRoute = errors.New("invalid route")
 	// ErrDrainIncomplete: Drain's context ended with requests still in flight.
 	ErrDrainIncomplete = errors.New("drain incomplete")
+	// ErrResponseHeaderTooLarge: a backend's response head (status line and
+	// headers) exceeded Options.MaxResponseHeaderBytes.
+	ErrResponseHeaderTooLarge = errors.New("response headers too large")
 )
 
 // Options configure a Router. The zero value is ready to use.
@@ -85,8 +92,11 @@ type Options struct {
 	ResponseHeaderTimeout time.Duration // 0 → no limit (DefaultResponseHeaderTimeout)
 	MaxIdleConnsPerHost   int           // 0 → DefaultMaxIdleConnsPerHost
 	IdleConnTimeout       time.Duration // 0 → DefaultIdleConnTimeout
-	RetryAfter            time.Duration // 0 → DefaultRetryAfter
-	WakeTimeout           time.Duration // 0 → DefaultWakeTimeout
+	// MaxResponseHeaderBytes bounds a backend's response head; a larger one
+	// gets the client a 502. 0 → DefaultMaxResponseHeaderBytes.
+	MaxResponseHeaderBytes int64
+	RetryAfter             time.Duration // 0 → DefaultRetryAfter
+	WakeTimeout            time.Duration // 0 → DefaultWakeTimeout
 }
 
 // Route says which hosts an app serves and where it runs.
@@ -104,6 +114,12 @@ type Route struct {
 	// they are proxied to the backends the waker installed with Set.
 	// Ignored when Backends is non-empty.
 	Asleep bool
+	// HSTSMaxAge > 0 sends Strict-Transport-Security with this max-age on
+	// the app's responses over HTTPS for hosts with a public certificate
+	// (not IsLocalName), unless the app sends its own. The local CA's
+	// certificates are trusted by few browsers: pinning HTTPS there would
+	// lock the others out.
+	HSTSMaxAge time.Duration
 }
 
 // Router is an http.Handler that proxies each request to a backend of the
@@ -138,7 +154,10 @@ type route struct {
 	proxies  []*httputil.ReverseProxy // proxies[i] sends to backends[i]
 	next     atomic.Uint32            // round-robin counter
 	page503  []byte
-	asleep   bool // Route.Asleep, and no backends
+	asleep   bool   // Route.Asleep, and no backends
+	hsts     string // Strict-Transport-Security value, "" for none
+	// hstsMaxAge is Route.HSTSMaxAge, for Lookup.
+	hstsMaxAge time.Duration
 
 	// asleepRequests counts requests that arrived while the app was asleep.
 	// Set carries it over to the app's next route, so Stats.Requests only
@@ -219,8 +238,9 @@ func (r *Router) Set(in Route) (previous []*Backend, err error) {
 			return nil, fmt.Errorf("%w: app %s: nil backend", ErrInvalidRoute, in.App)
 		}
 	}
-	nr := r.newRoute(in.App, hosts, slices.Clone(in.Backends))
+	nr := r.newRoute(in.App, hosts, slices.Clone(in.Backends), HSTSValue(in.HSTSMaxAge))
 	nr.asleep = in.Asleep && len(in.Backends) == 0
+	nr.hstsMaxAge = in.HSTSMaxAge
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -294,7 +314,7 @@ func (r *Router) Lookup(host string) (Route, bool) {
 	if !ok {
 		return Route{}, false
 	}
-	return Route{App: rt.app, Hosts: slices.Clone(rt.hosts), Backends: slices.Clone(rt.backends), Asleep: rt.asleep}, true
+	return Route{App: rt.app, Hosts: slices.Clone(rt.hosts), Backends: slices.Clone(rt.backends), Asleep: rt.asleep, HSTSMaxAge: rt.hstsMaxAge}, true
 }
 
 // ServeHTTP proxies req to a backend of the app serving req.Host.
@@ -318,7 +338,16 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // proxy sends req to rt.backends[i], which pick counted it on.
 func (r *Router) proxy(w http.ResponseWriter, req *http.Request, rt *route, i int) {
-	defer rt.backends[i].release()
+	b := rt.backends[i]
+	defer b.release()
+	if req.Body != nil && req.Body != http.NoBody {
+		cb := newClientBody(req.Body, b, req.ContentLength)
+		// The proxy's error handler gets the outgoing request, whose body
+		// it wrapped: the context carries cb to it.
+		req = req.WithContext(context.WithValue(req.Context(), clientBodyKey{}, cb))
+		req.Body = cb
+		defer cb.received() // before release: Load never counts it twice
+	}
 	rt.proxies[i].ServeHTTP(w, req)
 }
 

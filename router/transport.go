@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -28,6 +30,7 @@ type transport struct {
 	maxIdle     int           // idle connections kept per backend address
 	idleTimeout time.Duration // an idle connection older than this is closed
 	respTimeout time.Duration // 0: wait for response headers as long as the client does
+	maxHeader   int64         // bytes a response head may take
 
 	mu    sync.Mutex
 	idle  map[string][]*backendConn // addr → idle connections, most recent last
@@ -38,6 +41,7 @@ type transport struct {
 type backendConn struct {
 	addr   string
 	conn   net.Conn
+	lr     limitedReader // between conn and br: bounds response heads
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
@@ -67,23 +71,29 @@ func newTransport(opts Options) *transport {
 	if respTimeout <= 0 {
 		respTimeout = DefaultResponseHeaderTimeout
 	}
+	maxHeader := opts.MaxResponseHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = DefaultMaxResponseHeaderBytes
+	}
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: DefaultTCPKeepAlive}
 	return &transport{
 		std: &http.Transport{
-			Proxy:                 nil, // never honour HTTP_PROXY for local containers
-			DialContext:           dialer.DialContext,
-			MaxIdleConns:          0, // no global cap; the per-host cap applies
-			MaxIdleConnsPerHost:   maxIdle,
-			IdleConnTimeout:       idleTimeout,
-			ResponseHeaderTimeout: respTimeout,
-			ExpectContinueTimeout: DefaultExpectContinueTimeout,
-			DisableCompression:    true, // pass encodings through untouched
-			ForceAttemptHTTP2:     false,
+			Proxy:                  nil, // never honour HTTP_PROXY for local containers
+			DialContext:            dialer.DialContext,
+			MaxIdleConns:           0, // no global cap; the per-host cap applies
+			MaxIdleConnsPerHost:    maxIdle,
+			IdleConnTimeout:        idleTimeout,
+			ResponseHeaderTimeout:  respTimeout,
+			MaxResponseHeaderBytes: maxHeader,
+			ExpectContinueTimeout:  DefaultExpectContinueTimeout,
+			DisableCompression:     true, // pass encodings through untouched
+			ForceAttemptHTTP2:      false,
 		},
 		dial:        dialer.DialContext,
 		maxIdle:     maxIdle,
 		idleTimeout: idleTimeout,
 		respTimeout: respTimeout,
+		maxHeader:   maxHeader,
 		idle:        map[string][]*backendConn{},
 	}
 }
@@ -99,7 +109,17 @@ func lean(req *http.Request) bool {
 // RoundTrip implements http.RoundTripper.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !lean(req) {
-		return t.std.RoundTrip(req)
+		resp, err := t.std.RoundTrip(req)
+		if err != nil && strings.Contains(err.Error(), stdHeaderLimitError) {
+			// net/http has no sentinel for this; give callers ours.
+			err = fmt.Errorf("%w: backend %s sent more than %d bytes: %w", ErrResponseHeaderTooLarge, req.URL.Host, t.maxHeader, err)
+		}
+		if err == nil && resp.StatusCode < 100 {
+			// net/http.ReadResponse accepts "000"; writing it would panic.
+			resp.Body.Close()
+			return nil, fmt.Errorf("backend %s: %w %03d", req.URL.Host, errInvalidStatus, resp.StatusCode)
+		}
+		return resp, err
 	}
 	ctx := req.Context()
 	addr := req.URL.Host
@@ -150,16 +170,24 @@ func (t *transport) roundTrip(ctx context.Context, bc *backendConn, req *http.Re
 	}
 	var resp *http.Response
 	for informational := 0; ; informational++ {
+		// Each response head, 1xx ones included, gets the full budget, as
+		// in net/http.Transport.
+		bc.lr.n = t.maxHeader
 		var err error
 		resp, err = http.ReadResponse(bc.br, req)
 		if err != nil {
+			if bc.lr.n <= 0 {
+				err = fmt.Errorf("%w: backend %s sent more than %d bytes", ErrResponseHeaderTooLarge, bc.addr, t.maxHeader)
+			}
 			return fail(err)
 		}
-		// Skip informational responses (103 Early Hints), a few at most as
-		// net/http does; a 101 to a request that asked for no upgrade is a
-		// protocol error.
+		// Skip informational responses (103 Early Hints), a few at most;
+		// a 101 to a request that asked for no upgrade is a protocol error.
 		if resp.StatusCode >= 200 {
 			break
+		}
+		if resp.StatusCode < 100 {
+			return fail(fmt.Errorf("backend %s: %w %03d", bc.addr, errInvalidStatus, resp.StatusCode))
 		}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			return fail(fmt.Errorf("backend %s: unexpected 101 Switching Protocols", bc.addr))
@@ -168,6 +196,7 @@ func (t *transport) roundTrip(ctx context.Context, bc *backendConn, req *http.Re
 			return fail(fmt.Errorf("backend %s: too many 1xx responses", bc.addr))
 		}
 	}
+	bc.lr.n = unlimited
 	if t.respTimeout > 0 {
 		_ = bc.conn.SetReadDeadline(time.Time{})
 		// Clearing the deadline may have undone a cancellation that fired
@@ -192,12 +221,46 @@ func (t *transport) dialConn(ctx context.Context, addr string) (*backendConn, er
 	if err != nil {
 		return nil, err
 	}
-	return &backendConn{
+	bc := &backendConn{
 		addr: addr,
 		conn: conn,
-		br:   bufio.NewReaderSize(conn, ioBufferSize),
+		lr:   limitedReader{r: conn, n: unlimited},
 		bw:   bufio.NewWriterSize(conn, ioBufferSize),
-	}, nil
+	}
+	bc.br = bufio.NewReaderSize(&bc.lr, ioBufferSize)
+	return bc, nil
+}
+
+// errInvalidStatus: a backend answered with a status code below 100,
+// which http.ReadResponse accepts and http.ResponseWriter refuses.
+var errInvalidStatus = errors.New("invalid status code")
+
+// stdHeaderLimitError is how net/http.Transport words a response head over
+// MaxResponseHeaderBytes.
+const stdHeaderLimitError = "server response headers exceeded"
+
+// unlimited is a limitedReader budget that never runs out.
+const unlimited = math.MaxInt64
+
+// limitedReader fails reads once n bytes were read. The transport sets n
+// to the header budget while it reads a response head, so a backend that
+// sends an endless header costs at most that much memory, and to unlimited
+// for bodies (copied through in fixed-size buffers).
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, ErrResponseHeaderTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 // get takes the most recently used idle connection to addr, if any.

@@ -73,6 +73,10 @@ type App struct {
 	Asleep bool `json:"asleep,omitempty"`
 	// Resources for the next release, like Env.
 	Resources Resources `json:"resources,omitzero"`
+	// HSTSMaxAge > 0: the router sends Strict-Transport-Security with this
+	// max-age on the app's HTTPS responses for hosts with a public
+	// certificate (opt-in: `plat hsts:set`).
+	HSTSMaxAge time.Duration `json:"hsts_max_age,omitempty"`
 }
 
 // Scale is an app's replica settings. They belong to the app, not to a

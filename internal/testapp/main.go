@@ -7,13 +7,20 @@
 // "dial" serves normally plus /dial?addr=HOST:PORT, which tries a TCP
 // connection from inside the container and answers "connected" or
 // "failed: <error>" (the network isolation tests; only that mode has it).
+//
+// Query parameters of any request: sleep=DURATION waits before answering;
+// print=LINE writes LINE to stdout; readbody=1 reads the request body
+// whole before answering; hugeheader=N answers with a response
+// header of N bytes, streamed (a hostile app, for the router's limits).
 package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -37,6 +44,16 @@ func main() {
 		if mode == "unhealthy" {
 			http.Error(w, "unhealthy on purpose", http.StatusInternalServerError)
 			return
+		}
+		if n, err := strconv.ParseInt(r.URL.Query().Get("hugeheader"), 10, 64); err == nil {
+			hugeHeader(w, n)
+			return
+		}
+		if r.URL.Query().Get("readbody") != "" {
+			if _, err := io.Copy(io.Discard, r.Body); err != nil {
+				http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+				return
+			}
 		}
 		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
 			time.Sleep(d)
@@ -68,4 +85,25 @@ func dial(w http.ResponseWriter, r *http.Request) {
 func readFile(name string) string {
 	b, _ := os.ReadFile(name)
 	return strings.TrimSpace(string(b))
+}
+
+// hugeHeader takes over the connection and writes a response whose header
+// is n bytes long, in 64 KiB writes, until the peer hangs up.
+func hugeHeader(w http.ResponseWriter, n int64) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		fmt.Println("hugeheader:", err)
+		return
+	}
+	defer conn.Close()
+	chunk := []byte(strings.Repeat("a", 64<<10))
+	_, err = fmt.Fprint(conn, "HTTP/1.1 200 OK\r\nX-Huge: ")
+	sent := int64(0)
+	for ; err == nil && sent < n; sent += int64(len(chunk)) {
+		_, err = conn.Write(chunk)
+	}
+	if err == nil {
+		_, err = fmt.Fprint(conn, "\r\nContent-Length: 0\r\n\r\n")
+	}
+	fmt.Printf("hugeheader: sent %d of %d bytes: %v\n", sent, n, err)
 }
