@@ -68,7 +68,7 @@ func (s *switcher) Switch(app string, addrs []string) (func(context.Context) err
 	if _, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: backends, HSTSMaxAge: s.hstsMaxAge(app)}); err != nil {
 		return nil, fmt.Errorf("route %s: %w", app, err)
 	}
-	return drainAll(slices.Collect(maps.Values(cur))), nil
+	return s.retireAll(slices.Collect(maps.Values(cur))), nil
 }
 
 // Sleep routes app to no backend; requests for it wake it.
@@ -79,7 +79,7 @@ func (s *switcher) Sleep(app string) (func(context.Context) error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", app, err)
 	}
-	return drainAll(prev), nil
+	return s.retireAll(prev), nil
 }
 
 func (s *switcher) Stats(app string) (deploy.TrafficStats, bool) {
@@ -106,14 +106,16 @@ func (s *switcher) Rehost(app string) error {
 func (s *switcher) Remove(app string) func(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return drainAll(s.router.Remove(app))
+	return s.retireAll(s.router.Remove(app))
 }
 
-func drainAll(backends []*router.Backend) func(context.Context) error {
+// retireAll drains backends that left the router and closes the router's
+// idle connections to them.
+func (s *switcher) retireAll(backends []*router.Backend) func(context.Context) error {
 	return func(ctx context.Context) error {
 		var errs []error
 		for _, b := range backends {
-			if err := b.Drain(ctx); err != nil {
+			if err := s.router.Retire(ctx, b); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", b.Addr(), err))
 			}
 		}

@@ -212,6 +212,19 @@ func (r *Router) CloseIdleConnections() {
 	}
 }
 
+// Retire drains b (see Backend.Drain) and then closes the router's idle
+// keep-alive connections to b's address. Call it for a backend that left
+// every route: it gets no new request, so those connections would only
+// hold sockets (the daemon's file descriptors, the old container's
+// connections) until the idle sweep, one more per deploy.
+func (r *Router) Retire(ctx context.Context, b *Backend) error {
+	err := b.Drain(ctx)
+	if t, ok := r.transport.(interface{ closeIdleTo(addr string) }); ok {
+		t.closeIdleTo(b.Addr())
+	}
+	return err
+}
+
 // Set installs or replaces the route for route.App and returns the backends
 // the app had before, so the caller can drain them. Hosts are normalized.
 // If a host belongs to another app, Set returns an error wrapping

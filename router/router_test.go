@@ -861,3 +861,51 @@ func TestPickRechecksTableAfterCounting(t *testing.T) {
 		})
 	}
 }
+
+// TestRetireClosesIdleConnections: a backend that left its route is
+// drained and the router's keep-alive connections to it are closed at once,
+// not after the idle sweep (the soak run saw two more open descriptors per
+// deploy until the sweep).
+func TestRetireClosesIdleConnections(t *testing.T) {
+	r, front, _ := newTestRouter(t)
+	var open atomic.Int64
+	srv := httptest.NewUnstartedServer(textHandler("blue"))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	blue := NewBackend(srv.Listener.Addr().String())
+	_, green := newBackendServer(t, textHandler("green"))
+
+	mustSet(t, r, Route{App: "app", Hosts: []string{"app.localhost"}, Backends: []*Backend{blue}})
+	for range 3 {
+		if _, body := get(t, front, "app.localhost", "/", nil); body != "blue" {
+			t.Fatalf("got %q", body)
+		}
+		post, _ := http.NewRequest(http.MethodPost, front.URL, strings.NewReader("x"))
+		post.Host = "app.localhost"
+		resp, err := front.Client().Do(post)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if open.Load() == 0 {
+		t.Fatal("the router kept no connection to the backend; nothing to test")
+	}
+	mustSet(t, r, Route{App: "app", Hosts: []string{"app.localhost"}, Backends: []*Backend{green}})
+	if err := r.Retire(context.Background(), blue); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the router's idle connections to the retired backend to close", func() bool { return open.Load() == 0 })
+	if _, body := get(t, front, "app.localhost", "/", nil); body != "green" {
+		t.Errorf("after the retire: %q", body)
+	}
+}

@@ -336,6 +336,20 @@ func (t *transport) sweepIdle() {
 	}
 }
 
+// closeIdleTo closes the idle connections to one backend address. The
+// net/http path cannot close one address's connections alone: its idle
+// connections all go, and the next non-GET request to another backend
+// dials anew (on loopback, tens of microseconds).
+func (t *transport) closeIdleTo(addr string) {
+	t.std.CloseIdleConnections()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, bc := range t.idle[addr] {
+		_ = bc.conn.Close()
+	}
+	delete(t.idle, addr)
+}
+
 // CloseIdleConnections closes every idle connection to every backend.
 func (t *transport) CloseIdleConnections() {
 	t.std.CloseIdleConnections()
