@@ -70,6 +70,7 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/ca", s.getCA)
 	mux.HandleFunc("GET /api/apps/{app}/logs/ws", s.logSocket)
 	mux.HandleFunc("GET /api/apps/{app}/deploy", s.deployProgress)
+	mux.HandleFunc("POST /api/apps/{app}/deploy/cancel", s.cancelDeploy)
 	mux.HandleFunc("GET /git/{repo}/info/refs", s.gitInfoRefs)
 	mux.HandleFunc("POST /git/{repo}/git-receive-pack", s.gitReceivePack)
 	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)
