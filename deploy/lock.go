@@ -45,6 +45,9 @@ func CancelledBy(who string) error { return fmt.Errorf("%w by %s", ErrCancelled,
 type mutex chan struct{}
 
 func (m mutex) lock(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx) // not a lock that happens to be free
+	}
 	select {
 	case m <- struct{}{}:
 		return nil
@@ -94,6 +97,9 @@ func (l *appLocks) get(app string) *appLock {
 // for another deploy.
 func (l *appLocks) lockRelease(ctx context.Context, app string, out io.Writer) (unlock func(), err error) {
 	m := l.get(app).release
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("deploy lock of %s: %w", app, context.Cause(ctx))
+	}
 	if !m.tryLock() {
 		fmt.Fprintf(out, "-----> Another deploy of %s is in progress; waiting for it to finish\n", app)
 		if err := m.lock(ctx); err != nil {
@@ -193,6 +199,9 @@ func (l *Lease) Release() {
 // lease ends.
 func (l *Lease) bind(ctx context.Context) (context.Context, context.CancelCauseFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
+	if l.ctx.Err() != nil {
+		cancel(context.Cause(l.ctx)) // AfterFunc would do it, but later
+	}
 	stop := context.AfterFunc(l.ctx, func() { cancel(context.Cause(l.ctx)) })
 	return ctx, func(cause error) { stop(); cancel(cause) }
 }
