@@ -190,7 +190,7 @@ func readPushCommands(r *bufio.Reader) (pushCommands, error) {
 			cmds.Capabilities = strings.Fields(caps)
 		}
 		f := strings.Split(payload, " ")
-		if len(f) != 3 || !isSHA(f[0]) || !isSHA(f[1]) || f[2] == "" {
+		if len(f) != 3 || !isSHA(f[0]) || !isSHA(f[1]) || f[2] == "" || strings.ContainsFunc(f[2], func(r rune) bool { return r < ' ' || r == 0x7f }) {
 			return cmds, fmt.Errorf("bad push command %q: want \"old-sha new-sha ref\"", payload)
 		}
 		cmds.Updates = append(cmds.Updates, refUpdate{Old: f[0], New: f[1], Ref: f[2]})
