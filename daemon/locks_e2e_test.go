@@ -318,3 +318,32 @@ func TestPushSizeLimits(t *testing.T) {
 func jsonDecode(resp *http.Response, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
+
+// TestShutdownCancelsDeploys: SIGTERM during a deploy's health check
+// cancels the deploy and waits for it (its release records why) before
+// the store closes; the daemon exits at once instead of after its shutdown
+// timeout, and serves the previous release when it starts again. Before,
+// the handler was left running while the store closed, and the release
+// stayed "deploying" until the next start marked it interrupted.
+func TestShutdownCancelsDeploys(t *testing.T) {
+	d := startDaemon(t)
+	const app = "sigterm"
+	r := d.slowDeployApp(app)
+	pushed := make(chan string, 1)
+	go func() { out, _ := r.push("main"); pushed <- out }()
+	d.waitHealthCheck(app, 2)
+	start := time.Now()
+	d.stop(syscall.SIGTERM)
+	took := time.Since(start)
+	if out := <-pushed; !strings.Contains(out, "cancelled: the plat daemon is stopping") {
+		t.Errorf("the push cut by the shutdown said:\n%s", out)
+	}
+	if took > 8*time.Second {
+		t.Errorf("the daemon took %s to stop", took)
+	}
+	d.start()
+	if status, reason := d.releaseReason(app, 2); status != "failed" || !strings.Contains(reason, "cancelled: the plat daemon is stopping") {
+		t.Errorf("v2 is %s (%q), want failed: cancelled, the daemon is stopping", status, reason)
+	}
+	d.mustServe(app, "version=one")
+}

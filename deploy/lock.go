@@ -130,19 +130,19 @@ type Lease struct {
 	ID  string
 	App string
 
-	ctx        context.Context
-	cancel     context.CancelCauseFunc
-	stop       func() bool // detaches ctx from the parent's cancellation
-	locks      *appLocks
-	leases     *leases
-	deploys    bool // deploy:cancel ends it (push, config, rollback)
-	done       chan struct{}
-	mu         sync.Mutex
-	what       string // what it does, for deploy:cancel's answer
-	unlock     func()
-	users      int           // Push calls running under the lease
-	idle       chan struct{} // closed when users drops to 0 after release
-	released   bool
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	stop     func() bool // detaches ctx from the parent's cancellation
+	locks    *appLocks
+	leases   *leases
+	deploys  bool // deploy:cancel ends it (push, config, rollback)
+	done     chan struct{}
+	mu       sync.Mutex
+	what     string // what it does, for deploy:cancel's answer
+	unlock   func()
+	users    int           // Push calls running under the lease
+	idle     chan struct{} // closed when users drops to 0 after release
+	released bool
 }
 
 // Context is the lease's context: it ends with the operation's
