@@ -3,12 +3,14 @@ package daemon
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func encodeCommands(c pushCommands) []byte {
@@ -164,5 +166,56 @@ func readPushReport(r io.Reader) ([]string, error) {
 			return out, nil
 		}
 		out = append(out, string(line[4:]))
+	}
+}
+
+func TestSpoolPush(t *testing.T) {
+	gz := func(s string) string {
+		var b bytes.Buffer
+		w := gzip.NewWriter(&b)
+		w.Write([]byte(s))
+		w.Close()
+		return b.String()
+	}
+	tests := []struct {
+		name     string
+		body     string
+		gzip     bool
+		want     string // what the spool holds
+		tooLarge bool
+		unread   bool
+	}{
+		{"under the limit", "0123456789", false, "0123456789", false, false},
+		{"gzip, counted unpacked", gz("0123456789"), true, "0123456789", false, false},
+		{"over: read whole, first bytes kept", strings.Repeat("x", 15), false, strings.Repeat("x", 10), true, false},
+		{"gzip bomb", gz(strings.Repeat("x", 1000)), true, "", true, true},
+		{"more than twice the limit: not read", strings.Repeat("x", 25), false, "", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/git/a.git/git-receive-pack", strings.NewReader(tt.body))
+			if tt.gzip {
+				r.Header.Set("Content-Encoding", "gzip")
+			}
+			f, err := spoolPush(httptest.NewRecorder(), r, t.TempDir(), 10, time.Second)
+			var se *sizeError
+			if errors.As(err, &se) != tt.tooLarge || (se != nil && se.unread != tt.unread) {
+				t.Fatalf("err %v, want too large %v (unread %v)", err, tt.tooLarge, tt.unread)
+			}
+			if !tt.tooLarge && err != nil {
+				t.Fatal(err)
+			}
+			if tt.unread {
+				if f != nil {
+					t.Error("a file for a body not read")
+				}
+				return
+			}
+			defer f.Close()
+			got, _ := io.ReadAll(f)
+			if string(got) != tt.want {
+				t.Errorf("spooled %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
