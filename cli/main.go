@@ -52,6 +52,7 @@ func init() {
 		{"config", "NAME", "print an app's config vars as KEY=VALUE", cmdConfig},
 		{"config:set", "NAME KEY=VALUE...", "set config vars and deploy a new release", cmdConfigSet},
 		{"config:unset", "NAME KEY...", "remove config vars and deploy a new release", cmdConfigUnset},
+		{"deploy:cancel", "NAME", "cancel an app's running deploy (push, config change, rollback); the previous release keeps serving", cmdDeployCancel},
 		{"rollback", "NAME [vN]", "redeploy an earlier release (default: the one before the active one)", cmdRollback},
 		{"scale", "NAME [web=N] [flags]", "show or change an app's replicas (web=3), sleep when idle (--min 0 --idle 5m), autoscaling (--max 5 --target 10)", cmdScale},
 		{"resources", "NAME", "show an app's memory and CPU limits and whether its root filesystem is read-only", cmdResources},

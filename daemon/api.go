@@ -78,6 +78,7 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/apps/{app}/logs/ws", s.logSocket)
 	mux.HandleFunc("GET /api/apps/{app}/deploy", s.deployProgress)
 	mux.HandleFunc("GET /api/debug/runtime", s.debugRuntime)
+	mux.HandleFunc("POST /api/apps/{app}/deploy/cancel", s.cancelDeploy)
 	mux.HandleFunc("GET /git/{repo}/info/refs", s.gitInfoRefs)
 	mux.HandleFunc("POST /git/{repo}/git-receive-pack", s.gitReceivePack)
 	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)

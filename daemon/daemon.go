@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,9 +38,9 @@ const (
 	DefaultHTTPAddr   = ":80"
 	DefaultDomain     = "localhost"
 	socketName        = "plat.sock"
-	readHeaderTimeout = httpx.DefaultReadHeaderTimeout
+	readHeaderTimeout = 10 * time.Second
 	// idleTimeout closes keep-alive connections that stay silent.
-	idleTimeout = httpx.DefaultIdleTimeout
+	idleTimeout = 2 * time.Minute
 	// maxHeaderBytes bounds request headers on every listener.
 	maxHeaderBytes  = 64 << 10
 	shutdownTimeout = 10 * time.Second
@@ -60,6 +62,12 @@ type Config struct {
 	PublicURL string
 	// WakeTimeout is how long a request to a sleeping app is held.
 	WakeTimeout time.Duration
+	// MaxPushBytes and MaxSourceBytes bound a push's body and its unpacked
+	// source; PushIdleTimeout is how long its body may stall. Zero: the
+	// defaults.
+	MaxPushBytes    int64
+	MaxSourceBytes  int64
+	PushIdleTimeout time.Duration
 	// AppSubnets is the pool app networks take their subnets from;
 	// engine.DefaultAppSubnets when zero.
 	AppSubnets netip.Prefix
@@ -72,6 +80,27 @@ type Config struct {
 	// it out for AuthLockout (zero: the authlimit defaults).
 	AuthFailures int
 	AuthLockout  time.Duration
+}
+
+func (c Config) maxPushBytes() int64 {
+	if c.MaxPushBytes <= 0 {
+		return DefaultMaxPushBytes
+	}
+	return c.MaxPushBytes
+}
+
+func (c Config) maxSourceBytes() int64 {
+	if c.MaxSourceBytes <= 0 {
+		return DefaultMaxSourceBytes
+	}
+	return c.MaxSourceBytes
+}
+
+func (c Config) pushIdleTimeout() time.Duration {
+	if c.PushIdleTimeout <= 0 {
+		return DefaultPushIdleTimeout
+	}
+	return c.PushIdleTimeout
 }
 
 // Main runs `plat daemon [flags]`; `plat daemon token` asks a running
@@ -104,6 +133,10 @@ func Main(args []string) int {
 	fs.DurationVar(&cfg.Deploy.DrainTimeout, "drain-timeout", deploy.DefaultDrainTimeout, "how long a deploy waits for the old version's in-flight requests")
 	fs.IntVar(&cfg.Deploy.Port, "app-port", deploy.DefaultPort, "port apps listen on inside their container ($PORT)")
 	fs.DurationVar(&cfg.WakeTimeout, "wake-timeout", router.DefaultWakeTimeout, "how long a request to a sleeping app waits for it to wake before a 504")
+	cfg.MaxPushBytes, cfg.MaxSourceBytes = DefaultMaxPushBytes, DefaultMaxSourceBytes
+	fs.Var(byteSize{&cfg.MaxPushBytes}, "max-push-size", "largest push body (the pack git sends) accepted, e.g. 1GiB or 200MiB")
+	fs.Var(byteSize{&cfg.MaxSourceBytes}, "max-source-size", "largest unpacked source (the tar of the pushed commit) built, e.g. 1GiB or 200MiB")
+	fs.DurationVar(&cfg.PushIdleTimeout, "push-idle-timeout", DefaultPushIdleTimeout, "how long a push's body may send nothing before the push is dropped")
 	fs.DurationVar(&cfg.BodyIdleTimeout, "body-idle-timeout", httpx.DefaultBodyIdleTimeout, "how long a request body (upload, git push) may send nothing before the request ends with 408")
 	fs.DurationVar(&cfg.Deploy.ScaleDownDelay, "scale-down-delay", deploy.DefaultScaleDownDelay, "how long the load must fit in fewer replicas before the autoscaler removes one")
 	fs.IntVar(&cfg.AuthFailures, "auth-max-failures", authlimit.DefaultMaxFailures, "refused tokens from one client address within a minute before it is locked out (429)")
@@ -126,54 +159,94 @@ func Main(args []string) int {
 	return 0
 }
 
-// Run serves until ctx ends.
+// Run serves until ctx ends or a listener fails (its error is returned).
+// Everything it starts (the engine watcher, the autoscaler, the servers and
+// their handlers) is stopped and waited for before the store is closed.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "plat.db"))
+	d, err := newDaemon(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer d.close()
+	if err := d.listen(); err != nil {
+		return err
+	}
+	return d.serve(ctx)
+}
+
+// daemon is one running plat daemon: what Run wires together.
+type daemon struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	eng   engine.Engine
+	rt    *router.Router
+	sw    *switcher
+	dep   *deploy.Deployer
+	hub   *logs.Hub
+	tls   *router.TLS
+
+	srv       *server
+	servers   []*http.Server
+	listeners []net.Listener
+	// handlers counts the requests being served, so that shutdown can
+	// wait for them before the store closes.
+	handlers sync.WaitGroup
+}
+
+// newDaemon opens the store and the engine, wires the router and the
+// deployer, and brings the engine in line with the store.
+func newDaemon(ctx context.Context, cfg Config, log *slog.Logger) (_ *daemon, err error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "plat.db"))
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{cfg: cfg, log: log, store: st}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
 	var engOpts []engine.DockerOption
 	if cfg.AppSubnets.IsValid() {
 		engOpts = append(engOpts, engine.WithAppSubnets(cfg.AppSubnets))
 	}
-	eng, err := engine.NewDocker(ctx, engOpts...)
-	if err != nil {
-		return err
+	if d.eng, err = engine.NewDocker(ctx, engOpts...); err != nil {
+		return nil, err
 	}
-	rt := router.New(router.Options{Logger: log, WakeTimeout: cfg.WakeTimeout})
-	sw := &switcher{router: rt, domain: cfg.Domain, store: st}
-	dep := deploy.New(st, eng, sw, cfg.Deploy, log)
-	hub := logs.NewHub(logSource{dep, eng}, logs.Options{Logger: log})
-	dep.OnSwitch(func(app string, reps []deploy.Replica) { hub.Switch(app, logContainers(reps)) })
-	rt.SetWaker(dep.Wake)
-
-	if err := dep.Reconcile(ctx); err != nil {
-		return fmt.Errorf("restore state: %w", err)
+	d.rt = router.New(router.Options{Logger: log, WakeTimeout: cfg.WakeTimeout})
+	d.sw = &switcher{router: d.rt, domain: cfg.Domain, store: st}
+	d.dep = deploy.New(st, d.eng, d.sw, cfg.Deploy, log)
+	d.hub = logs.NewHub(logSource{d.dep, d.eng}, logs.Options{Logger: log})
+	d.dep.OnSwitch(func(app string, reps []deploy.Replica) { d.hub.Switch(app, logContainers(reps)) })
+	d.rt.SetWaker(d.dep.Wake)
+	if err := d.dep.Reconcile(ctx); err != nil {
+		return nil, fmt.Errorf("restore state: %w", err)
 	}
-	go dep.Watch(ctx)
-	go dep.Autoscale(ctx)
-	go dep.MigrateNetworks(ctx) // apps adopted on the old shared network
 	if ok, _ := st.HasTokens(); !ok {
 		log.Warn("no API token yet: run `plat daemon token` on this host to create one")
 	}
+	return d, nil
+}
 
-	apiLn, err := net.Listen("tcp", cfg.APIAddr)
+// listen opens the listeners and makes their servers.
+func (d *daemon) listen() error {
+	cfg, log := d.cfg, d.log
+	apiLn, err := d.listenOn("tcp", cfg.APIAddr, "API address")
 	if err != nil {
-		return fmt.Errorf("listen on API address: %w", err)
+		return err
 	}
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	httpLn, err := d.listenOn("tcp", cfg.HTTPAddr, "router address")
 	if err != nil {
-		return fmt.Errorf("listen on router address: %w", err)
+		return err
 	}
 	sockPath := filepath.Join(cfg.DataDir, socketName)
 	_ = os.Remove(sockPath)
-	sockLn, err := net.Listen("unix", sockPath)
-	if err != nil {
-		return fmt.Errorf("listen on local socket: %w", err)
+	if _, err := d.listenOn("unix", sockPath, "local socket"); err != nil {
+		return err
 	}
 	if err := os.Chmod(sockPath, 0o600); err != nil {
 		return fmt.Errorf("restrict local socket: %w", err)
@@ -189,46 +262,45 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + publicHost(apiLn.Addr())
 	}
-
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable for the git hook: %w", err)
 	}
+	st := d.store
 	tokens := newTokenManager(st, log)
 	limiter := authlimit.New(authlimit.Options{MaxFailures: cfg.AuthFailures, Lockout: cfg.AuthLockout, Logger: log})
 	srv := &server{
-		cfg: cfg, store: st, deployer: dep, engine: eng, log: log,
+		cfg: cfg, store: st, deployer: d.dep, engine: d.eng, log: log,
 		tokens: tokens, limiter: limiter,
 		repos:      &repos{dir: filepath.Join(cfg.DataDir, "repos"), hookBinary: self, socket: sockPath},
 		routerAddr: httpLn.Addr().String(),
-		switcher:   sw, localCA: localCA,
-		logHub: hub,
+		switcher:   d.sw, localCA: localCA,
+		logHub: d.hub,
 		web: web.New(web.Options{
 			VerifyToken: tokens.verifyLogin,
 			TokenLive:   func(id uint64) bool { _, ok := tokens.live(id); return ok },
 			Limiter:     limiter,
-			Logs:        hub, Logger: log,
+			Logs:        d.hub, Logger: log,
 			Sessions: web.NewSessions(st, 0, 0),
 		}),
 	}
+	d.srv = srv
 	api := srv.apiHandler()
-	routerHandler := http.Handler(rt)
+	routerHandler := http.Handler(d.rt)
 	var httpsHandler http.Handler
 	var httpsLn net.Listener
 	if cfg.HTTPSAddr != "" {
-		if httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
-			return fmt.Errorf("listen on router HTTPS address: %w", err)
-		}
-		srv.routerTLSAddr = httpsLn.Addr().String()
-		tm, err := newTLS(cfg, rt, localCA, httpLn.Addr(), httpsLn.Addr())
-		if err != nil {
+		if httpsLn, err = d.listenOn("tcp", cfg.HTTPSAddr, "router HTTPS address"); err != nil {
 			return err
 		}
-		defer tm.Stop()
+		srv.routerTLSAddr = httpsLn.Addr().String()
+		if d.tls, err = newTLS(cfg, d.rt, localCA, httpLn.Addr(), httpsLn.Addr()); err != nil {
+			return err
+		}
 		apiHost := cfg.apiHost()
-		routerHandler = tm.HTTPHandler(rt, func(host string) bool { return host == apiHost || rt.Serves(host) })
-		httpsHandler = byHost(apiHost, withHSTS(api), rt)
-		httpsLn = tls.NewListener(httpsLn, tm.TLSConfig())
+		routerHandler = d.tls.HTTPHandler(d.rt, func(host string) bool { return host == apiHost || d.rt.Serves(host) })
+		httpsHandler = byHost(apiHost, withHSTS(api), d.rt)
+		d.listeners[len(d.listeners)-1] = tls.NewListener(httpsLn, d.tls.TLSConfig())
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	bodyIdle := cfg.BodyIdleTimeout
@@ -239,47 +311,102 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// hold its request (and whatever the request holds) for good. The local
 	// socket only serves the hook and the admin commands.
 	newServer := func(h http.Handler) *http.Server {
-		return httpx.NewServer(h, httpx.Limits{
+		return httpx.NewServer(d.track(h), httpx.Limits{
 			ReadHeaderTimeout: readHeaderTimeout, BodyIdleTimeout: bodyIdle,
 			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+			OwnBodyTimeout: isPushBody, // --push-idle-timeout bounds those
 		}, errLog)
 	}
-	local := &http.Server{Handler: srv.localHandler(), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog}
-	servers := []*http.Server{newServer(api), newServer(routerHandler), local}
-	listeners := []net.Listener{apiLn, httpLn, sockLn}
-	if httpsLn != nil {
-		servers = append(servers, newServer(httpsHandler))
-		listeners = append(listeners, httpsLn)
-	}
-	errc := make(chan error, len(servers))
-	for i, s := range servers {
-		go func() { errc <- s.Serve(listeners[i]) }()
-	}
-	// Apps whose image is missing (a restored backup) are rebuilt while the
-	// others already serve.
-	rebuildCtx, stopRebuild := context.WithCancel(ctx)
-	rebuilt := make(chan struct{})
-	go func() {
-		defer close(rebuilt)
-		dep.RebuildMissing(rebuildCtx, srv.repos.archive)
-	}()
-	defer func() { stopRebuild(); <-rebuilt }()
-	log.Info("plat daemon ready", "api", apiLn.Addr().String(), "router", httpLn.Addr().String(), "https", srv.routerTLSAddr, "domain", cfg.Domain, "data", cfg.DataDir)
-
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	hub.Close() // log followers would hold their responses open
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	for _, s := range servers {
-		_ = s.Shutdown(sctx)
-	}
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	local := &http.Server{Handler: d.track(srv.localHandler()), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog}
+	d.servers = []*http.Server{newServer(api), newServer(routerHandler), local}
+	if httpsHandler != nil {
+		d.servers = append(d.servers, newServer(httpsHandler))
 	}
 	return nil
+}
+
+// listenOn opens a listener that close closes.
+func (d *daemon) listenOn(network, addr, what string) (net.Listener, error) {
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", what, err)
+	}
+	d.listeners = append(d.listeners, ln)
+	return ln, nil
+}
+
+// track counts the requests h serves in d.handlers.
+func (d *daemon) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.handlers.Add(1)
+		defer d.handlers.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// serve runs the engine watcher, the autoscaler and the servers until ctx
+// ends or a server fails, then shuts everything down and waits for it.
+func (d *daemon) serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { d.dep.Watch(ctx) })
+	wg.Go(func() { d.dep.Autoscale(ctx) })
+	wg.Go(func() { d.dep.MigrateNetworks(ctx) }) // apps adopted on the old shared network
+	// Apps whose image is missing (a restored backup) are rebuilt while the
+	// others already serve.
+	wg.Go(func() { d.dep.RebuildMissing(ctx, d.srv.repos.archive) })
+	var once sync.Once
+	var serveErr error
+	for i, s := range d.servers {
+		ln := d.listeners[i]
+		wg.Go(func() {
+			if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				once.Do(func() { serveErr = fmt.Errorf("serve %s: %w", ln.Addr(), err) })
+				cancel() // one listener failing stops the daemon
+			}
+		})
+	}
+	d.log.Info("plat daemon ready", "api", d.listeners[0].Addr().String(), "router", d.srv.routerAddr, "https", d.srv.routerTLSAddr, "domain", d.cfg.Domain, "data", d.cfg.DataDir)
+	<-ctx.Done()
+	d.shutdown()
+	wg.Wait()
+	return serveErr
+}
+
+// shutdown stops the servers: running deploys are cancelled (their
+// releases fail and the old ones keep serving at the next start), requests
+// get shutdownTimeout to finish, then their connections are closed.
+func (d *daemon) shutdown() {
+	d.hub.Close() // log followers would hold their responses open
+	d.dep.CancelAll(deploy.ErrShutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	for _, s := range d.servers {
+		if err := s.Shutdown(sctx); err != nil {
+			s.Close()
+		}
+	}
+	done := make(chan struct{})
+	go func() { d.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownTimeout):
+		d.log.Warn("requests still running after the shutdown timeout; stopping anyway", "timeout", shutdownTimeout)
+	}
+}
+
+// close releases what newDaemon and listen opened; the store goes last.
+func (d *daemon) close() {
+	for _, ln := range d.listeners {
+		ln.Close()
+	}
+	if d.tls != nil {
+		d.tls.Stop()
+	}
+	if d.store != nil {
+		d.store.Close()
+	}
 }
 
 // logSource is where the log hub reads: the deployer knows the active
@@ -318,4 +445,10 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// isPushBody reports whether r is a git push's pack upload, whose reads
+// the git endpoint bounds itself with --push-idle-timeout.
+func isPushBody(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/git/") && strings.HasSuffix(r.URL.Path, "/git-receive-pack")
 }

@@ -3,8 +3,6 @@ package daemon
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +50,19 @@ func (r *repos) ensure(app string) error {
 }
 
 func (r *repos) remove(app string) error { return os.RemoveAll(r.path(app)) }
+
+// head returns where app's deploy branch points, "" if it does not exist.
+func (r *repos) head(app string) (string, error) {
+	out, err := exec.Command("git", "--git-dir", r.path(app), "rev-parse", "-q", "--verify", deployBranch).Output()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 1 {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s of %s: %w", deployBranch, app, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
@@ -103,57 +114,67 @@ func (s *server) gitUploadPack(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "plat only receives pushes: use `git push`", http.StatusForbidden)
 }
 
-// gitReceivePack runs `git receive-pack` for a push. It holds the app's
-// deploy lock for the whole push, so that the deploy (run by the hook) and
-// the branch update happen together and a second push waits its turn.
+// gitReceivePack runs `git receive-pack` for a push. The whole body is
+// read first (bounded in size, and in time per read) into a spool file, so
+// a stalled or slow pusher holds nothing but its own request. The push
+// then runs under a lease whose ID the pre-receive hook passes back with
+// the deploy: the deploy takes the app's release lock after its build and
+// the lease keeps it until receive-pack has recorded (or refused) the
+// branch update, so a second push waits its turn and sees where main is.
+// The client going away cancels the deploy; the branch is updated if and
+// only if the deploy succeeded, either way.
 func (s *server) gitReceivePack(w http.ResponseWriter, r *http.Request) {
 	app, ok := s.gitApp(w, r)
 	if !ok {
 		return
 	}
-	body := io.Reader(r.Body)
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		gz, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, "bad gzip body", http.StatusBadRequest)
-			return
-		}
-		defer gz.Close()
-		body = gz
-	}
-	// Peek at the first command line to learn whether the client reads
-	// progress on side-band 2; then we can tell it when it has to wait.
-	br := bufio.NewReader(body)
-	first, err := readPktLine(br)
-	if err != nil {
+	spool, err := spoolPush(w, r, filepath.Join(s.cfg.DataDir, pushTmpDir), s.cfg.maxPushBytes(), s.cfg.pushIdleTimeout())
+	var tooLarge *sizeError
+	switch {
+	case errors.As(err, &tooLarge) && spool != nil:
+		// The whole body was read: answer in git's terms, which the
+		// pusher sees as the reason its push was rejected.
+		defer spool.Close()
+		s.log.Warn("push refused: too large", "app", app.Name, "limit", tooLarge.limit, "remote", r.RemoteAddr)
+		cmds, _ := readPushCommands(bufio.NewReader(spool))
+		rejectPush(w, cmds, tooLarge.Error(), "push too large")
+		return
+	case errors.As(err, &tooLarge):
+		s.log.Warn("push refused: too large", "app", app.Name, "limit", tooLarge.limit, "remote", r.RemoteAddr)
+		http.Error(w, "plat: "+tooLarge.Error(), http.StatusRequestEntityTooLarge)
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.log.Warn("push refused: the client stopped sending", "app", app.Name, "idle", s.cfg.pushIdleTimeout(), "remote", r.RemoteAddr)
+		http.Error(w, fmt.Sprintf("plat: the push sent nothing for %s; push again", s.cfg.pushIdleTimeout()), http.StatusRequestTimeout)
+		return
+	case err != nil:
+		s.log.Warn("push refused: cannot read its body", "app", app.Name, "err", err, "remote", r.RemoteAddr)
 		http.Error(w, "bad receive-pack request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	// Progress (and receive-pack's answer) streams while the pack is read.
-	if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
-		s.log.Warn("enable full duplex", "err", err)
+	defer spool.Close()
+	// Checked here so a malformed request never reaches receive-pack.
+	if _, err := readPushCommands(bufio.NewReader(spool)); err != nil {
+		http.Error(w, "bad receive-pack request: "+err.Error(), http.StatusBadRequest)
+		return
 	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		s.internalError(w, err)
+		return
+	}
+
+	lease := s.deployer.NewLease(r.Context(), app.Name, true)
+	defer lease.Release()
 	w.Header().Set("Content-Type", "application/x-git-receive-pack-result")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	out := &clientWriter{fw: newFlushWriter(w)}
-	progress := io.Discard
-	if bytes.Contains(first, []byte("side-band")) {
-		progress = sidebandWriter{out}
-	}
 
-	// The push goes on if the client disconnects: the branch is updated if
-	// and only if the deploy succeeded, either way.
-	ctx := context.WithoutCancel(r.Context())
-	unlock, err := s.deployer.Lock(ctx, app.Name, progress)
-	if err != nil {
-		return
-	}
-	defer unlock()
-
-	cmd := exec.CommandContext(ctx, "git", "receive-pack", "--stateless-rpc", s.repos.path(app.Name))
-	cmd.Env = append(os.Environ(), "PLAT_SOCKET="+s.repos.socket, "PLAT_APP="+app.Name)
-	cmd.Stdin = io.MultiReader(bytes.NewReader(first), br)
+	// Not cancelled with the request: the hook ends as soon as the lease
+	// does, and receive-pack then refuses the update and cleans up.
+	cmd := exec.Command("git", "receive-pack", "--stateless-rpc", s.repos.path(app.Name))
+	cmd.Env = append(os.Environ(), "PLAT_SOCKET="+s.repos.socket, "PLAT_APP="+app.Name, "PLAT_LEASE="+lease.ID)
+	cmd.Stdin = spool
 	cmd.Stdout = out
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

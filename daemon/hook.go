@@ -34,12 +34,17 @@ func (s *server) localHandler() http.Handler {
 	return mux
 }
 
+// errMainMoved refuses a push whose branch another push moved first.
+var errMainMoved = errors.New("main moved while this push waited (another push was deployed first); fetch or rebase onto it, then push again")
+
 // hookPush builds and deploys a pushed commit; the body is its tar. Output
 // streams back to the hook, which relays it to the pusher; the outcome is
-// in the X-Plat-Result trailer ("ok", or the error).
+// in the X-Plat-Result trailer ("ok", or the error). It runs under the
+// lease of the git push (?lease=) and deploys only if main is still where
+// the pusher saw it (?old=) once the app's lock is held.
 func (s *server) hookPush(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	app, sha := q.Get("app"), q.Get("sha")
+	app, sha, old := q.Get("app"), q.Get("sha"), q.Get("old")
 	// Progress streams back while the tar is still being read.
 	if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
 		s.log.Warn("enable full duplex", "err", err)
@@ -48,10 +53,26 @@ func (s *server) hookPush(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	out := newFlushWriter(w)
-	rel, err := s.deployer.Push(r.Context(), deploy.PushRequest{App: app, GitSHA: sha, Source: r.Body}, out)
+	src := &limitedSource{r: r.Body, limit: s.cfg.maxSourceBytes()}
+	rel, err := s.deployer.Push(r.Context(), deploy.PushRequest{
+		App: app, GitSHA: sha, Source: src, Lease: q.Get("lease"),
+		Check: func() error {
+			if old == "" {
+				return nil
+			}
+			current, err := s.repos.head(app)
+			if err != nil {
+				return err
+			}
+			if !sameRef(current, old) {
+				return errMainMoved
+			}
+			return nil
+		},
+	}, out)
 	if err != nil {
-		if errors.Is(err, deploy.ErrNotLocked) {
-			err = errors.New("deploys only run from a git push to the daemon")
+		if src.exceeded {
+			s.log.Warn("push refused: source too large", "app", app, "limit", src.limit)
 		}
 		fmt.Fprintf(out, "\n !     Push rejected: %v\n !     %s is still serving its previous release.\n", err, app)
 		w.Header().Set(resultTrailer, "failed")
@@ -80,7 +101,7 @@ func HookMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: plat hook pre-receive (run by git, not by hand)")
 		return 2
 	}
-	socket, app := os.Getenv("PLAT_SOCKET"), os.Getenv("PLAT_APP")
+	socket, app, lease := os.Getenv("PLAT_SOCKET"), os.Getenv("PLAT_APP"), os.Getenv("PLAT_LEASE")
 	if socket == "" || app == "" {
 		fmt.Println("plat: this hook runs only under the plat daemon")
 		return 1
@@ -106,18 +127,18 @@ func HookMain(args []string) int {
 	if sha == "" {
 		return 0
 	}
-	// The daemon holds the app's lock for this push, but another push may
-	// have moved main while this one waited for it; deploying now would
-	// deploy a commit git then refuses to record.
+	// Another push may have moved main since the pusher looked: deploying
+	// would deploy a commit git then refuses to record. The daemon checks
+	// again once it holds the app's lock, after the build.
 	current, _ := exec.Command("git", "rev-parse", "-q", "--verify", deployBranch).Output()
 	if !sameRef(strings.TrimSpace(string(current)), oldSHA) {
 		fmt.Println("plat: main moved while this push waited (another push was deployed first).\nplat: fetch or rebase onto it, then push again.")
 		return 1
 	}
-	return hookDeploy(socket, app, sha)
+	return hookDeploy(socket, app, sha, oldSHA, lease)
 }
 
-func hookDeploy(socket, app, sha string) int {
+func hookDeploy(socket, app, sha, oldSHA, lease string) int {
 	archive := exec.Command("git", "archive", "--format=tar", sha)
 	archive.Stderr = os.Stderr
 	tar, err := archive.StdoutPipe()
@@ -129,7 +150,7 @@ func hookDeploy(socket, app, sha string) int {
 		fmt.Println("plat: git archive:", err)
 		return 1
 	}
-	u := "http://plat/hook/push?" + url.Values{"app": {app}, "sha": {sha}}.Encode()
+	u := "http://plat/hook/push?" + url.Values{"app": {app}, "sha": {sha}, "old": {oldSHA}, "lease": {lease}}.Encode()
 	resp, err := unixClient(socket).Post(u, "application/x-tar", tar)
 	if err != nil {
 		fmt.Printf("plat: cannot reach the plat daemon: %v\n", err)

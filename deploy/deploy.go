@@ -41,7 +41,8 @@ var (
 	ErrInvalidConfig = errors.New("invalid config")
 	ErrInvalidHealth = errors.New("invalid health check")
 	ErrNoRelease     = errors.New("no such release")
-	ErrNotLocked     = errors.New("deploy lock not held")
+	// ErrNoLease: a push came without the lease of a running git push.
+	ErrNoLease = errors.New("deploys only run from a git push to the daemon")
 )
 
 // Switcher points an app's traffic at a new set of backends. It returns a
@@ -124,12 +125,16 @@ type Deployer struct {
 	cfg      Config
 	log      *slog.Logger
 	locks    appLocks
+	leases   leases
 	probe    *http.Client
 	progress progressLogs
 	onSwitch func(app string, replicas []Replica)
 	routed   routedReplicas
 	load     appLoads
 	hostCap  capacityCache
+	// restartGrace is how long after a crash the engine's restart policy
+	// gets before plat starts the container itself.
+	restartGrace time.Duration
 }
 
 // OnSwitch registers fn to be called after traffic of app moved to another
@@ -152,28 +157,9 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 		cfg:      cfg.withDefaults(),
 		log:      log,
 		probe:    &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
-	}
-}
 
-// Lock takes app's deploy lock, writing to out if it has to wait. The git
-// endpoint holds it for a whole push so the branch update and the deploy
-// cannot interleave with another push.
-func (d *Deployer) Lock(ctx context.Context, app string, out io.Writer) (unlock func(), err error) {
-	return d.locks.lock(ctx, app, out)
-}
-
-// lockApp takes app's deploy lock and reads the app under it.
-func (d *Deployer) lockApp(ctx context.Context, name string, out io.Writer) (store.App, func(), error) {
-	unlock, err := d.Lock(ctx, name, out)
-	if err != nil {
-		return store.App{}, nil, err
+		restartGrace: defaultRestartGrace,
 	}
-	app, err := d.store.GetApp(name)
-	if err != nil {
-		unlock()
-		return store.App{}, nil, fmt.Errorf("app %s: %w", name, err)
-	}
-	return app, unlock, nil
 }
 
 // step writes one progress line in the style pushers know from Heroku.
@@ -186,14 +172,32 @@ type PushRequest struct {
 	App    string
 	GitSHA string
 	Source io.Reader // tar of the commit (git archive)
+	// Lease is the ID of the git push's lease (NewLease): the deploy runs
+	// under it, and the lease keeps the release lock until git recorded
+	// the branch update.
+	Lease string
+	// Check, if set, runs once the release lock is held, before anything
+	// starts: the git endpoint refuses a push whose branch moved while it
+	// was built.
+	Check func() error
 }
 
-// Push builds req into a new release and deploys it. The caller must hold
-// the app's lock (see Lock).
+// Push builds req into a new release and deploys it under the git push's
+// lease. The build runs without any lock: other deploys, wakes and crash
+// recovery of the app go on meanwhile. Then the release lock is taken for
+// start, health check and switch; Push leaves it to the lease's owner.
 func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (store.Release, error) {
-	if !d.locks.held(req.App) {
-		return store.Release{}, ErrNotLocked
+	l, err := d.lease(req.Lease, req.App)
+	if err != nil {
+		return store.Release{}, err
 	}
+	stopUse, err := l.use()
+	if err != nil {
+		return store.Release{}, ErrNoLease
+	}
+	defer stopUse()
+	ctx, cancel := l.bind(ctx)
+	defer cancel(nil)
 	app, err := d.store.GetApp(req.App)
 	if err != nil {
 		return store.Release{}, fmt.Errorf("app %s: %w", req.App, err)
@@ -205,6 +209,7 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
 	}
+	l.describe(fmt.Sprintf("v%d (push of %s)", rel.Version, short(req.GitSHA)))
 	out, done := d.progress.track(app.Name, rel.Version, out)
 	defer done()
 	d.event(app.Name, "started", rel.Version, "push of %s", short(req.GitSHA))
@@ -220,7 +225,7 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 		d.log.Warn("saving build log", "app", app.Name, "release", rel.Version, "err", logErr)
 	}
 	if err != nil {
-		return d.fail(rel, fmt.Errorf("build failed: %w", err))
+		return d.fail(ctx, rel, "the build", fmt.Errorf("build failed: %w", err))
 	}
 	step(out, "Built image %s in %s", shortID(imageID), time.Since(started).Round(time.Millisecond))
 	d.event(app.Name, "built", rel.Version, "image %s", shortID(imageID))
@@ -228,10 +233,30 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 		r.ImageID = imageID
 		return nil
 	}); err != nil {
-		return d.fail(rel, fmt.Errorf("record image: %w", err))
+		return d.fail(ctx, rel, "the build", fmt.Errorf("record image: %w", err))
 	}
 	rel.ImageID = imageID
 	tm.mark("build")
+
+	if err := l.Lock(ctx, out); err != nil {
+		return d.fail(ctx, rel, "the wait for another deploy", err)
+	}
+	if req.Check != nil {
+		if err := req.Check(); err != nil {
+			return d.fail(ctx, rel, "", err)
+		}
+	}
+	// The config may have changed during the build: the release runs with
+	// the app's config as it is now.
+	if app, err = d.store.GetApp(req.App); err != nil {
+		return d.fail(ctx, rel, "", fmt.Errorf("app %s: %w", req.App, err))
+	}
+	if !maps.Equal(app.Env, rel.Env) {
+		if err := d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error { r.Env = app.Env; return nil }); err != nil {
+			return d.fail(ctx, rel, "", fmt.Errorf("record config: %w", err))
+		}
+		rel.Env = app.Env
+	}
 	return d.run(ctx, app, rel, tm, out)
 }
 
@@ -245,11 +270,12 @@ type ConfigChange struct {
 // through the blue-green path. If the app was never deployed the config is
 // only saved, for the first push, and the returned release is zero.
 func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigChange, out io.Writer) (store.Release, error) {
-	app, unlock, err := d.lockApp(ctx, appName, out)
+	app, l, err := d.lockApp(ctx, appName, true, out)
 	if err != nil {
 		return store.Release{}, err
 	}
-	defer unlock()
+	defer l.Release()
+	ctx = l.Context()
 	env, err := ValidateConfigChange(app.Env, change)
 	if err != nil {
 		return store.Release{}, err
@@ -271,6 +297,7 @@ func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigC
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
 	}
+	l.describe(fmt.Sprintf("v%d (config change: %s)", rel.Version, rel.Reason))
 	out, done := d.progress.track(appName, rel.Version, out)
 	defer done()
 	d.event(appName, "started", rel.Version, "config change: %s", rel.Reason)
@@ -282,11 +309,12 @@ func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigC
 // release. version 0 means the newest release before the active one that
 // went live.
 func (d *Deployer) Rollback(ctx context.Context, appName string, version int, out io.Writer) (store.Release, error) {
-	app, unlock, err := d.lockApp(ctx, appName, out)
+	app, l, err := d.lockApp(ctx, appName, true, out)
 	if err != nil {
 		return store.Release{}, err
 	}
-	defer unlock()
+	defer l.Release()
+	ctx = l.Context()
 	target, err := d.rollbackTarget(ctx, app, version)
 	if err != nil {
 		return store.Release{}, err
@@ -299,6 +327,7 @@ func (d *Deployer) Rollback(ctx context.Context, appName string, version int, ou
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
 	}
+	l.describe(fmt.Sprintf("v%d (rollback to v%d)", rel.Version, target.Version))
 	out, done := d.progress.track(appName, rel.Version, out)
 	defer done()
 	d.event(appName, "started", rel.Version, "rollback to v%d", target.Version)
@@ -351,9 +380,11 @@ func (d *Deployer) rollbackTarget(ctx context.Context, app store.App, version in
 	return *target, nil
 }
 
-// run deploys rel (whose image is built) blue-green. On any failure the new
-// container is removed, rel is marked failed and the old release keeps
-// serving.
+// run deploys rel (whose image is built) blue-green, under the app's
+// release lock. On any failure the new containers are removed, rel is
+// marked failed and the old release keeps serving. Only the switch step
+// takes the replica lock, so wakes and crash recovery go on meanwhile; a
+// cancelled ctx stops it up to the switch.
 func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm *timings, out io.Writer) (store.Release, error) {
 	n := awakeReplicas(app)
 	indexes := make([]int, n)
@@ -362,24 +393,34 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm
 	}
 	reps, err := d.startReplicas(ctx, app, rel, indexes, tm, out)
 	if err != nil {
-		return d.fail(rel, err)
+		return d.fail(ctx, rel, "the start and health check", err)
 	}
 	rel.ContainerID = reps[0].ID
-	keep := map[string]bool{}
-	for _, r := range reps {
-		keep[r.ID] = true
+	removeNew := func() {
+		for _, r := range reps {
+			d.remove(r.ID)
+		}
 	}
 
+	unlockReplicas, err := d.locks.lockReplicas(ctx, app.Name)
+	if err != nil {
+		removeNew()
+		return d.fail(ctx, rel, "the switch", err)
+	}
+	defer unlockReplicas()
+	// A wake or a sleep may have changed the record since run began.
+	if app, err = d.store.GetApp(app.Name); err != nil {
+		removeNew()
+		return d.fail(ctx, rel, "the switch", fmt.Errorf("app %s: %w", rel.App, err))
+	}
 	// The switch comes before the store says "active": if the daemon dies in
 	// between, start-up sees the old release active and its container still
 	// running (old containers are stopped only after this point), so the old
 	// version is served again.
 	drainOld, err := d.route(app.Name, reps)
 	if err != nil {
-		for _, r := range reps {
-			d.remove(r.ID)
-		}
-		return d.fail(rel, fmt.Errorf("switch router: %w", err))
+		removeNew()
+		return d.fail(ctx, rel, "the switch", fmt.Errorf("switch router: %w", err))
 	}
 	d.load.touch(app.Name)
 	tm.mark("switch")
@@ -398,6 +439,7 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm
 			d.log.Error("save config", "app", app.Name, "err", err)
 		}
 	}
+	unlockReplicas()
 	tm.mark("record")
 	step(out, "Switched traffic to v%d (%d %s)", rel.Version, n, plural(n, "replica", "replicas"))
 	d.event(app.Name, "switched", rel.Version, "traffic now goes to %s", replicaNames(reps))
@@ -405,9 +447,10 @@ func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm
 		d.event(app.Name, "rolled back", rel.Version, "%s", rel.Reason)
 	}
 
+	// From here on the release is live: cancelling no longer applies.
 	d.drain(ctx, drainOld, out)
 	tm.mark("drain")
-	d.stopOthers(context.WithoutCancel(ctx), app.Name, keep)
+	d.stopOldReleases(context.WithoutCancel(ctx), app.Name, rel.Version)
 	d.pruneImages(context.WithoutCancel(ctx), app.Name)
 	tm.mark("cleanup")
 	step(out, "Timings: %s", tm)
@@ -494,8 +537,18 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 	return c, nil
 }
 
-// fail records rel as failed and returns the error for the caller.
-func (d *Deployer) fail(rel store.Release, cause error) (store.Release, error) {
+// fail records rel as failed and returns the error for the caller. When
+// ctx was cancelled, the reason is the cancellation's cause ("cancelled by
+// admin during the build"), not the context error it made.
+func (d *Deployer) fail(ctx context.Context, rel store.Release, during string, cause error) (store.Release, error) {
+	if ctx.Err() != nil {
+		if c := context.Cause(ctx); errors.Is(c, ErrCancelled) {
+			cause = c
+			if during != "" {
+				cause = fmt.Errorf("%w during %s", c, during)
+			}
+		}
+	}
 	if err := d.store.FailRelease(rel.App, rel.Version, cause.Error()); err != nil {
 		d.log.Error("mark release failed", "app", rel.App, "release", rel.Version, "err", err)
 	}
@@ -548,6 +601,23 @@ func (d *Deployer) removeByName(ctx context.Context, app, name string) {
 	}
 }
 
+// stopOldReleases stops and removes every container of app that is not of
+// release version (the one that just went live).
+func (d *Deployer) stopOldReleases(ctx context.Context, app string, version int) {
+	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app))
+	if err != nil {
+		d.log.Warn("list containers", "app", app, "err", err)
+		return
+	}
+	keep := map[string]bool{}
+	for _, c := range cs {
+		if c.Labels[engine.LabelRelease] == strconv.Itoa(version) {
+			keep[c.ID] = true
+		}
+	}
+	d.stopOthers(ctx, app, keep)
+}
+
 // stopOthers stops and removes every container of app not in keep.
 func (d *Deployer) stopOthers(ctx context.Context, app string, keep map[string]bool) {
 	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app))
@@ -555,6 +625,10 @@ func (d *Deployer) stopOthers(ctx context.Context, app string, keep map[string]b
 		d.log.Warn("list containers", "app", app, "err", err)
 		return
 	}
+	d.stopContainers(ctx, app, cs, keep)
+}
+
+func (d *Deployer) stopContainers(ctx context.Context, app string, cs []engine.ContainerInfo, keep map[string]bool) {
 	for _, c := range cs {
 		if keep[c.ID] {
 			continue
@@ -603,9 +677,18 @@ func (d *Deployer) pruneImages(ctx context.Context, app string) {
 	}
 }
 
-// Destroy removes an app: its route, containers, images and records.
+// Destroy removes an app: its route, containers, images and records. Its
+// running deploys are cancelled first.
 func (d *Deployer) Destroy(ctx context.Context, appName string) error {
-	unlock, err := d.Lock(ctx, appName, io.Discard)
+	for _, l := range d.leases.ofApp(appName, false) {
+		l.cancel(fmt.Errorf("%w: the app is being destroyed", ErrCancelled))
+	}
+	_, l, err := d.lockApp(ctx, appName, false, io.Discard)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	unlock, err := d.locks.lockReplicas(l.Context(), appName)
 	if err != nil {
 		return err
 	}

@@ -96,20 +96,26 @@ func TestHTTPProbe(t *testing.T) {
 func TestAppLocks(t *testing.T) {
 	var l appLocks
 	var out strings.Builder
-	unlock, err := l.lock(context.Background(), "a", &out)
+	unlock, err := l.lockRelease(context.Background(), "a", &out)
 	if err != nil || out.Len() != 0 {
 		t.Fatalf("first lock: %v %q", err, out.String())
 	}
 	// Another app is independent.
-	unlockB, err := l.lock(context.Background(), "b", &out)
+	unlockB, err := l.lockRelease(context.Background(), "b", &out)
 	if err != nil || out.Len() != 0 {
 		t.Fatalf("lock of another app waited: %v %q", err, out.String())
 	}
 	unlockB()
+	// The replica lock is free while the release lock is held.
+	unlockR, err := l.lockReplicas(context.Background(), "a")
+	if err != nil {
+		t.Fatalf("replica lock while the release lock is held: %v", err)
+	}
+	unlockR()
 	// A second lock of the same app waits, says so, and gives up with ctx.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := l.lock(ctx, "a", &out); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := l.lockRelease(ctx, "a", &out); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second lock: %v", err)
 	}
 	if !strings.Contains(out.String(), "waiting") {
@@ -117,7 +123,7 @@ func TestAppLocks(t *testing.T) {
 	}
 	got := make(chan struct{})
 	go func() {
-		u, err := l.lock(context.Background(), "a", &out)
+		u, err := l.lockRelease(context.Background(), "a", &out)
 		if err == nil {
 			u()
 		}

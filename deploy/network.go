@@ -36,13 +36,29 @@ func (d *Deployer) MigrateNetworks(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		d.withLockedApp(ctx, a.Name, func(app store.App) {
-			if err := d.migrateNetwork(ctx, app); err != nil {
-				d.log.Error("move app to its own network", "app", app.Name, "err", err)
-				d.event(app.Name, "migrate-failed", app.Active, "moving to network %s: %v; the next deploy moves it", NetworkName(d.cfg.Instance, app.Name), err)
-			}
-		})
+		if err := d.migrateLocked(ctx, a.Name); err != nil {
+			d.log.Error("move app to its own network", "app", a.Name, "err", err)
+			d.event(a.Name, "migrate-failed", a.Active, "moving to network %s: %v; the next deploy moves it", NetworkName(d.cfg.Instance, a.Name), err)
+		}
 	}
+}
+
+// migrateLocked migrates app under its release lock (the move is a
+// blue-green switch of its own, so no deploy may run beside it) and its
+// replica lock.
+func (d *Deployer) migrateLocked(ctx context.Context, appName string) error {
+	app, l, err := d.lockApp(ctx, appName, false, io.Discard)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	ctx = l.Context()
+	unlock, err := d.locks.lockReplicas(ctx, appName)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return d.migrateNetwork(ctx, app)
 }
 
 // migrateNetwork replaces app's replicas that are not on its network; the

@@ -20,46 +20,49 @@ type Progress struct {
 	Lines    []string  `json:"lines"`
 	Dropped  int       `json:"dropped,omitempty"` // lines cut from the front
 	Finished time.Time `json:"finished,omitzero"`
+
+	part []byte // unterminated last line
 }
 
-// progressLogs holds the latest Progress of each app.
+// progressLogs holds the latest Progress of each app. Deploys of one app
+// can overlap (a push builds while another deploys): each writes to its
+// own Progress, the latest started is the one shown.
 type progressLogs struct {
 	mu   sync.Mutex
 	apps map[string]*Progress
-	part map[string][]byte // unterminated last line
 }
 
 // track starts recording app's deploy of version and returns out teed into it.
 func (p *progressLogs) track(app string, version int, out io.Writer) (io.Writer, func()) {
 	p.mu.Lock()
 	if p.apps == nil {
-		p.apps, p.part = map[string]*Progress{}, map[string][]byte{}
+		p.apps = map[string]*Progress{}
 	}
-	p.apps[app] = &Progress{Version: version, Running: true, Started: time.Now().UTC()}
-	p.part[app] = nil
+	pr := &Progress{Version: version, Running: true, Started: time.Now().UTC()}
+	p.apps[app] = pr
 	p.mu.Unlock()
-	w := progressWriter{p: p, app: app}
+	w := progressWriter{p: p, pr: pr}
 	return io.MultiWriter(out, w), func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		pr := p.apps[app]
-		if rest := p.part[app]; len(rest) > 0 {
-			pr.Lines = append(pr.Lines, string(rest))
+		if len(pr.part) > 0 {
+			pr.Lines = append(pr.Lines, string(pr.part))
+			pr.part = nil
 		}
 		pr.Running, pr.Finished = false, time.Now().UTC()
 	}
 }
 
 type progressWriter struct {
-	p   *progressLogs
-	app string
+	p  *progressLogs
+	pr *Progress
 }
 
 func (w progressWriter) Write(b []byte) (int, error) {
 	w.p.mu.Lock()
 	defer w.p.mu.Unlock()
-	pr := w.p.apps[w.app]
-	buf := append(w.p.part[w.app], b...)
+	pr := w.pr
+	buf := append(pr.part, b...)
 	for {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 {
@@ -68,7 +71,7 @@ func (w progressWriter) Write(b []byte) (int, error) {
 		pr.Lines = append(pr.Lines, string(buf[:i]))
 		buf = buf[i+1:]
 	}
-	w.p.part[w.app] = buf
+	pr.part = buf
 	if n := len(pr.Lines) - maxProgressLines; n > 0 {
 		pr.Lines, pr.Dropped = pr.Lines[n:], pr.Dropped+n
 	}
@@ -86,6 +89,7 @@ func (d *Deployer) Progress(app string, from int) (Progress, bool) {
 		return Progress{}, false
 	}
 	out := *pr
+	out.part = nil
 	from -= pr.Dropped
 	out.Lines = append([]string{}, pr.Lines[min(max(from, 0), len(pr.Lines)):]...)
 	return out, true

@@ -25,7 +25,7 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 		return fmt.Errorf("list unfinished deploys: %w", err)
 	}
 	for _, r := range stale {
-		d.fail(r, errors.New("interrupted: the plat daemon stopped during this deploy; push again"))
+		d.fail(context.Background(), r, "", errors.New("interrupted: the plat daemon stopped during this deploy; push again"))
 	}
 	containers, err := d.engine.List(ctx, d.labels())
 	if err != nil {

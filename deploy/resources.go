@@ -175,11 +175,12 @@ func (d *Deployer) SetResources(ctx context.Context, appName string, change Reso
 	if err := d.CheckResources(ctx, change); err != nil {
 		return store.Release{}, err
 	}
-	app, unlock, err := d.lockApp(ctx, appName, out)
+	app, l, err := d.lockApp(ctx, appName, true, out)
 	if err != nil {
 		return store.Release{}, err
 	}
-	defer unlock()
+	defer l.Release()
+	ctx = l.Context()
 	res := change.apply(app.Resources)
 	if d.effectiveResources(res) == d.effectiveResources(app.Resources) && app.Active != 0 {
 		step(out, "Resources of %s unchanged: %s", appName, DescribeResources(d.effectiveResources(res)))
@@ -202,6 +203,7 @@ func (d *Deployer) SetResources(ctx context.Context, appName string, change Reso
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
 	}
+	l.describe(fmt.Sprintf("v%d (resources: %s)", rel.Version, rel.Reason))
 	out, done := d.progress.track(appName, rel.Version, out)
 	defer done()
 	d.event(appName, "started", rel.Version, "resources: %s", rel.Reason)

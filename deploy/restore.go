@@ -72,11 +72,12 @@ func (d *Deployer) RebuildMissing(ctx context.Context, source SourceFunc) int {
 // rebuild rebuilds app's active image if it is missing, under the app's lock,
 // and reports whether it did.
 func (d *Deployer) rebuild(ctx context.Context, appName string, source SourceFunc) (bool, error) {
-	app, unlock, err := d.lockApp(ctx, appName, io.Discard)
+	app, l, err := d.lockApp(ctx, appName, false, io.Discard)
 	if err != nil {
 		return false, err
 	}
-	defer unlock()
+	defer l.Release()
+	ctx = l.Context()
 	if app.Active == 0 {
 		return false, nil
 	}
@@ -110,7 +111,13 @@ func (d *Deployer) rebuild(ctx context.Context, appName string, source SourceFun
 	if err := d.replaceImage(app.Name, rel.ImageID, rel.Version, imageID); err != nil {
 		return false, err
 	}
-	if _, err := d.adopt(ctx, app, nil); err != nil {
+	unlockReplicas, err := d.locks.lockReplicas(ctx, app.Name)
+	if err != nil {
+		return false, err
+	}
+	_, err = d.adopt(ctx, app, nil)
+	unlockReplicas()
+	if err != nil {
 		return false, fmt.Errorf("start v%d on the rebuilt image: %w", rel.Version, err)
 	}
 	d.event(app.Name, "rebuilt", rel.Version, "rebuilt image %s of v%d from commit %s in %s; v%d serves again",

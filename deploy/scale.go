@@ -135,11 +135,22 @@ func DescribeScale(s store.Scale) string {
 // app whose minimum is now above zero is woken. Scale settings belong to the
 // app, not to a release, so a rollback keeps them; each change is an event.
 func (d *Deployer) Scale(ctx context.Context, appName string, change ScaleChange, out io.Writer) (store.App, error) {
-	app, unlock, err := d.lockApp(ctx, appName, out)
+	_, l, err := d.lockApp(ctx, appName, false, out)
+	if err != nil {
+		return store.App{}, err
+	}
+	defer l.Release()
+	ctx = l.Context()
+	unlock, err := d.locks.lockReplicas(ctx, appName)
 	if err != nil {
 		return store.App{}, err
 	}
 	defer unlock()
+	// Read under both locks: a wake or a sleep may have come in between.
+	app, err := d.store.GetApp(appName)
+	if err != nil {
+		return store.App{}, fmt.Errorf("app %s: %w", appName, err)
+	}
 	s, err := change.apply(app.Scale)
 	if err != nil {
 		return app, err
@@ -194,13 +205,19 @@ func (d *Deployer) SleepingReplicas(ctx context.Context, appName string) []Repli
 }
 
 // Wake starts a sleeping app and routes it; the router calls it, once at a
-// time per app, for requests to a sleeping app and holds them meanwhile.
+// time per app, for requests to a sleeping app and holds them meanwhile. It
+// takes only the replica lock: a deploy of the app (its build, its health
+// check) does not hold it up.
 func (d *Deployer) Wake(ctx context.Context, appName string) error {
-	app, unlock, err := d.lockApp(ctx, appName, io.Discard)
+	unlock, err := d.locks.lockReplicas(ctx, appName)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	app, err := d.store.GetApp(appName)
+	if err != nil {
+		return fmt.Errorf("app %s: %w", appName, err)
+	}
 	switch {
 	case app.Active == 0:
 		return fmt.Errorf("%w: %s has not been deployed yet", ErrNoRelease, appName)
@@ -360,21 +377,25 @@ func (d *Deployer) autoscale(ctx context.Context, appName string, n int, why str
 // with minimum 0 and no request for its idle period is put to sleep; an app
 // whose in-flight requests per replica stay above its target for
 // ScaleUpDelay gets more replicas (up to its maximum), and one whose load
-// would fit in fewer replicas for ScaleDownDelay gets fewer.
+// would fit in fewer replicas for ScaleDownDelay gets fewer. It returns
+// once the sleeps and scalings it started have finished.
 func (d *Deployer) Autoscale(ctx context.Context) {
 	t := time.NewTicker(d.cfg.ScaleInterval)
 	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			d.scaleTick(ctx, now)
+			d.scaleTick(ctx, now, &wg)
 		}
 	}
 }
 
-func (d *Deployer) scaleTick(ctx context.Context, now time.Time) {
+// scaleTick samples every app once; what it decides runs in goroutines of wg.
+func (d *Deployer) scaleTick(ctx context.Context, now time.Time, wg *sync.WaitGroup) {
 	apps, err := d.store.ListApps()
 	if err != nil {
 		d.log.Warn("autoscaler: list apps", "err", err)
@@ -393,12 +414,12 @@ func (d *Deployer) scaleTick(ctx context.Context, now time.Time) {
 		dec := d.load.observe(app.Name, st, now, s, d.cfg)
 		switch {
 		case dec.sleep:
-			go d.sleep(ctx, app.Name, dec.idle)
+			wg.Go(func() { d.sleep(ctx, app.Name, dec.idle) })
 		case dec.replicas != 0:
-			go func() {
+			wg.Go(func() {
 				defer d.load.done(app.Name)
 				d.autoscale(ctx, app.Name, dec.replicas, dec.why)
-			}()
+			})
 		}
 	}
 }

@@ -16,9 +16,9 @@ import (
 const (
 	watchMinBackoff = 100 * time.Millisecond
 	watchMaxBackoff = 5 * time.Second
-	// restartGrace is how long after a crash the engine's restart policy
-	// gets before plat starts the container itself.
-	restartGrace = time.Second
+	// defaultRestartGrace is how long after a crash the engine's restart
+	// policy gets before plat starts the container itself.
+	defaultRestartGrace = time.Second
 )
 
 // Watch keeps the router in line with the engine while the daemon runs,
@@ -34,12 +34,18 @@ const (
 //   - when the engine connection drops, it reconnects with backoff and
 //     re-adopts every app's container, so apps are served again after an
 //     engine restart without a manual step.
+//
+// Events are handled in order per app (a start handled before the die that
+// came first would leave a healthy replica out of rotation), different apps
+// side by side. Watch returns once every handler it started has finished.
 func (d *Deployer) Watch(ctx context.Context) {
+	q := newDispatcher(func(e engine.ContainerEvent) { d.handleEvent(ctx, e) })
+	defer q.wait()
 	backoff := watchMinBackoff
 	for {
 		connected := time.Now()
 		err := d.engine.Events(ctx, d.labels(), func(e engine.ContainerEvent) {
-			go d.handleEvent(ctx, e)
+			q.dispatch(ctx, e.Labels[engine.LabelApp], e)
 		})
 		if ctx.Err() != nil {
 			return
@@ -106,13 +112,21 @@ func (d *Deployer) resync(ctx context.Context) {
 
 // handleEvent reacts to a lifecycle event of one of this daemon's containers.
 // Only the active release's replicas of an awake app matter: a deploy in
-// progress owns its new containers and holds the lock taken here, and a
-// sleeping app's containers were stopped by plat.
+// progress owns its new containers (not active until its switch, which
+// takes the replica lock taken here), and a sleeping app's containers were
+// stopped by plat.
 func (d *Deployer) handleEvent(ctx context.Context, e engine.ContainerEvent) {
 	appName := e.Labels[engine.LabelApp]
 	if appName == "" {
 		return
 	}
+	var died *Replica
+	defer func() {
+		// Outside the lock: the grace is a wait for the engine.
+		if died != nil {
+			d.restartIfStopped(ctx, appName, *died)
+		}
+	}()
 	d.withLockedApp(ctx, appName, func(app store.App) {
 		if app.Asleep || e.Labels[engine.LabelRelease] != strconv.Itoa(app.Active) {
 			return
@@ -131,7 +145,7 @@ func (d *Deployer) handleEvent(ctx context.Context, e engine.ContainerEvent) {
 					d.log.Error("route around a dead replica", "app", app.Name, "err", err)
 				}
 			}
-			d.restartIfStopped(ctx, app.Name, r)
+			died = &r
 		case engine.ActionStart:
 			d.reroute(ctx, app, e.ID)
 		case engine.ActionDestroy:
@@ -144,23 +158,29 @@ func (d *Deployer) handleEvent(ctx context.Context, e engine.ContainerEvent) {
 }
 
 // restartIfStopped starts r's container unless the engine restarts it (or
-// did already) within restartGrace.
-func (d *Deployer) restartIfStopped(ctx context.Context, app string, r Replica) {
+// did already) within the restart grace, or it is no longer a replica of
+// the awake app's active release.
+func (d *Deployer) restartIfStopped(ctx context.Context, appName string, r Replica) {
 	select {
 	case <-ctx.Done():
 		return
-	case <-time.After(restartGrace):
+	case <-time.After(d.restartGrace):
 	}
-	info, err := d.engine.Inspect(ctx, r.ID)
-	if err != nil || info.Running || info.State == "restarting" {
-		return
-	}
-	if err := d.engine.Start(ctx, r.ID); err != nil {
-		d.log.Error("start stopped container", "app", app, "replica", r.Name, "err", err)
-		d.event(app, "restore-failed", r.Release, "could not start the stopped container %s: %v", r.Name, err)
-		return
-	}
-	d.event(app, "restarted", r.Release, "%s was stopped outside plat; plat started it again", r.Name)
+	d.withLockedApp(ctx, appName, func(app store.App) {
+		if app.Asleep || app.Active != r.Release {
+			return
+		}
+		info, err := d.engine.Inspect(ctx, r.ID)
+		if err != nil || info.Running || info.State == "restarting" {
+			return
+		}
+		if err := d.engine.Start(ctx, r.ID); err != nil {
+			d.log.Error("start stopped container", "app", app.Name, "replica", r.Name, "err", err)
+			d.event(app.Name, "restore-failed", r.Release, "could not start the stopped container %s: %v", r.Name, err)
+			return
+		}
+		d.event(app.Name, "restarted", r.Release, "%s was stopped outside plat; plat started it again", r.Name)
+	})
 }
 
 // reroute puts a (re)started replica of the active release back into
@@ -218,10 +238,10 @@ func (d *Deployer) replace(ctx context.Context, app store.App, gone Replica) {
 	d.event(app.Name, "recreated", app.Active, "%s was missing (removed outside plat) and was recreated", gone.Name)
 }
 
-// withLockedApp runs fn with app's deploy lock held and its fresh record,
+// withLockedApp runs fn with app's replica lock held and its fresh record,
 // unless the app is gone or was never deployed.
 func (d *Deployer) withLockedApp(ctx context.Context, appName string, fn func(store.App)) {
-	unlock, err := d.locks.lock(ctx, appName, io.Discard)
+	unlock, err := d.locks.lockReplicas(ctx, appName)
 	if err != nil {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/store"
@@ -179,4 +180,146 @@ func TestHandleEvent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// streamEngine plays an engine whose event stream delivers events, in
+// order, then stays open; Inspect answers from infos.
+type streamEngine struct {
+	engine.Engine
+	mu     sync.Mutex
+	infos  map[string]engine.ContainerInfo
+	events []engine.ContainerEvent
+}
+
+func (f *streamEngine) Inspect(_ context.Context, id string) (engine.ContainerInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	info, ok := f.infos[id]
+	if !ok {
+		return engine.ContainerInfo{}, engine.ErrNotFound
+	}
+	return info, nil
+}
+
+func (f *streamEngine) Start(context.Context, string) error { return nil }
+
+func (f *streamEngine) Events(ctx context.Context, _ map[string]string, fn func(engine.ContainerEvent)) error {
+	for _, e := range f.events {
+		fn(e)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// TestWatchOrdersEventsPerApp: a replica's die and the start of its
+// restart (the engine's restart policy, on a new host port) come in that
+// order; handled in that order, the replica is back in rotation. Handled in
+// one goroutine each (before this change), the start could win and the
+// die then took the healthy replica out for good: repeated runs caught it.
+func TestWatchOrdersEventsPerApp(t *testing.T) {
+	healthy := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer healthy.Close()
+	newAddr := healthy.Listener.Addr().String()
+	for i := range 20 {
+		st, err := store.Open(filepath.Join(t.TempDir(), "plat.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.CreateApp(store.App{Name: "app"}); err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := st.CreateRelease(store.Release{App: "app", Status: store.StatusDeploying})
+		if err := st.ActivateRelease("app", rel.Version); err != nil {
+			t.Fatal(err)
+		}
+		labels := map[string]string{engine.LabelApp: "app", engine.LabelRelease: strconv.Itoa(rel.Version), engine.LabelReplica: "2"}
+		eng := &streamEngine{
+			infos: map[string]engine.ContainerInfo{"c2": {ID: "c2", Running: true, State: "running", HostAddr: newAddr, Labels: labels}},
+			events: []engine.ContainerEvent{
+				{ID: "c2", Action: engine.ActionDie, ExitCode: 137, Labels: labels},
+				{ID: "c2", Action: engine.ActionStart, Labels: labels},
+			},
+		}
+		d := New(st, eng, &fakeSwitcher{}, Config{}, slog.New(slog.DiscardHandler))
+		d.restartGrace = time.Millisecond
+		d.routed.set("app", []Replica{
+			{ID: "c1", Index: 1, Release: rel.Version, Addr: "127.0.0.1:2001"},
+			{ID: "c2", Index: 2, Release: rel.Version, Addr: "127.0.0.1:2002"},
+			{ID: "c3", Index: 3, Release: rel.Version, Addr: "127.0.0.1:2003"},
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		watched := make(chan struct{})
+		go func() { d.Watch(ctx); close(watched) }()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			evs, _ := st.ListEvents("app", 10)
+			kinds := map[string]bool{}
+			for _, e := range evs {
+				kinds[e.Kind] = true
+			}
+			if kinds["crashed"] && kinds["restarted"] {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond) // a die handled last would act now
+		cancel()
+		<-watched
+		var addrs []string
+		for _, r := range d.Replicas("app") {
+			addrs = append(addrs, r.Addr)
+		}
+		if want := []string{"127.0.0.1:2001", newAddr, "127.0.0.1:2003"}; !slices.Equal(addrs, want) {
+			t.Fatalf("run %d: routed %v after die then start of replica 2, want %v", i, addrs, want)
+		}
+	}
+}
+
+// TestDispatcherOrderAndIdleExit: one app's events are handled in order,
+// another app's do not wait for them, and an idle worker exits.
+func TestDispatcherOrderAndIdleExit(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string][]string{}
+	release := make(chan struct{})
+	q := newDispatcher(func(e engine.ContainerEvent) {
+		if e.ID == "a-block" {
+			<-release
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		got[e.Labels[engine.LabelApp]] = append(got[e.Labels[engine.LabelApp]], e.ID)
+	})
+	q.idle = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ev := func(app, id string) engine.ContainerEvent {
+		return engine.ContainerEvent{ID: id, Labels: map[string]string{engine.LabelApp: app}}
+	}
+	q.dispatch(ctx, "a", ev("a", "a-block"))
+	for i := range 50 {
+		q.dispatch(ctx, "a", ev("a", "a"+strconv.Itoa(i)))
+	}
+	q.dispatch(ctx, "b", ev("b", "b0"))
+	waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got["b"]) == 1 })
+	close(release)
+	waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got["a"]) == 51 })
+	for i, id := range got["a"][1:] {
+		if id != "a"+strconv.Itoa(i) {
+			t.Fatalf("app a's events out of order: %v", got["a"])
+		}
+	}
+	waitUntil(t, func() bool { q.mu.Lock(); defer q.mu.Unlock(); return len(q.workers) == 0 })
+	cancel()
+	q.wait()
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("timed out")
 }

@@ -37,6 +37,10 @@ type Limits struct {
 	BodyIdleTimeout   time.Duration // 0 → DefaultBodyIdleTimeout
 	IdleTimeout       time.Duration // 0 → DefaultIdleTimeout
 	MaxHeaderBytes    int           // 0 → DefaultMaxHeaderBytes
+	// OwnBodyTimeout, if set, picks the requests whose handlers bound
+	// their body reads themselves (git pushes, with their own idle
+	// timeout): BodyIdleTimeout leaves them alone.
+	OwnBodyTimeout func(*http.Request) bool
 }
 
 // NewServer returns a server for h with the limits applied: header and
@@ -44,8 +48,19 @@ type Limits struct {
 // the connection (ConnContext) so that a stalled read of a body also ends
 // when it outlives the handler.
 func NewServer(h http.Handler, l Limits, errorLog *log.Logger) *http.Server {
+	handler := BodyIdleTimeout(h, orDefault(l.BodyIdleTimeout, DefaultBodyIdleTimeout))
+	if own := l.OwnBodyTimeout; own != nil {
+		idle := handler
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if own(r) {
+				h.ServeHTTP(w, r)
+				return
+			}
+			idle.ServeHTTP(w, r)
+		})
+	}
 	return &http.Server{
-		Handler:           BodyIdleTimeout(h, orDefault(l.BodyIdleTimeout, DefaultBodyIdleTimeout)),
+		Handler:           handler,
 		ReadHeaderTimeout: orDefault(l.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		IdleTimeout:       orDefault(l.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes:    orDefault(l.MaxHeaderBytes, DefaultMaxHeaderBytes),

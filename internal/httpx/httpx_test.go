@@ -310,3 +310,45 @@ func TestHandlerAnswersEarly(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnBodyTimeout: a request whose handler bounds its own body reads
+// (a git push) may pause longer than the server's body idle timeout; any
+// other request still gets 408.
+func TestOwnBodyTimeout(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusRequestTimeout)
+			return
+		}
+		fmt.Fprintf(w, "%d bytes", len(b))
+	})
+	s := NewServer(h, Limits{BodyIdleTimeout: testIdle, OwnBodyTimeout: func(r *http.Request) bool { return r.URL.Path == "/own" }}, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	for _, tc := range []struct {
+		path string
+		want int
+	}{{"/own", http.StatusOK}, {"/other", http.StatusRequestTimeout}} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc", tc.path)
+		time.Sleep(3 * testIdle)
+		fmt.Fprintf(c, "def")
+		_ = c.SetReadDeadline(time.Now().Add(10 * testIdle))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", tc.path, err)
+		}
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.path, resp.StatusCode, tc.want)
+		}
+	}
+}
