@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 fuzztime="${FUZZTIME:-10m}"
 found=0
 while IFS=: read -r file fn; do
-  pkg="./$(dirname "$file")"
+  pkg="./$(dirname "${file#./}")"
   found=$((found + 1))
   printf -- '-----> %s %s (%s)\n' "$pkg" "$fn" "$fuzztime"
   if ! out="$(go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$fuzztime" -parallel 2 "$pkg" 2>&1)"; then
