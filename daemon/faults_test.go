@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -129,9 +130,10 @@ func TestContainerKilledIsRerouted(t *testing.T) {
 	d.assertReleases("phoenix", "v1 push active")
 }
 
-// busyboxImage makes (once per engine) a tiny base image from the host's
+// busyboxImage makes (once per test process: concurrent runs must not
+// remove each other's) a tiny base image from the host's
 // busybox-static, so a test build can RUN something without pulling.
-const busyboxImage = "plat-test-busybox:latest"
+var busyboxImage = fmt.Sprintf("plat-test-busybox:%d", os.Getpid())
 
 var (
 	busyboxOnce    sync.Once
