@@ -85,10 +85,10 @@ func newKeyInfo(k store.SSHKey) keyInfo {
 type sshInfo struct {
 	Enabled bool `json:"enabled"`
 	// Addr is the SSH listener's address, Port its port (0 when off).
-	Addr                string `json:"addr,omitempty"`
-	Port                int    `json:"port,omitempty"`
-	HostKey             string `json:"host_key,omitempty"` // authorized_keys form, for known_hosts
-	HostKeyFingerprint  string `json:"host_key_fingerprint,omitempty"`
+	Addr               string `json:"addr,omitempty"`
+	Port               int    `json:"port,omitempty"`
+	HostKey            string `json:"host_key,omitempty"` // authorized_keys form, for known_hosts
+	HostKeyFingerprint string `json:"host_key_fingerprint,omitempty"`
 }
 
 func (s *server) keyRoutes(mux *http.ServeMux) {

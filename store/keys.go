@@ -41,8 +41,13 @@ type SSHKey struct {
 // ValidateKeyName says what is wrong with an SSH key's name, if anything:
 // the same rules as token names.
 func ValidateKeyName(name string) error {
-	if err := ValidateTokenName(name); err != nil {
-		return fmt.Errorf("key name: %w", err)
+	switch {
+	case name == "":
+		return errors.New("a key needs a name, e.g. laptop or ci")
+	case len(name) > MaxTokenNameLen:
+		return fmt.Errorf("a key name may be at most %d characters long", MaxTokenNameLen)
+	case !tokenNameRE.MatchString(name):
+		return fmt.Errorf("key name %q may only hold letters, digits, '.', '_' and '-', and must start with a letter or digit", name)
 	}
 	return nil
 }
