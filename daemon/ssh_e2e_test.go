@@ -83,6 +83,10 @@ func newSSHSetup(t *testing.T, extra ...string) *sshSetup {
 	if text := d.mustPlat("keys"); !strings.Contains(text, list.SSH.HostKeyFingerprint) || !strings.Contains(text, "laptop") {
 		t.Fatalf("plat keys does not show the host key fingerprint and the key:\n%s", text)
 	}
+	// install.sh prints it with `plat daemon ssh-host-key`.
+	if out, err := exec.Command(platBin, "daemon", "ssh-host-key", "--data", d.data).Output(); err != nil || strings.TrimSpace(string(out)) != list.SSH.HostKeyFingerprint {
+		t.Fatalf("plat daemon ssh-host-key: %q, %v; want %s", out, err, list.SSH.HostKeyFingerprint)
+	}
 	s.hostKey = hk
 	s.knownHosts = filepath.Join(dir, "known_hosts")
 	if err := os.WriteFile(s.knownHosts, []byte("[127.0.0.1]:"+port+" "+list.SSH.HostKey+"\n"), 0o600); err != nil {
