@@ -38,8 +38,7 @@ type sshOptions struct {
 	// Run runs an accepted command and returns its exit status.
 	Run func(ctx context.Context, c *sshCommand) uint32
 	// IdleTimeout ends a connection that runs no command, or whose command
-	// waits this long on a read or a write (a client that stopped sending,
-	// or stopped reading).
+	// waits this long on a write (a client that stopped reading).
 	IdleTimeout time.Duration
 	Logger      *slog.Logger
 }
@@ -50,8 +49,8 @@ type sshCommand struct {
 	KeyName string // the registered key the connection authenticated with
 	Remote  string
 	// Stdin reads what the client sends; Stdout and Stderr write to it.
-	// Each read or write that waits longer than the idle timeout closes
-	// the connection and fails.
+	// Each write that waits longer than the idle timeout closes the
+	// connection and fails.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 }
@@ -253,7 +252,9 @@ func (s *sshServer) run(ctx context.Context, conn *ssh.ServerConn, w *connWatch,
 	}
 	return s.opts.Run(ctx, &sshCommand{
 		Line: line, KeyName: name, Remote: conn.RemoteAddr().String(),
-		Stdin:  &idleIO{r: ch, idle: s.opts.IdleTimeout, onIdle: w.close},
+		// Reads are not bounded in time: git's client may keep its side
+		// open while it waits for the deploy, which may take minutes.
+		Stdin:  ch,
 		Stdout: &idleIO{w: ch, idle: s.opts.IdleTimeout, onIdle: w.close},
 		Stderr: stderr,
 	})
@@ -305,19 +306,12 @@ func (w *connWatch) stop() {
 	w.timer.Stop()
 }
 
-// idleIO reads from r or writes to w; a call that waits longer than idle
-// calls onIdle (which closes the connection, so the call fails).
+// idleIO writes to w; a write that waits longer than idle calls onIdle
+// (which closes the connection, so the write fails).
 type idleIO struct {
-	r      io.Reader
 	w      io.Writer
 	idle   time.Duration
 	onIdle func()
-}
-
-func (i *idleIO) Read(p []byte) (int, error) {
-	t := time.AfterFunc(i.idle, i.onIdle)
-	defer t.Stop()
-	return i.r.Read(p)
 }
 
 func (i *idleIO) Write(p []byte) (int, error) {
