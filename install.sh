@@ -11,6 +11,7 @@
 #   PLAT_API_ADDR   control API and git       (:8700)
 #   PLAT_HTTP_ADDR  app router                (:80)
 #   PLAT_HTTPS_ADDR app router over HTTPS, and the API at plat.<domain> (:443; empty: no HTTPS)
+#   PLAT_SSH_ADDR   git push over SSH         (:2222; empty: no SSH)
 #   PLAT_DOMAIN     apps at <app>.<domain>    (localhost)
 #   PLAT_APP_SUBNETS IPv4 range each app's network takes a /26 from (10.213.0.0/16: 1024 apps)
 #   PLAT_BIN_DIR    where plat is installed   (/usr/local/bin)
@@ -23,6 +24,7 @@ PLAT_DATA="${PLAT_DATA:-/var/lib/plat}"
 PLAT_API_ADDR="${PLAT_API_ADDR:-:8700}"
 PLAT_HTTP_ADDR="${PLAT_HTTP_ADDR:-:80}"
 PLAT_HTTPS_ADDR="${PLAT_HTTPS_ADDR-:443}"
+PLAT_SSH_ADDR="${PLAT_SSH_ADDR-:2222}"
 PLAT_DOMAIN="${PLAT_DOMAIN:-localhost}"
 PLAT_APP_SUBNETS="${PLAT_APP_SUBNETS:-10.213.0.0/16}"
 PLAT_BIN_DIR="${PLAT_BIN_DIR:-/usr/local/bin}"
@@ -69,7 +71,7 @@ say "Building plat with $("$PLAT_GO" env GOVERSION)"
 (cd "$SRC" && CGO_ENABLED=0 "$PLAT_GO" build -trimpath -o "$PLAT.new" ./cmd/plat)
 mv -f "$PLAT.new" "$PLAT"
 
-args=(daemon --data "$PLAT_DATA" --api "$PLAT_API_ADDR" --http "$PLAT_HTTP_ADDR" "--https=$PLAT_HTTPS_ADDR" --domain "$PLAT_DOMAIN" --app-subnets "$PLAT_APP_SUBNETS")
+args=(daemon --data "$PLAT_DATA" --api "$PLAT_API_ADDR" --http "$PLAT_HTTP_ADDR" "--https=$PLAT_HTTPS_ADDR" "--ssh=$PLAT_SSH_ADDR" --domain "$PLAT_DOMAIN" --app-subnets "$PLAT_APP_SUBNETS")
 pidfile="$PLAT_DATA/daemon.pid"
 mkdir -p "$PLAT_DATA" && chmod 700 "$PLAT_DATA"
 if has_systemd; then
@@ -108,12 +110,17 @@ done
 [ -n "${token:-}" ] || die "the plat daemon did not come up; see $PLAT_LOG_DIR/daemon.log (or journalctl -u plat)"
 
 port="${PLAT_API_ADDR##*:}"
+ssh_line="off (PLAT_SSH_ADDR is empty)"
+if [ -n "$PLAT_SSH_ADDR" ]; then
+  ssh_line="port ${PLAT_SSH_ADDR##*:}, host key $("$PLAT" daemon ssh-host-key --data "$PLAT_DATA" 2>/dev/null || echo "unknown (see the daemon's log)")"
+fi
 cat <<DONE
 
 =====> plat is running.
        API and git:  http://$(hostname -f 2>/dev/null || hostname):$port   (this host: http://127.0.0.1:$port)
        apps:         http://<app>.$PLAT_DOMAIN${PLAT_HTTP_ADDR/#*:80/}/
                      https://<app>.$PLAT_DOMAIN${PLAT_HTTPS_ADDR/#*:443/}/ (local CA for local names: plat ca)
+       git over SSH: $ssh_line
        API token (shown once, stored hashed):
 
        $token

@@ -61,6 +61,7 @@ func (e *env) git(args ...string) (string, error) {
 func cmdGitRemote(e *env, args []string) error {
 	fs := e.flags()
 	remote := fs.String("remote", "platform", "name of the git remote")
+	overSSH := fs.Bool("ssh", false, "push over SSH with your registered key (plat keys:add) instead of HTTP with your token")
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -83,6 +84,18 @@ func cmdGitRemote(e *env, args []string) error {
 		return err
 	}
 	u := gitURL(c.base, name)
+	var info SSHInfo
+	if *overSSH {
+		if _, err := c.get(e.ctx, "/api/ssh", &info); err != nil {
+			return err
+		}
+		if !info.Enabled {
+			return errors.New("this daemon does not serve SSH (it runs with --ssh \"\"): use `plat git:remote " + name + "` (HTTP) or ask the operator to turn SSH on")
+		}
+		if u, err = sshRemoteURL(c.base, info.Port, name); err != nil {
+			return err
+		}
+	}
 	if _, err := e.git("remote", "get-url", *remote); err == nil {
 		_, err = e.git("remote", "set-url", *remote, u)
 		if err != nil {
@@ -92,6 +105,9 @@ func cmdGitRemote(e *env, args []string) error {
 		return err
 	}
 
+	if *overSSH {
+		return e.sshRemoteAdded(name, *remote, u, info)
+	}
 	exe, err := executable()
 	if err != nil {
 		return fmt.Errorf("cannot find the plat binary for git's credential helper: %v", err)
@@ -214,4 +230,19 @@ func canonHost(scheme, host string) string {
 		}
 	}
 	return host
+}
+
+// sshRemoteAdded reports a remote over SSH: no credential helper, the
+// host key to check when ssh first asks.
+func (e *env) sshRemoteAdded(app, remote, u string, info SSHInfo) error {
+	if e.json {
+		return writeJSON(e.stdout, map[string]string{"app": app, "remote": remote, "git_url": u, "host_key_fingerprint": info.HostKeyFingerprint})
+	}
+	branch, err := e.git("symbolic-ref", "--short", "HEAD")
+	if err != nil || branch == "" {
+		branch = "main"
+	}
+	fmt.Fprintf(e.stdout, "Git remote %s is %s\ngit authenticates with your SSH key (add it with `plat keys:add NAME ~/.ssh/id_ed25519.pub`).\nThe daemon's host key is %s: check it when ssh asks the first time.\nDeploy with: git push %s %s\n",
+		remote, u, info.HostKeyFingerprint, remote, branch)
+	return nil
 }

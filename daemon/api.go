@@ -47,6 +47,7 @@ type server struct {
 	web           *web.Dashboard
 	tokens        *tokenManager
 	limiter       *authlimit.Limiter // failed authentication per client address
+	sshInfo       sshInfo            // GET /api/ssh
 }
 
 func (s *server) apiHandler() http.Handler {
@@ -83,6 +84,7 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("POST /git/{repo}/git-receive-pack", s.gitReceivePack)
 	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)
 	s.tokenRoutes(mux)
+	s.keyRoutes(mux)
 	root := http.NewServeMux()
 	api := s.authenticate(mux)
 	root.Handle("/api/", api)

@@ -42,7 +42,7 @@ const (
 
 // backupDirs are the data dir's folders copied as they are; certmagic's
 // lock files are left out.
-var backupDirs = []string{localCADir, certsDir}
+var backupDirs = []string{localCADir, certsDir, sshDir}
 
 const certLocksDir = "locks"
 

@@ -20,6 +20,8 @@ func TestBackupEntryPath(t *testing.T) {
 		{"ca/root.pem", true},
 		{"certs/certificates/local/web.localhost/web.localhost.crt", true},
 		{"repos/web.bundle", true},
+		{"ssh/host_ed25519_key", true},
+		{"ssh", false},
 		{"repos/my-app2.bundle", true},
 		{"manifest.json", false}, // only as the first entry
 		{"", false},

@@ -54,7 +54,7 @@ func backupMain(args []string) int {
 	dataDir := fs.String("data", envOr("PLAT_DATA", DefaultDataDir), "the daemon's data directory")
 	force := fs.Bool("force", false, "replace FILE if it exists")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: plat daemon backup FILE [--data DIR] [--force]\n\nWrites the store, local CA, certificates and git repositories (not the images) to FILE, a tar.gz.\nRun it on the daemon's host as the daemon's user; the daemon may be running or stopped.")
+		fmt.Fprintln(fs.Output(), "usage: plat daemon backup FILE [--data DIR] [--force]\n\nWrites the store, local CA, certificates, SSH host key and git repositories (not the images) to FILE, a tar.gz.\nRun it on the daemon's host as the daemon's user; the daemon may be running or stopped.")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterleaved(fs, args)

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/internal/authlimit"
@@ -51,6 +53,8 @@ type Config struct {
 	DataDir  string
 	APIAddr  string // control API and git
 	HTTPAddr string // the router
+	// SSHAddr is where git pushes over SSH are served; empty disables SSH.
+	SSHAddr string
 	// HTTPSAddr is the router's TLS listener, also serving the API at
 	// plat.<Domain>; empty disables HTTPS.
 	HTTPSAddr     string
@@ -115,6 +119,8 @@ func Main(args []string) int {
 			return backupMain(args[1:])
 		case "restore":
 			return restoreMain(args[1:])
+		case "ssh-host-key":
+			return sshHostKeyMain(args[1:])
 		}
 	}
 	fs := flag.NewFlagSet("plat daemon", flag.ContinueOnError)
@@ -123,6 +129,7 @@ func Main(args []string) int {
 	fs.StringVar(&cfg.APIAddr, "api", DefaultAPIAddr, "listen address of the control API and git endpoint")
 	fs.StringVar(&cfg.HTTPAddr, "http", DefaultHTTPAddr, "listen address of the app router (HTTP)")
 	fs.StringVar(&cfg.HTTPSAddr, "https", DefaultHTTPSAddr, `listen address of the app router (HTTPS, also the API at plat.<domain>); "" disables HTTPS`)
+	fs.StringVar(&cfg.SSHAddr, "ssh", DefaultSSHAddr, `listen address of git push over SSH (keys from `+"`plat keys:add`"+`); "" disables SSH`)
 	fs.StringVar(&cfg.ACMECA, "acme-ca", router.DefaultACMECA, "ACME directory URL used for public host names")
 	fs.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact email for the ACME account")
 	fs.StringVar(&cfg.ACMERootsFile, "acme-ca-roots", "", "PEM file of roots to trust for the ACME server's HTTPS (only for a private ACME CA)")
@@ -187,6 +194,7 @@ type daemon struct {
 	tls   *router.TLS
 
 	srv       *server
+	ssh       *sshServer // nil when --ssh is ""
 	servers   []*http.Server
 	listeners []net.Listener
 	// handlers counts the requests being served, so that shutdown can
@@ -322,7 +330,35 @@ func (d *daemon) listen() error {
 	if httpsHandler != nil {
 		d.servers = append(d.servers, newServer(httpsHandler))
 	}
+	// Opened last: serve pairs d.servers with the first listeners.
+	if cfg.SSHAddr != "" {
+		sshLn, err := d.listenOn("tcp", cfg.SSHAddr, "SSH address")
+		if err != nil {
+			return err
+		}
+		if d.ssh, err = d.newSSH(sshLn); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// newSSH makes the SSH server for ln, with the host key kept in the data
+// dir, and tells the API where it is.
+func (d *daemon) newSSH(ln net.Listener) (*sshServer, error) {
+	hostKey, err := loadOrCreateHostKey(filepath.Join(d.cfg.DataDir, sshDir, sshHostKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	d.srv.sshInfo = sshInfo{
+		Enabled: true, Addr: ln.Addr().String(), Port: ln.Addr().(*net.TCPAddr).Port,
+		HostKey:            strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hostKey.PublicKey()))),
+		HostKeyFingerprint: ssh.FingerprintSHA256(hostKey.PublicKey()),
+	}
+	return newSSHServer(ln, sshOptions{
+		HostKey: hostKey, Authorize: d.srv.authorizeKey, Run: d.srv.runSSH,
+		IdleTimeout: d.cfg.pushIdleTimeout(), Logger: d.log,
+	}), nil
 }
 
 // listenOn opens a listener that close closes.
@@ -367,7 +403,15 @@ func (d *daemon) serve(ctx context.Context) error {
 			}
 		})
 	}
-	d.log.Info("plat daemon ready", "api", d.listeners[0].Addr().String(), "router", d.srv.routerAddr, "https", d.srv.routerTLSAddr, "domain", d.cfg.Domain, "data", d.cfg.DataDir)
+	if d.ssh != nil {
+		wg.Go(func() {
+			if err := d.ssh.Serve(); err != nil {
+				once.Do(func() { serveErr = err })
+				cancel()
+			}
+		})
+	}
+	d.log.Info("plat daemon ready", "api", d.listeners[0].Addr().String(), "router", d.srv.routerAddr, "https", d.srv.routerTLSAddr, "ssh", d.srv.sshInfo.Addr, "domain", d.cfg.Domain, "data", d.cfg.DataDir)
 	<-ctx.Done()
 	d.shutdown()
 	wg.Wait()
@@ -382,11 +426,16 @@ func (d *daemon) shutdown() {
 	d.dep.CancelAll(deploy.ErrShutdown)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	var wg sync.WaitGroup
+	if d.ssh != nil {
+		wg.Go(func() { d.ssh.Shutdown(sctx) })
+	}
 	for _, s := range d.servers {
 		if err := s.Shutdown(sctx); err != nil {
 			s.Close()
 		}
 	}
+	wg.Wait()
 	done := make(chan struct{})
 	go func() { d.handlers.Wait(); close(done) }()
 	select {

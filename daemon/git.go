@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -111,18 +112,15 @@ func (s *server) gitInfoRefs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) gitUploadPack(w http.ResponseWriter, r *http.Request) {
-	http.Error(w, "plat only receives pushes: use `git push`", http.StatusForbidden)
+	http.Error(w, errUploadPack, http.StatusForbidden)
 }
 
 // gitReceivePack runs `git receive-pack` for a push. The whole body is
 // read first (bounded in size, and in time per read) into a spool file, so
 // a stalled or slow pusher holds nothing but its own request. The push
-// then runs under a lease whose ID the pre-receive hook passes back with
-// the deploy: the deploy takes the app's release lock after its build and
-// the lease keeps it until receive-pack has recorded (or refused) the
-// branch update, so a second push waits its turn and sees where main is.
-// The client going away cancels the deploy; the branch is updated if and
-// only if the deploy succeeded, either way.
+// then runs under a deploy lease (receivePack). The client going away
+// cancels the deploy; the branch is updated if and only if the deploy
+// succeeded, either way.
 func (s *server) gitReceivePack(w http.ResponseWriter, r *http.Request) {
 	app, ok := s.gitApp(w, r)
 	if !ok {
@@ -163,36 +161,55 @@ func (s *server) gitReceivePack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	lease := s.deployer.NewLease(r.Context(), app.Name, true)
-	defer lease.Release()
 	w.Header().Set("Content-Type", "application/x-git-receive-pack-result")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	out := &clientWriter{fw: newFlushWriter(w)}
-
-	// Not cancelled with the request: the hook ends as soon as the lease
-	// does, and receive-pack then refuses the update and cleans up.
-	cmd := exec.Command("git", "receive-pack", "--stateless-rpc", s.repos.path(app.Name))
-	cmd.Env = append(os.Environ(), "PLAT_SOCKET="+s.repos.socket, "PLAT_APP="+app.Name, "PLAT_LEASE="+lease.ID)
-	cmd.Stdin = spool
-	cmd.Stdout = out
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	err = s.receivePack(r.Context(), app.Name, true, spool, &clientWriter{w: newFlushWriter(w)}, &stderr)
+	if err != nil {
 		s.log.Warn("git receive-pack", "app", app.Name, "err", err, "stderr", strings.TrimSpace(stderr.String()))
 	}
+}
+
+// receivePack runs `git receive-pack` on app's repository for a push (over
+// HTTP with stateless, over SSH without), under a new deploy lease that
+// ends with ctx (the client going away) or when receive-pack is done.
+// The pre-receive hook passes the lease's ID back with its deploy: the
+// deploy takes the app's release lock after its build and the lease keeps
+// it until receive-pack has recorded (or refused) the branch update, so a
+// second push waits its turn and sees where main is. stdout and stderr
+// must never block on a client that went away (see clientWriter).
+func (s *server) receivePack(ctx context.Context, app string, stateless bool, stdin io.Reader, stdout, stderr io.Writer) error {
+	lease := s.deployer.NewLease(ctx, app, true)
+	defer lease.Release()
+	args := []string{"receive-pack"}
+	if stateless {
+		args = append(args, "--stateless-rpc")
+	}
+	// Not cancelled with ctx: the hook ends as soon as the lease does, and
+	// receive-pack then refuses the update and cleans up.
+	cmd := exec.Command("git", append(args, s.repos.path(app))...)
+	cmd.Env = append(os.Environ(), "PLAT_SOCKET="+s.repos.socket, "PLAT_APP="+app, "PLAT_LEASE="+lease.ID)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("git receive-pack of %s: %w", app, err)
+	}
+	return nil
 }
 
 // clientWriter writes to the pusher until the first error, then discards:
 // receive-pack must never block on a client that went away.
 type clientWriter struct {
-	fw  *flushWriter
+	mu  sync.Mutex
+	w   io.Writer
 	err error
 }
 
 func (c *clientWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.err == nil {
-		_, c.err = c.fw.Write(p)
+		_, c.err = c.w.Write(p)
 	}
 	return len(p), nil
 }

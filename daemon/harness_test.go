@@ -135,7 +135,7 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 
 func (d *daemon) start() {
 	d.t.Helper()
-	args := append([]string{"daemon", "--data", d.data, "--api", d.apiAddr, "--http", d.httpAddr, "--drain-timeout", "5s", "--instance", d.instance, "--https", ""}, d.extra...)
+	args := append([]string{"daemon", "--data", d.data, "--api", d.apiAddr, "--http", d.httpAddr, "--drain-timeout", "5s", "--instance", d.instance, "--https", "", "--ssh", ""}, d.extra...)
 	d.cmd = exec.Command(platBin, args...)
 	if d.log == nil {
 		d.log = &lockedBuffer{}

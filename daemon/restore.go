@@ -26,7 +26,7 @@ import (
 
 // restoredNames are what a restore puts in the data dir, replacing (with
 // --force) what was there.
-var restoredNames = []string{storeEntry, localCADir, certsDir, reposEntry}
+var restoredNames = []string{storeEntry, localCADir, certsDir, sshDir, reposEntry}
 
 // socketProbeTimeout bounds the check that no daemon uses the data dir.
 const socketProbeTimeout = time.Second
@@ -218,7 +218,7 @@ func backupEntryPath(name string) (string, error) {
 		if rest == "" && !strings.Contains(name, "/") {
 			return name, nil
 		}
-	case localCADir, certsDir:
+	case localCADir, certsDir, sshDir:
 		if rest != "" {
 			return name, nil
 		}

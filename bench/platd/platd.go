@@ -67,7 +67,7 @@ func Start(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	args := append([]string{"daemon", "--data", d.Data, "--api", d.APIAddr, "--http", d.HTTPAddr,
-		"--instance", d.Instance, "--drain-timeout", "5s", "--https", ""}, opts.Args...)
+		"--instance", d.Instance, "--drain-timeout", "5s", "--https", "", "--ssh", ""}, opts.Args...)
 	d.cmd = exec.Command(d.Plat, args...)
 	d.cmd.Env = append(os.Environ(), opts.Env...)
 	logf, err := os.Create(d.LogPath)
