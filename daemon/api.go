@@ -47,6 +47,7 @@ type server struct {
 	web           *web.Dashboard
 	tokens        *tokenManager
 	limiter       *authlimit.Limiter // failed authentication per client address
+	upgradeState                     // pushes in flight, the hand-over (upgrade.go)
 }
 
 func (s *server) apiHandler() http.Handler {

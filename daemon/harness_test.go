@@ -141,6 +141,9 @@ func (d *daemon) start() {
 		d.log = &lockedBuffer{}
 	}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	// Its own process group: stop(SIGKILL) kills the supervisor and its
+	// worker together, as a hard crash of the whole daemon would.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
 	}
@@ -159,20 +162,44 @@ func (d *daemon) start() {
 	d.t.Fatalf("daemon did not start:\n%s", d.log.String())
 }
 
+// stop signals the daemon (its supervisor) and waits for it to exit;
+// SIGKILL kills the supervisor and the worker at once.
 func (d *daemon) stop(sig syscall.Signal) {
 	if d.cmd == nil || d.cmd.Process == nil {
 		return
 	}
-	d.cmd.Process.Signal(sig)
+	if sig == syscall.SIGKILL {
+		syscall.Kill(-d.cmd.Process.Pid, sig)
+	} else {
+		d.cmd.Process.Signal(sig)
+	}
 	done := make(chan struct{})
 	go func() { d.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):
-		d.cmd.Process.Kill()
+		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
 	d.cmd = nil
+}
+
+// workerPID returns the PID of the supervisor's worker: the process that
+// serves.
+func (d *daemon) workerPID() int {
+	d.t.Helper()
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", d.cmd.Process.Pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, p := range strings.Fields(string(b)) {
+			var pid int
+			if _, err := fmt.Sscan(p, &pid); err == nil && pid > 0 {
+				return pid
+			}
+		}
+	}
+	d.t.Fatalf("the daemon (supervisor %d) has no worker", d.cmd.Process.Pid)
+	return 0
 }
 
 func (d *daemon) restart(sig syscall.Signal) {
