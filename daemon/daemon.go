@@ -294,7 +294,7 @@ func (d *daemon) listen() error {
 		repos:      &repos{dir: filepath.Join(cfg.DataDir, "repos"), hookBinary: self, socket: sockPath},
 		routerAddr: httpLn.Addr().String(),
 		switcher:   d.sw, localCA: localCA,
-		logHub: d.hub,
+		logHub:       d.hub,
 		upgradeState: upgradeState{supervised: d.ws != nil, started: time.Now()},
 		web: web.New(web.Options{
 			VerifyToken: tokens.verifyLogin,

@@ -95,6 +95,7 @@ type daemon struct {
 	log      *lockedBuffer
 	token    string
 	instance string // the daemon's name on the engine, unique per test
+	bin      string // the plat binary the daemon runs; platBin when empty
 	home     string // HOME and config for CLI and git
 }
 
@@ -111,9 +112,16 @@ func freePort(t *testing.T) string {
 // startDaemon starts a daemon on a fresh data dir and creates a token.
 func startDaemon(t *testing.T, extra ...string) *daemon {
 	t.Helper()
+	return startDaemonFrom(t, "", extra...)
+}
+
+// startDaemonFrom is startDaemon running the daemon from the binary bin
+// (platBin when empty), which a test may replace to upgrade it.
+func startDaemonFrom(t *testing.T, bin string, extra ...string) *daemon {
+	t.Helper()
 	requireTools(t)
 	d := &daemon{
-		t: t, data: t.TempDir(), home: t.TempDir(),
+		t: t, data: t.TempDir(), home: t.TempDir(), bin: bin,
 		apiAddr: freePort(t), httpAddr: freePort(t), extra: extra,
 		instance: fmt.Sprintf("plat-test-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6),
 	}
@@ -136,7 +144,11 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 func (d *daemon) start() {
 	d.t.Helper()
 	args := append([]string{"daemon", "--data", d.data, "--api", d.apiAddr, "--http", d.httpAddr, "--drain-timeout", "5s", "--instance", d.instance, "--https", ""}, d.extra...)
-	d.cmd = exec.Command(platBin, args...)
+	bin := d.bin
+	if bin == "" {
+		bin = platBin
+	}
+	d.cmd = exec.Command(bin, args...)
 	if d.log == nil {
 		d.log = &lockedBuffer{}
 	}
