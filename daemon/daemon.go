@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plat-paas/plat/deploy"
@@ -204,6 +205,9 @@ type daemon struct {
 	// gate admits the requests that use the store (API, dashboard, local
 	// socket) and lets an upgrade wait for them before closing it.
 	gate gate
+	// unread and quiescing serve quiesce.
+	unread    unread
+	quiescing atomic.Bool
 	// handlers counts the requests being served, so that shutdown can
 	// wait for them before the store closes.
 	handlers sync.WaitGroup
@@ -331,13 +335,15 @@ func (d *daemon) listen() error {
 	// hold its request (and whatever the request holds) for good. The local
 	// socket only serves the hook and the admin commands.
 	newServer := func(h http.Handler) *http.Server {
-		return httpx.NewServer(d.track(h), httpx.Limits{
+		s := httpx.NewServer(d.track(h), httpx.Limits{
 			ReadHeaderTimeout: readHeaderTimeout, BodyIdleTimeout: bodyIdle,
 			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
 			OwnBodyTimeout: isPushBody, // --push-idle-timeout bounds those
 		}, errLog)
+		s.ConnState = d.unread.hook
+		return s
 	}
-	local := &http.Server{Handler: d.track(d.gate.wrap(srv.localHandler())), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog}
+	local := &http.Server{Handler: d.track(d.gate.wrap(srv.localHandler())), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog, ConnState: d.unread.hook}
 	d.servers = []*http.Server{newServer(api), newServer(routerHandler), local}
 	if httpsHandler != nil {
 		d.servers = append(d.servers, newServer(httpsHandler))
@@ -387,7 +393,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	for i, s := range d.servers {
 		ln := d.listeners[i]
 		wg.Go(func() {
-			if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) && !d.quiescing.Load() {
 				once.Do(func() { serveErr = fmt.Errorf("serve %s: %w", ln.Addr(), err) })
 				cancel() // one listener failing stops the daemon
 			}
@@ -415,11 +421,7 @@ func (d *daemon) shutdown() {
 	d.dep.CancelAll(deploy.ErrShutdown)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	for _, s := range d.servers {
-		if err := s.Shutdown(sctx); err != nil {
-			s.Close()
-		}
-	}
+	d.quiesce(sctx)
 	d.waitHandlers(shutdownTimeout)
 }
 

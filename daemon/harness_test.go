@@ -196,22 +196,22 @@ func (d *daemon) stop(sig syscall.Signal) {
 	d.cmd = nil
 }
 
-// workerPID returns the PID of the supervisor's worker: the process that
-// serves.
+// workerPID returns the PID of the worker that serves: the last one that
+// said it was ready.
 func (d *daemon) workerPID() int {
 	d.t.Helper()
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", d.cmd.Process.Pid))
-	for _, f := range tasks {
-		b, _ := os.ReadFile(f)
-		for _, p := range strings.Fields(string(b)) {
-			var pid int
-			if _, err := fmt.Sscan(p, &pid); err == nil && pid > 0 {
-				return pid
-			}
-		}
+	log := d.log.String()
+	i := strings.LastIndex(log, `msg="plat daemon ready"`)
+	if i < 0 {
+		d.t.Fatal("no worker is ready")
 	}
-	d.t.Fatalf("the daemon (supervisor %d) has no worker", d.cmd.Process.Pid)
-	return 0
+	line, _, _ := strings.Cut(log[i:], "\n")
+	_, pid, ok := strings.Cut(line, " pid=")
+	var n int
+	if _, err := fmt.Sscan(pid, &n); !ok || err != nil {
+		d.t.Fatalf("no pid in %q", line)
+	}
+	return n
 }
 
 func (d *daemon) restart(sig syscall.Signal) {

@@ -196,13 +196,7 @@ func (d *daemon) handOver(stopLoops context.CancelFunc) {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	var servers sync.WaitGroup
-	for _, s := range d.servers {
-		servers.Go(func() {
-			if err := s.Shutdown(sctx); err != nil {
-				s.Close()
-			}
-		})
-	}
+	servers.Go(func() { d.quiesce(sctx) })
 	if !d.gate.closeAndWait(shutdownTimeout) {
 		d.log.Warn("upgrade: API requests still running after the shutdown timeout; closing the store anyway")
 	}
