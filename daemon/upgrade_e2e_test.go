@@ -399,7 +399,10 @@ func TestPushDuringUpgrade(t *testing.T) {
 			out, err := r.push("main")
 			done <- fmt.Sprintf("err=%v\n%s", err, out)
 		}()
-		waitFor(t, 60*time.Second, "the build's RUN step", buildRunning)
+		waitFor(t, 60*time.Second, "the build's RUN step", func() bool {
+			out, _ := exec.Command("docker", "ps", "--no-trunc", "--filter", "ancestor="+busyboxImage, "--format", "{{.Command}}").Output()
+			return strings.Contains(string(out), fmt.Sprintf("sleep %d", sleep))
+		})
 		return done
 	}
 
@@ -448,7 +451,8 @@ func TestPushDuringUpgrade(t *testing.T) {
 	if active != 1 {
 		t.Errorf("%d active releases: %+v", active, rs)
 	}
-	if got := r.git("ls-remote", "platform", "refs/heads/main"); !strings.HasPrefix(got, strings.TrimSpace(r.git("rev-parse", "HEAD~1"))) {
-		t.Errorf("main on the daemon is %q, want v2's commit (the cancelled push must not move it)", got)
+	main, err := exec.Command("git", "--git-dir", filepath.Join(d.data, "repos", "pushup.git"), "rev-parse", "refs/heads/main").CombinedOutput()
+	if want := r.git("rev-parse", "HEAD~1"); err != nil || string(main) != want {
+		t.Errorf("main on the daemon is %q (%v), want v2's commit %q (the cancelled push must not move it)", main, err, want)
 	}
 }
