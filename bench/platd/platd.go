@@ -152,9 +152,12 @@ func (d *Daemon) WorkerPID() int {
 		return 0
 	}
 	line, _, _ := strings.Cut(log[i:], "\n")
-	_, pid, _ := strings.Cut(line, " pid=")
-	n, _ := strconv.Atoi(strings.Fields(pid + " ")[0])
-	return n
+	_, pid, ok := strings.Cut(line, " pid=")
+	if f := strings.Fields(pid); ok && len(f) > 0 {
+		n, _ := strconv.Atoi(f[0])
+		return n
+	}
+	return 0 // a daemon without a supervisor does not log its pid
 }
 
 // PID is the daemon's process ID.
