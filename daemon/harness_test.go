@@ -156,14 +156,15 @@ func (d *daemon) start() {
 	// Its own process group: stop(SIGKILL) kills the supervisor and its
 	// worker together, as a hard crash of the whole daemon would.
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ready := d.readyCount()
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + d.apiAddr + "/api/whoami")
-		if err == nil {
-			resp.Body.Close()
+		// Its own ready line: a parallel test's daemon may have taken a
+		// port freePort handed out, and answer there.
+		if d.readyCount() > ready {
 			return
 		}
 		if d.cmd.ProcessState != nil {

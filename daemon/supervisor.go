@@ -99,6 +99,7 @@ type supervisor struct {
 	old      *worker // the worker an upgrade replaces, while it drains
 	since    time.Time
 	ready    bool // some worker was ready: later failures restart instead of exiting
+	pending  bool // an upgrade asked for while another was running or the worker starting
 	stopping bool
 	backoff  time.Duration
 }
@@ -368,6 +369,9 @@ func (s *supervisor) handle(ev workerEvent) (done bool, code int) {
 			return true, 0
 		}
 	}
+	if s.pending && !s.stopping && s.old == nil && s.current != nil && s.current.isReady {
+		s.upgrade()
+	}
 	return false, 0
 }
 
@@ -426,13 +430,16 @@ func (s *supervisor) upgrade() {
 	switch {
 	case s.stopping:
 		return
-	case s.old != nil:
-		s.log.Warn("upgrade already in progress; SIGHUP ignored")
-		return
-	case s.current == nil || !s.current.isReady:
-		s.log.Warn("the worker is not serving yet; SIGHUP ignored, send it again once it serves")
+	case s.old != nil || s.current == nil || !s.current.isReady:
+		// One hand-over at a time: this one starts when the running one
+		// ends (the old worker exited, the new one serves).
+		if !s.pending {
+			s.log.Info("upgrade queued until the running upgrade or worker start finishes")
+		}
+		s.pending = true
 		return
 	}
+	s.pending = false
 	since := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), binaryCheckTimeout)
 	out, err := exec.CommandContext(ctx, s.exe, "version").CombinedOutput()
