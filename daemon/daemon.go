@@ -106,9 +106,11 @@ func (c Config) pushIdleTimeout() time.Duration {
 	return c.PushIdleTimeout
 }
 
-// Main runs `plat daemon [flags]`; `plat daemon token` asks a running
-// daemon for a new API token, `plat daemon backup` and `restore` save and
-// bring back its data.
+// Main runs `plat daemon [flags]` (the supervisor, which runs the daemon
+// proper as its worker: supervisor.go); `plat daemon upgrade` restarts a
+// running daemon from a new binary on the same sockets, `plat daemon token`
+// asks a running daemon for a new API token, `plat daemon backup` and
+// `restore` save and bring back its data.
 func Main(args []string) int {
 	if len(args) > 0 {
 		switch args[0] {

@@ -303,7 +303,8 @@ func (s *supervisor) handle(ev workerEvent) (done bool, code int) {
 		if s.stopping || s.current != nil {
 			return false, 0
 		}
-		nw, err := s.startWorker(false)
+		// While an old worker still drains, the new one waits for its store.
+		nw, err := s.startWorker(s.old != nil)
 		if err != nil {
 			s.log.Error("restart the worker", "err", err)
 			s.scheduleRestart()
@@ -319,7 +320,7 @@ func (s *supervisor) handle(ev workerEvent) (done bool, code int) {
 			s.old.send(msgDrain)
 			s.log.Info("upgrade: the new worker is prepared; the old one hands over", "old", s.old.pid, "new", w.pid)
 			old := s.old
-			s.old.killer = time.AfterFunc(s.cfg.upgradeTimeout()+3*shutdownTimeout, func() {
+			s.old.killer = time.AfterFunc(s.cfg.upgradeTimeout()+4*shutdownTimeout, func() {
 				s.log.Warn("upgrade: the old worker did not finish draining in time; killing it", "pid", old.pid)
 				_ = old.proc.Kill()
 			})

@@ -163,7 +163,7 @@ func (ws *workerSetup) openStore(path string, cfg Config) (*store.Store, error) 
 	}
 	ws.send(msgPrepared)
 	began := time.Now()
-	st, err := store.OpenWait(path, cfg.upgradeTimeout()+3*shutdownTimeout+upgradeStoreSlack)
+	st, err := store.OpenWait(path, cfg.upgradeTimeout()+4*shutdownTimeout+upgradeStoreSlack)
 	if err == nil {
 		slog.Default().Debug("store taken over", "waited", time.Since(began))
 	}
