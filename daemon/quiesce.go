@@ -39,23 +39,42 @@ func (u *unread) hook(c net.Conn, s http.ConnState) {
 	u.n.Store(int64(len(u.conns)))
 }
 
-// quiesce stops the servers gracefully: no new connection is accepted
-// (they wait in the backlog for the next worker, or are refused when the
-// supervisor stops), idle keep-alive connections close, every response
-// from now on says Connection: close, the connections accepted just before
-// are answered, and then Shutdown (HTTP/2 GOAWAY) waits for the requests
-// in flight until ctx ends, after which the connections are closed.
+// quiesce stops the servers gracefully: stopAccepting, then Shutdown
+// (HTTP/2 GOAWAY) waits for the requests in flight until ctx ends, after
+// which the connections are closed.
 func (d *daemon) quiesce(ctx context.Context) {
+	d.stopAccepting()
+	d.shutdownServers(ctx)
+}
+
+// stopAccepting stops taking new connections (they wait in the backlog
+// for the next worker, or are refused when the supervisor stops), closes
+// idle keep-alive connections, makes every response from now on say
+// Connection: close, and waits until the connections accepted just before
+// have sent their request: after it, no new request starts on this worker.
+func (d *daemon) stopAccepting() {
 	d.quiescing.Store(true)
 	for _, ln := range d.listeners {
 		ln.Close()
 	}
-	for _, s := range d.servers {
-		s.SetKeepAlivesEnabled(false)
-	}
-	for deadline := time.Now().Add(newConnWait); d.unread.n.Load() > 0 && time.Now().Before(deadline); {
+	// Sweep idle connections until none is left unread: a connection that
+	// turned idle just after a sweep is caught by the next one.
+	for i, deadline := 0, time.Now().Add(newConnWait); time.Now().Before(deadline); i++ {
+		for _, s := range d.servers {
+			s.SetKeepAlivesEnabled(false)
+		}
+		if i >= minSweeps && d.unread.n.Load() == 0 {
+			break
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// minSweeps is how many idle sweeps stopAccepting makes at least.
+const minSweeps = 3
+
+// shutdownServers shuts the servers down until ctx ends, then closes them.
+func (d *daemon) shutdownServers(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, s := range d.servers {
 		wg.Go(func() {

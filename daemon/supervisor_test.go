@@ -49,7 +49,7 @@ func TestGate(t *testing.T) {
 		t.Fatal("closeAndWait timed out after the request ended")
 	}
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/", nil))
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 		t.Errorf("after close: %d %v, want 503 with Retry-After", rec.Code, rec.Header())
 	}

@@ -380,13 +380,13 @@ func TestGracefulStopUnderLoad(t *testing.T) {
 func TestPushDuringUpgrade(t *testing.T) {
 	requireTools(t)
 	requireBusyboxImage(t)
-	d := startDaemon(t, "--upgrade-timeout", "8s")
+	// Long enough for a 2 s build on a loaded machine.
+	d := startDaemon(t, "--upgrade-timeout", "90s")
 	r := d.deployedApp("pushup", "one")
-	super := d.cmd.Process.Pid
 
 	upgrade := func() int {
 		ready := d.readyCount()
-		if err := syscall.Kill(super, syscall.SIGHUP); err != nil {
+		if err := syscall.Kill(d.cmd.Process.Pid, syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		return ready
@@ -419,7 +419,9 @@ func TestPushDuringUpgrade(t *testing.T) {
 
 	// A push that does not: cancelled at the bound; meanwhile another push
 	// is refused at once.
-	done = slowPush("three", 60)
+	d.extra = []string{"--upgrade-timeout", "6s"}
+	d.restart(syscall.SIGTERM)
+	done = slowPush("three", 120)
 	ready = upgrade()
 	waitFor(t, 10*time.Second, "the hand-over to start", func() bool {
 		return strings.Count(d.log.String(), "upgrade: handing over") == 2

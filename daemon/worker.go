@@ -195,8 +195,10 @@ func (d *daemon) handOver(stopLoops context.CancelFunc) {
 	d.hub.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	// No request starts here from now on, then the store's users finish.
+	d.stopAccepting()
 	var servers sync.WaitGroup
-	servers.Go(func() { d.quiesce(sctx) })
+	servers.Go(func() { d.shutdownServers(sctx) })
 	if !d.gate.closeAndWait(shutdownTimeout) {
 		d.log.Warn("upgrade: API requests still running after the shutdown timeout; closing the store anyway")
 	}
@@ -259,6 +261,15 @@ func (g *gate) wrap(h http.Handler) http.Handler {
 		g.mu.Lock()
 		if g.closed {
 			g.mu.Unlock()
+			// A request that slipped in on a kept-alive connection as it
+			// was closing: closed unanswered, a client retries a request
+			// that is safe to repeat on a new connection (the new worker).
+			if replayable(r) {
+				if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					c.Close()
+					return
+				}
+			}
 			w.Header().Set("Retry-After", "1")
 			w.Header().Set("Connection", "close")
 			http.Error(w, errRestarting, http.StatusServiceUnavailable)
@@ -269,6 +280,16 @@ func (g *gate) wrap(h http.Handler) http.Handler {
 		defer g.wg.Done()
 		h.ServeHTTP(w, r)
 	})
+}
+
+// replayable: what HTTP clients resend on their own after a connection
+// closed without an answer.
+func replayable(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return r.ContentLength == 0 && r.Header.Get("Upgrade") == ""
+	}
+	return false
 }
 
 func (g *gate) closeAndWait(limit time.Duration) bool {
