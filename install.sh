@@ -6,7 +6,10 @@
 # scripts/gotoolchain.sh), builds plat from this checkout, starts dockerd and
 # the plat daemon (systemd units when systemd runs, background processes with
 # log files otherwise), and prints an API token. Safe to run again: it
-# rebuilds, restarts the daemon and prints a new token. Settings (environment):
+# rebuilds and upgrades the running daemon in place (`plat daemon upgrade`:
+# same listening sockets, no request dropped; a restart only when the
+# daemon's settings changed or it predates upgrades), and prints a new
+# token. Settings (environment):
 #   PLAT_DATA       data directory            (/var/lib/plat)
 #   PLAT_API_ADDR   control API and git       (:8700)
 #   PLAT_HTTP_ADDR  app router                (:80)
@@ -74,37 +77,60 @@ mv -f "$PLAT.new" "$PLAT"
 args=(daemon --data "$PLAT_DATA" --api "$PLAT_API_ADDR" --http "$PLAT_HTTP_ADDR" "--https=$PLAT_HTTPS_ADDR" "--ssh=$PLAT_SSH_ADDR" --domain "$PLAT_DOMAIN" --app-subnets "$PLAT_APP_SUBNETS")
 pidfile="$PLAT_DATA/daemon.pid"
 mkdir -p "$PLAT_DATA" && chmod 700 "$PLAT_DATA"
+# An upgrade in place keeps the running daemon's flags: when they changed,
+# it restarts instead.
+argsfile="$PLAT_DATA/daemon.args"
+same_args() { [ -f "$argsfile" ] && [ "$(cat "$argsfile")" = "${args[*]}" ]; }
+upgrade() {
+  say "Upgrading the running plat daemon in place (same sockets: no request dropped)"
+  "$PLAT" daemon upgrade --data "$PLAT_DATA"
+}
 if has_systemd; then
   say "Installing the plat systemd unit"
-  cat >/etc/systemd/system/plat.service <<UNIT
-[Unit]
+  # KillMode=mixed: a stop signals the supervisor, which stops its worker
+  # gracefully; ExecReload upgrades in place (the PID never changes).
+  unit="[Unit]
 Description=plat daemon
 After=docker.service
 Requires=docker.service
 
 [Service]
 ExecStart=$PLAT ${args[*]}
+ExecReload=/bin/kill -HUP \$MAINPID
+KillMode=mixed
+TimeoutStopSec=45
 Restart=always
 
 [Install]
-WantedBy=multi-user.target
-UNIT
+WantedBy=multi-user.target"
+  old_unit="$(cat /etc/systemd/system/plat.service 2>/dev/null || true)"
+  printf '%s\n' "$unit" >/etc/systemd/system/plat.service
   systemctl daemon-reload
   systemctl enable plat >/dev/null
-  systemctl restart plat
-else
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    say "Stopping the running plat daemon"
-    kill "$(cat "$pidfile")"
-    for _ in $(seq 1 40); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.25; done
+  if [ "$old_unit" = "$unit" ] && systemctl is-active --quiet plat && upgrade; then
+    :
+  else
+    systemctl restart plat
   fi
-  say "Starting the plat daemon (log: $PLAT_LOG_DIR/daemon.log)"
-  nohup "$PLAT" "${args[@]}" >>"$PLAT_LOG_DIR/daemon.log" 2>&1 &
-  echo $! >"$pidfile"
+else
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && same_args && upgrade; then
+    :
+  else
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      say "Stopping the running plat daemon"
+      kill "$(cat "$pidfile")"
+      for _ in $(seq 1 180); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.25; done
+    fi
+    say "Starting the plat daemon (log: $PLAT_LOG_DIR/daemon.log)"
+    nohup "$PLAT" "${args[@]}" >>"$PLAT_LOG_DIR/daemon.log" 2>&1 &
+    echo $! >"$pidfile"
+  fi
 fi
+printf '%s\n' "${args[*]}" >"$argsfile"
 
 for _ in $(seq 1 60); do
-  token="$("$PLAT" daemon token --data "$PLAT_DATA" --name install 2>/dev/null)" && break
+  # Token names are unique: each run's token is named after its time.
+  token="$("$PLAT" daemon token --data "$PLAT_DATA" --name "install-$(date -u +%Y%m%dT%H%M%S)" 2>/dev/null)" && break
   sleep 0.5
 done
 [ -n "${token:-}" ] || die "the plat daemon did not come up; see $PLAT_LOG_DIR/daemon.log (or journalctl -u plat)"

@@ -529,7 +529,6 @@ func TestLogs(t *testing.T) {
 		wantReq string
 		wantOut string
 	}{
-		{[]string{"logs", "web", "-f", "-n", "5"}, "GET /api/apps/web/logs?follow=1&tail=5", "line one\nline two tail=5 follow=1\n"},
 		{[]string{"logs", "-n=7", "web"}, "GET /api/apps/web/logs?tail=7", "line one\nline two tail=7 follow=\n"},
 		{[]string{"logs", "web"}, "GET /api/apps/web/logs?tail=100", "line one\nline two tail=100 follow=\n"},
 		{[]string{"logs", "web", "--json"}, "GET /api/apps/web/logs?tail=100",

@@ -592,10 +592,10 @@ func cmdLogs(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{"tail": {strconv.Itoa(*n)}}
 	if *follow {
-		q.Set("follow", "1")
+		return followLogs(e, c, name, *n)
 	}
+	q := url.Values{"tail": {strconv.Itoa(*n)}}
 	resp, err := c.do(e.ctx, true, http.MethodGet, appPath(name, "logs")+"?"+q.Encode(), nil)
 	if errors.Is(err, errInterrupted) {
 		return nil

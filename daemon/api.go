@@ -48,6 +48,7 @@ type server struct {
 	tokens        *tokenManager
 	limiter       *authlimit.Limiter // failed authentication per client address
 	sshInfo       sshInfo            // GET /api/ssh
+	upgradeState                     // pushes in flight, the hand-over (upgrade.go)
 }
 
 func (s *server) apiHandler() http.Handler {
@@ -505,13 +506,35 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	follow := r.URL.Query().Get("follow") == "1" || r.URL.Query().Get("follow") == "true"
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	// ?since=TIME (the last line's time, format=json) resumes a stream
+	// that broke, e.g. when the daemon was upgraded, without repeats.
+	var since time.Time
+	if v := r.URL.Query().Get("since"); v != "" {
+		var err error
+		if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			writeError(w, http.StatusBadRequest, "since must be an RFC 3339 time like 2026-01-02T15:04:05.123456789Z (the time of the last line seen)")
+			return
+		}
+	}
+	asJSON := r.URL.Query().Get("format") == "json"
+	if asJSON {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	} else {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	fw := newFlushWriter(w)
+	enc := json.NewEncoder(fw)
 	// Lines say which replica printed them when the app can run several.
 	multi := deploy.EffectiveScale(app.Scale).Max > 1 || len(s.deployer.Replicas(app.Name)) > 1
-	err := s.logHub.Stream(r.Context(), app.Name, time.Time{}, tail, follow, func(l logs.Line) error {
+	err := s.logHub.Stream(r.Context(), app.Name, since, tail, follow, func(l logs.Line) error {
+		if asJSON {
+			if !multi {
+				l.Replica = ""
+			}
+			return enc.Encode(l)
+		}
 		_, err := io.WriteString(fw, l.Format(multi)+"\n")
 		return err
 	})

@@ -14,11 +14,10 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -80,6 +79,10 @@ type Config struct {
 	BodyIdleTimeout time.Duration
 	Deploy          deploy.Config
 
+	// UpgradeTimeout bounds how long an upgrade lets the old worker's
+	// pushes and deploys run before it cancels them; 0 → DefaultUpgradeTimeout.
+	UpgradeTimeout time.Duration
+
 	// AuthFailures refused tokens from one address within a minute lock
 	// it out for AuthLockout (zero: the authlimit defaults).
 	AuthFailures int
@@ -107,9 +110,11 @@ func (c Config) pushIdleTimeout() time.Duration {
 	return c.PushIdleTimeout
 }
 
-// Main runs `plat daemon [flags]`; `plat daemon token` asks a running
-// daemon for a new API token, `plat daemon backup` and `restore` save and
-// bring back its data.
+// Main runs `plat daemon [flags]` (the supervisor, which runs the daemon
+// proper as its worker: supervisor.go); `plat daemon upgrade` restarts a
+// running daemon from a new binary on the same sockets, `plat daemon token`
+// asks a running daemon for a new API token, `plat daemon backup` and
+// `restore` save and bring back its data.
 func Main(args []string) int {
 	if len(args) > 0 {
 		switch args[0] {
@@ -121,6 +126,8 @@ func Main(args []string) int {
 			return restoreMain(args[1:])
 		case "ssh-host-key":
 			return sshHostKeyMain(args[1:])
+		case "upgrade":
+			return upgradeMain(args[1:], os.Stdout, os.Stderr)
 		}
 	}
 	fs := flag.NewFlagSet("plat daemon", flag.ContinueOnError)
@@ -146,6 +153,7 @@ func Main(args []string) int {
 	fs.DurationVar(&cfg.PushIdleTimeout, "push-idle-timeout", DefaultPushIdleTimeout, "how long a push's body may send nothing before the push is dropped")
 	fs.DurationVar(&cfg.BodyIdleTimeout, "body-idle-timeout", httpx.DefaultBodyIdleTimeout, "how long a request body (upload, git push) may send nothing before the request ends with 408")
 	fs.DurationVar(&cfg.Deploy.ScaleDownDelay, "scale-down-delay", deploy.DefaultScaleDownDelay, "how long the load must fit in fewer replicas before the autoscaler removes one")
+	fs.DurationVar(&cfg.UpgradeTimeout, "upgrade-timeout", DefaultUpgradeTimeout, "how long an upgrade (SIGHUP, plat daemon upgrade) lets running pushes and deploys finish on the old version before it cancels them")
 	fs.IntVar(&cfg.AuthFailures, "auth-max-failures", authlimit.DefaultMaxFailures, "refused tokens from one client address within a minute before it is locked out (429)")
 	fs.DurationVar(&cfg.AuthLockout, "auth-lockout", authlimit.DefaultLockout, "how long a client address that sent too many refused tokens gets 429")
 	fs.Func("app-subnets", fmt.Sprintf("IPv4 range each app's network takes a /%d from, skipping ranges other networks or host routes use (default %s: %d apps)",
@@ -157,20 +165,23 @@ func Main(args []string) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := Run(ctx, cfg, log); err != nil {
-		log.Error("plat daemon stopped", "err", err)
-		return 1
+	if spec := os.Getenv(envWorker); spec != "" {
+		return workerMain(cfg, spec, log)
 	}
-	return 0
+	return supervise(cfg, log)
 }
 
 // Run serves until ctx ends or a listener fails (its error is returned).
 // Everything it starts (the engine watcher, the autoscaler, the servers and
 // their handlers) is stopped and waited for before the store is closed.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	d, err := newDaemon(ctx, cfg, log)
+	return run(ctx, cfg, log, nil)
+}
+
+// run is Run for a worker when ws is set: on the supervisor's listeners,
+// reporting to it and handing over to the next worker when it says so.
+func run(ctx context.Context, cfg Config, log *slog.Logger, ws *workerSetup) error {
+	d, err := newDaemon(ctx, cfg, log, ws)
 	if err != nil {
 		return err
 	}
@@ -197,6 +208,16 @@ type daemon struct {
 	ssh       *sshServer // nil when --ssh is ""
 	servers   []*http.Server
 	listeners []net.Listener
+	ws        *workerSetup // nil: not under a supervisor
+	// loops are the background goroutines that use the store (watcher,
+	// autoscaler, migrations); they stop before the store closes.
+	loops sync.WaitGroup
+	// gate admits the requests that use the store (API, dashboard, local
+	// socket) and lets an upgrade wait for them before closing it.
+	gate gate
+	// unread and quiescing serve quiesce.
+	unread    unread
+	quiescing atomic.Bool
 	// handlers counts the requests being served, so that shutdown can
 	// wait for them before the store closes.
 	handlers sync.WaitGroup
@@ -204,15 +225,11 @@ type daemon struct {
 
 // newDaemon opens the store and the engine, wires the router and the
 // deployer, and brings the engine in line with the store.
-func newDaemon(ctx context.Context, cfg Config, log *slog.Logger) (_ *daemon, err error) {
+func newDaemon(ctx context.Context, cfg Config, log *slog.Logger, ws *workerSetup) (_ *daemon, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "plat.db"))
-	if err != nil {
-		return nil, err
-	}
-	d := &daemon{cfg: cfg, log: log, store: st}
+	d := &daemon{cfg: cfg, log: log, ws: ws}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -225,6 +242,12 @@ func newDaemon(ctx context.Context, cfg Config, log *slog.Logger) (_ *daemon, er
 	if d.eng, err = engine.NewDocker(ctx, engOpts...); err != nil {
 		return nil, err
 	}
+	// An upgrade's new worker has come this far while the old one still
+	// serves; the old one now stops accepting and releases the store.
+	if d.store, err = ws.openStore(filepath.Join(cfg.DataDir, "plat.db"), cfg); err != nil {
+		return nil, err
+	}
+	st := d.store
 	d.rt = router.New(router.Options{Logger: log, WakeTimeout: cfg.WakeTimeout})
 	d.sw = &switcher{router: d.rt, domain: cfg.Domain, store: st}
 	d.dep = deploy.New(st, d.eng, d.sw, cfg.Deploy, log)
@@ -243,17 +266,19 @@ func newDaemon(ctx context.Context, cfg Config, log *slog.Logger) (_ *daemon, er
 // listen opens the listeners and makes their servers.
 func (d *daemon) listen() error {
 	cfg, log := d.cfg, d.log
-	apiLn, err := d.listenOn("tcp", cfg.APIAddr, "API address")
+	apiLn, err := d.listenOn(roleAPI, "tcp", cfg.APIAddr, "API address")
 	if err != nil {
 		return err
 	}
-	httpLn, err := d.listenOn("tcp", cfg.HTTPAddr, "router address")
+	httpLn, err := d.listenOn(roleHTTP, "tcp", cfg.HTTPAddr, "router address")
 	if err != nil {
 		return err
 	}
 	sockPath := filepath.Join(cfg.DataDir, socketName)
-	_ = os.Remove(sockPath)
-	if _, err := d.listenOn("unix", sockPath, "local socket"); err != nil {
+	if d.ws == nil {
+		_ = os.Remove(sockPath)
+	}
+	if _, err := d.listenOn(roleLocal, "unix", sockPath, "local socket"); err != nil {
 		return err
 	}
 	if err := os.Chmod(sockPath, 0o600); err != nil {
@@ -283,7 +308,8 @@ func (d *daemon) listen() error {
 		repos:      &repos{dir: filepath.Join(cfg.DataDir, "repos"), hookBinary: self, socket: sockPath},
 		routerAddr: httpLn.Addr().String(),
 		switcher:   d.sw, localCA: localCA,
-		logHub: d.hub,
+		logHub:       d.hub,
+		upgradeState: upgradeState{supervised: d.ws != nil, started: time.Now()},
 		web: web.New(web.Options{
 			VerifyToken: tokens.verifyLogin,
 			TokenLive:   func(id uint64) bool { _, ok := tokens.live(id); return ok },
@@ -293,12 +319,12 @@ func (d *daemon) listen() error {
 		}),
 	}
 	d.srv = srv
-	api := srv.apiHandler()
+	api := d.gate.wrap(srv.apiHandler())
 	routerHandler := http.Handler(d.rt)
 	var httpsHandler http.Handler
 	var httpsLn net.Listener
 	if cfg.HTTPSAddr != "" {
-		if httpsLn, err = d.listenOn("tcp", cfg.HTTPSAddr, "router HTTPS address"); err != nil {
+		if httpsLn, err = d.listenOn(roleHTTPS, "tcp", cfg.HTTPSAddr, "router HTTPS address"); err != nil {
 			return err
 		}
 		srv.routerTLSAddr = httpsLn.Addr().String()
@@ -319,20 +345,22 @@ func (d *daemon) listen() error {
 	// hold its request (and whatever the request holds) for good. The local
 	// socket only serves the hook and the admin commands.
 	newServer := func(h http.Handler) *http.Server {
-		return httpx.NewServer(d.track(h), httpx.Limits{
+		s := httpx.NewServer(d.track(h), httpx.Limits{
 			ReadHeaderTimeout: readHeaderTimeout, BodyIdleTimeout: bodyIdle,
 			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
 			OwnBodyTimeout: isPushBody, // --push-idle-timeout bounds those
 		}, errLog)
+		s.ConnState = d.unread.hook
+		return s
 	}
-	local := &http.Server{Handler: d.track(srv.localHandler()), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog}
+	local := &http.Server{Handler: d.track(d.gate.wrap(srv.localHandler())), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog, ConnState: d.unread.hook}
 	d.servers = []*http.Server{newServer(api), newServer(routerHandler), local}
 	if httpsHandler != nil {
 		d.servers = append(d.servers, newServer(httpsHandler))
 	}
 	// Opened last: serve pairs d.servers with the first listeners.
 	if cfg.SSHAddr != "" {
-		sshLn, err := d.listenOn("tcp", cfg.SSHAddr, "SSH address")
+		sshLn, err := d.listenOn(roleSSH, "tcp", cfg.SSHAddr, "SSH address")
 		if err != nil {
 			return err
 		}
@@ -361,9 +389,13 @@ func (d *daemon) newSSH(ln net.Listener) (*sshServer, error) {
 	}), nil
 }
 
-// listenOn opens a listener that close closes.
-func (d *daemon) listenOn(network, addr, what string) (net.Listener, error) {
-	ln, err := net.Listen(network, addr)
+// listenOn opens a listener that close closes, or takes the one the
+// supervisor passed for role.
+func (d *daemon) listenOn(role, network, addr, what string) (net.Listener, error) {
+	ln, err := d.ws.listener(role)
+	if ln == nil && err == nil {
+		ln, err = net.Listen(network, addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", what, err)
 	}
@@ -385,19 +417,21 @@ func (d *daemon) track(h http.Handler) http.Handler {
 func (d *daemon) serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	wg.Go(func() { d.dep.Watch(ctx) })
-	wg.Go(func() { d.dep.Autoscale(ctx) })
-	wg.Go(func() { d.dep.MigrateNetworks(ctx) }) // apps adopted on the old shared network
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	d.loops.Go(func() { d.dep.Watch(loopCtx) })
+	d.loops.Go(func() { d.dep.Autoscale(loopCtx) })
+	d.loops.Go(func() { d.dep.MigrateNetworks(loopCtx) }) // apps adopted on the old shared network
 	// Apps whose image is missing (a restored backup) are rebuilt while the
 	// others already serve.
-	wg.Go(func() { d.dep.RebuildMissing(ctx, d.srv.repos.archive) })
+	d.loops.Go(func() { d.dep.RebuildMissing(loopCtx, d.srv.repos.archive) })
+	var wg sync.WaitGroup
 	var once sync.Once
 	var serveErr error
 	for i, s := range d.servers {
 		ln := d.listeners[i]
 		wg.Go(func() {
-			if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) && !d.quiescing.Load() {
 				once.Do(func() { serveErr = fmt.Errorf("serve %s: %w", ln.Addr(), err) })
 				cancel() // one listener failing stops the daemon
 			}
@@ -405,16 +439,23 @@ func (d *daemon) serve(ctx context.Context) error {
 	}
 	if d.ssh != nil {
 		wg.Go(func() {
-			if err := d.ssh.Serve(); err != nil {
+			if err := d.ssh.Serve(); err != nil && !d.quiescing.Load() {
 				once.Do(func() { serveErr = err })
 				cancel()
 			}
 		})
 	}
-	d.log.Info("plat daemon ready", "api", d.listeners[0].Addr().String(), "router", d.srv.routerAddr, "https", d.srv.routerTLSAddr, "ssh", d.srv.sshInfo.Addr, "domain", d.cfg.Domain, "data", d.cfg.DataDir)
-	<-ctx.Done()
-	d.shutdown()
+	d.log.Info("plat daemon ready", "api", d.listeners[0].Addr().String(), "router", d.srv.routerAddr, "https", d.srv.routerTLSAddr, "ssh", d.srv.sshInfo.Addr, "domain", d.cfg.Domain, "data", d.cfg.DataDir, "version", version(), "pid", os.Getpid())
+	d.ws.send(msgReady)
+	select {
+	case <-ctx.Done():
+		stopLoops()
+		d.shutdown()
+	case <-d.ws.drained():
+		d.handOver(stopLoops)
+	}
 	wg.Wait()
+	d.loops.Wait()
 	return serveErr
 }
 
@@ -426,23 +467,8 @@ func (d *daemon) shutdown() {
 	d.dep.CancelAll(deploy.ErrShutdown)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	var wg sync.WaitGroup
-	if d.ssh != nil {
-		wg.Go(func() { d.ssh.Shutdown(sctx) })
-	}
-	for _, s := range d.servers {
-		if err := s.Shutdown(sctx); err != nil {
-			s.Close()
-		}
-	}
-	wg.Wait()
-	done := make(chan struct{})
-	go func() { d.handlers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(shutdownTimeout):
-		d.log.Warn("requests still running after the shutdown timeout; stopping anyway", "timeout", shutdownTimeout)
-	}
+	d.quiesce(sctx)
+	d.waitHandlers(shutdownTimeout)
 }
 
 // close releases what newDaemon and listen opened; the store goes last.
@@ -453,9 +479,7 @@ func (d *daemon) close() {
 	if d.tls != nil {
 		d.tls.Stop()
 	}
-	if d.store != nil {
-		d.store.Close()
-	}
+	d.closeStore()
 }
 
 // logSource is where the log hub reads: the deployer knows the active

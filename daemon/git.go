@@ -94,6 +94,9 @@ func (s *server) gitInfoRefs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "plat only receives pushes: use `git push`", http.StatusForbidden)
 		return
 	}
+	if s.refuseDuringUpgrade(w) {
+		return
+	}
 	app, ok := s.gitApp(w, r)
 	if !ok {
 		return
@@ -122,6 +125,11 @@ func (s *server) gitUploadPack(w http.ResponseWriter, r *http.Request) {
 // cancels the deploy; the branch is updated if and only if the deploy
 // succeeded, either way.
 func (s *server) gitReceivePack(w http.ResponseWriter, r *http.Request) {
+	s.pushes.Add(1)
+	defer s.pushes.Add(-1)
+	if s.refuseDuringUpgrade(w) {
+		return
+	}
 	app, ok := s.gitApp(w, r)
 	if !ok {
 		return

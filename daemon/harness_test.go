@@ -95,6 +95,7 @@ type daemon struct {
 	log      *lockedBuffer
 	token    string
 	instance string // the daemon's name on the engine, unique per test
+	bin      string // the plat binary the daemon runs; platBin when empty
 	home     string // HOME and config for CLI and git
 }
 
@@ -111,9 +112,16 @@ func freePort(t *testing.T) string {
 // startDaemon starts a daemon on a fresh data dir and creates a token.
 func startDaemon(t *testing.T, extra ...string) *daemon {
 	t.Helper()
+	return startDaemonFrom(t, "", extra...)
+}
+
+// startDaemonFrom is startDaemon running the daemon from the binary bin
+// (platBin when empty), which a test may replace to upgrade it.
+func startDaemonFrom(t *testing.T, bin string, extra ...string) *daemon {
+	t.Helper()
 	requireTools(t)
 	d := &daemon{
-		t: t, data: t.TempDir(), home: t.TempDir(),
+		t: t, data: t.TempDir(), home: t.TempDir(), bin: bin,
 		apiAddr: freePort(t), httpAddr: freePort(t), extra: extra,
 		instance: fmt.Sprintf("plat-test-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6),
 	}
@@ -136,19 +144,27 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 func (d *daemon) start() {
 	d.t.Helper()
 	args := append([]string{"daemon", "--data", d.data, "--api", d.apiAddr, "--http", d.httpAddr, "--drain-timeout", "5s", "--instance", d.instance, "--https", "", "--ssh", ""}, d.extra...)
-	d.cmd = exec.Command(platBin, args...)
+	bin := d.bin
+	if bin == "" {
+		bin = platBin
+	}
+	d.cmd = exec.Command(bin, args...)
 	if d.log == nil {
 		d.log = &lockedBuffer{}
 	}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	// Its own process group: stop(SIGKILL) kills the supervisor and its
+	// worker together, as a hard crash of the whole daemon would.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ready := d.readyCount()
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + d.apiAddr + "/api/whoami")
-		if err == nil {
-			resp.Body.Close()
+		// Its own ready line: a parallel test's daemon may have taken a
+		// port freePort handed out, and answer there.
+		if d.readyCount() > ready {
 			return
 		}
 		if d.cmd.ProcessState != nil {
@@ -159,20 +175,44 @@ func (d *daemon) start() {
 	d.t.Fatalf("daemon did not start:\n%s", d.log.String())
 }
 
+// stop signals the daemon (its supervisor) and waits for it to exit;
+// SIGKILL kills the supervisor and the worker at once.
 func (d *daemon) stop(sig syscall.Signal) {
 	if d.cmd == nil || d.cmd.Process == nil {
 		return
 	}
-	d.cmd.Process.Signal(sig)
+	if sig == syscall.SIGKILL {
+		syscall.Kill(-d.cmd.Process.Pid, sig)
+	} else {
+		d.cmd.Process.Signal(sig)
+	}
 	done := make(chan struct{})
 	go func() { d.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):
-		d.cmd.Process.Kill()
+		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
 	d.cmd = nil
+}
+
+// workerPID returns the PID of the worker that serves: the last one that
+// said it was ready.
+func (d *daemon) workerPID() int {
+	d.t.Helper()
+	log := d.log.String()
+	i := strings.LastIndex(log, `msg="plat daemon ready"`)
+	if i < 0 {
+		d.t.Fatal("no worker is ready")
+	}
+	line, _, _ := strings.Cut(log[i:], "\n")
+	_, pid, ok := strings.Cut(line, " pid=")
+	var n int
+	if _, err := fmt.Sscan(pid, &n); !ok || err != nil {
+		d.t.Fatalf("no pid in %q", line)
+	}
+	return n
 }
 
 func (d *daemon) restart(sig syscall.Signal) {

@@ -31,6 +31,7 @@ func (s *server) localHandler() http.Handler {
 	mux.HandleFunc("POST /hook/push", s.hookPush)
 	mux.HandleFunc("GET /admin/backup", s.adminBackup)
 	mux.HandleFunc("POST /admin/token", s.adminToken)
+	mux.HandleFunc("GET /admin/daemon", s.adminDaemon)
 	return mux
 }
 

@@ -43,7 +43,7 @@ func TestHostileAppHugeHeader(t *testing.T) {
 	d := startDaemon(t)
 	d.deployedApp("hostile", "v1")
 
-	pid := d.cmd.Process.Pid
+	pid := d.workerPID()
 	before := peakRSS(t, pid)
 	code, body, err := d.get("hostile", fmt.Sprintf("/?hugeheader=%d", headerSize))
 	if err != nil {

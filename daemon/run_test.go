@@ -96,7 +96,7 @@ func TestRunWaitsForWhatItStarts(t *testing.T) {
 // the background loops, and Run's serve returns its error.
 func TestListenerErrorStopsTheDaemon(t *testing.T) {
 	requireEngine(t)
-	d, err := newDaemon(context.Background(), testConfig(t), slog.New(slog.DiscardHandler))
+	d, err := newDaemon(context.Background(), testConfig(t), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,9 @@ var (
 	ErrClientGone = fmt.Errorf("%w: the client disconnected", ErrCancelled)
 	// ErrShutdown: the daemon is stopping.
 	ErrShutdown = fmt.Errorf("%w: the plat daemon is stopping", ErrCancelled)
+	// ErrUpgrade: the daemon is handing over to a new version and the
+	// operation did not finish within the hand-over's bound.
+	ErrUpgrade = fmt.Errorf("%w: the plat daemon is being upgraded and this did not finish in time; nothing was changed, run it again", ErrCancelled)
 	// errLeaseEnded ends what still runs under a lease its owner released.
 	errLeaseEnded = fmt.Errorf("%w: the push that started it ended", ErrCancelled)
 )
@@ -366,6 +369,20 @@ func (d *Deployer) Cancel(ctx context.Context, app string, cause error) []string
 		}
 	}
 	return what
+}
+
+// Deploys returns how many deploys (pushes, config changes, rollbacks:
+// what deploy:cancel ends) are running now.
+func (d *Deployer) Deploys() int {
+	d.leases.mu.Lock()
+	defer d.leases.mu.Unlock()
+	n := 0
+	for _, l := range d.leases.byID {
+		if l.deploys {
+			n++
+		}
+	}
+	return n
 }
 
 // CancelAll cancels every running operation, and those started from now

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -67,6 +68,27 @@ type Event struct {
 // Open opens (creating if needed) the database file at path.
 func Open(path string) (*Store, error) {
 	return open(path, openTimeout)
+}
+
+// OpenWait is Open waiting up to timeout for another process (the daemon
+// worker an upgrade replaces) to release the file lock.
+func OpenWait(path string, timeout time.Duration) (*Store, error) {
+	// bbolt polls a held lock every 50 ms; a blocking flock returns the
+	// moment the holder releases it, which an upgrade's gap is made of.
+	if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
+		locked := make(chan error, 1)
+		go func() { locked <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
+		select {
+		case err := <-locked:
+			if err == nil {
+				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			}
+			f.Close()
+		case <-time.After(timeout):
+			return nil, fmt.Errorf("open %s: data dir is in use by another plat daemon: %w", path, bolterrors.ErrTimeout)
+		}
+	}
+	return open(path, timeout)
 }
 
 func open(path string, timeout time.Duration) (*Store, error) {

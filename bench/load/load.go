@@ -11,7 +11,10 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -34,19 +37,26 @@ type Options struct {
 	// rate (at most Concurrency/Pause requests/s) for long runs on a shared
 	// machine. Zero sends as fast as the target answers.
 	Pause time.Duration
+	// InFlight, when set, counts the requests sent and not yet answered,
+	// live: what a crash at this instant could fail.
+	InFlight *atomic.Int64
+	// Header is sent with every request (e.g. an API token).
+	Header http.Header
 }
 
 // Result counts what the clients saw.
 type Result struct {
-	Requests  int
-	OK        int // 2xx
-	Non2xx    int
-	Errors    int // transport errors (refused, reset, timeout)
-	Duration  time.Duration
-	P50, P99  time.Duration
-	Max       time.Duration
-	Failures  []string // first few failures, for the report
-	latencies []time.Duration
+	Requests int
+	OK       int // 2xx
+	Non2xx   int
+	Errors   int // transport errors (refused, reset, timeout)
+	// Errors by kind, and the 5xx among Non2xx.
+	Refused, Reset, EOF, Timeout, Status5xx int
+	Duration                                time.Duration
+	P50, P99                                time.Duration
+	Max                                     time.Duration
+	Failures                                []string // first few failures, for the report
+	latencies                               []time.Duration
 }
 
 // Failed is Non2xx plus Errors.
@@ -94,7 +104,7 @@ func Run(ctx context.Context, opts Options) Result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = worker(ctx, client, url, opts.Host, opts.Pause)
+			results[i] = worker(ctx, client, url, opts, opts.InFlight)
 		}()
 	}
 	wg.Wait()
@@ -105,7 +115,11 @@ func Run(ctx context.Context, opts Options) Result {
 
 // worker sends requests one after another until ctx ends. A request cut
 // short by ctx itself is not counted.
-func worker(ctx context.Context, client *http.Client, url, host string, pause time.Duration) Result {
+func worker(ctx context.Context, client *http.Client, url string, opts Options, inFlight *atomic.Int64) Result {
+	host, pause := opts.Host, opts.Pause
+	if inFlight == nil {
+		inFlight = new(atomic.Int64)
+	}
 	var r Result
 	for ctx.Err() == nil {
 		req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodGet, url, nil)
@@ -114,21 +128,30 @@ func worker(ctx context.Context, client *http.Client, url, host string, pause ti
 			return r
 		}
 		req.Host = host
+		for k, v := range opts.Header {
+			req.Header[k] = v
+		}
 		began := time.Now()
+		inFlight.Add(1)
 		resp, err := client.Do(req)
 		if err == nil {
 			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
+		inFlight.Add(-1)
 		took := time.Since(began)
 		r.Requests++
 		r.latencies = append(r.latencies, took)
 		switch {
 		case err != nil:
 			r.Errors++
+			r.classify(err)
 			r.fail(err.Error())
 		case resp.StatusCode < 200 || resp.StatusCode > 299:
 			r.Non2xx++
+			if resp.StatusCode >= 500 {
+				r.Status5xx++
+			}
 			r.fail(fmt.Sprintf("HTTP %d", resp.StatusCode))
 		default:
 			r.OK++
@@ -141,6 +164,27 @@ func worker(ctx context.Context, client *http.Client, url, host string, pause ti
 		}
 	}
 	return r
+}
+
+// classify counts a transport error by kind.
+func (r *Result) classify(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		r.Refused++
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		r.Reset++
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "EOF"):
+		r.EOF++
+	case errors.As(err, &ne) && ne.Timeout():
+		r.Timeout++
+	}
+}
+
+// Kinds says how the failures split: refused, reset, EOF, timeout, 5xx.
+func (r Result) Kinds() string {
+	return fmt.Sprintf("refused %d, reset %d, EOF %d, timeout %d, 5xx %d, other non-2xx %d, other errors %d",
+		r.Refused, r.Reset, r.EOF, r.Timeout, r.Status5xx, r.Non2xx-r.Status5xx, r.Errors-r.Refused-r.Reset-r.EOF-r.Timeout)
 }
 
 func (r *Result) fail(msg string) {
@@ -156,6 +200,11 @@ func merge(rs []Result) Result {
 		t.OK += r.OK
 		t.Non2xx += r.Non2xx
 		t.Errors += r.Errors
+		t.Refused += r.Refused
+		t.Reset += r.Reset
+		t.EOF += r.EOF
+		t.Timeout += r.Timeout
+		t.Status5xx += r.Status5xx
 		t.latencies = append(t.latencies, r.latencies...)
 		for _, f := range r.Failures {
 			if len(t.Failures) < maxSamples {

@@ -35,6 +35,9 @@ type Options struct {
 	Instance string   // the daemon's name on the engine; labels everything it makes
 	Args     []string // extra `plat daemon` flags
 	Env      []string // extra environment for the daemon only (e.g. TMPDIR)
+	// Plat is a plat binary to run instead of building this checkout's
+	// (e.g. an older release, to compare).
+	Plat string
 }
 
 // Daemon is one running `plat daemon` and a client environment for it.
@@ -45,8 +48,10 @@ type Daemon struct {
 	Instance, Token    string
 	// Env is the environment for the CLI and git: HOME, PLAT_URL,
 	// PLAT_TOKEN and a git identity.
-	Env []string
-	cmd *exec.Cmd
+	Env  []string
+	cmd  *exec.Cmd
+	args []string
+	env  []string
 }
 
 // Start builds plat and the test app into opts.Dir and starts a daemon.
@@ -60,7 +65,18 @@ func Start(opts Options) (*Daemon, error) {
 	if d.HTTPAddr, err = FreePort(); err != nil {
 		return nil, err
 	}
-	if err := Run(nil, "", "go", "build", "-o", d.Plat, "github.com/plat-paas/plat/cmd/plat"); err != nil {
+	if opts.Plat != "" {
+		b, err := os.ReadFile(opts.Plat)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(d.Plat, b, 0o755); err != nil {
+			return nil, err
+		}
+	} else if err := Run(nil, "", "go", "build", "-o", d.Plat, "github.com/plat-paas/plat/cmd/plat"); err != nil {
 		return nil, err
 	}
 	if err := Run(append(os.Environ(), "CGO_ENABLED=0"), "", "go", "build", "-o", d.Testapp, "github.com/plat-paas/plat/internal/testapp"); err != nil {
@@ -68,27 +84,9 @@ func Start(opts Options) (*Daemon, error) {
 	}
 	args := append([]string{"daemon", "--data", d.Data, "--api", d.APIAddr, "--http", d.HTTPAddr,
 		"--instance", d.Instance, "--drain-timeout", "5s", "--https", "", "--ssh", ""}, opts.Args...)
-	d.cmd = exec.Command(d.Plat, args...)
-	d.cmd.Env = append(os.Environ(), opts.Env...)
-	logf, err := os.Create(d.LogPath)
-	if err != nil {
-		return nil, fmt.Errorf("daemon log: %w", err)
-	}
-	defer logf.Close() // the child has its own copy
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	if err := d.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start plat daemon: %w", err)
-	}
-	for deadline := time.Now().Add(startTimeout); ; {
-		if resp, err := http.Get("http://" + d.APIAddr + "/api/whoami"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			d.Stop()
-			return nil, fmt.Errorf("daemon did not start in %s; see %s", startTimeout, d.LogPath)
-		}
-		time.Sleep(50 * time.Millisecond)
+	d.args, d.env = args, append(os.Environ(), opts.Env...)
+	if err := d.start(); err != nil {
+		return nil, err
 	}
 	out, err := exec.Command(d.Plat, "daemon", "token", "--data", d.Data).Output()
 	if err != nil {
@@ -101,6 +99,65 @@ func Start(opts Options) (*Daemon, error) {
 		"PLAT_URL=http://"+d.APIAddr, "PLAT_TOKEN="+d.Token, "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1",
 		"GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=bench@plat.invalid", "GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=bench@plat.invalid")
 	return d, nil
+}
+
+// start starts the daemon process and waits until its API answers.
+func (d *Daemon) start() error {
+	d.cmd = exec.Command(d.Plat, d.args...)
+	d.cmd.Env = d.env
+	logf, err := os.OpenFile(d.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("daemon log: %w", err)
+	}
+	defer logf.Close() // the child has its own copy
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	if err := d.cmd.Start(); err != nil {
+		return fmt.Errorf("start plat daemon: %w", err)
+	}
+	for deadline := time.Now().Add(startTimeout); ; {
+		if resp, err := http.Get("http://" + d.APIAddr + "/api/whoami"); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			d.Stop()
+			return fmt.Errorf("daemon did not start in %s; see %s", startTimeout, d.LogPath)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Restart stops the daemon process with sig (waiting for it to exit) and
+// starts it again: how a daemon without in-place upgrades is upgraded.
+func (d *Daemon) Restart(sig syscall.Signal) error {
+	_ = d.cmd.Process.Signal(sig)
+	_ = d.cmd.Wait()
+	return d.start()
+}
+
+// ReadyCount counts the "plat daemon ready" lines in the daemon's log:
+// one per worker (or process) that started serving.
+func (d *Daemon) ReadyCount() int {
+	b, _ := os.ReadFile(d.LogPath)
+	return strings.Count(string(b), `msg="plat daemon ready"`)
+}
+
+// WorkerPID is the PID in the last "plat daemon ready" line: the process
+// that serves (the worker under a supervisor).
+func (d *Daemon) WorkerPID() int {
+	b, _ := os.ReadFile(d.LogPath)
+	log := string(b)
+	i := strings.LastIndex(log, `msg="plat daemon ready"`)
+	if i < 0 {
+		return 0
+	}
+	line, _, _ := strings.Cut(log[i:], "\n")
+	_, pid, ok := strings.Cut(line, " pid=")
+	if f := strings.Fields(pid); ok && len(f) > 0 {
+		n, _ := strconv.Atoi(f[0])
+		return n
+	}
+	return 0 // a daemon without a supervisor does not log its pid
 }
 
 // PID is the daemon's process ID.

@@ -10,6 +10,7 @@ import (
 )
 
 func main() {
+	daemon.Version = cli.Version
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "daemon":
