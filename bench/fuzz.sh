@@ -13,7 +13,7 @@ while IFS=: read -r file fn; do
   pkg="./$(dirname "${file#./}")"
   found=$((found + 1))
   printf -- '-----> %s %s (%s)\n' "$pkg" "$fn" "$fuzztime"
-  if ! out="$(go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$fuzztime" -parallel 2 "$pkg" 2>&1)"; then
+  if ! out="$(go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$fuzztime" -fuzzminimizetime "${FUZZMINTIME:-3s}" -parallel 2 "$pkg" 2>&1)"; then
     printf '%s\n' "$out"
     echo "fuzz target $fn in $pkg failed"
     exit 1
