@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -63,26 +62,12 @@ func cmdResourcesSet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := e.operation(appPath(name, "resources"), change, "plat releases "+name)
-	if err != nil {
-		return err
-	}
-	var r Release
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return fmt.Errorf("unexpected release in the answer: %v", err)
-	}
-	if r.Status == "failed" {
-		return fmt.Errorf("%s v%d failed: %s", name, r.Version, orDash(r.Reason))
-	}
-	if e.json {
-		return writeRawJSON(e.stdout, raw)
-	}
-	if r.Version == 0 {
-		fmt.Fprintf(e.stdout, "%s: no new release (see above)\n", name)
-		return nil
-	}
-	fmt.Fprintf(e.stdout, "%s v%d (resources) is live: %s\n", name, r.Version, r.Reason)
-	return nil
+	return e.deploy(name, appPath(name, "resources"), change, func(r Release) string {
+		if r.Version == 0 {
+			return name + ": no new release (see above)"
+		}
+		return fmt.Sprintf("%s v%d (resources) is live: %s", name, r.Version, r.Reason)
+	})
 }
 
 // parseResources checks the flags of `plat resources:set` (given holds the

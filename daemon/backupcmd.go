@@ -50,11 +50,29 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // backupMain runs `plat daemon backup FILE`.
 func backupMain(args []string) int {
-	fs := flag.NewFlagSet("plat daemon backup", flag.ContinueOnError)
-	dataDir := fs.String("data", envOr("PLAT_DATA", DefaultDataDir), "the daemon's data directory")
-	force := fs.Bool("force", false, "replace FILE if it exists")
+	return fileCommand(args, fileCommandSpec{
+		name:    "plat daemon backup",
+		dataDoc: "the daemon's data directory",
+		force:   "replace FILE if it exists",
+		usage:   "usage: plat daemon backup FILE [--data DIR] [--force]\n\nWrites the store, local CA, certificates, SSH host key and git repositories (not the images) to FILE, a tar.gz.\nRun it on the daemon's host as the daemon's user; the daemon may be running or stopped.",
+		run:     runBackup,
+	})
+}
+
+// fileCommandSpec describes `plat daemon backup|restore FILE [--data DIR] [--force]`.
+type fileCommandSpec struct {
+	name, dataDoc, force, usage string
+	run                         func(ctx context.Context, file, dataDir string, force bool, out io.Writer) error
+}
+
+// fileCommand parses a backup or restore command line and runs it until
+// it ends or is interrupted.
+func fileCommand(args []string, spec fileCommandSpec) int {
+	fs := flag.NewFlagSet(spec.name, flag.ContinueOnError)
+	dataDir := fs.String("data", envOr("PLAT_DATA", DefaultDataDir), spec.dataDoc)
+	force := fs.Bool("force", false, spec.force)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: plat daemon backup FILE [--data DIR] [--force]\n\nWrites the store, local CA, certificates, SSH host key and git repositories (not the images) to FILE, a tar.gz.\nRun it on the daemon's host as the daemon's user; the daemon may be running or stopped.")
+		fmt.Fprintln(fs.Output(), spec.usage)
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterleaved(fs, args)
@@ -67,7 +85,7 @@ func backupMain(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runBackup(ctx, pos[0], *dataDir, *force, os.Stdout); err != nil {
+	if err := spec.run(ctx, pos[0], *dataDir, *force, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "plat: %v\n", err)
 		return 1
 	}

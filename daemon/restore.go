@@ -5,19 +5,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/plat-paas/plat/deploy"
@@ -33,28 +30,13 @@ const socketProbeTimeout = time.Second
 
 // restoreMain runs `plat daemon restore FILE`.
 func restoreMain(args []string) int {
-	fs := flag.NewFlagSet("plat daemon restore", flag.ContinueOnError)
-	dataDir := fs.String("data", envOr("PLAT_DATA", DefaultDataDir), "the data directory to restore into (empty or new)")
-	force := fs.Bool("force", false, "restore into a data dir that is not empty, replacing its store, CA, certificates and repositories")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: plat daemon restore FILE [--data DIR] [--force]\n\nRestores a backup made by `plat daemon backup` into a data dir, with the daemon stopped.\nWhen the daemon starts, it rebuilds every app's image from its git commit.")
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return 2
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := runRestore(ctx, pos[0], *dataDir, *force, os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "plat: %v\n", err)
-		return 1
-	}
-	return 0
+	return fileCommand(args, fileCommandSpec{
+		name:    "plat daemon restore",
+		dataDoc: "the data directory to restore into (empty or new)",
+		force:   "restore into a data dir that is not empty, replacing its store, CA, certificates and repositories",
+		usage:   "usage: plat daemon restore FILE [--data DIR] [--force]\n\nRestores a backup made by `plat daemon backup` into a data dir, with the daemon stopped.\nWhen the daemon starts, it rebuilds every app's image from its git commit.",
+		run:     runRestore,
+	})
 }
 
 // runRestore restores the backup file into dataDir. Everything is unpacked
