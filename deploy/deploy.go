@@ -139,6 +139,7 @@ type Deployer struct {
 	hostCap  capacityCache
 	shells   shellCache
 	runs     runsInUse
+	restarts pendingRestarts
 	// restartGrace is how long after a crash the engine's restart policy
 	// gets before plat starts the container itself.
 	restartGrace time.Duration
@@ -499,6 +500,9 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 		engine.LabelRelease:  strconv.Itoa(rel.Version),
 		engine.LabelReplica:  strconv.Itoa(index),
 		engine.LabelGitSHA:   rel.GitSHA,
+	}
+	if token, ok := ctx.Value(restartKey{}).(string); ok {
+		spec.Labels[engine.LabelRestart] = token
 	}
 	c, err := d.engine.Run(ctx, spec)
 	if errors.Is(err, engine.ErrNameInUse) {

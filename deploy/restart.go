@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/plat-paas/plat/engine"
@@ -49,7 +50,13 @@ func (d *Deployer) Restart(ctx context.Context, appName string, out io.Writer) e
 	step(out, "Restarting %s: %d new %s of v%d", appName, len(indexes), plural(len(indexes), "replica", "replicas"), rel.Version)
 	// The new containers take the replicas' names; the old ones keep
 	// serving meanwhile under another name.
-	suffix := ".replaced-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	token := strconv.FormatInt(time.Now().UnixNano(), 36)
+	suffix := ".replaced-" + token
+	// The watcher leaves the new containers (of the active release, like
+	// the old ones) alone until the switch.
+	ctx = context.WithValue(ctx, restartKey{}, token)
+	stopPending := d.restarts.add(token)
+	defer stopPending()
 	renamed := map[string]string{} // ID → original name
 	putBack := func() {
 		for id, name := range renamed {
@@ -93,6 +100,9 @@ func (d *Deployer) Restart(ctx context.Context, appName string, out io.Writer) e
 		return fmt.Errorf("%s changed during the restart (it went to sleep or another release went live); nothing was restarted", appName)
 	}
 	gone := d.routed.get(appName)
+	for _, r := range reps {
+		gone = without(gone, r.ID)
+	}
 	drainOld, err := d.route(appName, reps)
 	if err != nil {
 		unlock()
@@ -110,6 +120,36 @@ func (d *Deployer) Restart(ctx context.Context, appName string, out io.Writer) e
 	step(out, "Restarted %s (%s) in %s", appName, replicaNames(reps), took)
 	d.event(appName, "restarted", rel.Version, "replaced %d %s with new containers in %s (plat restart)", len(reps), plural(len(reps), "replica", "replicas"), took)
 	return nil
+}
+
+// restartKey is the context key of a running restart's token, which
+// startHealthy puts on the containers as LabelRestart.
+type restartKey struct{}
+
+// pendingRestarts holds the tokens of the restarts that have not switched yet.
+type pendingRestarts struct {
+	mu     sync.Mutex
+	tokens map[string]bool
+}
+
+func (p *pendingRestarts) add(token string) (done func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tokens == nil {
+		p.tokens = map[string]bool{}
+	}
+	p.tokens[token] = true
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		delete(p.tokens, token)
+	}
+}
+
+func (p *pendingRestarts) has(token string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tokens[token]
 }
 
 // restartAsleep removes the stopped containers of a sleeping app's active

@@ -28,6 +28,9 @@ const (
 	// LabelRun numbers the one-off containers of an app that run at the
 	// same time: 1, 2, ... (`plat ps` shows run.1).
 	LabelRun = "plat.run"
+	// LabelRestart marks the containers a `plat restart` started: until
+	// it switched to them they are its own, not replicas to re-route.
+	LabelRestart = "plat.restart"
 	// LabelInstance names the daemon that runs a container, so daemons that
 	// share an engine never touch each other's containers.
 	LabelInstance = "plat.instance"
