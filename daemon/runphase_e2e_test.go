@@ -57,6 +57,21 @@ func TestReleasePhase(t *testing.T) {
 	}
 	before(t, strings.Join(kinds, ","), "release command", "healthy")
 
+	// plat run in an image with a shell: -i pipes stdin in; with a
+	// terminal (script(1) gives the CLI one) the command gets a tty.
+	cmd := exec.Command(platBin, "run", "relph", "-i", "--", "/bin/sh", "-c", "read x; echo got $x from stdin")
+	cmd.Env, cmd.Stdin = d.env(), strings.NewReader("piped\n")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "got piped from stdin") {
+		t.Errorf("plat run -i: %v\n%s", err, out)
+	}
+	cmd = exec.Command("script", "-qec", platBin+" run relph -- /bin/sh -c 'test -t 0 && test -t 1 && echo has-a-tty; exit 4'", "/dev/null")
+	cmd.Env = d.env()
+	ttyOut, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 4 || !strings.Contains(string(ttyOut), "has-a-tty") {
+		t.Errorf("plat run in a terminal: %v, want exit code 4 and a tty\n%s", err, ttyOut)
+	}
+
 	// A config change runs it with the new config.
 	out = d.mustPlat("config:set", "relph", "GREETING=hello")
 	if !strings.Contains(out, "migrating to one with greeting=hello") {
@@ -75,7 +90,7 @@ func TestReleasePhase(t *testing.T) {
 	// A failing release command rejects the push; nothing changes.
 	r.write("Procfile", "release: echo migration failed half-way; exit 3\n")
 	r.commit("two", "")
-	out, err := r.push("main")
+	out, err = r.push("main")
 	if err == nil {
 		t.Fatalf("the push with a failing release command was accepted:\n%s", out)
 	}
