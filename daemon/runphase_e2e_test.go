@@ -110,6 +110,27 @@ func TestReleasePhase(t *testing.T) {
 	if n := d.oneOffContainers(); n != 0 {
 		t.Errorf("%d one-off containers left", n)
 	}
+
+	// deploy:cancel stops a running release command; it is listed by ps
+	// as "release" meanwhile.
+	r.write("Procfile", "release: echo long migration; sleep 120\n")
+	r.commit("three", "")
+	pushed := make(chan string, 1)
+	go func() { out, _ := r.push("main"); pushed <- out }()
+	waitFor(t, 60*time.Second, "the release command in plat ps", func() bool {
+		return strings.Contains(d.mustPlat("ps", "relph"), "release")
+	})
+	d.mustPlat("deploy:cancel", "relph")
+	select {
+	case out = <-pushed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the push did not end after deploy:cancel")
+	}
+	if !strings.Contains(out, "cancelled by") || !strings.Contains(out, "during the release command") {
+		t.Errorf("push output after deploy:cancel:\n%s", out)
+	}
+	d.mustServe("relph", "version=one")
+	waitFor(t, 30*time.Second, "the release command's container to be removed", func() bool { return d.oneOffContainers() == 0 })
 }
 
 // TestProcfileWithoutShell pushes the FROM-scratch test app (no shell):
