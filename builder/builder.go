@@ -56,19 +56,34 @@ func InstanceTag(instance, app string, version int) string {
 // appName is what Docker accepts as one path component of a repository name.
 var appName = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
 
-// Build spools req.Source to a temporary file, checks that it is a tar with a
+// Result is what a build made: the image and the commit's Procfile.
+type Result struct {
+	ImageID string
+	// Procfile holds the commands of the Procfile at the root of the
+	// source by process type (ParseProcfile); nil without one.
+	Procfile map[string]string
+}
+
+// Build is BuildRelease for callers that need only the image ID.
+func (b *Builder) Build(ctx context.Context, req Request, out io.Writer) (string, error) {
+	res, err := b.BuildRelease(ctx, req, out)
+	return res.ImageID, err
+}
+
+// BuildRelease spools req.Source to a temporary file, checks that it is a tar with a
 // Dockerfile at its root (ErrNoDockerfile otherwise) and builds it, tagged
 // plat/<app>:v<version> and labelled with the app, release and git SHA. The
-// engine's build output is streamed to out. It returns the image ID.
-func (b *Builder) Build(ctx context.Context, req Request, out io.Writer) (string, error) {
+// engine's build output is streamed to out. A Procfile at the root is read
+// before the build: a bad one (ErrProcfile) fails the build before it starts.
+func (b *Builder) BuildRelease(ctx context.Context, req Request, out io.Writer) (Result, error) {
 	if !appName.MatchString(req.App) {
-		return "", fmt.Errorf("build: invalid app name %q", req.App)
+		return Result{}, fmt.Errorf("build: invalid app name %q", req.App)
 	}
 	if req.Version <= 0 {
-		return "", fmt.Errorf("build: invalid release version %d", req.Version)
+		return Result{}, fmt.Errorf("build: invalid release version %d", req.Version)
 	}
 	if req.Source == nil {
-		return "", errors.New("build: no source")
+		return Result{}, errors.New("build: no source")
 	}
 	if out == nil {
 		out = io.Discard
@@ -76,26 +91,27 @@ func (b *Builder) Build(ctx context.Context, req Request, out io.Writer) (string
 
 	f, err := os.CreateTemp("", "plat-build-*.tar")
 	if err != nil {
-		return "", fmt.Errorf("build: spooling source: %w", err)
+		return Result{}, fmt.Errorf("build: spooling source: %w", err)
 	}
 	defer func() {
 		_ = f.Close()
 		_ = os.Remove(f.Name())
 	}()
 	if _, err := io.Copy(f, req.Source); err != nil {
-		return "", fmt.Errorf("build: reading source: %w", err)
+		return Result{}, fmt.Errorf("build: reading source: %w", err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", fmt.Errorf("build: spooling source: %w", err)
+		return Result{}, fmt.Errorf("build: spooling source: %w", err)
 	}
-	if err := checkDockerfile(f); err != nil {
-		return "", err
+	procfile, err := scanSource(f)
+	if err != nil {
+		return Result{}, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", fmt.Errorf("build: spooling source: %w", err)
+		return Result{}, fmt.Errorf("build: spooling source: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return Result{}, err
 	}
 
 	instance := req.Instance
@@ -111,40 +127,54 @@ func (b *Builder) Build(ctx context.Context, req Request, out io.Writer) (string
 		Labels: map[string]string{engine.LabelInstance: instance},
 	}, out)
 	if err != nil {
-		return "", err
+		return Result{}, err
 	}
-	return id, nil
+	return Result{ImageID: id, Procfile: procfile}, nil
 }
 
-// checkDockerfile reads a tar stream (plain or gzip-compressed) and reports
-// ErrNoDockerfile unless it holds a file named Dockerfile at its root.
-func checkDockerfile(r io.Reader) error {
+// scanSource reads a tar stream (plain or gzip-compressed): it reports
+// ErrNoDockerfile unless it holds a file named Dockerfile at its root, and
+// returns the parsed Procfile at its root, if any.
+func scanSource(r io.Reader) (map[string]string, error) {
 	br := bufio.NewReader(r)
 	var src io.Reader = br
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return fmt.Errorf("build: the source is not a valid tar archive: %w", err)
+			return nil, fmt.Errorf("build: the source is not a valid tar archive: %w", err)
 		}
 		defer zr.Close()
 		src = zr
 	}
 	tr := tar.NewReader(src)
+	var dockerfile bool
+	var procfile map[string]string
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return ErrNoDockerfile
+			if !dockerfile {
+				return nil, ErrNoDockerfile
+			}
+			return procfile, nil
 		}
 		if err != nil {
-			return fmt.Errorf("build: the source is not a valid tar archive: %w", err)
+			return nil, fmt.Errorf("build: the source is not a valid tar archive: %w", err)
 		}
 		switch hdr.Typeflag {
 		case tar.TypeReg, tar.TypeSymlink:
 		default:
 			continue // directories, pax global headers (git archive), ...
 		}
-		if path.Clean("/"+hdr.Name) == "/Dockerfile" {
-			return nil
+		switch path.Clean("/" + hdr.Name) {
+		case "/Dockerfile":
+			dockerfile = true
+		case "/Procfile":
+			if hdr.Typeflag != tar.TypeReg {
+				return nil, fmt.Errorf("%w: it is a symbolic link; commit the file itself", ErrProcfile)
+			}
+			if procfile, err = ParseProcfile(tr); err != nil {
+				return nil, err
+			}
 		}
 	}
 }

@@ -58,6 +58,8 @@ func init() {
 		{"resources", "NAME", "show an app's memory and CPU limits and whether its root filesystem is read-only", cmdResources},
 		{"resources:set", "NAME [--memory 512m] [--cpus 0.5] [--read-only on|off]", "change an app's limits and deploy a new release", cmdResourcesSet},
 		{"ps", "NAME", "list an app's replicas (containers) and their state", cmdPs},
+		{"run", "NAME [--release vN] [-i] [--no-tty] -- CMD [ARGS...]", "run a one-off command in a new container of the app's release (exit code passed through; a terminal when stdin is one)", cmdRun},
+		{"restart", "NAME", "replace every replica with a new container of the same release (health-checked, no downtime)", cmdRestart},
 		{"health:set", "NAME [flags]", "change the health check: --path, --timeout, --interval, --deadline", cmdHealthSet},
 		{"logs", "NAME [-f] [-n 100]", "print an app's container output; -f follows it", cmdLogs},
 		{"domains", "NAME", "list the host names an app is served at", cmdDomains},
@@ -141,9 +143,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	err := e.cmd.run(e, args[1:])
 	var ue *usageError
+	var ec *exitCodeError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ec):
+		return ec.code
 	case errors.Is(err, errHelpShown):
 		return 0
 	case errors.As(err, &ue):

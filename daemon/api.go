@@ -81,6 +81,8 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/apps/{app}/deploy", s.deployProgress)
 	mux.HandleFunc("GET /api/debug/runtime", s.debugRuntime)
 	mux.HandleFunc("POST /api/apps/{app}/deploy/cancel", s.cancelDeploy)
+	mux.HandleFunc("GET /api/apps/{app}/run", s.runCommand)
+	mux.HandleFunc("POST /api/apps/{app}/restart", s.restartApp)
 	mux.HandleFunc("GET /git/{repo}/info/refs", s.gitInfoRefs)
 	mux.HandleFunc("POST /git/{repo}/git-receive-pack", s.gitReceivePack)
 	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)
@@ -481,6 +483,9 @@ func (s *server) ps(w http.ResponseWriter, r *http.Request) {
 		for _, rep := range s.deployer.SleepingReplicas(r.Context(), app.Name) {
 			out = append(out, replicaInfo{Replica: rep, State: "sleeping"})
 		}
+	}
+	for _, rep := range s.deployer.OneOffs(r.Context(), app.Name) {
+		out = append(out, replicaInfo{Replica: rep, State: "running"})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

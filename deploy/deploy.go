@@ -76,6 +76,8 @@ type Config struct {
 	DrainTimeout time.Duration
 	StopTimeout  time.Duration
 	Retain       int // releases per app whose images are kept
+	// ReleaseTimeout bounds a release command (DefaultReleaseTimeout).
+	ReleaseTimeout time.Duration
 
 	// ScaleInterval is how often the autoscaler samples traffic.
 	ScaleInterval time.Duration
@@ -103,6 +105,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Retain <= 0 {
 		c.Retain = DefaultRetain
+	}
+	if c.ReleaseTimeout <= 0 {
+		c.ReleaseTimeout = DefaultReleaseTimeout
 	}
 	if c.ScaleInterval <= 0 {
 		c.ScaleInterval = DefaultScaleInterval
@@ -132,6 +137,9 @@ type Deployer struct {
 	routed   routedReplicas
 	load     appLoads
 	hostCap  capacityCache
+	shells   shellCache
+	runs     runsInUse
+	restarts pendingRestarts
 	// restartGrace is how long after a crash the engine's restart policy
 	// gets before plat starts the container itself.
 	restartGrace time.Duration
@@ -218,9 +226,10 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 	var buildLog bytes.Buffer
 	started := time.Now()
 	tm := newTimings()
-	imageID, err := d.builder.Build(ctx, builder.Request{
+	built, err := d.builder.BuildRelease(ctx, builder.Request{
 		App: app.Name, Version: rel.Version, GitSHA: req.GitSHA, Source: req.Source, Instance: d.cfg.Instance,
 	}, io.MultiWriter(indent(out), &buildLog))
+	imageID := built.ImageID
 	if logErr := d.store.SetBuildLog(app.Name, rel.Version, buildLog.Bytes()); logErr != nil {
 		d.log.Warn("saving build log", "app", app.Name, "release", rel.Version, "err", logErr)
 	}
@@ -230,12 +239,12 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 	step(out, "Built image %s in %s", shortID(imageID), time.Since(started).Round(time.Millisecond))
 	d.event(app.Name, "built", rel.Version, "image %s", shortID(imageID))
 	if err := d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error {
-		r.ImageID = imageID
+		r.ImageID, r.Procfile = imageID, built.Procfile
 		return nil
 	}); err != nil {
 		return d.fail(ctx, rel, "the build", fmt.Errorf("record image: %w", err))
 	}
-	rel.ImageID = imageID
+	rel.ImageID, rel.Procfile = imageID, built.Procfile
 	tm.mark("build")
 
 	if err := l.Lock(ctx, out); err != nil {
@@ -292,7 +301,7 @@ func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigC
 	rel, err := d.store.CreateRelease(store.Release{
 		App: appName, Cause: store.CauseConfig, Status: store.StatusDeploying,
 		ImageID: active.ImageID, GitSHA: active.GitSHA, Env: env, Resources: app.Resources,
-		Reason: describeChange(change),
+		Procfile: active.Procfile, Reason: describeChange(change),
 	})
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
@@ -322,7 +331,7 @@ func (d *Deployer) Rollback(ctx context.Context, appName string, version int, ou
 	rel, err := d.store.CreateRelease(store.Release{
 		App: appName, Cause: store.CauseRollback, Status: store.StatusDeploying,
 		ImageID: target.ImageID, GitSHA: target.GitSHA, Env: target.Env, Resources: target.Resources,
-		Reason: fmt.Sprintf("rollback to v%d", target.Version),
+		Procfile: target.Procfile, Reason: fmt.Sprintf("rollback to v%d", target.Version),
 	})
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
@@ -386,6 +395,13 @@ func (d *Deployer) rollbackTarget(ctx context.Context, app store.App, version in
 // takes the replica lock, so wakes and crash recovery go on meanwhile; a
 // cancelled ctx stops it up to the switch.
 func (d *Deployer) run(ctx context.Context, app store.App, rel store.Release, tm *timings, out io.Writer) (store.Release, error) {
+	// The release phase comes before any new replica exists, so none can
+	// take traffic before it succeeded.
+	if ran, err := d.releasePhase(ctx, app.Name, rel, out); err != nil {
+		return d.fail(ctx, rel, "the release command", err)
+	} else if ran {
+		tm.mark("release")
+	}
 	n := awakeReplicas(app)
 	indexes := make([]int, n)
 	for i := range indexes {
@@ -470,26 +486,23 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 	name := d.containerName(app.Name, rel.Version, index)
 	step(out, "Starting %s", name)
 	started := time.Now()
-	res := d.effectiveResources(rel.Resources)
-	spec := engine.ContainerSpec{
-		Name:  name,
-		Image: rel.ImageID,
-		Env:   containerEnv(rel.Env, d.cfg.Port),
-		Labels: map[string]string{
-			engine.LabelManaged:  "true",
-			engine.LabelRole:     engine.RoleApp,
-			engine.LabelInstance: d.cfg.Instance,
-			engine.LabelApp:      app.Name,
-			engine.LabelRelease:  strconv.Itoa(rel.Version),
-			engine.LabelReplica:  strconv.Itoa(index),
-			engine.LabelGitSHA:   rel.GitSHA,
-		},
-		Port:          d.cfg.Port,
-		MemoryBytes:   res.MemoryBytes,
-		NanoCPUs:      res.NanoCPUs,
-		ReadOnly:      res.ReadOnly,
-		Network:       NetworkName(d.cfg.Instance, app.Name),
-		NetworkLabels: map[string]string{engine.LabelInstance: d.cfg.Instance, engine.LabelApp: app.Name},
+	cmd, err := d.webCommand(ctx, rel)
+	if err != nil {
+		return engine.ContainerInfo{}, err
+	}
+	spec := d.isolation(app.Name, rel)
+	spec.Name, spec.Port, spec.Cmd = name, d.cfg.Port, cmd
+	spec.Labels = map[string]string{
+		engine.LabelManaged:  "true",
+		engine.LabelRole:     engine.RoleApp,
+		engine.LabelInstance: d.cfg.Instance,
+		engine.LabelApp:      app.Name,
+		engine.LabelRelease:  strconv.Itoa(rel.Version),
+		engine.LabelReplica:  strconv.Itoa(index),
+		engine.LabelGitSHA:   rel.GitSHA,
+	}
+	if token, ok := ctx.Value(restartKey{}).(string); ok {
+		spec.Labels[engine.LabelRestart] = token
 	}
 	c, err := d.engine.Run(ctx, spec)
 	if errors.Is(err, engine.ErrNameInUse) {

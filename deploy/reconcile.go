@@ -51,6 +51,13 @@ func (d *Deployer) Reconcile(ctx context.Context) error {
 		}
 	}
 	d.removeUnless(ctx, containers, slices.Collect(maps.Keys(keep)))
+	// One-off containers (plat run, a release phase) lost their caller
+	// with the daemon: nobody reads their output or waits for them.
+	runs, err := d.engine.List(ctx, map[string]string{engine.LabelRole: engine.RoleRun, engine.LabelInstance: d.cfg.Instance})
+	if err != nil {
+		return fmt.Errorf("list one-off containers: %w", err)
+	}
+	d.removeUnless(ctx, runs, nil)
 	return nil
 }
 

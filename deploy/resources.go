@@ -197,7 +197,7 @@ func (d *Deployer) SetResources(ctx context.Context, appName string, change Reso
 	}
 	rel, err := d.store.CreateRelease(store.Release{
 		App: appName, Cause: store.CauseResources, Status: store.StatusDeploying,
-		ImageID: active.ImageID, GitSHA: active.GitSHA, Env: app.Env, Resources: res,
+		ImageID: active.ImageID, GitSHA: active.GitSHA, Env: app.Env, Resources: res, Procfile: active.Procfile,
 		Reason: DescribeResources(d.effectiveResources(res)),
 	})
 	if err != nil {

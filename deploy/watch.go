@@ -117,8 +117,8 @@ func (d *Deployer) resync(ctx context.Context) {
 // stopped by plat.
 func (d *Deployer) handleEvent(ctx context.Context, e engine.ContainerEvent) {
 	appName := e.Labels[engine.LabelApp]
-	if appName == "" {
-		return
+	if appName == "" || d.restarts.has(e.Labels[engine.LabelRestart]) {
+		return // a restart owns its new containers until its switch
 	}
 	var died *Replica
 	defer func() {

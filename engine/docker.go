@@ -426,15 +426,34 @@ func (d *Docker) rememberNetwork(name string, exists bool) {
 // logs, no mounts (but /tmp of a read-only one), no restart policy, and
 // spec.Port published on 127.0.0.1 at an ephemeral port.
 func (d *Docker) Run(ctx context.Context, spec ContainerSpec) (ContainerInfo, error) {
-	if spec.Network != "" {
-		if err := d.ensureNetwork(ctx, spec.Network, spec.NetworkLabels); err != nil {
-			return ContainerInfo{}, err
+	cfg, hc := hardened(spec)
+	if spec.Port > 0 {
+		p, err := nat.NewPort("tcp", strconv.Itoa(spec.Port))
+		if err != nil {
+			return ContainerInfo{}, fmt.Errorf("port %d: %w", spec.Port, err)
 		}
+		cfg.ExposedPorts = nat.PortSet{p: struct{}{}}
+		hc.PortBindings = nat.PortMap{p: []nat.PortBinding{{HostIP: publishHostIP, HostPort: ""}}}
 	}
+	id, err := d.create(ctx, spec, cfg, hc)
+	if err != nil {
+		return ContainerInfo{}, err
+	}
+	if err := d.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		d.removeQuietly(ctx, id)
+		return ContainerInfo{}, fmt.Errorf("start container: %w", err)
+	}
+	return d.Inspect(ctx, id)
+}
+
+// hardened is the configuration every container plat runs gets (see Run),
+// apps' replicas and one-off containers alike.
+func hardened(spec ContainerSpec) (*container.Config, *container.HostConfig) {
 	cfg := &container.Config{
 		Image:  spec.Image,
 		Env:    spec.Env,
 		Labels: spec.Labels,
+		Cmd:    spec.Cmd,
 	}
 	pids := int64(pidsLimit)
 	hc := &container.HostConfig{
@@ -456,16 +475,19 @@ func (d *Docker) Run(ctx context.Context, spec ContainerSpec) (ContainerInfo, er
 	if spec.ReadOnly {
 		hc.Tmpfs = map[string]string{"/tmp": tmpfsOptions}
 	}
-	if spec.Port > 0 {
-		p, err := nat.NewPort("tcp", strconv.Itoa(spec.Port))
-		if err != nil {
-			return ContainerInfo{}, fmt.Errorf("port %d: %w", spec.Port, err)
-		}
-		cfg.ExposedPorts = nat.PortSet{p: struct{}{}}
-		hc.PortBindings = nat.PortMap{p: []nat.PortBinding{{HostIP: publishHostIP, HostPort: ""}}}
-	}
 	if spec.Network != "" {
 		hc.NetworkMode = container.NetworkMode(spec.Network)
+	}
+	return cfg, hc
+}
+
+// create creates (does not start) a container on spec's network, which it
+// makes when missing.
+func (d *Docker) create(ctx context.Context, spec ContainerSpec, cfg *container.Config, hc *container.HostConfig) (string, error) {
+	if spec.Network != "" {
+		if err := d.ensureNetwork(ctx, spec.Network, spec.NetworkLabels); err != nil {
+			return "", err
+		}
 	}
 	created, err := d.cli.ContainerCreate(ctx, cfg, hc, nil, nil, spec.Name)
 	if err != nil && spec.Network != "" && cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "network") {
@@ -474,27 +496,134 @@ func (d *Docker) Run(ctx context.Context, spec ContainerSpec) (ContainerInfo, er
 		d.rememberNetwork(spec.Network, false)
 		d.netMu.Unlock()
 		if err := d.ensureNetwork(ctx, spec.Network, spec.NetworkLabels); err != nil {
-			return ContainerInfo{}, err
+			return "", err
 		}
 		created, err = d.cli.ContainerCreate(ctx, cfg, hc, nil, nil, spec.Name)
 	}
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return ContainerInfo{}, fmt.Errorf("create container: image %s: %w", spec.Image, ErrNotFound)
+			return "", fmt.Errorf("create container: image %s: %w", spec.Image, ErrNotFound)
 		}
 		if cerrdefs.IsConflict(err) {
-			return ContainerInfo{}, fmt.Errorf("create container: %w: %w", ErrNameInUse, err)
+			return "", fmt.Errorf("create container: %w: %w", ErrNameInUse, err)
 		}
-		return ContainerInfo{}, fmt.Errorf("create container: %w", err)
+		return "", fmt.Errorf("create container: %w", err)
 	}
-	if err := d.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-		// Clean up even when ctx is what made the start fail.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = d.cli.ContainerRemove(rctx, created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		return ContainerInfo{}, fmt.Errorf("start container: %w", err)
+	return created.ID, nil
+}
+
+// removeQuietly force-removes a container, even when ctx (what made the
+// caller give up) has ended.
+func (d *Docker) removeQuietly(ctx context.Context, id string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	_ = d.cli.ContainerRemove(rctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+}
+
+// oneOffStopTimeout is how long a one-off container whose caller went away
+// (Ctrl-C, a cancelled deploy) gets after SIGTERM before it is killed.
+const oneOffStopTimeout = 5 * time.Second
+
+// RunOnce runs a one-off container to its end (see Engine).
+func (d *Docker) RunOnce(ctx context.Context, spec ContainerSpec, o OneOff) (int, error) {
+	cfg, hc := hardened(spec)
+	cfg.Tty = o.Tty
+	cfg.AttachStdout, cfg.AttachStderr = true, true
+	if o.Stdin != nil {
+		cfg.OpenStdin, cfg.StdinOnce, cfg.AttachStdin = true, true, true
 	}
-	return d.Inspect(ctx, created.ID)
+	id, err := d.create(ctx, spec, cfg, hc)
+	if err != nil {
+		return -1, err
+	}
+	defer d.removeQuietly(ctx, id)
+	// Attached and waited for before the start: no output and no exit is missed.
+	att, err := d.cli.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdin: o.Stdin != nil, Stdout: true, Stderr: true})
+	if err != nil {
+		return -1, fmt.Errorf("attach container: %w", err)
+	}
+	defer att.Close()
+	waitC, waitErr := d.cli.ContainerWait(ctx, id, container.WaitConditionNextExit)
+	if err := d.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return -1, fmt.Errorf("start container: %w", err)
+	}
+	stdout, stderr := orDiscard(o.Stdout), orDiscard(o.Stderr)
+	copied := make(chan error, 1)
+	go func() {
+		var err error
+		if o.Tty {
+			_, err = io.Copy(stdout, att.Reader)
+		} else {
+			_, err = stdcopy.StdCopy(stdout, stderr, att.Reader)
+		}
+		copied <- err
+	}()
+	if o.Stdin != nil {
+		go func() {
+			_, _ = io.Copy(att.Conn, o.Stdin)
+			_ = att.CloseWrite()
+		}()
+	}
+	select {
+	case res := <-waitC:
+		// The output ends with the container; wait for its last bytes.
+		select {
+		case <-copied:
+		case <-time.After(oneOffStopTimeout):
+		}
+		if res.Error != nil {
+			return -1, fmt.Errorf("wait for container: %s", res.Error.Message)
+		}
+		return int(res.StatusCode), nil
+	case err := <-waitErr:
+		if ctx.Err() != nil {
+			d.stopQuietly(ctx, id)
+			return -1, ctx.Err()
+		}
+		return -1, fmt.Errorf("wait for container: %w", err)
+	}
+}
+
+// stopQuietly stops a one-off container whose caller gave up.
+func (d *Docker) stopQuietly(ctx context.Context, id string) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), oneOffStopTimeout+cleanupTimeout)
+	defer cancel()
+	secs := int(oneOffStopTimeout / time.Second)
+	_ = d.cli.ContainerStop(sctx, id, container.StopOptions{Timeout: &secs})
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// HasFile creates (without starting) a container of image and asks the
+// engine about path in it: the only way the API looks into an image.
+func (d *Docker) HasFile(ctx context.Context, image, path string) (bool, error) {
+	created, err := d.cli.ContainerCreate(ctx, &container.Config{
+		Image: image,
+		// Never started; a command is only needed for images without one.
+		Cmd:    []string{path},
+		Labels: map[string]string{LabelManaged: "true"},
+	}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return false, fmt.Errorf("look into image %s: %w", image, ErrNotFound)
+		}
+		return false, fmt.Errorf("look into image %s: %w", image, err)
+	}
+	defer d.removeQuietly(ctx, created.ID)
+	_, err = d.cli.ContainerStatPath(ctx, created.ID, path)
+	switch {
+	case err == nil:
+		return true, nil
+	case cerrdefs.IsNotFound(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("look for %s in image %s: %w", path, image, err)
+	}
 }
 
 // SetRestart turns on the "unless-stopped" restart policy.

@@ -22,6 +22,15 @@ const (
 	// the build's intermediate containers (which inherit image labels) do not.
 	LabelRole = "plat.role"
 	RoleApp   = "app"
+	// RoleRun marks one-off containers (`plat run`, the release phase):
+	// never routed, never restarted, removed when they end.
+	RoleRun = "run"
+	// LabelRun numbers the one-off containers of an app that run at the
+	// same time: 1, 2, ... (`plat ps` shows run.1).
+	LabelRun = "plat.run"
+	// LabelRestart marks the containers a `plat restart` started: until
+	// it switched to them they are its own, not replicas to re-route.
+	LabelRestart = "plat.restart"
 	// LabelInstance names the daemon that runs a container, so daemons that
 	// share an engine never touch each other's containers.
 	LabelInstance = "plat.instance"
@@ -61,6 +70,21 @@ type ContainerSpec struct {
 	Network  string // created on demand when not empty
 	// NetworkLabels label the network when Run creates it.
 	NetworkLabels map[string]string
+	// Cmd, when set, replaces the image's CMD (an ENTRYPOINT stays and
+	// gets it as arguments, as with `docker run IMAGE CMD...`).
+	Cmd []string
+}
+
+// OneOff is the command and the streams of a one-off container (RunOnce).
+type OneOff struct {
+	// Tty gives the container a terminal: stdout and stderr arrive
+	// together on Stdout, and stdin is the terminal's input.
+	Tty bool
+	// Stdin, when not nil, is copied to the container's stdin; its EOF
+	// closes the container's stdin.
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer // unused with Tty
 }
 
 // ContainerInfo is what plat needs to know about a container.
@@ -119,6 +143,14 @@ type Engine interface {
 
 	// Run creates and starts a container (no restart policy yet; see SetRestart).
 	Run(ctx context.Context, spec ContainerSpec) (ContainerInfo, error)
+	// RunOnce creates a container hardened as Run does (but publishing no
+	// port), attaches the streams of o, starts it, waits for it to end and
+	// removes it. It returns the command's exit code. When ctx ends first
+	// the container is stopped and removed, and ctx's error returned.
+	RunOnce(ctx context.Context, spec ContainerSpec, o OneOff) (exitCode int, err error)
+	// HasFile reports whether path exists in image's filesystem (e.g.
+	// /bin/sh: images FROM scratch have no shell).
+	HasFile(ctx context.Context, image, path string) (bool, error)
 	// SetRestart turns on the "unless-stopped" restart policy once a container is known good.
 	SetRestart(ctx context.Context, id string) error
 	Inspect(ctx context.Context, id string) (ContainerInfo, error)

@@ -98,15 +98,19 @@ type Scale struct {
 // Release is one numbered, immutable-once-finished version of an app:
 // an image plus a config snapshot.
 type Release struct {
-	App         string            `json:"app"`
-	Version     int               `json:"version"`
-	Cause       Cause             `json:"cause"`
-	Status      Status            `json:"status"`
-	Reason      string            `json:"reason,omitempty"` // why it failed, or "rollback to v3"
-	ImageID     string            `json:"image_id,omitempty"`
-	GitSHA      string            `json:"git_sha,omitempty"`
-	Env         map[string]string `json:"env,omitempty"`
-	Resources   Resources         `json:"resources,omitzero"`
+	App       string            `json:"app"`
+	Version   int               `json:"version"`
+	Cause     Cause             `json:"cause"`
+	Status    Status            `json:"status"`
+	Reason    string            `json:"reason,omitempty"` // why it failed, or "rollback to v3"
+	ImageID   string            `json:"image_id,omitempty"`
+	GitSHA    string            `json:"git_sha,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Resources Resources         `json:"resources,omitzero"`
+	// Procfile is the commands of the pushed commit's Procfile by process
+	// type (web, release); config, resources and rollback releases carry
+	// the Procfile of the release whose image they run.
+	Procfile    map[string]string `json:"procfile,omitempty"`
 	ContainerID string            `json:"container_id,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
 	FinishedAt  time.Time         `json:"finished_at,omitempty"`

@@ -8,6 +8,12 @@
 // connection from inside the container and answers "connected" or
 // "failed: <error>" (the network isolation tests; only that mode has it).
 //
+// Arguments (a Procfile line or `plat run` in an image without a shell):
+// "args A B..." prints each argument in brackets and exits 0; "exit N
+// [TEXT]" prints TEXT (and GREETING) and exits with N; "sleep D" sleeps D
+// and exits 0; "serve WORD" serves as usual and adds " web=WORD" to its
+// answers (a Procfile web: line).
+//
 // Query parameters of any request: sleep=DURATION waits before answering;
 // print=LINE writes LINE to stdout; readbody=1 reads the request body
 // whole before answering; hugeheader=N answers with a response
@@ -26,6 +32,10 @@ import (
 )
 
 func main() {
+	webWord := ""
+	if len(os.Args) > 1 {
+		webWord = task(os.Args[1:])
+	}
 	version := readFile("/version")
 	mode := readFile("/mode")
 	host, _ := os.Hostname() // the container's short ID: tells replicas apart
@@ -61,12 +71,46 @@ func main() {
 		if line := r.URL.Query().Get("print"); line != "" {
 			fmt.Println(line)
 		}
-		fmt.Fprintf(w, "host=%s version=%s greeting=%s\n", host, version, os.Getenv("GREETING"))
+		extra := ""
+		if webWord != "" {
+			extra = " web=" + webWord
+		}
+		fmt.Fprintf(w, "host=%s version=%s greeting=%s%s\n", host, version, os.Getenv("GREETING"), extra)
 	})
 	if err := http.ListenAndServe(":"+os.Getenv("PORT"), nil); err != nil {
 		fmt.Println(err)
 		os.Exit(1)
 	}
+}
+
+// task runs the one-off tasks of the arguments; it returns only for serve.
+func task(args []string) string {
+	switch args[0] {
+	case "args":
+		for _, a := range args[1:] {
+			fmt.Printf("[%s]", a)
+		}
+		fmt.Println()
+		os.Exit(0)
+	case "exit":
+		n, _ := strconv.Atoi(args[1])
+		fmt.Println(strings.Join(args[2:], " "), "greeting="+os.Getenv("GREETING"))
+		fmt.Fprintln(os.Stderr, "testapp: exiting with", n)
+		os.Exit(n)
+	case "sleep":
+		d, _ := time.ParseDuration(args[1])
+		fmt.Println("sleeping", d)
+		time.Sleep(d)
+		os.Exit(0)
+	case "serve":
+		if len(args) > 1 {
+			return args[1]
+		}
+		return ""
+	}
+	fmt.Fprintln(os.Stderr, "testapp: unknown task", args[0])
+	os.Exit(2)
+	return ""
 }
 
 // dialTimeout bounds one /dial attempt: a dropped SYN never answers.
