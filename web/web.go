@@ -53,6 +53,7 @@ type Dashboard struct {
 	limiter  *authlimit.Limiter
 	hub      *logs.Hub
 	sessions *Sessions
+	links    *loginLinks
 	log      *slog.Logger
 }
 
@@ -65,7 +66,7 @@ func New(opts Options) *Dashboard {
 		opts.Logger = slog.Default()
 	}
 	opts.Sessions.tokenLive = opts.TokenLive
-	return &Dashboard{verify: opts.VerifyToken, limiter: opts.Limiter, hub: opts.Logs, sessions: opts.Sessions, log: opts.Logger}
+	return &Dashboard{verify: opts.VerifyToken, limiter: opts.Limiter, hub: opts.Logs, sessions: opts.Sessions, links: newLoginLinks(), log: opts.Logger}
 }
 
 // Authorize checks a browser request to the API (see Sessions.Authorize).
@@ -88,6 +89,7 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(filesOnly{static})))
 	mux.HandleFunc("GET /login", d.loginPage)
 	mux.HandleFunc("POST /login", d.login)
+	mux.HandleFunc("GET "+LoginOncePath, d.loginOnce)
 	mux.HandleFunc("POST /logout", d.logout)
 	mux.HandleFunc("GET /{$}", d.shell)
 	mux.HandleFunc("GET /apps/{name}", d.shell)
