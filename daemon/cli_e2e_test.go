@@ -13,6 +13,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/plat-paas/plat/internal/browsertest"
 )
 
 // TestInstallCLI: `curl -fsSL DAEMON/install-cli | sh` installs a working
@@ -140,6 +144,36 @@ func TestCLIDashboardOpenCompletion(t *testing.T) {
 		if resp.StatusCode != http.StatusGone {
 			t.Fatalf("the link used a second time: %d, want 410", resp.StatusCode)
 		}
+	})
+
+	// A browser opening the link lands logged in on the apps page, whose
+	// "Use the CLI" panel shows this daemon's install and login lines.
+	t.Run("browser", func(t *testing.T) {
+		chromium := browsertest.Require(t)
+		link := strings.TrimSpace(d.mustPlat("dashboard", "--print"))
+		ctx := browsertest.New(t, chromium)
+		must(t, chromedp.Do(ctx,
+			chromedp.Navigate(link),
+			chromedp.WaitVisible(chromedp.CSS(`.app-card[data-app="web"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#cli`)),
+		))
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		must(t, err)
+		panel, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#cli`)))
+		must(t, err)
+		base := "http://" + d.apiAddr
+		if loc != base+"/" {
+			t.Errorf("landed at %q, want %s/", loc, base)
+		}
+		for _, want := range []string{"curl -fsSL " + base + "/install-cli | sh", "plat login " + base + " --token YOUR_TOKEN"} {
+			if !strings.Contains(panel, want) {
+				t.Errorf("CLI panel %q lacks %q", panel, want)
+			}
+		}
+		if strings.Contains(panel, d.token) || strings.Contains(loc, d.token) {
+			t.Error("the token is on the page or in the URL")
+		}
+		screenshot(t, ctx, filepath.Join(testOutDir(t), "dashboard-cli.png"))
 	})
 
 	t.Run("open", func(t *testing.T) {
