@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"errors"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,17 +39,17 @@ func TestComplete(t *testing.T) {
 		{[]string{"-"}, []string{"--json", "--help", "--version"}},
 		{[]string{"apps:info", ""}, []string{"web", "api"}},
 		{[]string{"apps:info", "w"}, []string{"web"}},
-		{[]string{"apps:info", "web", ""}, nil},                    // takes one app
-		{[]string{"apps:create", ""}, nil},                         // a new name
+		{[]string{"apps:info", "web", ""}, nil},                       // takes one app
+		{[]string{"apps:create", ""}, nil},                            // a new name
 		{[]string{"rollback", "web", ""}, []string{"v3", "v2", "v1"}}, // newest first
 		{[]string{"rollback", "web", "2"}, []string{"2"}},
 		{[]string{"releases:log", "--json", "web", "v"}, []string{"v3", "v2", "v1"}},
 		{[]string{"rollback", "nope", ""}, nil}, // daemon error: silent
 		{[]string{"logs", "web", "-"}, []string{"-f", "--json", "-n"}},
-		{[]string{"logs", "-n", ""}, nil},                             // a flag's value
-		{[]string{"logs", "-n", "5", "w"}, []string{"web"}},           // the value is not an argument
-		{[]string{"logs", "-f", "w"}, []string{"web"}},                // a bool flag takes no value
-		{[]string{"tokens:revoke", ""}, []string{"laptop", "ci"}},     // tokens, not apps
+		{[]string{"logs", "-n", ""}, nil},                         // a flag's value
+		{[]string{"logs", "-n", "5", "w"}, []string{"web"}},       // the value is not an argument
+		{[]string{"logs", "-f", "w"}, []string{"web"}},            // a bool flag takes no value
+		{[]string{"tokens:revoke", ""}, []string{"laptop", "ci"}}, // tokens, not apps
 		{[]string{"config:unset", "web", ""}, []string{"SECRET", "A_KEY"}},
 		{[]string{"config:unset", "web", "SECRET", "A"}, []string{"A_KEY"}}, // KEY... repeats
 		{[]string{"config:set", "web", ""}, nil},
@@ -146,7 +145,7 @@ func TestBashCompletion(t *testing.T) {
 	if err := os.WriteFile(script, []byte(out), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	complete := func(line string) []string {
+	complete := func(line, token string) []string {
 		t.Helper()
 		// COMP_WORDS as bash splits them (COMP_WORDBREAKS has ':').
 		cmd := exec.Command(bash, "--norc", "--noprofile", "-c", `source "$1"
@@ -154,7 +153,7 @@ COMP_LINE="$2"; COMP_POINT=${#COMP_LINE}
 COMP_WORDBREAKS=$' \t\n"'"'"'><=;|&(:'
 _plat
 printf '%s\n' "${COMPREPLY[@]}"`, "bash", script, line)
-		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "PLAT_CLI_TEST_MAIN=1", "PLAT_URL="+f.URL, "PLAT_TOKEN="+testToken)
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "PLAT_CLI_TEST_MAIN=1", "PLAT_URL="+f.URL, "PLAT_TOKEN="+token)
 		b, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("bash: %v\n%s", err, b)
@@ -173,13 +172,12 @@ printf '%s\n' "${COMPREPLY[@]}"`, "bash", script, line)
 		{"plat completion z", []string{"zsh"}},
 	}
 	for _, tt := range tests {
-		if got := complete(tt.line); !slices.Equal(got, tt.want) {
+		if got := complete(tt.line, testToken); !slices.Equal(got, tt.want) {
 			t.Errorf("%q: COMPREPLY %q, want %q", tt.line, got, tt.want)
 		}
 	}
 	// The daemon refusing the token: no candidates, no noise.
-	f.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(401) })
-	if got := complete("plat apps:info "); len(got) != 0 {
+	if got := complete("plat apps:info ", "wrong-token"); len(got) != 0 {
 		t.Errorf("refused: COMPREPLY %q, want none", got)
 	}
 }
