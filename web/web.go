@@ -82,7 +82,8 @@ func (d *Dashboard) AuthorizeToken(r *http.Request) (uint64, error) {
 // (it was revoked) and returns how many were live.
 func (d *Dashboard) EndToken(tokenID uint64) int { return d.sessions.EndToken(tokenID) }
 
-// Handler serves the pages: / (apps), /apps/{name}, /login, /logout and /static/.
+// Handler serves the pages: / (apps), /apps/{name}, /login, /login/once
+// (a one-time login link), /logout and /static/.
 func (d *Dashboard) Handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "assets/static")
