@@ -128,7 +128,7 @@ else
 fi
 
 for _ in $(seq 1 60); do
-  token="$("$PLAT" daemon token --data "$PLAT_DATA" --name install 2>/dev/null)" && break
+  token="$("$PLAT" daemon token --data "$PLAT_DATA" --name "install-$(date -u +%Y%m%dT%H%M%S)" 2>/dev/null)" && break
   sleep 0.5
 done
 [ -n "${token:-}" ] || die "the plat daemon did not come up; see $PLAT_LOG_DIR/daemon.log (or journalctl -u plat)"
