@@ -20,6 +20,7 @@
 #   PLAT_BIN_DIR    where plat is installed   (/usr/local/bin)
 #   PLAT_LOG_DIR    logs without systemd      (/var/log/plat)
 #   PLAT_GO_DIR     plat's own Go toolchain   (/usr/local/lib/plat/toolchain)
+#   PLAT_CLI_DIR    CLI builds /install-cli serves (/usr/local/lib/plat/cli)
 #   GOPROXY         where that toolchain comes from (https://proxy.golang.org)
 set -euo pipefail
 
@@ -74,7 +75,32 @@ say "Building plat with $("$PLAT_GO" env GOVERSION)"
 (cd "$SRC" && CGO_ENABLED=0 "$PLAT_GO" build -trimpath -o "$PLAT.new" ./cmd/plat)
 mv -f "$PLAT.new" "$PLAT"
 
+# --- The CLI for laptops: GET /install-cli serves these builds. ---------------
+# One go build per target, skipped when the target was built from the same
+# source with the same Go (a hash of both) and still matches its checksum.
+PLAT_CLI_DIR="${PLAT_CLI_DIR:-/usr/local/lib/plat/cli}"
+mkdir -p "$PLAT_CLI_DIR"
+cli_source="$( { "$PLAT_GO" env GOVERSION; cd "$SRC" && find . -path ./.git -prune -o -type f \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum -o -path '*/assets/*' \) -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-64)"
+cli_built=()
+for target in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64; do
+  name="plat-${target%/*}-${target#*/}"
+  if [ "$(cat "$PLAT_CLI_DIR/$name.source" 2>/dev/null)" = "$cli_source" ] &&
+    (cd "$PLAT_CLI_DIR" && sha256sum -c --status "$name.sha256" 2>/dev/null); then
+    continue
+  fi
+  say "Building the plat CLI for $target"
+  (cd "$SRC" && CGO_ENABLED=0 GOOS="${target%/*}" GOARCH="${target#*/}" "$PLAT_GO" build -trimpath -ldflags "-s -w" -o "$PLAT_CLI_DIR/$name.new" ./cmd/plat-cli)
+  (cd "$PLAT_CLI_DIR" && sha256sum "$name.new" | sed 's/\.new$//' >"$name.sha256.new")
+  mv -f "$PLAT_CLI_DIR/$name.new" "$PLAT_CLI_DIR/$name"
+  mv -f "$PLAT_CLI_DIR/$name.sha256.new" "$PLAT_CLI_DIR/$name.sha256"
+  printf '%s\n' "$cli_source" >"$PLAT_CLI_DIR/$name.source"
+  cli_built+=("$target")
+done
+[ ${#cli_built[@]} -gt 0 ] || say "The plat CLI builds in $PLAT_CLI_DIR are up to date"
+# ------------------------------------------------------------------------------
+
 args=(daemon --data "$PLAT_DATA" --api "$PLAT_API_ADDR" --http "$PLAT_HTTP_ADDR" "--https=$PLAT_HTTPS_ADDR" "--ssh=$PLAT_SSH_ADDR" --domain "$PLAT_DOMAIN" --app-subnets "$PLAT_APP_SUBNETS")
+args+=(--cli-dir "$PLAT_CLI_DIR")
 pidfile="$PLAT_DATA/daemon.pid"
 mkdir -p "$PLAT_DATA" && chmod 700 "$PLAT_DATA"
 # An upgrade in place keeps the running daemon's flags: when they changed,
@@ -152,4 +178,5 @@ cat <<DONE
        $token
 
        Next: plat login http://127.0.0.1:$port --token $token
+       The CLI on a laptop: curl -fsSL http://$(hostname -f 2>/dev/null || hostname):$port/install-cli | sh
 DONE

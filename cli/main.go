@@ -76,6 +76,9 @@ func init() {
 		{"keys:add", "NAME PATH_TO_PUBKEY|-", "allow an SSH public key to git push over SSH (- reads it from stdin)", cmdKeysAdd},
 		{"keys:remove", "NAME", "remove an SSH key: its next connection is refused", cmdKeysRemove},
 		{"git-credential", "get|store|erase", "git credential helper (git:remote sets it up)", cmdGitCredential},
+		{"open", "NAME [--print]", "open an app in the browser (--print: only print its URL)", cmdOpen},
+		{"dashboard", "[--print]", "open the dashboard logged in, through a one-time login link (valid for a minute; never the token in a URL)", cmdDashboard},
+		{"completion", "bash|zsh|fish", "print a shell completion script (commands, flags, app names, releases)", cmdCompletion},
 		{"version", "", "print plat's version", cmdVersion},
 		{"help", "[COMMAND]", "show this help, or a command's", cmdHelp},
 	}
@@ -83,6 +86,11 @@ func init() {
 
 func findCommand(name string) *command {
 	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	for _, c := range hiddenCommands {
 		if c.name == name {
 			return c
 		}
@@ -98,6 +106,9 @@ type env struct {
 	stderr io.Writer
 	json   bool // --json
 	cmd    *command
+	// describe, when set, receives the command's FlagSet at its first
+	// parse, which then returns errDescribed (shell completion).
+	describe **flag.FlagSet
 }
 
 // usageError is bad command-line input; it exits 2.
@@ -179,6 +190,10 @@ func (e *env) flags() *flag.FlagSet {
 // and returns the positional arguments, checking there are min to max of
 // them (max < 0: no limit). Everything after "--" is positional.
 func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	if e.describe != nil {
+		*e.describe = fs
+		return nil, errDescribed
+	}
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]

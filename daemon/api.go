@@ -88,10 +88,12 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)
 	s.tokenRoutes(mux)
 	s.keyRoutes(mux)
+	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()
 	api := s.authenticate(mux)
 	root.Handle("/api/", api)
 	root.Handle("/git/", api)
+	s.cliRoutes(root)                 // the CLI downloads need no token
 	root.Handle("/", s.web.Handler()) // the dashboard checks its own sessions
 	return root
 }

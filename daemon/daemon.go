@@ -87,6 +87,9 @@ type Config struct {
 	// it out for AuthLockout (zero: the authlimit defaults).
 	AuthFailures int
 	AuthLockout  time.Duration
+
+	// CLIDir holds the cross-built CLI binaries GET /install-cli serves.
+	CLIDir string
 }
 
 func (c Config) maxPushBytes() int64 {
@@ -156,6 +159,7 @@ func Main(args []string) int {
 	fs.DurationVar(&cfg.UpgradeTimeout, "upgrade-timeout", DefaultUpgradeTimeout, "how long an upgrade (SIGHUP, plat daemon upgrade) lets running pushes and deploys finish on the old version before it cancels them")
 	fs.IntVar(&cfg.AuthFailures, "auth-max-failures", authlimit.DefaultMaxFailures, "refused tokens from one client address within a minute before it is locked out (429)")
 	fs.DurationVar(&cfg.AuthLockout, "auth-lockout", authlimit.DefaultLockout, "how long a client address that sent too many refused tokens gets 429")
+	fs.StringVar(&cfg.CLIDir, "cli-dir", DefaultCLIDir, "directory of the cross-built CLI binaries (plat-OS-ARCH and .sha256) served at /install-cli; install.sh fills it")
 	fs.Func("app-subnets", fmt.Sprintf("IPv4 range each app's network takes a /%d from, skipping ranges other networks or host routes use (default %s: %d apps)",
 		engine.AppSubnetBits, engine.DefaultAppSubnets, engine.AppNetworks(netip.MustParsePrefix(engine.DefaultAppSubnets))), func(s string) (err error) {
 		cfg.AppSubnets, err = engine.ParseAppSubnets(s)

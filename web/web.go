@@ -53,6 +53,7 @@ type Dashboard struct {
 	limiter  *authlimit.Limiter
 	hub      *logs.Hub
 	sessions *Sessions
+	links    *loginLinks
 	log      *slog.Logger
 }
 
@@ -65,7 +66,7 @@ func New(opts Options) *Dashboard {
 		opts.Logger = slog.Default()
 	}
 	opts.Sessions.tokenLive = opts.TokenLive
-	return &Dashboard{verify: opts.VerifyToken, limiter: opts.Limiter, hub: opts.Logs, sessions: opts.Sessions, log: opts.Logger}
+	return &Dashboard{verify: opts.VerifyToken, limiter: opts.Limiter, hub: opts.Logs, sessions: opts.Sessions, links: newLoginLinks(), log: opts.Logger}
 }
 
 // Authorize checks a browser request to the API (see Sessions.Authorize).
@@ -81,13 +82,15 @@ func (d *Dashboard) AuthorizeToken(r *http.Request) (uint64, error) {
 // (it was revoked) and returns how many were live.
 func (d *Dashboard) EndToken(tokenID uint64) int { return d.sessions.EndToken(tokenID) }
 
-// Handler serves the pages: / (apps), /apps/{name}, /login, /logout and /static/.
+// Handler serves the pages: / (apps), /apps/{name}, /login, /login/once
+// (a one-time login link), /logout and /static/.
 func (d *Dashboard) Handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "assets/static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(filesOnly{static})))
 	mux.HandleFunc("GET /login", d.loginPage)
 	mux.HandleFunc("POST /login", d.login)
+	mux.HandleFunc("GET "+LoginOncePath, d.loginOnce)
 	mux.HandleFunc("POST /logout", d.logout)
 	mux.HandleFunc("GET /{$}", d.shell)
 	mux.HandleFunc("GET /apps/{name}", d.shell)

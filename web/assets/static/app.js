@@ -117,6 +117,7 @@ function appsPage() {
   main.replaceChildren(
     el("div", { class: "app-head" }, el("div", {}, el("h1", {}, "Apps"), el("p", { class: "muted" }, "Deploy with git push platform main."))),
     list,
+    cliPanel(),
   );
   every(5000, async () => {
     const apps = await json("/api/apps");
@@ -135,6 +136,23 @@ function appsPage() {
           el("dt", {}, "Commit"), el("dd", { class: "mono" }, a.git_sha ? a.git_sha.slice(0, 7) : "—"),
         ))));
   });
+}
+
+// cliPanel shows how to install the CLI from this daemon and log in. The
+// token stays a placeholder: the user pastes their own, never ours.
+function cliPanel() {
+  const origin = window.location.origin;
+  const line = (text) => el("div", { class: "cli-line" },
+    el("code", {}, text),
+    navigator.clipboard && el("button", { class: "link", onclick: (ev) => {
+      navigator.clipboard.writeText(text).then(() => { ev.target.textContent = "Copied"; });
+    } }, "Copy"));
+  return el("section", { class: "panel cli", id: "cli" },
+    el("h2", {}, "Use the CLI"),
+    el("p", { class: "muted" }, "Install plat on your laptop (Linux or macOS), then log in with your API token:"),
+    line(`curl -fsSL ${origin}/install-cli | sh`),
+    line(`plat login ${origin} --token YOUR_TOKEN`),
+    el("p", { class: "muted" }, "Then ", el("code", {}, "plat completion bash"), " (or zsh, fish) for tab completion, and ", el("code", {}, "plat dashboard"), " to come back here logged in."));
 }
 
 // --- app page ---
