@@ -21,7 +21,7 @@
 #   PLAT_LOG_DIR    logs without systemd      (/var/log/plat)
 #   PLAT_GO_DIR     plat's own Go toolchain   (/usr/local/lib/plat/toolchain)
 #   PLAT_CLI_DIR    CLI builds /install-cli serves (/usr/local/lib/plat/cli)
-#   GOPROXY         where that toolchain comes from (https://proxy.golang.org)
+#   GOPROXY         where that toolchain comes from (default: Go's own module proxy)
 set -euo pipefail
 
 PLAT_DATA="${PLAT_DATA:-/var/lib/plat}"
