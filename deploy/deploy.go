@@ -294,23 +294,43 @@ func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigC
 		step(out, "Config saved; it takes effect with the first push")
 		return store.Release{}, err
 	}
-	active, err := d.store.GetRelease(appName, app.Active)
+	return d.redeploy(ctx, l, app, releaseChange{
+		cause: store.CauseConfig, env: env, resources: app.Resources,
+		kind: "config change", reason: describeChange(change), reused: "image",
+	}, out)
+}
+
+// releaseChange is a new release that reuses the active release's image
+// (and Procfile) with other config or limits.
+type releaseChange struct {
+	cause     store.Cause
+	env       map[string]string
+	resources store.Resources
+	kind      string // names the change in progress lines and events ("config change")
+	reason    string
+	reused    string // what the progress line says is kept ("image")
+}
+
+// redeploy records change as a new release of app, the caller holding its
+// lease l, and deploys it through the blue-green path, without a rebuild.
+func (d *Deployer) redeploy(ctx context.Context, l *Lease, app store.App, change releaseChange, out io.Writer) (store.Release, error) {
+	active, err := d.store.GetRelease(app.Name, app.Active)
 	if err != nil {
 		return store.Release{}, fmt.Errorf("active release: %w", err)
 	}
 	rel, err := d.store.CreateRelease(store.Release{
-		App: appName, Cause: store.CauseConfig, Status: store.StatusDeploying,
-		ImageID: active.ImageID, GitSHA: active.GitSHA, Env: env, Resources: app.Resources,
-		Procfile: active.Procfile, Reason: describeChange(change),
+		App: app.Name, Cause: change.cause, Status: store.StatusDeploying,
+		ImageID: active.ImageID, GitSHA: active.GitSHA, Env: change.env, Resources: change.resources,
+		Procfile: active.Procfile, Reason: change.reason,
 	})
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
 	}
-	l.describe(fmt.Sprintf("v%d (config change: %s)", rel.Version, rel.Reason))
-	out, done := d.progress.track(appName, rel.Version, out)
+	l.describe(fmt.Sprintf("v%d (%s: %s)", rel.Version, change.kind, rel.Reason))
+	out, done := d.progress.track(app.Name, rel.Version, out)
 	defer done()
-	d.event(appName, "started", rel.Version, "config change: %s", rel.Reason)
-	step(out, "Deploying %s v%d: %s (image of v%d, no rebuild)", appName, rel.Version, rel.Reason, active.Version)
+	d.event(app.Name, "started", rel.Version, "%s: %s", change.kind, rel.Reason)
+	step(out, "Deploying %s v%d: %s (%s of v%d, no rebuild)", app.Name, rel.Version, rel.Reason, change.reused, active.Version)
 	return d.run(ctx, app, rel, newTimings(), out)
 }
 

@@ -191,22 +191,8 @@ func (d *Deployer) SetResources(ctx context.Context, appName string, change Reso
 		step(out, "Resources saved (%s); they take effect with the first push", DescribeResources(d.effectiveResources(res)))
 		return store.Release{}, err
 	}
-	active, err := d.store.GetRelease(appName, app.Active)
-	if err != nil {
-		return store.Release{}, fmt.Errorf("active release: %w", err)
-	}
-	rel, err := d.store.CreateRelease(store.Release{
-		App: appName, Cause: store.CauseResources, Status: store.StatusDeploying,
-		ImageID: active.ImageID, GitSHA: active.GitSHA, Env: app.Env, Resources: res, Procfile: active.Procfile,
-		Reason: DescribeResources(d.effectiveResources(res)),
-	})
-	if err != nil {
-		return store.Release{}, fmt.Errorf("create release: %w", err)
-	}
-	l.describe(fmt.Sprintf("v%d (resources: %s)", rel.Version, rel.Reason))
-	out, done := d.progress.track(appName, rel.Version, out)
-	defer done()
-	d.event(appName, "started", rel.Version, "resources: %s", rel.Reason)
-	step(out, "Deploying %s v%d: %s (image and config of v%d, no rebuild)", appName, rel.Version, rel.Reason, active.Version)
-	return d.run(ctx, app, rel, newTimings(), out)
+	return d.redeploy(ctx, l, app, releaseChange{
+		cause: store.CauseResources, env: app.Env, resources: res,
+		kind: "resources", reason: DescribeResources(d.effectiveResources(res)), reused: "image and config",
+	}, out)
 }
