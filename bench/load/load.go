@@ -108,7 +108,7 @@ func Run(ctx context.Context, opts Options) Result {
 		}()
 	}
 	wg.Wait()
-	total := merge(results)
+	total := Merge(results...)
 	total.Duration = time.Since(start)
 	return total
 }
@@ -193,7 +193,9 @@ func (r *Result) fail(msg string) {
 	}
 }
 
-func merge(rs []Result) Result {
+// Merge adds up results of load runs that ran side by side; the latency
+// percentiles are those of all their requests together.
+func Merge(rs ...Result) Result {
 	var t Result
 	for _, r := range rs {
 		t.Requests += r.Requests

@@ -114,7 +114,7 @@ func main() {
 		}
 		time.Sleep(*settle)
 		cancel()
-		res := merge(<-results, <-results)
+		res := load.Merge(<-results, <-results)
 		slices.Sort(serving)
 		fmt.Printf("\n%d × %s: %d requests, %d failed (refused %d, reset %d, EOF %d, timeout %d, 5xx %d); longest request %s; p99 %s\n",
 			*rounds, kind, res.Requests, res.Failed(), res.Refused, res.Reset, res.EOF, res.Timeout, res.Status5xx,
@@ -138,23 +138,6 @@ func main() {
 		}
 		fmt.Println()
 	}
-}
-
-// merge adds up two load results (latencies: the larger maximum and p99).
-func merge(a, b load.Result) load.Result {
-	a.Requests += b.Requests
-	a.OK += b.OK
-	a.Non2xx += b.Non2xx
-	a.Errors += b.Errors
-	a.Refused += b.Refused
-	a.Reset += b.Reset
-	a.EOF += b.EOF
-	a.Timeout += b.Timeout
-	a.Status5xx += b.Status5xx
-	a.Max = max(a.Max, b.Max)
-	a.P99 = max(a.P99, b.P99)
-	a.Failures = append(a.Failures, b.Failures...)
-	return a
 }
 
 func vmRSS(status string) string {
