@@ -19,14 +19,15 @@ const headerRequestID = "X-Request-Id"
 // newRoute builds the serving form of a route: one ReverseProxy per backend,
 // so the proxy's Rewrite and ErrorHandler know the backend and app without
 // any per-request context value.
-func (r *Router) newRoute(app string, hosts []string, backends []*Backend, hsts string) *route {
+func (r *Router) newRoute(app string, hosts []string, backends []*Backend, hstsMaxAge time.Duration) *route {
+	hsts := HSTSValue(hstsMaxAge)
 	rt := &route{
-		app:      app,
-		hsts:     hsts,
-		hosts:    hosts,
-		backends: backends,
-		proxies:  make([]*httputil.ReverseProxy, len(backends)),
-		page503:  []byte("503 service unavailable: app " + app + " has no running release; deploy it with git push\n"),
+		app:        app,
+		hstsMaxAge: hstsMaxAge,
+		hosts:      hosts,
+		backends:   backends,
+		proxies:    make([]*httputil.ReverseProxy, len(backends)),
+		page503:    []byte("503 service unavailable: app " + app + " has no running release; deploy it with git push\n"),
 	}
 	for i, b := range backends {
 		rt.proxies[i] = r.newProxy(app, &backendTransport{r: r, b: b, keepBodies: len(backends) > 1})

@@ -154,9 +154,8 @@ type route struct {
 	proxies  []*httputil.ReverseProxy // proxies[i] sends to backends[i]
 	next     atomic.Uint32            // round-robin counter
 	page503  []byte
-	asleep   bool   // Route.Asleep, and no backends
-	hsts     string // Strict-Transport-Security value, "" for none
-	// hstsMaxAge is Route.HSTSMaxAge, for Lookup.
+	asleep   bool // Route.Asleep, and no backends
+	// hstsMaxAge is Route.HSTSMaxAge; the proxies add its header.
 	hstsMaxAge time.Duration
 
 	// asleepRequests counts requests that arrived while the app was asleep.
@@ -251,9 +250,8 @@ func (r *Router) Set(in Route) (previous []*Backend, err error) {
 			return nil, fmt.Errorf("%w: app %s: nil backend", ErrInvalidRoute, in.App)
 		}
 	}
-	nr := r.newRoute(in.App, hosts, slices.Clone(in.Backends), HSTSValue(in.HSTSMaxAge))
+	nr := r.newRoute(in.App, hosts, slices.Clone(in.Backends), in.HSTSMaxAge)
 	nr.asleep = in.Asleep && len(in.Backends) == 0
-	nr.hstsMaxAge = in.HSTSMaxAge
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
