@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/router"
@@ -27,21 +26,15 @@ type switcher struct {
 
 func (s *switcher) defaultHost(app string) string { return app + "." + s.domain }
 
-func (s *switcher) hosts(app string) []string {
-	hosts := []string{s.defaultHost(app)}
+// route is app's route as its record says, without backends: its default
+// host and custom domains, and its HSTS setting.
+func (s *switcher) route(app string) router.Route {
+	rt := router.Route{App: app, Hosts: []string{s.defaultHost(app)}}
 	if a, err := s.store.GetApp(app); err == nil {
-		hosts = append(hosts, a.Domains...)
+		rt.Hosts = append(rt.Hosts, a.Domains...)
+		rt.HSTSMaxAge = a.HSTSMaxAge
 	}
-	return hosts
-}
-
-// hstsMaxAge is app's HSTS setting (0: off).
-func (s *switcher) hstsMaxAge(app string) time.Duration {
-	a, err := s.store.GetApp(app)
-	if err != nil {
-		return 0
-	}
-	return a.HSTSMaxAge
+	return rt
 }
 
 // Switch routes app to addrs. A backend whose address stays keeps its
@@ -65,7 +58,9 @@ func (s *switcher) Switch(app string, addrs []string) (func(context.Context) err
 			backends[i] = router.NewBackend(a)
 		}
 	}
-	if _, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: backends, HSTSMaxAge: s.hstsMaxAge(app)}); err != nil {
+	rt := s.route(app)
+	rt.Backends = backends
+	if _, err := s.router.Set(rt); err != nil {
 		return nil, fmt.Errorf("route %s: %w", app, err)
 	}
 	return s.retireAll(slices.Collect(maps.Values(cur))), nil
@@ -75,7 +70,9 @@ func (s *switcher) Switch(app string, addrs []string) (func(context.Context) err
 func (s *switcher) Sleep(app string) (func(context.Context) error, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	prev, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Asleep: true, HSTSMaxAge: s.hstsMaxAge(app)})
+	rt := s.route(app)
+	rt.Asleep = true
+	prev, err := s.router.Set(rt)
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", app, err)
 	}
@@ -97,7 +94,9 @@ func (s *switcher) Rehost(app string) error {
 	if rt, ok := s.router.Lookup(s.defaultHost(app)); ok {
 		cur = rt
 	}
-	if _, err := s.router.Set(router.Route{App: app, Hosts: s.hosts(app), Backends: cur.Backends, Asleep: cur.Asleep, HSTSMaxAge: s.hstsMaxAge(app)}); err != nil {
+	rt := s.route(app)
+	rt.Backends, rt.Asleep = cur.Backends, cur.Asleep
+	if _, err := s.router.Set(rt); err != nil {
 		return fmt.Errorf("route %s: %w", app, err)
 	}
 	return nil
