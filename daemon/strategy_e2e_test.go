@@ -3,8 +3,8 @@ package daemon_test
 import (
 	"encoding/json"
 	"errors"
-	"os/exec"
 	"net/http"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
