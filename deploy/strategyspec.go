@@ -213,13 +213,13 @@ func ValidateStrategy(s store.Strategy) error {
 			errs = append(errs, err)
 		}
 		if s.StepTime < MinStepTime || s.StepTime > MaxStepTime {
-			bad("step_time %s is out of range: give %s to %s", s.StepTime, shortDuration(MinStepTime), shortDuration(MaxStepTime))
+			bad("step_time %s is out of range: give %s to %s", s.StepTime, strategyDuration(MinStepTime), strategyDuration(MaxStepTime))
 		}
 		if math.IsNaN(s.MaxErrorRate) || s.MaxErrorRate < 0 || s.MaxErrorRate > 100 {
 			bad("max_error_rate %v is out of range: give a percentage from 0 to 100", s.MaxErrorRate)
 		}
 		if s.MaxP99 < 0 || s.MaxP99 > MaxMaxP99 || (s.MaxP99 > 0 && s.MaxP99 < time.Millisecond) {
-			bad("max_p99 %s is out of range: give 1ms to %s, or 0 to turn the latency check off", s.MaxP99, shortDuration(MaxMaxP99))
+			bad("max_p99 %s is out of range: give 1ms to %s, or 0 to turn the latency check off", s.MaxP99, strategyDuration(MaxMaxP99))
 		}
 		if s.MinRequests < 0 || s.MinRequests > MaxMinRequests {
 			bad("min_requests %d is out of range: give 0 to %d", s.MinRequests, MaxMinRequests)
@@ -230,7 +230,7 @@ func ValidateStrategy(s store.Strategy) error {
 		}
 	case store.StrategyInPlace:
 		if s.Hold < MinHold || s.Hold > MaxHold {
-			bad("hold %s is out of range: give %s to %s", s.Hold, shortDuration(MinHold), shortDuration(MaxHold))
+			bad("hold %s is out of range: give %s to %s", s.Hold, strategyDuration(MinHold), strategyDuration(MaxHold))
 		}
 	}
 	return errors.Join(errs...)
@@ -296,7 +296,7 @@ func StrategyOf(app store.App) store.Strategy {
 // SpecOf returns a stored strategy as the API shows it: every setting of the
 // strategy present, durations as strings.
 func SpecOf(s store.Strategy) StrategySpec {
-	str := func(d time.Duration) *string { v := shortDuration(d); return &v }
+	str := func(d time.Duration) *string { v := strategyDuration(d); return &v }
 	spec := StrategySpec{Name: s.Name}
 	if spec.Name == "" {
 		spec.Name = store.StrategyBlueGreen
@@ -323,20 +323,20 @@ func DescribeStrategy(s store.Strategy) string {
 	case store.StrategyCanary:
 		p99 := "off"
 		if s.MaxP99 > 0 {
-			p99 = shortDuration(s.MaxP99)
+			p99 = strategyDuration(s.MaxP99)
 		}
 		return fmt.Sprintf("canary (steps %s every %s, max 5xx %s%%, max p99 %s, min %d requests per step)",
-			FormatSteps(s.Steps), shortDuration(s.StepTime), strconv.FormatFloat(s.MaxErrorRate, 'f', -1, 64), p99, s.MinRequests)
+			FormatSteps(s.Steps), strategyDuration(s.StepTime), strconv.FormatFloat(s.MaxErrorRate, 'f', -1, 64), p99, s.MinRequests)
 	case store.StrategyRolling:
 		return fmt.Sprintf("rolling (%d replica(s) at a time)", s.Batch)
 	case store.StrategyInPlace:
-		return fmt.Sprintf("in-place (requests held up to %s while the new release starts)", shortDuration(s.Hold))
+		return fmt.Sprintf("in-place (requests held up to %s while the new release starts)", strategyDuration(s.Hold))
 	}
 	return "blue-green (the new release starts beside the old one and takes all traffic once healthy)"
 }
 
-// shortDuration writes d without Go's trailing zero units: "1m", not "1m0s".
-func shortDuration(d time.Duration) string {
+// strategyDuration writes d without Go's trailing zero units: "1m", not "1m0s".
+func strategyDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

@@ -11,7 +11,7 @@ import (
 	"github.com/plat-paas/plat/store"
 )
 
-func ptr[T any](v T) *T { return &v }
+func specPtr[T any](v T) *T { return &v }
 
 func TestParseStrategy(t *testing.T) {
 	tests := []struct {
@@ -26,23 +26,23 @@ func TestParseStrategy(t *testing.T) {
 			StepTime: time.Minute, MaxErrorRate: 1, MinRequests: 50}, ""},
 		{"canary defaults", StrategySpec{Name: "canary"}, store.Strategy{Name: store.StrategyCanary, Steps: []int{10, 50, 100},
 			StepTime: DefaultStepTime, MaxErrorRate: DefaultMaxErrorRate, MinRequests: DefaultMinRequests}, ""},
-		{"canary all set", StrategySpec{Name: "canary", Steps: []int{5, 25, 100}, StepTime: ptr("5s"), MaxErrorRate: ptr(2.5),
-			MaxP99: ptr("800ms"), MinRequests: ptr(0)},
+		{"canary all set", StrategySpec{Name: "canary", Steps: []int{5, 25, 100}, StepTime: specPtr("5s"), MaxErrorRate: specPtr(2.5),
+			MaxP99: specPtr("800ms"), MinRequests: specPtr(0)},
 			store.Strategy{Name: store.StrategyCanary, Steps: []int{5, 25, 100}, StepTime: 5 * time.Second, MaxErrorRate: 2.5,
 				MaxP99: 800 * time.Millisecond}, ""},
-		{"canary zero error rate is kept", StrategySpec{Name: "canary", MaxErrorRate: ptr(0.0)},
+		{"canary zero error rate is kept", StrategySpec{Name: "canary", MaxErrorRate: specPtr(0.0)},
 			store.Strategy{Name: store.StrategyCanary, Steps: []int{10, 50, 100}, StepTime: time.Minute, MinRequests: 50}, ""},
 		{"canary one step", StrategySpec{Name: "canary", Steps: []int{100}},
 			store.Strategy{Name: store.StrategyCanary, Steps: []int{100}, StepTime: time.Minute, MaxErrorRate: 1, MinRequests: 50}, ""},
 		{"rolling default", StrategySpec{Name: "rolling"}, store.Strategy{Name: store.StrategyRolling, Batch: 1}, ""},
-		{"rolling batch", StrategySpec{Name: "rolling", Batch: ptr(3)}, store.Strategy{Name: store.StrategyRolling, Batch: 3}, ""},
+		{"rolling batch", StrategySpec{Name: "rolling", Batch: specPtr(3)}, store.Strategy{Name: store.StrategyRolling, Batch: 3}, ""},
 		{"in-place default", StrategySpec{Name: "in-place"}, store.Strategy{Name: store.StrategyInPlace, Hold: 30 * time.Second}, ""},
-		{"in-place hold", StrategySpec{Name: "in-place", Hold: ptr("1m")}, store.Strategy{Name: store.StrategyInPlace, Hold: time.Minute}, ""},
+		{"in-place hold", StrategySpec{Name: "in-place", Hold: specPtr("1m")}, store.Strategy{Name: store.StrategyInPlace, Hold: time.Minute}, ""},
 
 		{"unknown", StrategySpec{Name: "recreate"}, store.Strategy{}, `unknown strategy "recreate": choose one of blue-green, canary, rolling, in-place`},
-		{"batch with canary", StrategySpec{Name: "canary", Batch: ptr(2)}, store.Strategy{},
+		{"batch with canary", StrategySpec{Name: "canary", Batch: specPtr(2)}, store.Strategy{},
 			"batch is not a setting of canary: canary takes steps, step_time, max_error_rate, max_p99, min_requests; batch is a setting of rolling"},
-		{"hold with blue-green", StrategySpec{Name: "blue-green", Hold: ptr("5s")}, store.Strategy{},
+		{"hold with blue-green", StrategySpec{Name: "blue-green", Hold: specPtr("5s")}, store.Strategy{},
 			"hold is not a setting of blue-green: blue-green takes no settings; hold is a setting of in-place"},
 		{"steps with rolling", StrategySpec{Name: "rolling", Steps: []int{100}}, store.Strategy{}, "steps is a setting of canary"},
 		{"steps empty", StrategySpec{Name: "canary", Steps: []int{}}, store.Strategy{}, "steps are empty"},
@@ -53,18 +53,18 @@ func TestParseStrategy(t *testing.T) {
 		{"step above 100", StrategySpec{Name: "canary", Steps: []int{10, 150}}, store.Strategy{}, "step 150% is out of range"},
 		{"too many steps", StrategySpec{Name: "canary", Steps: []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 100}},
 			store.Strategy{}, "21 steps are too many"},
-		{"step time not a duration", StrategySpec{Name: "canary", StepTime: ptr("soon")}, store.Strategy{}, `step_time "soon" is not a duration`},
-		{"step time too short", StrategySpec{Name: "canary", StepTime: ptr("500ms")}, store.Strategy{}, "step_time 500ms is out of range: give 1s to 24h"},
-		{"step time too long", StrategySpec{Name: "canary", StepTime: ptr("25h")}, store.Strategy{}, "step_time 25h0m0s is out of range"},
-		{"error rate negative", StrategySpec{Name: "canary", MaxErrorRate: ptr(-1.0)}, store.Strategy{}, "max_error_rate -1 is out of range"},
-		{"error rate above 100", StrategySpec{Name: "canary", MaxErrorRate: ptr(101.0)}, store.Strategy{}, "max_error_rate 101 is out of range"},
-		{"error rate NaN", StrategySpec{Name: "canary", MaxErrorRate: ptr(math.NaN())}, store.Strategy{}, "max_error_rate NaN is out of range"},
-		{"p99 negative", StrategySpec{Name: "canary", MaxP99: ptr("-1s")}, store.Strategy{}, "max_p99 -1s is out of range"},
-		{"p99 too long", StrategySpec{Name: "canary", MaxP99: ptr("11m")}, store.Strategy{}, "max_p99 11m0s is out of range"},
-		{"min requests negative", StrategySpec{Name: "canary", MinRequests: ptr(-1)}, store.Strategy{}, "min_requests -1 is out of range"},
-		{"batch zero", StrategySpec{Name: "rolling", Batch: ptr(0)}, store.Strategy{}, "batch 0 is out of range: give 1 to 100"},
-		{"hold too long", StrategySpec{Name: "in-place", Hold: ptr("10m")}, store.Strategy{}, "hold 10m0s is out of range: give 1s to 5m"},
-		{"hold zero", StrategySpec{Name: "in-place", Hold: ptr("0s")}, store.Strategy{}, "hold 0s is out of range"},
+		{"step time not a duration", StrategySpec{Name: "canary", StepTime: specPtr("soon")}, store.Strategy{}, `step_time "soon" is not a duration`},
+		{"step time too short", StrategySpec{Name: "canary", StepTime: specPtr("500ms")}, store.Strategy{}, "step_time 500ms is out of range: give 1s to 24h"},
+		{"step time too long", StrategySpec{Name: "canary", StepTime: specPtr("25h")}, store.Strategy{}, "step_time 25h0m0s is out of range"},
+		{"error rate negative", StrategySpec{Name: "canary", MaxErrorRate: specPtr(-1.0)}, store.Strategy{}, "max_error_rate -1 is out of range"},
+		{"error rate above 100", StrategySpec{Name: "canary", MaxErrorRate: specPtr(101.0)}, store.Strategy{}, "max_error_rate 101 is out of range"},
+		{"error rate NaN", StrategySpec{Name: "canary", MaxErrorRate: specPtr(math.NaN())}, store.Strategy{}, "max_error_rate NaN is out of range"},
+		{"p99 negative", StrategySpec{Name: "canary", MaxP99: specPtr("-1s")}, store.Strategy{}, "max_p99 -1s is out of range"},
+		{"p99 too long", StrategySpec{Name: "canary", MaxP99: specPtr("11m")}, store.Strategy{}, "max_p99 11m0s is out of range"},
+		{"min requests negative", StrategySpec{Name: "canary", MinRequests: specPtr(-1)}, store.Strategy{}, "min_requests -1 is out of range"},
+		{"batch zero", StrategySpec{Name: "rolling", Batch: specPtr(0)}, store.Strategy{}, "batch 0 is out of range: give 1 to 100"},
+		{"hold too long", StrategySpec{Name: "in-place", Hold: specPtr("10m")}, store.Strategy{}, "hold 10m0s is out of range: give 1s to 5m"},
+		{"hold zero", StrategySpec{Name: "in-place", Hold: specPtr("0s")}, store.Strategy{}, "hold 0s is out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,10 +150,10 @@ func TestParseSteps(t *testing.T) {
 func TestSpecOfRoundTrip(t *testing.T) {
 	for _, spec := range []StrategySpec{
 		{},
-		{Name: "canary", Steps: []int{20, 100}, StepTime: ptr("5s"), MaxErrorRate: ptr(0.0), MaxP99: ptr("800ms"), MinRequests: ptr(10)},
+		{Name: "canary", Steps: []int{20, 100}, StepTime: specPtr("5s"), MaxErrorRate: specPtr(0.0), MaxP99: specPtr("800ms"), MinRequests: specPtr(10)},
 		{Name: "canary"},
-		{Name: "rolling", Batch: ptr(2)},
-		{Name: "in-place", Hold: ptr("1m30s")},
+		{Name: "rolling", Batch: specPtr(2)},
+		{Name: "in-place", Hold: specPtr("1m30s")},
 	} {
 		stored, err := ParseStrategy(spec)
 		if err != nil {
