@@ -212,6 +212,7 @@ func cmdAppsInfo(e *env, args []string) error {
 		{"health check:", healthString(a.Health)},
 		{"config keys:", cfgKeys},
 		{"hsts:", hstsString(a.HSTS)},
+		{"strategy:", orDash(a.Strategy.Description)},
 	})
 	return nil
 }

@@ -61,6 +61,8 @@ func init() {
 		{"run", "NAME [--release vN] [-i] [--no-tty] -- CMD [ARGS...]", "run a one-off command in a new container of the app's release (exit code passed through; a terminal when stdin is one)", cmdRun},
 		{"restart", "NAME", "replace every replica with a new container of the same release (health-checked, no downtime)", cmdRestart},
 		{"health:set", "NAME [flags]", "change the health check: --path, --timeout, --interval, --deadline", cmdHealthSet},
+		{"strategy", "NAME", "show how an app's new releases go live (blue-green, canary, rolling or in-place) and the settings", cmdStrategy},
+		{"strategy:set", "NAME blue-green|canary|rolling|in-place [flags]", "choose how the app's next releases go live; canary: --steps --step-time --max-error-rate --max-p99 --min-requests, rolling: --batch, in-place: --hold (unset flags take their defaults)", cmdStrategySet},
 		{"logs", "NAME [-f] [-n 100]", "print an app's container output; -f follows it", cmdLogs},
 		{"domains", "NAME", "list the host names an app is served at", cmdDomains},
 		{"domains:add", "NAME HOST", "serve an app at a custom domain too (HTTPS certificate on first visit)", cmdDomainsAdd},

@@ -27,6 +27,7 @@ type AppInfo struct {
 	Health     HealthCheck `json:"health"`
 	EnvKeys    []string    `json:"env_keys"`
 	HSTS       HSTS        `json:"hsts"`
+	Strategy   Strategy    `json:"strategy"`
 }
 
 // HealthCheck is an app's health-check settings; zero fields mean "the default".

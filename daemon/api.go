@@ -88,6 +88,7 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)
 	s.tokenRoutes(mux)
 	s.keyRoutes(mux)
+	s.strategyRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()
 	api := s.authenticate(mux)
@@ -112,9 +113,10 @@ type appInfo struct {
 	Health     store.HealthCheck `json:"health"`
 	EnvKeys    []string          `json:"env_keys"`
 	// Replicas running now: 0 while sleeping or before the first deploy.
-	Replicas int       `json:"replicas"`
-	Scale    scaleInfo `json:"scale"`
-	HSTS     hstsInfo  `json:"hsts"`
+	Replicas int          `json:"replicas"`
+	Scale    scaleInfo    `json:"scale"`
+	HSTS     hstsInfo     `json:"hsts"`
+	Strategy strategyInfo `json:"strategy"`
 }
 
 // scaleInfo is an app's scale settings with the defaults filled in.
@@ -136,6 +138,7 @@ func (s *server) info(app store.App) appInfo {
 		Replicas: len(s.deployer.Replicas(app.Name)),
 		Scale:    newScaleInfo(app.Scale),
 		HSTS:     newHSTSInfo(app),
+		Strategy: newStrategyInfo(app),
 	}
 	releases, _ := s.store.ListReleases(app.Name)
 	for _, r := range releases {
