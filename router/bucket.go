@@ -42,28 +42,14 @@ func takeBucket(req *http.Request) int {
 		return -1
 	}
 	bucket := -1
-	kept := make([]string, 0, len(lines))
+	var kept []string // allocated only if other cookies remain
 	for _, l := range lines {
 		if !strings.Contains(l, BucketCookie) {
 			kept = append(kept, l)
 			continue
 		}
-		var parts []string
-		for part := range strings.SplitSeq(l, ";") {
-			part = strings.TrimSpace(part)
-			name, val, _ := strings.Cut(part, "=")
-			if strings.TrimSpace(name) == BucketCookie {
-				if n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`)); err == nil && n >= 0 && n < Buckets && bucket < 0 {
-					bucket = n
-				}
-				continue
-			}
-			if part != "" {
-				parts = append(parts, part)
-			}
-		}
-		if len(parts) > 0 {
-			kept = append(kept, strings.Join(parts, "; "))
+		if rest := stripBucket(l, &bucket); rest != "" {
+			kept = append(kept, rest)
 		}
 	}
 	if len(kept) == 0 {
@@ -72,6 +58,31 @@ func takeBucket(req *http.Request) int {
 		req.Header["Cookie"] = kept
 	}
 	return bucket
+}
+
+// stripBucket returns the Cookie header line l without BucketCookie pairs
+// ("" if nothing else is left) and stores the first valid bucket it had in
+// *bucket if that is still -1.
+func stripBucket(l string, bucket *int) string {
+	var rest strings.Builder
+	for part := range strings.SplitSeq(l, ";") {
+		part = strings.TrimSpace(part)
+		name, val, _ := strings.Cut(part, "=")
+		if strings.TrimSpace(name) == BucketCookie {
+			if n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`)); err == nil && n >= 0 && n < Buckets && *bucket < 0 {
+				*bucket = n
+			}
+			continue
+		}
+		if part == "" {
+			continue
+		}
+		if rest.Len() > 0 {
+			rest.WriteString("; ")
+		}
+		rest.WriteString(part)
+	}
+	return rest.String()
 }
 
 // newBucket draws a random bucket for a client that has none and returns
