@@ -121,12 +121,14 @@ func BenchmarkServeHTTP(b *testing.B) {
 // (ServeHTTP, no network) and over real loopback connections (Proxy):
 //
 //   - single: one group of two backends (what every app has today);
+//
 //   - split: stable and canary of one backend each at 50%, the client
 //     sending its bucket cookie (every request after a client's first);
+//
 //   - split-new-client: the same without the cookie, so the router draws a
 //     bucket and sets the cookie on every response (a client's first).
 //
-//	go test -run '^$' -bench 'Split' -benchmem -count 10 ./router/ | benchstat -col /route -
+//     go test -run '^$' -bench 'Split' -benchmem -count 10 ./router/ | benchstat -col /route -
 func BenchmarkSplit(b *testing.B) {
 	routes := []struct {
 		name   string
