@@ -479,6 +479,11 @@ func (s *server) ps(w http.ResponseWriter, r *http.Request) {
 		for _, b := range rt.Backends {
 			inFlight[b.Addr()] = b.InFlight()
 		}
+		if rt.Canary != nil {
+			for _, b := range rt.Canary.Backends {
+				inFlight[b.Addr()] = b.InFlight()
+			}
+		}
 	}
 	out := []replicaInfo{}
 	for _, rep := range s.deployer.Replicas(app.Name) {
