@@ -5,21 +5,16 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-)
 
-// Domains is the API's answer about an app's host names.
-type Domains struct {
-	App     string   `json:"app"`
-	Default string   `json:"default"`
-	Domains []string `json:"domains"`
-}
+	"github.com/plat-paas/plat/api"
+)
 
 func cmdDomains(e *env, args []string) error {
 	name, c, err := e.appCmd(args)
 	if err != nil {
 		return err
 	}
-	var d Domains
+	var d api.Domains
 	raw, err := c.get(e.ctx, appPath(name, "domains"), &d)
 	if err != nil {
 		return err
@@ -31,7 +26,7 @@ func cmdDomains(e *env, args []string) error {
 	return nil
 }
 
-func printDomains(w io.Writer, d Domains) {
+func printDomains(w io.Writer, d api.Domains) {
 	rows := [][]string{{"DOMAIN", "KIND"}, {d.Default, "default"}}
 	for _, h := range d.Domains {
 		rows = append(rows, []string{h, "custom"})
@@ -74,11 +69,11 @@ func cmdDomainsRemove(e *env, args []string) error {
 }
 
 func (e *env) domainsDone(raw []byte, verb, host string) error {
-	var d Domains
+	var d api.Domains
 	if done, err := e.jsonOrDecode(raw, &d); done || err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s %s (%s); it applies now. Domains of %s:\n", verb, host, d.App, d.App)
+	fmt.Fprintf(e.stdout, "%s %s (%s); it applies now. api.Domains of %s:\n", verb, host, d.App, d.App)
 	printDomains(e.stdout, d)
 	return nil
 }
