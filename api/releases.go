@@ -37,8 +37,12 @@ type Release struct {
 	CommittedAt time.Time        `json:"committed_at,omitzero"`
 	ConfigKeys  []string         `json:"config_keys"`
 	Resources   ReleaseResources `json:"resources,omitzero"`
-	ContainerID string           `json:"container_id,omitempty"`
-	CreatedAt   time.Time        `json:"created_at"`
+	// Procfile is the commands of the pushed commit's Procfile by process
+	// type; config, resources and rollback releases carry the one of the
+	// release whose image they run.
+	Procfile    map[string]string `json:"procfile,omitempty"`
+	ContainerID string            `json:"container_id,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
 	// FinishedAt is when it went live or failed; zero while deploying.
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 }

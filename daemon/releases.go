@@ -26,7 +26,7 @@ func apiRelease(r store.Release) api.Release {
 		Resources: api.ReleaseResources{
 			MemoryBytes: r.Resources.MemoryBytes, NanoCPUs: r.Resources.NanoCPUs, ReadOnly: r.Resources.ReadOnly,
 		},
-		ContainerID: r.ContainerID, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt,
+		Procfile: r.Procfile, ContainerID: r.ContainerID, CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt,
 	}
 }
 
