@@ -43,20 +43,26 @@ func (r *repo) commitAt(version string, at time.Time) {
 	}
 }
 
-// TestWireFormat checks, through the real daemon and CLI, what clients of
+// TestWireAndDORA checks, through the real daemon and CLI, what clients of
 // the API rely on: durations are strings, a rollback release names its
 // target in rolled_back_to (which `plat rollback` prints), pushed
 // releases carry their commit time, and a rollback to a version that does
 // not exist is a JSON 404 before any stream starts.
-func TestWireFormat(t *testing.T) {
+//
+// Its history then measures DORA metrics through `plat dora`: v1 and v2
+// are pushes committed 3h and 2h before they went live; v2 replaced v1
+// within the fix window (v1 failed) and was rolled back by v3 (v2 failed).
+func TestWireAndDORA(t *testing.T) {
 	d := startDaemon(t)
 	d.createApp("wire")
 	r := d.newRepo("wire")
-	c1 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.FixedZone("CET", 3600))
+	// Committed in another time zone, whole seconds (git's resolution).
+	c1 := time.Now().Add(-3 * time.Hour).Truncate(time.Second).In(time.FixedZone("CET", 3600))
 	r.write("mode", "")
 	r.commitAt("one", c1)
 	r.mustPush("main")
 	r.commitAt("two", c1.Add(time.Hour))
+	pushedAt := time.Now()
 	r.mustPush("main")
 	d.mustServe("wire", "version=two")
 
@@ -128,6 +134,51 @@ func TestWireFormat(t *testing.T) {
 		}
 		if rels[0].RolledBackTo != 0 {
 			t.Errorf("push release has rolled_back_to %d", rels[0].RolledBackTo)
+		}
+	})
+
+	t.Run("plat dora", func(t *testing.T) {
+		var app, host api.DORA
+		if err := json.Unmarshal([]byte(d.mustPlat("dora", "wire", "--json")), &app); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(d.mustPlat("dora", "--json", "--days", "7")), &host); err != nil {
+			t.Fatal(err)
+		}
+		df, lt, cf, tr := app.DeploymentFrequency, app.LeadTime, app.ChangeFailureRate, app.TimeToRestore
+		if app.App != "wire" || app.Days != 30 || df.Deploys != 2 || df.Band != api.BandMedium {
+			t.Errorf("deployment frequency %+v of %q over %d days; want 2 deploys, medium", df, app.App, app.Days)
+		}
+		// Lead times: v1 3h (+ its deploy), v2 2h (+ its deploy); median 2.5h and a bit.
+		if lt.Samples != 2 || lt.Median == nil || lt.Median.D() < 150*time.Minute || lt.Median.D() > 150*time.Minute+time.Since(pushedAt)+time.Minute || lt.Band != api.BandHigh {
+			t.Errorf("lead time %+v; want the median of 3h and 2h plus deploy time, high", lt)
+		}
+		if cf.Failed != 2 || cf.Deploys != 2 || cf.Rate == nil || *cf.Rate != 1 || cf.Band != api.BandLow {
+			t.Errorf("change failure rate %+v; want 2 of 2, low", cf)
+		}
+		if tr.Samples != 1 || tr.Median == nil || tr.Median.D() > 5*time.Minute || tr.Band != api.BandElite {
+			t.Errorf("time to restore %+v; want one incident of a few seconds, elite", tr)
+		}
+		if len(app.Trend) != 5 || app.Trend[4].DeploymentFrequency.Deploys != 2 {
+			t.Errorf("trend %+v; want 5 periods, the last with both deploys", app.Trend)
+		}
+		if host.App != "" || host.Days != 7 || len(host.Trend) != 1 || host.ChangeFailureRate.Failed != 2 || host.DeploymentFrequency.Deploys != 2 || host.DeploymentFrequency.Band != api.BandHigh {
+			t.Errorf("host: %+v", host)
+		}
+		out := d.mustPlat("dora", "wire")
+		for _, want := range []string{"DORA metrics of wire, last 30 days", "2 deploys", "medium", "(median of 2)", "100% (2 of 2)", "low", "elite", "FAILURE RATE"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("plat dora output lacks %q:\n%s", want, out)
+			}
+		}
+		if out, err := d.plat("dora", "--days", "0"); err == nil || !strings.Contains(out, "give 1 to 365") {
+			t.Errorf("--days 0: %v\n%s", err, out)
+		}
+		if code, _, b := d.apiDo(http.MethodGet, "/api/dora?days=400", ""); code != http.StatusBadRequest {
+			t.Errorf("days=400: %d %s", code, b)
+		}
+		if code, _, _ := d.apiDo(http.MethodGet, "/api/apps/nope/dora", ""); code != http.StatusNotFound {
+			t.Errorf("unknown app: %d", code)
 		}
 	})
 }

@@ -25,7 +25,9 @@ func config(v int, live time.Duration) Release {
 }
 
 // neverLive is a release that failed before the switch (or still deploys).
-func neverLive(v int) Release { return Release{App: "web", Version: v, Cause: CausePush, CommittedAt: t0} }
+func neverLive(v int) Release {
+	return Release{App: "web", Version: v, Cause: CausePush, CommittedAt: t0}
+}
 
 // summary renders changes and incidents compactly: "v1 v2! v3" (! failed),
 // then each incident as [start-end versions].
