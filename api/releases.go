@@ -53,6 +53,10 @@ type Rollback struct {
 	Version int `json:"version"`
 }
 
+// Config is GET /api/apps/{app}/config: the config vars of the next
+// release, by key.
+type Config map[string]string
+
 // ConfigChange is the body of POST /api/apps/{app}/config.
 type ConfigChange struct {
 	Set   map[string]string `json:"set,omitempty"`

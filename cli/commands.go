@@ -365,7 +365,7 @@ func cmdConfig(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var vars map[string]string
+	var vars api.Config
 	raw, err := c.get(e.ctx, appPath(name, "config"), &vars)
 	if err != nil {
 		return err

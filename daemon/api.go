@@ -291,9 +291,9 @@ func (s *server) getConfig(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	env := app.Env
+	env := api.Config(app.Env)
 	if env == nil {
-		env = map[string]string{}
+		env = api.Config{}
 	}
 	writeJSON(w, http.StatusOK, env)
 }
