@@ -361,9 +361,15 @@ func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// Durations are strings ("2s"); a number is read as nanoseconds, as
-	// clients before api.Duration sent them.
-	var body api.HealthCheck
+	// The body is an api.HealthCheck; its durations are read one by one
+	// so a bad one is named. Strings ("2s"); a number is read as
+	// nanoseconds, as clients before api.Duration sent them.
+	var body struct {
+		Path     string          `json:"path"`
+		Timeout  json.RawMessage `json:"timeout"`
+		Interval json.RawMessage `json:"interval"`
+		Deadline json.RawMessage `json:"deadline"`
+	}
 	if !readJSON(w, r, &body) {
 		return
 	}
@@ -376,17 +382,19 @@ func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, f := range []struct {
 		name string
-		in   api.Duration
+		in   json.RawMessage
 		out  *time.Duration
 	}{{"timeout", body.Timeout, &hc.Timeout}, {"interval", body.Interval, &hc.Interval}, {"deadline", body.Deadline, &hc.Deadline}} {
-		if f.in == 0 {
-			continue
+		var d api.Duration
+		if len(f.in) > 0 {
+			if err := d.UnmarshalJSON(f.in); err != nil || d < 0 {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("health check %s %s is not a positive duration like \"2s\" or \"500ms\"", f.name, f.in))
+				return
+			}
 		}
-		if f.in < 0 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("health check %s %s is not a positive duration like 2s or 500ms", f.name, f.in))
-			return
+		if d > 0 {
+			*f.out = d.D()
 		}
-		*f.out = f.in.D()
 	}
 	if err := deploy.ValidateHealth(hc); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())

@@ -94,6 +94,15 @@ func TestWireAndDORA(t *testing.T) {
 		if a.Health.Timeout.D() != 2*time.Second || a.Health.Interval.D() != 250*time.Millisecond {
 			t.Errorf("health after PATCH: %+v", a.Health)
 		}
+		// A client from before package api sent nanoseconds: still read.
+		code, _, b = d.apiDo(http.MethodPut, "/api/apps/wire/health", `{"deadline":30000000000}`)
+		if err := json.Unmarshal(b, &a); err != nil || code != http.StatusOK || a.Health.Deadline.D() != 30*time.Second || a.Health.Timeout.D() != 2*time.Second {
+			t.Errorf("PUT nanoseconds: %d %s", code, b)
+		}
+		code, _, b = d.apiDo(http.MethodPatch, "/api/apps/wire/health", `{"timeout":"soon"}`)
+		if code != http.StatusBadRequest || !bytes.Contains(b, []byte(`health check timeout \"soon\" is not a positive duration`)) {
+			t.Errorf("bad duration: %d %s", code, b)
+		}
 	})
 
 	t.Run("pushed releases carry their commit time", func(t *testing.T) {
