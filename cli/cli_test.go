@@ -638,7 +638,7 @@ func TestLogin(t *testing.T) {
 		t.Errorf("apps after login: exit %d, stderr %q", code, errOut)
 	}
 
-	// api.Token from stdin.
+	// Token from stdin.
 	if _, errOut, code := runIn(testToken+"\n", "login", f.URL); code != 0 {
 		t.Errorf("login with token on stdin: exit %d, stderr %q", code, errOut)
 	}

@@ -73,7 +73,7 @@ func (e *env) domainsDone(raw []byte, verb, host string) error {
 	if done, err := e.jsonOrDecode(raw, &d); done || err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s %s (%s); it applies now. api.Domains of %s:\n", verb, host, d.App, d.App)
+	fmt.Fprintf(e.stdout, "%s %s (%s); it applies now. Domains of %s:\n", verb, host, d.App, d.App)
 	printDomains(e.stdout, d)
 	return nil
 }

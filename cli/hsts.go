@@ -50,7 +50,7 @@ func cmdHSTSSet(e *env, args []string) error {
 	return nil
 }
 
-// hstsString describes an api.HSTS setting in one line.
+// hstsString describes an HSTS setting in one line.
 func hstsString(h api.HSTS) string {
 	if !h.Enabled {
 		return "off"
