@@ -49,6 +49,7 @@ func init() {
 		{"releases", "NAME", "list an app's releases, newest first", cmdReleases},
 		{"releases:log", "NAME vN", "print a release's build log", cmdReleasesLog},
 		{"events", "NAME", "show an app's timeline (deploys, rollbacks, scaling, sleeping and waking)", cmdEvents},
+		{"dora", "[NAME] [--days 30]", "show the DORA metrics (deploy frequency, lead time, change failure rate, time to restore) of an app or of all apps, with their trend", cmdDora},
 		{"config", "NAME", "print an app's config vars as KEY=VALUE", cmdConfig},
 		{"config:set", "NAME KEY=VALUE...", "set config vars and deploy a new release", cmdConfigSet},
 		{"config:unset", "NAME KEY...", "remove config vars and deploy a new release", cmdConfigUnset},

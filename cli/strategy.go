@@ -6,21 +6,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-)
 
-// Strategy is an app's release strategy (GET/PUT /api/apps/{app}/strategy):
-// the settings of its strategy, durations as strings.
-type Strategy struct {
-	Name         string   `json:"name"`
-	Steps        []int    `json:"steps,omitempty"`
-	StepTime     string   `json:"step_time,omitempty"`
-	MaxErrorRate *float64 `json:"max_error_rate,omitempty"`
-	MaxP99       string   `json:"max_p99,omitempty"` // "0s": off
-	MinRequests  *int     `json:"min_requests,omitempty"`
-	Batch        *int     `json:"batch,omitempty"`
-	Hold         string   `json:"hold,omitempty"`
-	Description  string   `json:"description"`
-}
+	"github.com/plat-paas/plat/api"
+)
 
 func cmdStrategy(e *env, args []string) error {
 	pos, err := e.parse(e.flags(), args, 1, 1)
@@ -35,7 +23,7 @@ func cmdStrategy(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var s Strategy
+	var s api.Strategy
 	if done, err := e.jsonOrDecode(raw, &s); done || err != nil {
 		return err
 	}
@@ -92,7 +80,7 @@ func cmdStrategySet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var s Strategy
+	var s api.Strategy
 	if done, err := e.jsonOrDecode(raw, &s); done || err != nil {
 		return err
 	}
@@ -134,7 +122,7 @@ func strategyValue(flagName, v string) (any, error) {
 }
 
 // printStrategy writes a strategy's settings, one a line.
-func printStrategy(e *env, app string, s Strategy) {
+func printStrategy(e *env, app string, s api.Strategy) {
 	rows := [][]string{{"app:", app}, {"strategy:", s.Name}}
 	switch s.Name {
 	case "canary":

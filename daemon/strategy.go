@@ -5,20 +5,29 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/store"
 )
 
-// strategyInfo is the API's view of an app's release strategy: the
+// newStrategyInfo is the API's view of an app's release strategy: the
 // settings in the shape PUT takes, and a one-line description.
-type strategyInfo struct {
-	deploy.StrategySpec
-	Description string `json:"description"`
+func newStrategyInfo(app store.App) api.Strategy {
+	s := deploy.StrategyOf(app)
+	spec := deploy.SpecOf(s)
+	return api.Strategy{
+		Name: string(spec.Name), Steps: spec.Steps, StepTime: deref(spec.StepTime),
+		MaxErrorRate: spec.MaxErrorRate, MaxP99: deref(spec.MaxP99), MinRequests: spec.MinRequests,
+		Batch: spec.Batch, Hold: deref(spec.Hold), Description: deploy.DescribeStrategy(s),
+	}
 }
 
-func newStrategyInfo(app store.App) strategyInfo {
-	s := deploy.StrategyOf(app)
-	return strategyInfo{StrategySpec: deploy.SpecOf(s), Description: deploy.DescribeStrategy(s)}
+// deref is *p, or "" for nil.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 func (s *server) strategyRoutes(mux *http.ServeMux) {

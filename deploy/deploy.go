@@ -41,6 +41,9 @@ var (
 	ErrInvalidConfig = errors.New("invalid config")
 	ErrInvalidHealth = errors.New("invalid health check")
 	ErrNoRelease     = errors.New("no such release")
+	// ErrUnknownRelease: the version asked for was never made; it wraps
+	// ErrNoRelease.
+	ErrUnknownRelease = fmt.Errorf("%w: unknown version", ErrNoRelease)
 	// ErrNoLease: a push came without the lease of a running git push.
 	ErrNoLease = errors.New("deploys only run from a git push to the daemon")
 )
@@ -179,7 +182,9 @@ func step(out io.Writer, format string, args ...any) {
 type PushRequest struct {
 	App    string
 	GitSHA string
-	Source io.Reader // tar of the commit (git archive)
+	// CommittedAt is the commit time of GitSHA (zero: unknown).
+	CommittedAt time.Time
+	Source      io.Reader // tar of the commit (git archive)
 	// Lease is the ID of the git push's lease (NewLease): the deploy runs
 	// under it, and the lease keeps the release lock until git recorded
 	// the branch update.
@@ -212,7 +217,7 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 	}
 	rel, err := d.store.CreateRelease(store.Release{
 		App: app.Name, Cause: store.CausePush, Status: store.StatusDeploying,
-		GitSHA: req.GitSHA, Env: app.Env, Resources: app.Resources,
+		GitSHA: req.GitSHA, CommittedAt: req.CommittedAt, Env: app.Env, Resources: app.Resources,
 	})
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
@@ -320,7 +325,7 @@ func (d *Deployer) redeploy(ctx context.Context, l *Lease, app store.App, change
 	}
 	rel, err := d.store.CreateRelease(store.Release{
 		App: app.Name, Cause: change.cause, Status: store.StatusDeploying,
-		ImageID: active.ImageID, GitSHA: active.GitSHA, Env: change.env, Resources: change.resources,
+		ImageID: active.ImageID, GitSHA: active.GitSHA, CommittedAt: active.CommittedAt, Env: change.env, Resources: change.resources,
 		Procfile: active.Procfile, Reason: change.reason,
 	})
 	if err != nil {
@@ -352,6 +357,7 @@ func (d *Deployer) Rollback(ctx context.Context, appName string, version int, ou
 		App: appName, Cause: store.CauseRollback, Status: store.StatusDeploying,
 		ImageID: target.ImageID, GitSHA: target.GitSHA, Env: target.Env, Resources: target.Resources,
 		Procfile: target.Procfile, Reason: fmt.Sprintf("rollback to v%d", target.Version),
+		RolledBackTo: target.Version, CommittedAt: target.CommittedAt,
 	})
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
@@ -362,6 +368,19 @@ func (d *Deployer) Rollback(ctx context.Context, appName string, version int, ou
 	d.event(appName, "started", rel.Version, "rollback to v%d", target.Version)
 	step(out, "Rolling back %s to v%d as v%d (no rebuild)", appName, target.Version, rel.Version)
 	return d.run(ctx, app, rel, newTimings(), out)
+}
+
+// CheckRollback says, without taking the app's lock, whether a rollback of
+// appName to version (0: the previous release) would find its target, so
+// the API can refuse it before it starts streaming. Rollback checks again
+// under the lock.
+func (d *Deployer) CheckRollback(ctx context.Context, appName string, version int) error {
+	app, err := d.store.GetApp(appName)
+	if err != nil {
+		return fmt.Errorf("app %s: %w", appName, err)
+	}
+	_, err = d.rollbackTarget(ctx, app, version)
+	return err
 }
 
 func (d *Deployer) rollbackTarget(ctx context.Context, app store.App, version int) (store.Release, error) {
@@ -392,7 +411,7 @@ func (d *Deployer) rollbackTarget(ctx context.Context, app store.App, version in
 		}
 		switch {
 		case target == nil:
-			return store.Release{}, fmt.Errorf("%w: %s has no release v%d; see `plat releases %s`", ErrNoRelease, app.Name, version, app.Name)
+			return store.Release{}, fmt.Errorf("%w: %s has no release v%d; see `plat releases %s`", ErrUnknownRelease, app.Name, version, app.Name)
 		case version == app.Active:
 			return store.Release{}, fmt.Errorf("%w: v%d is already the active release of %s", ErrNoRelease, version, app.Name)
 		case target.ImageID == "" || target.Status == store.StatusFailed:

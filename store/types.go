@@ -136,15 +136,21 @@ type Scale struct {
 // Release is one numbered, immutable-once-finished version of an app:
 // an image plus a config snapshot.
 type Release struct {
-	App       string            `json:"app"`
-	Version   int               `json:"version"`
-	Cause     Cause             `json:"cause"`
-	Status    Status            `json:"status"`
-	Reason    string            `json:"reason,omitempty"` // why it failed, or "rollback to v3"
-	ImageID   string            `json:"image_id,omitempty"`
-	GitSHA    string            `json:"git_sha,omitempty"`
-	Env       map[string]string `json:"env,omitempty"`
-	Resources Resources         `json:"resources,omitzero"`
+	App     string `json:"app"`
+	Version int    `json:"version"`
+	Cause   Cause  `json:"cause"`
+	Status  Status `json:"status"`
+	Reason  string `json:"reason,omitempty"` // why it failed, or "rollback to v3"
+	// RolledBackTo is the version a rollback release brought back (0 for
+	// other causes, and for rollbacks recorded before the field existed).
+	RolledBackTo int    `json:"rolled_back_to,omitempty"`
+	ImageID      string `json:"image_id,omitempty"`
+	GitSHA       string `json:"git_sha,omitempty"`
+	// CommittedAt is the commit time of GitSHA, read from the repository
+	// when it was pushed (DORA lead time); zero when unknown.
+	CommittedAt time.Time         `json:"committed_at,omitzero"`
+	Env         map[string]string `json:"env,omitempty"`
+	Resources   Resources         `json:"resources,omitzero"`
 	// Procfile is the commands of the pushed commit's Procfile by process
 	// type (web, release); config, resources and rollback releases carry
 	// the Procfile of the release whose image they run.
