@@ -244,14 +244,6 @@ func (d *Deployer) drain(ctx context.Context, drainOld func(context.Context) err
 	}
 }
 
-// stopAndRemove stops a container gracefully, then removes it.
-func (d *Deployer) stopAndRemove(ctx context.Context, app, id string) {
-	if err := d.engine.Stop(ctx, id, d.cfg.StopTimeout); err != nil && !errors.Is(err, engine.ErrNotFound) {
-		d.log.Warn("stop container", "app", app, "id", shortID(id), "err", err)
-	}
-	d.remove(id)
-}
-
 // syncWriter serializes writes of replicas started side by side.
 type syncWriter struct {
 	mu sync.Mutex

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"io"
 	"strconv"
 	"time"
@@ -236,25 +235,4 @@ func (d *Deployer) replace(ctx context.Context, app store.App, gone Replica) {
 		return
 	}
 	d.event(app.Name, "recreated", app.Active, "%s was missing (removed outside plat) and was recreated", gone.Name)
-}
-
-// withLockedApp runs fn with app's replica lock held and its fresh record,
-// unless the app is gone or was never deployed.
-func (d *Deployer) withLockedApp(ctx context.Context, appName string, fn func(store.App)) {
-	unlock, err := d.locks.lockReplicas(ctx, appName)
-	if err != nil {
-		return
-	}
-	defer unlock()
-	app, err := d.store.GetApp(appName)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			d.log.Warn("read app", "app", appName, "err", err)
-		}
-		return
-	}
-	if app.Active == 0 {
-		return
-	}
-	fn(app)
 }
