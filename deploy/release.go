@@ -107,7 +107,7 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 		}
 		rel.Env = app.Env
 	}
-	return d.run(ctx, app, rel, tm, out)
+	return d.run(ctx, strategyFor(app), app, rel, tm, out)
 }
 
 // ConfigChange sets and unsets config vars.
@@ -172,7 +172,7 @@ func (d *Deployer) redeploy(ctx context.Context, l *Lease, app store.App, change
 	defer done()
 	d.event(app.Name, "started", rel.Version, "%s: %s", change.kind, rel.Reason)
 	step(out, "Deploying %s v%d: %s (%s of v%d, no rebuild)", app.Name, rel.Version, rel.Reason, change.reused, active.Version)
-	return d.run(ctx, app, rel, newTimings(), out)
+	return d.run(ctx, strategyFor(app), app, rel, newTimings(), out)
 }
 
 // Rollback deploys the image and config of an earlier release as a new
@@ -202,7 +202,8 @@ func (d *Deployer) Rollback(ctx context.Context, appName string, version int, ou
 	defer done()
 	d.event(appName, "started", rel.Version, "rollback to v%d", target.Version)
 	step(out, "Rolling back %s to v%d as v%d (no rebuild)", appName, target.Version, rel.Version)
-	return d.run(ctx, app, rel, newTimings(), out)
+	// A rollback is a recovery, not an experiment: always one blue-green switch.
+	return d.run(ctx, blueGreen{}, app, rel, newTimings(), out)
 }
 
 func (d *Deployer) rollbackTarget(ctx context.Context, app store.App, version int) (store.Release, error) {
