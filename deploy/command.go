@@ -22,23 +22,23 @@ type shellCache struct {
 }
 
 // hasShell reports whether image has /bin/sh, asking the engine once.
-func (d *Deployer) hasShell(ctx context.Context, image string) (bool, error) {
-	d.shells.mu.Lock()
-	has, ok := d.shells.images[image]
-	d.shells.mu.Unlock()
+func (ct *containers) hasShell(ctx context.Context, image string) (bool, error) {
+	ct.shells.mu.Lock()
+	has, ok := ct.shells.images[image]
+	ct.shells.mu.Unlock()
 	if ok {
 		return has, nil
 	}
-	has, err := d.engine.HasFile(ctx, image, shellPath)
+	has, err := ct.engine.HasFile(ctx, image, shellPath)
 	if err != nil {
 		return false, fmt.Errorf("look for a shell in the image: %w", err)
 	}
-	d.shells.mu.Lock()
-	if d.shells.images == nil {
-		d.shells.images = map[string]bool{}
+	ct.shells.mu.Lock()
+	if ct.shells.images == nil {
+		ct.shells.images = map[string]bool{}
 	}
-	d.shells.images[image] = has
-	d.shells.mu.Unlock()
+	ct.shells.images[image] = has
+	ct.shells.mu.Unlock()
 	return has, nil
 }
 
@@ -46,8 +46,8 @@ func (d *Deployer) hasShell(ctx context.Context, image string) (bool, error) {
 // argv of a container of image: `/bin/sh -c LINE` when the image has a
 // shell (pipes, $VARS and && work as on Heroku), else LINE split into
 // arguments (SplitCommand) and run directly (images FROM scratch).
-func (d *Deployer) command(ctx context.Context, image, line string) ([]string, error) {
-	has, err := d.hasShell(ctx, image)
+func (ct *containers) command(ctx context.Context, image, line string) ([]string, error) {
+	has, err := ct.hasShell(ctx, image)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,23 +17,33 @@ import (
 	"github.com/plat-paas/plat/store"
 )
 
+// containers is the only code that starts, stops and removes an app's
+// containers on the engine. It never touches the router (replicaSet does).
+type containers struct {
+	recorder
+	engine engine.Engine
+	cfg    Config
+	probe  *http.Client
+	shells shellCache
+}
+
 // startHealthy starts rel's container and waits until it is healthy, then
 // turns on its restart policy. On failure the container is removed and its
 // last output written to out.
-func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Release, index int, tm *timings, out io.Writer) (engine.ContainerInfo, error) {
-	name := d.containerName(app.Name, rel.Version, index)
+func (ct *containers) startHealthy(ctx context.Context, app store.App, rel store.Release, index int, tm *timings, out io.Writer) (engine.ContainerInfo, error) {
+	name := ct.containerName(app.Name, rel.Version, index)
 	step(out, "Starting %s", name)
 	started := time.Now()
-	cmd, err := d.webCommand(ctx, rel)
+	cmd, err := ct.webCommand(ctx, rel)
 	if err != nil {
 		return engine.ContainerInfo{}, err
 	}
-	spec := d.isolation(app.Name, rel)
-	spec.Name, spec.Port, spec.Cmd = name, d.cfg.Port, cmd
+	spec := ct.isolation(app.Name, rel)
+	spec.Name, spec.Port, spec.Cmd = name, ct.cfg.Port, cmd
 	spec.Labels = map[string]string{
 		engine.LabelManaged:  "true",
 		engine.LabelRole:     engine.RoleApp,
-		engine.LabelInstance: d.cfg.Instance,
+		engine.LabelInstance: ct.cfg.Instance,
 		engine.LabelApp:      app.Name,
 		engine.LabelRelease:  strconv.Itoa(rel.Version),
 		engine.LabelReplica:  strconv.Itoa(index),
@@ -41,36 +52,36 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 	if token, ok := ctx.Value(restartKey{}).(string); ok {
 		spec.Labels[engine.LabelRestart] = token
 	}
-	c, err := d.engine.Run(ctx, spec)
+	c, err := ct.engine.Run(ctx, spec)
 	if errors.Is(err, engine.ErrNameInUse) {
 		// A container of this name can only be a leftover of a killed
 		// daemon; looking for one only then keeps the usual path short.
-		d.removeByName(ctx, app.Name, name)
-		c, err = d.engine.Run(ctx, spec)
+		ct.removeByName(ctx, app.Name, name)
+		c, err = ct.engine.Run(ctx, spec)
 	}
 	if err != nil {
 		return c, fmt.Errorf("start container: %w", err)
 	}
 	if index == 1 {
-		if err := d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error {
+		if err := ct.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error {
 			r.ContainerID = c.ID
 			return nil
 		}); err != nil {
-			d.remove(c.ID)
+			ct.remove(c.ID)
 			return c, fmt.Errorf("record container: %w", err)
 		}
 	}
 	tm.mark("start")
 	hc := withHealthDefaults(app.Health)
-	step(out, "Waiting for %s to answer GET %s on port %d (deadline %s)", name, hc.Path, d.cfg.Port, hc.Deadline)
+	step(out, "Waiting for %s to answer GET %s on port %d (deadline %s)", name, hc.Path, ct.cfg.Port, hc.Deadline)
 	checker := healthChecker{
 		check: hc,
-		probe: httpProbe(d.probe, c.HostAddr, hc.Path),
-		alive: func(ctx context.Context) error { return d.alive(ctx, c.ID) },
+		probe: httpProbe(ct.probe, c.HostAddr, hc.Path),
+		alive: func(ctx context.Context) error { return ct.alive(ctx, c.ID) },
 	}
 	if err := checker.wait(ctx); err != nil {
-		logs := d.lastLogs(c.ID)
-		d.remove(c.ID)
+		logs := ct.lastLogs(c.ID)
+		ct.remove(c.ID)
 		if logs != "" {
 			step(out, "Last output of %s:", name)
 			io.WriteString(indent(out), logs)
@@ -78,9 +89,9 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 		return c, fmt.Errorf("health check failed: %w", err)
 	}
 	step(out, "Healthy after %s", time.Since(started).Round(time.Millisecond))
-	d.event(app.Name, "healthy", rel.Version, "%s answered on %s", name, c.HostAddr)
-	if err := d.engine.SetRestart(ctx, c.ID); err != nil {
-		d.remove(c.ID)
+	ct.event(app.Name, "healthy", rel.Version, "%s answered on %s", name, c.HostAddr)
+	if err := ct.engine.SetRestart(ctx, c.ID); err != nil {
+		ct.remove(c.ID)
 		return c, fmt.Errorf("set restart policy: %w", err)
 	}
 	tm.mark("health")
@@ -88,8 +99,8 @@ func (d *Deployer) startHealthy(ctx context.Context, app store.App, rel store.Re
 }
 
 // alive returns an error wrapping errExited when the container stopped.
-func (d *Deployer) alive(ctx context.Context, id string) error {
-	info, err := d.engine.Inspect(ctx, id)
+func (ct *containers) alive(ctx context.Context, id string) error {
+	info, err := ct.engine.Inspect(ctx, id)
 	if err != nil {
 		return fmt.Errorf("inspect container: %w", err)
 	}
@@ -99,11 +110,11 @@ func (d *Deployer) alive(ctx context.Context, id string) error {
 	return nil
 }
 
-func (d *Deployer) lastLogs(id string) string {
+func (ct *containers) lastLogs(id string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var buf bytes.Buffer
-	if err := d.engine.Logs(ctx, id, crashLogLines, false, &buf); err != nil {
+	if err := ct.engine.Logs(ctx, id, crashLogLines, false, &buf); err != nil {
 		return ""
 	}
 	return buf.String()
@@ -111,32 +122,32 @@ func (d *Deployer) lastLogs(id string) string {
 
 // remove force-removes a container, logging instead of failing: it runs on
 // paths that already report another error.
-func (d *Deployer) remove(id string) {
+func (ct *containers) remove(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := d.engine.Remove(ctx, id); err != nil && !errors.Is(err, engine.ErrNotFound) {
-		d.log.Warn("remove container", "id", shortID(id), "err", err)
+	if err := ct.engine.Remove(ctx, id); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		ct.log.Warn("remove container", "id", shortID(id), "err", err)
 	}
 }
 
-func (d *Deployer) removeByName(ctx context.Context, app, name string) {
-	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app))
+func (ct *containers) removeByName(ctx context.Context, app, name string) {
+	cs, err := ct.engine.List(ctx, ct.labels(engine.LabelApp, app))
 	if err != nil {
 		return
 	}
 	for _, c := range cs {
 		if c.Name == name {
-			d.remove(c.ID)
+			ct.remove(c.ID)
 		}
 	}
 }
 
 // stopOldReleases stops and removes every container of app that is not of
 // release version (the one that just went live).
-func (d *Deployer) stopOldReleases(ctx context.Context, app string, version int) {
-	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app))
+func (ct *containers) stopOldReleases(ctx context.Context, app string, version int) {
+	cs, err := ct.engine.List(ctx, ct.labels(engine.LabelApp, app))
 	if err != nil {
-		d.log.Warn("list containers", "app", app, "err", err)
+		ct.log.Warn("list containers", "app", app, "err", err)
 		return
 	}
 	keep := map[string]bool{}
@@ -145,34 +156,34 @@ func (d *Deployer) stopOldReleases(ctx context.Context, app string, version int)
 			keep[c.ID] = true
 		}
 	}
-	d.stopOthers(ctx, app, keep)
+	ct.stopOthers(ctx, app, keep)
 }
 
 // stopOthers stops and removes every container of app not in keep.
-func (d *Deployer) stopOthers(ctx context.Context, app string, keep map[string]bool) {
-	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app))
+func (ct *containers) stopOthers(ctx context.Context, app string, keep map[string]bool) {
+	cs, err := ct.engine.List(ctx, ct.labels(engine.LabelApp, app))
 	if err != nil {
-		d.log.Warn("list containers", "app", app, "err", err)
+		ct.log.Warn("list containers", "app", app, "err", err)
 		return
 	}
-	d.stopContainers(ctx, app, cs, keep)
+	ct.stopContainers(ctx, app, cs, keep)
 }
 
-func (d *Deployer) stopContainers(ctx context.Context, app string, cs []engine.ContainerInfo, keep map[string]bool) {
+func (ct *containers) stopContainers(ctx context.Context, app string, cs []engine.ContainerInfo, keep map[string]bool) {
 	for _, c := range cs {
 		if keep[c.ID] {
 			continue
 		}
 		if c.Running {
-			d.stopAndRemove(ctx, app, c.ID)
+			ct.stopAndRemove(ctx, app, c.ID)
 		} else {
-			d.remove(c.ID)
+			ct.remove(c.ID)
 		}
 	}
 }
 
-func (d *Deployer) containerName(app string, version, replica int) string {
-	return fmt.Sprintf("%s-%s-v%d.%d", d.cfg.Instance, app, version, replica)
+func (ct *containers) containerName(app string, version, replica int) string {
+	return fmt.Sprintf("%s-%s-v%d.%d", ct.cfg.Instance, app, version, replica)
 }
 
 func replicaNames(reps []Replica) string {
@@ -184,8 +195,8 @@ func replicaNames(reps []Replica) string {
 }
 
 // labels selects this daemon's app containers, plus the given key/value pairs.
-func (d *Deployer) labels(kv ...string) map[string]string {
-	m := map[string]string{engine.LabelRole: engine.RoleApp, engine.LabelInstance: d.cfg.Instance}
+func (ct *containers) labels(kv ...string) map[string]string {
+	m := map[string]string{engine.LabelRole: engine.RoleApp, engine.LabelInstance: ct.cfg.Instance}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}
@@ -202,18 +213,18 @@ func containerEnv(env map[string]string, port int) []string {
 
 // restart starts a stopped replica again and waits until it answers. The
 // probes come close together: a request is waiting.
-func (d *Deployer) restart(ctx context.Context, app store.App, rel store.Release, idx int, c engine.ContainerInfo) (r Replica, startTook, readyTook time.Duration, err error) {
+func (ct *containers) restart(ctx context.Context, app store.App, rel store.Release, idx int, c engine.ContainerInfo) (r Replica, startTook, readyTook time.Duration, err error) {
 	t0 := time.Now()
 	if !c.Running {
-		if err := d.engine.Start(ctx, c.ID); err != nil {
+		if err := ct.engine.Start(ctx, c.ID); err != nil {
 			return Replica{}, 0, 0, fmt.Errorf("start %s: %w", c.Name, err)
 		}
 	}
-	info, err := d.engine.Inspect(ctx, c.ID)
+	info, err := ct.engine.Inspect(ctx, c.ID)
 	if err != nil {
 		return Replica{}, 0, 0, fmt.Errorf("inspect %s: %w", c.Name, err)
 	}
-	r = d.replica(app.Name, rel.Version, idx, info)
+	r = ct.replica(app.Name, rel.Version, idx, info)
 	if info.HostAddr == "" {
 		return r, 0, 0, fmt.Errorf("%s is not running (state %s)", c.Name, info.State)
 	}
@@ -221,8 +232,8 @@ func (d *Deployer) restart(ctx context.Context, app store.App, rel store.Release
 	hc := withHealthDefaults(app.Health)
 	checker := healthChecker{
 		check:      hc,
-		probe:      httpProbe(d.probe, info.HostAddr, hc.Path),
-		alive:      func(ctx context.Context) error { return d.alive(ctx, c.ID) },
+		probe:      httpProbe(ct.probe, info.HostAddr, hc.Path),
+		alive:      func(ctx context.Context) error { return ct.alive(ctx, c.ID) },
 		pause:      func(int) time.Duration { return wakeProbePause },
 		aliveEvery: wakeAliveEvery,
 	}
@@ -233,16 +244,16 @@ func (d *Deployer) restart(ctx context.Context, app store.App, rel store.Release
 }
 
 // stopKeep stops a container and keeps it for a wake.
-func (d *Deployer) stopKeep(ctx context.Context, app, id string) {
-	if err := d.engine.Stop(ctx, id, d.cfg.StopTimeout); err != nil && !errors.Is(err, engine.ErrNotFound) {
-		d.log.Warn("stop container", "app", app, "id", shortID(id), "err", err)
+func (ct *containers) stopKeep(ctx context.Context, app, id string) {
+	if err := ct.engine.Stop(ctx, id, ct.cfg.StopTimeout); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		ct.log.Warn("stop container", "app", app, "id", shortID(id), "err", err)
 	}
 }
 
 // stopAndRemove stops a container gracefully, then removes it.
-func (d *Deployer) stopAndRemove(ctx context.Context, app, id string) {
-	if err := d.engine.Stop(ctx, id, d.cfg.StopTimeout); err != nil && !errors.Is(err, engine.ErrNotFound) {
-		d.log.Warn("stop container", "app", app, "id", shortID(id), "err", err)
+func (ct *containers) stopAndRemove(ctx context.Context, app, id string) {
+	if err := ct.engine.Stop(ctx, id, ct.cfg.StopTimeout); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		ct.log.Warn("stop container", "app", app, "id", shortID(id), "err", err)
 	}
-	d.remove(id)
+	ct.remove(id)
 }

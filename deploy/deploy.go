@@ -117,23 +117,19 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Deployer runs releases.
+// Deployer runs releases. It wires the components: the replica set (the
+// only code that starts and stops containers and moves traffic) and the
+// release strategies that use it.
 type Deployer struct {
-	store    *store.Store
-	engine   engine.Engine
+	// The store, engine, config and logger are the replica set's; they
+	// are shared, never copied.
+	*replicaSet
 	builder  *builder.Builder
-	switcher Switcher
-	cfg      Config
-	log      *slog.Logger
 	locks    appLocks
 	leases   leases
-	probe    *http.Client
 	progress progressLogs
-	onSwitch func(app string, replicas []Replica)
-	routed   routedReplicas
 	load     appLoads
 	hostCap  capacityCache
-	shells   shellCache
 	runs     runsInUse
 	restarts pendingRestarts
 	// restartGrace is how long after a crash the engine's restart policy
@@ -153,14 +149,18 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 	if log == nil {
 		log = slog.Default()
 	}
+	cfg = cfg.withDefaults()
 	return &Deployer{
-		store:    s,
-		engine:   e,
-		builder:  builder.New(e),
-		switcher: sw,
-		cfg:      cfg.withDefaults(),
-		log:      log,
-		probe:    &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
+		replicaSet: &replicaSet{
+			containers: &containers{
+				recorder: recorder{store: s, log: log},
+				engine:   e,
+				cfg:      cfg,
+				probe:    &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
+			},
+			switcher: sw,
+		},
+		builder: builder.New(e),
 
 		restartGrace: defaultRestartGrace,
 	}
@@ -171,11 +171,17 @@ func step(out io.Writer, format string, args ...any) {
 	fmt.Fprintf(out, "-----> "+format+"\n", args...)
 }
 
-func (d *Deployer) event(app, kind string, release int, format string, args ...any) {
+// recorder records an app's events in the store and the log.
+type recorder struct {
+	store *store.Store
+	log   *slog.Logger
+}
+
+func (r recorder) event(app, kind string, release int, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	d.log.Info("deploy "+kind, "app", app, "release", release, "msg", msg)
-	if err := d.store.AddEvent(store.Event{App: app, Kind: kind, Release: release, Message: msg}); err != nil {
-		d.log.Warn("record event", "app", app, "err", err)
+	r.log.Info("deploy "+kind, "app", app, "release", release, "msg", msg)
+	if err := r.store.AddEvent(store.Event{App: app, Kind: kind, Release: release, Message: msg}); err != nil {
+		r.log.Warn("record event", "app", app, "err", err)
 	}
 }
 

@@ -29,16 +29,16 @@ const releaseLabel = "release"
 
 // isolation is what every container of app's release rel runs with, the
 // replicas and one-off containers alike: its config, limits and network.
-func (d *Deployer) isolation(app string, rel store.Release) engine.ContainerSpec {
-	res := d.effectiveResources(rel.Resources)
+func (ct *containers) isolation(app string, rel store.Release) engine.ContainerSpec {
+	res := ct.effectiveResources(rel.Resources)
 	return engine.ContainerSpec{
 		Image:         rel.ImageID,
-		Env:           containerEnv(rel.Env, d.cfg.Port),
+		Env:           containerEnv(rel.Env, ct.cfg.Port),
 		MemoryBytes:   res.MemoryBytes,
 		NanoCPUs:      res.NanoCPUs,
 		ReadOnly:      res.ReadOnly,
-		Network:       NetworkName(d.cfg.Instance, app),
-		NetworkLabels: map[string]string{engine.LabelInstance: d.cfg.Instance, engine.LabelApp: app},
+		Network:       NetworkName(ct.cfg.Instance, app),
+		NetworkLabels: map[string]string{engine.LabelInstance: ct.cfg.Instance, engine.LabelApp: app},
 	}
 }
 
@@ -239,10 +239,10 @@ var errReleaseTimeout = errors.New("release command timed out")
 
 // webCommand is the argv of rel's web replicas: the Procfile's web line
 // through command, or nil for the image's CMD.
-func (d *Deployer) webCommand(ctx context.Context, rel store.Release) ([]string, error) {
+func (ct *containers) webCommand(ctx context.Context, rel store.Release) ([]string, error) {
 	line := rel.Procfile[builder.ProcessWeb]
 	if strings.TrimSpace(line) == "" {
 		return nil, nil
 	}
-	return d.command(ctx, rel.ImageID, line)
+	return ct.command(ctx, rel.ImageID, line)
 }

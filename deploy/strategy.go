@@ -47,8 +47,11 @@ type Rollout struct {
 	// Out receives the progress lines the pusher sees.
 	Out io.Writer
 
-	d  *Deployer
-	tm *timings
+	// A strategy reaches containers and the router only through rs.
+	rs    *replicaSet
+	locks *appLocks
+	load  *appLoads
+	tm    *timings
 }
 
 // newRollout describes the rollout of rel for app.
@@ -56,7 +59,7 @@ func (d *Deployer) newRollout(app store.App, rel store.Release, tm *timings, out
 	ro := &Rollout{
 		App: app, To: rel, Replicas: awakeReplicas(app), Out: out,
 		Serving: d.routed.get(app.Name),
-		d:       d, tm: tm,
+		rs:      d.replicaSet, locks: &d.locks, load: &d.load, tm: tm,
 	}
 	if app.Active != 0 {
 		from, err := d.store.GetRelease(app.Name, app.Active)
@@ -73,21 +76,21 @@ func (d *Deployer) newRollout(app store.App, rel store.Release, tm *timings, out
 // returned: they serve together or not at all. The phases of the first are
 // timed.
 func (ro *Rollout) Start(ctx context.Context, rel store.Release, indexes []int) ([]Replica, error) {
-	return ro.d.startReplicas(ctx, ro.App, rel, indexes, ro.tm, ro.Out)
+	return ro.rs.startReplicas(ctx, ro.App, rel, indexes, ro.tm, ro.Out)
 }
 
 // Remove force-removes replicas that never served (a failed start, an
 // aborted rollout before its switch).
 func (ro *Rollout) Remove(reps []Replica) {
 	for _, r := range reps {
-		ro.d.remove(r.ID)
+		ro.rs.remove(r.ID)
 	}
 }
 
 // Stop stops replicas gracefully and removes them; drain them first.
 func (ro *Rollout) Stop(ctx context.Context, reps []Replica) {
 	for _, r := range reps {
-		ro.d.stopAndRemove(context.WithoutCancel(ctx), ro.App.Name, r.ID)
+		ro.rs.stopAndRemove(context.WithoutCancel(ctx), ro.App.Name, r.ID)
 	}
 }
 
@@ -95,12 +98,12 @@ func (ro *Rollout) Stop(ctx context.Context, reps []Replica) {
 // replica lock, without recording anything: for the steps of a rollout
 // before its end (Activate). drainOld waits for the backends that left.
 func (ro *Rollout) Switch(ctx context.Context, reps []Replica) (drainOld func(context.Context) error, err error) {
-	unlock, err := ro.d.locks.lockReplicas(ctx, ro.App.Name)
+	unlock, err := ro.locks.lockReplicas(ctx, ro.App.Name)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	drainOld, err = ro.d.route(ro.App.Name, reps)
+	drainOld, err = ro.rs.route(ro.App.Name, reps)
 	if err != nil {
 		return nil, fmt.Errorf("switch router: %w", err)
 	}
@@ -118,36 +121,36 @@ func (ro *Rollout) Switch(ctx context.Context, reps []Replica) (drainOld func(co
 // error after it means To serves but is not recorded, and is returned as
 // it is.
 func (ro *Rollout) Activate(ctx context.Context, reps []Replica) (drainOld func(context.Context) error, err error) {
-	d, name, rel := ro.d, ro.App.Name, ro.To
-	unlock, err := d.locks.lockReplicas(ctx, name)
+	rs, name, rel := ro.rs, ro.App.Name, ro.To
+	unlock, err := ro.locks.lockReplicas(ctx, name)
 	if err != nil {
 		return nil, ro.Failed("the switch", err)
 	}
 	defer unlock()
 	// A wake or a sleep may have changed the record since the rollout began.
-	app, err := d.store.GetApp(name)
+	app, err := rs.store.GetApp(name)
 	if err != nil {
 		return nil, ro.Failed("the switch", fmt.Errorf("app %s: %w", rel.App, err))
 	}
-	drainOld, err = d.route(name, reps)
+	drainOld, err = rs.route(name, reps)
 	if err != nil {
 		return nil, ro.Failed("the switch", fmt.Errorf("switch router: %w", err))
 	}
-	d.load.touch(name)
+	ro.load.touch(name)
 	ro.Mark("switch")
-	if err := d.store.ActivateRelease(name, rel.Version); err != nil {
+	if err := rs.store.ActivateRelease(name, rel.Version); err != nil {
 		// Traffic already flows to the new containers; say so rather than
 		// pretend it failed.
-		d.log.Error("activate release", "app", name, "release", rel.Version, "err", err)
+		rs.log.Error("activate release", "app", name, "release", rel.Version, "err", err)
 		return nil, &liveError{fmt.Errorf("v%d serves but could not be recorded as active: %w", rel.Version, err)}
 	}
 	if rel.Cause != store.CausePush || !maps.Equal(app.Env, rel.Env) || app.Resources != rel.Resources || app.Asleep {
 		// A deploy wakes a sleeping app: it runs until it is idle again.
-		if err := d.store.UpdateApp(name, func(a *store.App) error {
+		if err := rs.store.UpdateApp(name, func(a *store.App) error {
 			a.Env, a.Resources, a.Asleep = rel.Env, rel.Resources, false
 			return nil
 		}); err != nil {
-			d.log.Error("save config", "app", name, "err", err)
+			rs.log.Error("save config", "app", name, "err", err)
 		}
 	}
 	unlock()
@@ -158,13 +161,13 @@ func (ro *Rollout) Activate(ctx context.Context, reps []Replica) (drainOld func(
 // Drain waits, bounded by the drain timeout, for the requests in flight on
 // the backends a switch took out (drainOld from Switch or Activate).
 func (ro *Rollout) Drain(ctx context.Context, drainOld func(context.Context) error) {
-	ro.d.drain(ctx, drainOld, ro.Out)
+	ro.rs.drain(ctx, drainOld, ro.Out)
 }
 
 // StopOthers stops and removes every container of the app that is not of
 // To: the old releases, once To is active and they are drained.
 func (ro *Rollout) StopOthers(ctx context.Context) {
-	ro.d.stopOldReleases(context.WithoutCancel(ctx), ro.App.Name, ro.To.Version)
+	ro.rs.stopOldReleases(context.WithoutCancel(ctx), ro.App.Name, ro.To.Version)
 }
 
 // Step writes a progress line ("-----> ...") to the pusher.
@@ -172,7 +175,7 @@ func (ro *Rollout) Step(format string, args ...any) { step(ro.Out, format, args.
 
 // Event records an event of the app about To.
 func (ro *Rollout) Event(kind, format string, args ...any) {
-	ro.d.event(ro.App.Name, kind, ro.To.Version, format, args...)
+	ro.rs.event(ro.App.Name, kind, ro.To.Version, format, args...)
 }
 
 // Mark ends the timed phase called name (see the "Timings" line).
