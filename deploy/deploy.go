@@ -124,17 +124,15 @@ type Deployer struct {
 	// The store, engine, config and logger are the replica set's; they
 	// are shared, never copied.
 	*replicaSet
+	*guard
+	*Scaler
+	*Supervisor
 	builder  *builder.Builder
-	locks    appLocks
-	leases   leases
 	progress progressLogs
 	load     appLoads
 	hostCap  capacityCache
 	runs     runsInUse
 	restarts pendingRestarts
-	// restartGrace is how long after a crash the engine's restart policy
-	// gets before plat starts the container itself.
-	restartGrace time.Duration
 }
 
 // OnSwitch registers fn to be called after traffic of app moved to another
@@ -150,20 +148,20 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 		log = slog.Default()
 	}
 	cfg = cfg.withDefaults()
-	return &Deployer{
-		replicaSet: &replicaSet{
-			containers: &containers{
-				recorder: recorder{store: s, log: log},
-				engine:   e,
-				cfg:      cfg,
-				probe:    &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
-			},
-			switcher: sw,
+	rs := &replicaSet{
+		containers: &containers{
+			recorder: recorder{store: s, log: log},
+			engine:   e,
+			cfg:      cfg,
+			probe:    &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 		},
-		builder: builder.New(e),
-
-		restartGrace: defaultRestartGrace,
+		switcher: sw,
 	}
+	g := &guard{store: s, log: log}
+	d := &Deployer{replicaSet: rs, guard: g, builder: builder.New(e)}
+	d.Scaler = &Scaler{replicaSet: rs, guard: g, load: &d.load}
+	d.Supervisor = &Supervisor{replicaSet: rs, guard: g, restarts: &d.restarts, restartGrace: defaultRestartGrace}
+	return d
 }
 
 // step writes one progress line in the style pushers know from Heroku.

@@ -189,7 +189,7 @@ func (r *leases) cancelAll(cause error) {
 // (cause ErrClientGone: the caller passes the request's context), when it
 // is cancelled, or when it is released; the caller must Release it.
 // deploys says whether `plat deploy:cancel` ends it.
-func (d *Deployer) NewLease(ctx context.Context, app string, deploys bool) *Lease {
+func (g *guard) NewLease(ctx context.Context, app string, deploys bool) *Lease {
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	lctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -203,10 +203,10 @@ func (d *Deployer) NewLease(ctx context.Context, app string, deploys bool) *Leas
 	l := &Lease{
 		ID: hex.EncodeToString(id[:]), App: app,
 		ctx: lctx, cancel: cancel, stop: stop,
-		locks: &d.locks, leases: &d.leases, deploys: deploys,
+		locks: &g.locks, leases: &g.leases, deploys: deploys,
 		done: make(chan struct{}), idle: make(chan struct{}),
 	}
-	d.leases.add(l)
+	g.leases.add(l)
 	return l
 }
 
@@ -214,13 +214,13 @@ func (d *Deployer) NewLease(ctx context.Context, app string, deploys bool) *Leas
 // the app under it. The operation runs with the lease's context, which
 // ends when ctx does or the operation is cancelled; the caller releases
 // the lease.
-func (d *Deployer) lockApp(ctx context.Context, name string, deploys bool, out io.Writer) (store.App, *Lease, error) {
-	l := d.NewLease(ctx, name, deploys)
+func (g *guard) lockApp(ctx context.Context, name string, deploys bool, out io.Writer) (store.App, *Lease, error) {
+	l := g.NewLease(ctx, name, deploys)
 	if err := l.Lock(l.ctx, out); err != nil {
 		l.Release()
 		return store.App{}, nil, err
 	}
-	app, err := d.store.GetApp(name)
+	app, err := g.store.GetApp(name)
 	if err != nil {
 		l.Release()
 		return store.App{}, nil, fmt.Errorf("app %s: %w", name, err)
@@ -229,8 +229,8 @@ func (d *Deployer) lockApp(ctx context.Context, name string, deploys bool, out i
 }
 
 // lease returns the running lease id of app, or ErrNoLease.
-func (d *Deployer) lease(id, app string) (*Lease, error) {
-	l := d.leases.get(id)
+func (g *guard) lease(id, app string) (*Lease, error) {
+	l := g.leases.get(id)
 	if id == "" || l == nil || l.App != app {
 		return nil, ErrNoLease
 	}
@@ -241,8 +241,8 @@ func (d *Deployer) lease(id, app string) (*Lease, error) {
 // rollbacks) of app with cause (see CancelledBy) and waits, until ctx
 // ends, for them to finish: each failed release records the cause. It
 // returns what it cancelled, empty when nothing ran.
-func (d *Deployer) Cancel(ctx context.Context, app string, cause error) []string {
-	ls := d.leases.ofApp(app, true)
+func (g *guard) Cancel(ctx context.Context, app string, cause error) []string {
+	ls := g.leases.ofApp(app, true)
 	var what []string
 	for _, l := range ls {
 		l.cancel(cause)
@@ -264,11 +264,11 @@ func (d *Deployer) Cancel(ctx context.Context, app string, cause error) []string
 
 // Deploys returns how many deploys (pushes, config changes, rollbacks:
 // what deploy:cancel ends) are running now.
-func (d *Deployer) Deploys() int {
-	d.leases.mu.Lock()
-	defer d.leases.mu.Unlock()
+func (g *guard) Deploys() int {
+	g.leases.mu.Lock()
+	defer g.leases.mu.Unlock()
 	n := 0
-	for _, l := range d.leases.byID {
+	for _, l := range g.leases.byID {
 		if l.deploys {
 			n++
 		}
@@ -278,4 +278,4 @@ func (d *Deployer) Deploys() int {
 
 // CancelAll cancels every running operation, and those started from now
 // on, with cause (ErrShutdown when the daemon stops).
-func (d *Deployer) CancelAll(cause error) { d.leases.cancelAll(cause) }
+func (g *guard) CancelAll(cause error) { g.leases.cancelAll(cause) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 
 	"github.com/plat-paas/plat/store"
@@ -119,18 +120,27 @@ func (l *appLocks) lockReplicas(ctx context.Context, app string) (unlock func(),
 	return func() { once.Do(m.unlock) }, nil
 }
 
+// guard is the apps' locks and the leases that hold their release locks:
+// every component that changes an app takes them here.
+type guard struct {
+	store  *store.Store
+	log    *slog.Logger
+	locks  appLocks
+	leases leases
+}
+
 // withLockedApp runs fn with app's replica lock held and its fresh record,
 // unless the app is gone or was never deployed.
-func (d *Deployer) withLockedApp(ctx context.Context, appName string, fn func(store.App)) {
-	unlock, err := d.locks.lockReplicas(ctx, appName)
+func (g *guard) withLockedApp(ctx context.Context, appName string, fn func(store.App)) {
+	unlock, err := g.locks.lockReplicas(ctx, appName)
 	if err != nil {
 		return
 	}
 	defer unlock()
-	app, err := d.store.GetApp(appName)
+	app, err := g.store.GetApp(appName)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			d.log.Warn("read app", "app", appName, "err", err)
+			g.log.Warn("read app", "app", appName, "err", err)
 		}
 		return
 	}

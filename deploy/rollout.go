@@ -50,7 +50,7 @@ func (d *Deployer) run(ctx context.Context, s Strategy, app store.App, rel store
 // fail records rel as failed and returns the error for the caller. When
 // ctx was cancelled, the reason is the cancellation's cause ("cancelled by
 // admin during the build"), not the context error it made.
-func (d *Deployer) fail(ctx context.Context, rel store.Release, during string, cause error) (store.Release, error) {
+func (r *recorder) fail(ctx context.Context, rel store.Release, during string, cause error) (store.Release, error) {
 	if ctx.Err() != nil {
 		if c := context.Cause(ctx); errors.Is(c, ErrCancelled) {
 			cause = c
@@ -59,10 +59,10 @@ func (d *Deployer) fail(ctx context.Context, rel store.Release, during string, c
 			}
 		}
 	}
-	if err := d.store.FailRelease(rel.App, rel.Version, cause.Error()); err != nil {
-		d.log.Error("mark release failed", "app", rel.App, "release", rel.Version, "err", err)
+	if err := r.store.FailRelease(rel.App, rel.Version, cause.Error()); err != nil {
+		r.log.Error("mark release failed", "app", rel.App, "release", rel.Version, "err", err)
 	}
-	d.event(rel.App, "failed", rel.Version, "%v", cause)
+	r.event(rel.App, "failed", rel.Version, "%v", cause)
 	rel.Status, rel.Reason = store.StatusFailed, cause.Error()
 	return rel, cause
 }

@@ -126,24 +126,33 @@ func DescribeScale(s store.Scale) string {
 	return strings.Join(parts, ", ")
 }
 
+// Scaler changes how many replicas an app runs: by hand (Scale), to none
+// when it is idle (sleep) and back on a request (Wake), and with its load
+// (Autoscale).
+type Scaler struct {
+	*replicaSet
+	*guard
+	load *appLoads
+}
+
 // Scale changes app's scale settings and applies them: replicas are added
 // (healthy before they get traffic) or removed (drained first), a sleeping
 // app whose minimum is now above zero is woken. Scale settings belong to the
 // app, not to a release, so a rollback keeps them; each change is an event.
-func (d *Deployer) Scale(ctx context.Context, appName string, change ScaleChange, out io.Writer) (store.App, error) {
-	_, l, err := d.lockApp(ctx, appName, false, out)
+func (sc *Scaler) Scale(ctx context.Context, appName string, change ScaleChange, out io.Writer) (store.App, error) {
+	_, l, err := sc.lockApp(ctx, appName, false, out)
 	if err != nil {
 		return store.App{}, err
 	}
 	defer l.Release()
 	ctx = l.Context()
-	unlock, err := d.locks.lockReplicas(ctx, appName)
+	unlock, err := sc.locks.lockReplicas(ctx, appName)
 	if err != nil {
 		return store.App{}, err
 	}
 	defer unlock()
 	// Read under both locks: a wake or a sleep may have come in between.
-	app, err := d.store.GetApp(appName)
+	app, err := sc.store.GetApp(appName)
 	if err != nil {
 		return store.App{}, fmt.Errorf("app %s: %w", appName, err)
 	}
@@ -164,19 +173,19 @@ func (d *Deployer) Scale(ctx context.Context, appName string, change ScaleChange
 		step(out, "Saved; it takes effect with the first push")
 	case app.Asleep && s.Min > 0:
 		step(out, "Waking %s: its minimum is now %d", appName, s.Min)
-		err = d.wakeLocked(ctx, app, out)
+		err = sc.wakeLocked(ctx, app, out)
 	case app.Asleep:
 		step(out, "%s sleeps; the next request wakes it with %d %s", appName, n, plural(n, "replica", "replicas"))
 	default:
-		d.load.touch(appName)
-		err = d.resize(ctx, app, n, out)
+		sc.load.touch(appName)
+		err = sc.resize(ctx, app, n, out)
 	}
 	if err != nil {
 		return app, fmt.Errorf("scale unchanged: %w", err)
 	}
-	if err := d.store.UpdateApp(appName, func(a *store.App) error { a.Scale, a.Replicas = s, n; return nil }); err != nil {
+	if err := sc.store.UpdateApp(appName, func(a *store.App) error { a.Scale, a.Replicas = s, n; return nil }); err != nil {
 		return app, err
 	}
-	d.event(appName, "scaled", app.Active, "%s", DescribeScale(s))
-	return d.store.GetApp(appName)
+	sc.event(appName, "scaled", app.Active, "%s", DescribeScale(s))
+	return sc.store.GetApp(appName)
 }
