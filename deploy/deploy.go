@@ -127,11 +127,12 @@ type Deployer struct {
 	*guard
 	*Scaler
 	*Supervisor
+	*Releases
+	oneOffs  *oneOffs
 	builder  *builder.Builder
 	progress progressLogs
 	load     appLoads
 	hostCap  capacityCache
-	runs     runsInUse
 	restarts pendingRestarts
 }
 
@@ -158,7 +159,8 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 		switcher: sw,
 	}
 	g := &guard{store: s, log: log}
-	d := &Deployer{replicaSet: rs, guard: g, builder: builder.New(e)}
+	d := &Deployer{replicaSet: rs, guard: g, builder: builder.New(e), oneOffs: &oneOffs{containers: rs.containers}}
+	d.Releases = &Releases{replicaSet: rs, guard: g, builder: d.builder, oneOffs: d.oneOffs, progress: &d.progress, load: &d.load}
 	d.Scaler = &Scaler{replicaSet: rs, guard: g, load: &d.load}
 	d.Supervisor = &Supervisor{replicaSet: rs, guard: g, restarts: &d.restarts, restartGrace: defaultRestartGrace}
 	return d

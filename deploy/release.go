@@ -16,6 +16,18 @@ import (
 	"github.com/plat-paas/plat/store"
 )
 
+// Releases makes an app's releases: from a push, a config or resource
+// change, or a rollback. It records each one, runs its release command and
+// ships it with the app's strategy, and keeps the images of the last ones.
+type Releases struct {
+	*replicaSet
+	*guard
+	builder  *builder.Builder
+	oneOffs  *oneOffs
+	progress *progressLogs
+	load     *appLoads
+}
+
 // PushRequest is one pushed commit to build and deploy.
 type PushRequest struct {
 	App    string
@@ -35,8 +47,8 @@ type PushRequest struct {
 // lease. The build runs without any lock: other deploys, wakes and crash
 // recovery of the app go on meanwhile. Then the release lock is taken for
 // start, health check and switch; Push leaves it to the lease's owner.
-func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (store.Release, error) {
-	l, err := d.lease(req.Lease, req.App)
+func (rl *Releases) Push(ctx context.Context, req PushRequest, out io.Writer) (store.Release, error) {
+	l, err := rl.lease(req.Lease, req.App)
 	if err != nil {
 		return store.Release{}, err
 	}
@@ -47,11 +59,11 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 	defer stopUse()
 	ctx, cancel := l.bind(ctx)
 	defer cancel(nil)
-	app, err := d.store.GetApp(req.App)
+	app, err := rl.store.GetApp(req.App)
 	if err != nil {
 		return store.Release{}, fmt.Errorf("app %s: %w", req.App, err)
 	}
-	rel, err := d.store.CreateRelease(store.Release{
+	rel, err := rl.store.CreateRelease(store.Release{
 		App: app.Name, Cause: store.CausePush, Status: store.StatusDeploying,
 		GitSHA: req.GitSHA, Env: app.Env, Resources: app.Resources,
 	})
@@ -59,55 +71,55 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 		return store.Release{}, fmt.Errorf("create release: %w", err)
 	}
 	l.describe(fmt.Sprintf("v%d (push of %s)", rel.Version, short(req.GitSHA)))
-	out, done := d.progress.track(app.Name, rel.Version, out)
+	out, done := rl.progress.track(app.Name, rel.Version, out)
 	defer done()
-	d.event(app.Name, "started", rel.Version, "push of %s", short(req.GitSHA))
+	rl.event(app.Name, "started", rel.Version, "push of %s", short(req.GitSHA))
 	step(out, "Building %s v%d from %s", app.Name, rel.Version, short(req.GitSHA))
 
 	var buildLog bytes.Buffer
 	started := time.Now()
 	tm := newTimings()
-	built, err := d.builder.BuildRelease(ctx, builder.Request{
-		App: app.Name, Version: rel.Version, GitSHA: req.GitSHA, Source: req.Source, Instance: d.cfg.Instance,
+	built, err := rl.builder.BuildRelease(ctx, builder.Request{
+		App: app.Name, Version: rel.Version, GitSHA: req.GitSHA, Source: req.Source, Instance: rl.cfg.Instance,
 	}, io.MultiWriter(indent(out), &buildLog))
 	imageID := built.ImageID
-	if logErr := d.store.SetBuildLog(app.Name, rel.Version, buildLog.Bytes()); logErr != nil {
-		d.log.Warn("saving build log", "app", app.Name, "release", rel.Version, "err", logErr)
+	if logErr := rl.store.SetBuildLog(app.Name, rel.Version, buildLog.Bytes()); logErr != nil {
+		rl.log.Warn("saving build log", "app", app.Name, "release", rel.Version, "err", logErr)
 	}
 	if err != nil {
-		return d.fail(ctx, rel, "the build", fmt.Errorf("build failed: %w", err))
+		return rl.fail(ctx, rel, "the build", fmt.Errorf("build failed: %w", err))
 	}
 	step(out, "Built image %s in %s", shortID(imageID), time.Since(started).Round(time.Millisecond))
-	d.event(app.Name, "built", rel.Version, "image %s", shortID(imageID))
-	if err := d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error {
+	rl.event(app.Name, "built", rel.Version, "image %s", shortID(imageID))
+	if err := rl.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error {
 		r.ImageID, r.Procfile = imageID, built.Procfile
 		return nil
 	}); err != nil {
-		return d.fail(ctx, rel, "the build", fmt.Errorf("record image: %w", err))
+		return rl.fail(ctx, rel, "the build", fmt.Errorf("record image: %w", err))
 	}
 	rel.ImageID, rel.Procfile = imageID, built.Procfile
 	tm.mark("build")
 
 	if err := l.Lock(ctx, out); err != nil {
-		return d.fail(ctx, rel, "the wait for another deploy", err)
+		return rl.fail(ctx, rel, "the wait for another deploy", err)
 	}
 	if req.Check != nil {
 		if err := req.Check(); err != nil {
-			return d.fail(ctx, rel, "", err)
+			return rl.fail(ctx, rel, "", err)
 		}
 	}
 	// The config may have changed during the build: the release runs with
 	// the app's config as it is now.
-	if app, err = d.store.GetApp(req.App); err != nil {
-		return d.fail(ctx, rel, "", fmt.Errorf("app %s: %w", req.App, err))
+	if app, err = rl.store.GetApp(req.App); err != nil {
+		return rl.fail(ctx, rel, "", fmt.Errorf("app %s: %w", req.App, err))
 	}
 	if !maps.Equal(app.Env, rel.Env) {
-		if err := d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error { r.Env = app.Env; return nil }); err != nil {
-			return d.fail(ctx, rel, "", fmt.Errorf("record config: %w", err))
+		if err := rl.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error { r.Env = app.Env; return nil }); err != nil {
+			return rl.fail(ctx, rel, "", fmt.Errorf("record config: %w", err))
 		}
 		rel.Env = app.Env
 	}
-	return d.run(ctx, strategyFor(app), app, rel, tm, out)
+	return rl.run(ctx, strategyFor(app), app, rel, tm, out)
 }
 
 // ConfigChange sets and unsets config vars.
@@ -119,8 +131,8 @@ type ConfigChange struct {
 // SetConfig applies a config change as a new release (same image, new env)
 // through the blue-green path. If the app was never deployed the config is
 // only saved, for the first push, and the returned release is zero.
-func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigChange, out io.Writer) (store.Release, error) {
-	app, l, err := d.lockApp(ctx, appName, true, out)
+func (rl *Releases) SetConfig(ctx context.Context, appName string, change ConfigChange, out io.Writer) (store.Release, error) {
+	app, l, err := rl.lockApp(ctx, appName, true, out)
 	if err != nil {
 		return store.Release{}, err
 	}
@@ -131,11 +143,11 @@ func (d *Deployer) SetConfig(ctx context.Context, appName string, change ConfigC
 		return store.Release{}, err
 	}
 	if app.Active == 0 {
-		err := d.store.UpdateApp(appName, func(a *store.App) error { a.Env = env; return nil })
+		err := rl.store.UpdateApp(appName, func(a *store.App) error { a.Env = env; return nil })
 		step(out, "Config saved; it takes effect with the first push")
 		return store.Release{}, err
 	}
-	return d.redeploy(ctx, l, app, releaseChange{
+	return rl.redeploy(ctx, l, app, releaseChange{
 		cause: store.CauseConfig, env: env, resources: app.Resources,
 		kind: "config change", reason: describeChange(change), reused: "image",
 	}, out)
@@ -154,12 +166,12 @@ type releaseChange struct {
 
 // redeploy records change as a new release of app, the caller holding its
 // lease l, and deploys it through the blue-green path, without a rebuild.
-func (d *Deployer) redeploy(ctx context.Context, l *Lease, app store.App, change releaseChange, out io.Writer) (store.Release, error) {
-	active, err := d.store.GetRelease(app.Name, app.Active)
+func (rl *Releases) redeploy(ctx context.Context, l *Lease, app store.App, change releaseChange, out io.Writer) (store.Release, error) {
+	active, err := rl.store.GetRelease(app.Name, app.Active)
 	if err != nil {
 		return store.Release{}, fmt.Errorf("active release: %w", err)
 	}
-	rel, err := d.store.CreateRelease(store.Release{
+	rel, err := rl.store.CreateRelease(store.Release{
 		App: app.Name, Cause: change.cause, Status: store.StatusDeploying,
 		ImageID: active.ImageID, GitSHA: active.GitSHA, Env: change.env, Resources: change.resources,
 		Procfile: active.Procfile, Reason: change.reason,
@@ -168,28 +180,28 @@ func (d *Deployer) redeploy(ctx context.Context, l *Lease, app store.App, change
 		return store.Release{}, fmt.Errorf("create release: %w", err)
 	}
 	l.describe(fmt.Sprintf("v%d (%s: %s)", rel.Version, change.kind, rel.Reason))
-	out, done := d.progress.track(app.Name, rel.Version, out)
+	out, done := rl.progress.track(app.Name, rel.Version, out)
 	defer done()
-	d.event(app.Name, "started", rel.Version, "%s: %s", change.kind, rel.Reason)
+	rl.event(app.Name, "started", rel.Version, "%s: %s", change.kind, rel.Reason)
 	step(out, "Deploying %s v%d: %s (%s of v%d, no rebuild)", app.Name, rel.Version, rel.Reason, change.reused, active.Version)
-	return d.run(ctx, strategyFor(app), app, rel, newTimings(), out)
+	return rl.run(ctx, strategyFor(app), app, rel, newTimings(), out)
 }
 
 // Rollback deploys the image and config of an earlier release as a new
 // release. version 0 means the newest release before the active one that
 // went live.
-func (d *Deployer) Rollback(ctx context.Context, appName string, version int, out io.Writer) (store.Release, error) {
-	app, l, err := d.lockApp(ctx, appName, true, out)
+func (rl *Releases) Rollback(ctx context.Context, appName string, version int, out io.Writer) (store.Release, error) {
+	app, l, err := rl.lockApp(ctx, appName, true, out)
 	if err != nil {
 		return store.Release{}, err
 	}
 	defer l.Release()
 	ctx = l.Context()
-	target, err := d.rollbackTarget(ctx, app, version)
+	target, err := rl.rollbackTarget(ctx, app, version)
 	if err != nil {
 		return store.Release{}, err
 	}
-	rel, err := d.store.CreateRelease(store.Release{
+	rel, err := rl.store.CreateRelease(store.Release{
 		App: appName, Cause: store.CauseRollback, Status: store.StatusDeploying,
 		ImageID: target.ImageID, GitSHA: target.GitSHA, Env: target.Env, Resources: target.Resources,
 		Procfile: target.Procfile, Reason: fmt.Sprintf("rollback to v%d", target.Version),
@@ -198,19 +210,19 @@ func (d *Deployer) Rollback(ctx context.Context, appName string, version int, ou
 		return store.Release{}, fmt.Errorf("create release: %w", err)
 	}
 	l.describe(fmt.Sprintf("v%d (rollback to v%d)", rel.Version, target.Version))
-	out, done := d.progress.track(appName, rel.Version, out)
+	out, done := rl.progress.track(appName, rel.Version, out)
 	defer done()
-	d.event(appName, "started", rel.Version, "rollback to v%d", target.Version)
+	rl.event(appName, "started", rel.Version, "rollback to v%d", target.Version)
 	step(out, "Rolling back %s to v%d as v%d (no rebuild)", appName, target.Version, rel.Version)
 	// A rollback is a recovery, not an experiment: always one blue-green switch.
-	return d.run(ctx, blueGreen{}, app, rel, newTimings(), out)
+	return rl.run(ctx, blueGreen{}, app, rel, newTimings(), out)
 }
 
-func (d *Deployer) rollbackTarget(ctx context.Context, app store.App, version int) (store.Release, error) {
+func (rl *Releases) rollbackTarget(ctx context.Context, app store.App, version int) (store.Release, error) {
 	if app.Active == 0 {
 		return store.Release{}, fmt.Errorf("%w: %s has never been deployed, so there is nothing to roll back to", ErrNoRelease, app.Name)
 	}
-	releases, err := d.store.ListReleases(app.Name)
+	releases, err := rl.store.ListReleases(app.Name)
 	if err != nil {
 		return store.Release{}, err
 	}
@@ -241,55 +253,55 @@ func (d *Deployer) rollbackTarget(ctx context.Context, app store.App, version in
 			return store.Release{}, fmt.Errorf("%w: v%d never went live (%s), so it cannot be rolled back to", ErrNoRelease, version, target.Reason)
 		}
 	}
-	ok, err := d.engine.ImageExists(ctx, target.ImageID)
+	ok, err := rl.engine.ImageExists(ctx, target.ImageID)
 	if err != nil {
 		return store.Release{}, fmt.Errorf("check image of v%d: %w", target.Version, err)
 	}
 	if !ok {
-		return store.Release{}, fmt.Errorf("%w: the image of v%d was removed (plat keeps the images of the last %d releases); pick a newer release", ErrNoRelease, target.Version, d.cfg.Retain)
+		return store.Release{}, fmt.Errorf("%w: the image of v%d was removed (plat keeps the images of the last %d releases); pick a newer release", ErrNoRelease, target.Version, rl.cfg.Retain)
 	}
 	return *target, nil
 }
 
 // Destroy removes an app: its route, containers, images and records. Its
 // running deploys are cancelled first.
-func (d *Deployer) Destroy(ctx context.Context, appName string) error {
-	for _, l := range d.leases.ofApp(appName, false) {
+func (rl *Releases) Destroy(ctx context.Context, appName string) error {
+	for _, l := range rl.leases.ofApp(appName, false) {
 		l.cancel(fmt.Errorf("%w: the app is being destroyed", ErrCancelled))
 	}
-	_, l, err := d.lockApp(ctx, appName, false, io.Discard)
+	_, l, err := rl.lockApp(ctx, appName, false, io.Discard)
 	if err != nil {
 		return err
 	}
 	defer l.Release()
-	unlock, err := d.locks.lockReplicas(l.Context(), appName)
+	unlock, err := rl.locks.lockReplicas(l.Context(), appName)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	releases, err := d.store.ListReleases(appName)
+	releases, err := rl.store.ListReleases(appName)
 	if err != nil {
 		return fmt.Errorf("app %s: %w", appName, err)
 	}
-	d.switcher.Remove(appName)
-	d.routed.set(appName, nil)
-	d.load.forget(appName)
-	d.stopOthers(ctx, appName, nil)
+	rl.switcher.Remove(appName)
+	rl.routed.set(appName, nil)
+	rl.load.forget(appName)
+	rl.stopOthers(ctx, appName, nil)
 	// By tag, as pruneImages does: an image shared with another app keeps
 	// that app's tag.
 	for _, r := range releases {
 		if r.Cause != store.CausePush || r.ImageID == "" {
 			continue
 		}
-		tag := builder.InstanceTag(d.cfg.Instance, appName, r.Version)
-		if err := d.engine.RemoveImage(ctx, tag); err != nil && !errors.Is(err, engine.ErrNotFound) {
-			d.log.Warn("remove image", "app", appName, "tag", tag, "err", err)
+		tag := builder.InstanceTag(rl.cfg.Instance, appName, r.Version)
+		if err := rl.engine.RemoveImage(ctx, tag); err != nil && !errors.Is(err, engine.ErrNotFound) {
+			rl.log.Warn("remove image", "app", appName, "tag", tag, "err", err)
 		}
 	}
-	if err := d.engine.RemoveNetwork(ctx, NetworkName(d.cfg.Instance, appName)); err != nil && !errors.Is(err, engine.ErrNotFound) {
-		d.log.Warn("remove network", "app", appName, "err", err)
+	if err := rl.engine.RemoveNetwork(ctx, NetworkName(rl.cfg.Instance, appName)); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		rl.log.Warn("remove network", "app", appName, "err", err)
 	}
-	if err := d.store.DeleteApp(appName); err != nil {
+	if err := rl.store.DeleteApp(appName); err != nil {
 		return fmt.Errorf("delete app %s: %w", appName, err)
 	}
 	return nil

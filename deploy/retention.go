@@ -14,17 +14,17 @@ import (
 // It removes the tags the builds gave them, not the image IDs: an image
 // another app's build shares (same source, same ID) keeps that app's tag
 // and stays; an image goes with its last tag.
-func (d *Deployer) pruneImages(ctx context.Context, app string) {
-	releases, err := d.store.ListReleases(app)
+func (rl *Releases) pruneImages(ctx context.Context, app string) {
+	releases, err := rl.store.ListReleases(app)
 	if err != nil {
 		return
 	}
-	a, err := d.store.GetApp(app)
+	a, err := rl.store.GetApp(app)
 	if err != nil {
 		return
 	}
 	keep := map[string]bool{}
-	cut := len(releases) - d.cfg.Retain
+	cut := len(releases) - rl.cfg.Retain
 	for i, r := range releases {
 		if i >= cut || r.Version == a.Active {
 			keep[r.ImageID] = true
@@ -34,13 +34,13 @@ func (d *Deployer) pruneImages(ctx context.Context, app string) {
 		if i >= cut || r.Cause != store.CausePush || r.ImageID == "" || keep[r.ImageID] {
 			continue
 		}
-		tag := builder.InstanceTag(d.cfg.Instance, app, r.Version)
-		if err := d.engine.RemoveImage(ctx, tag); err != nil {
+		tag := builder.InstanceTag(rl.cfg.Instance, app, r.Version)
+		if err := rl.engine.RemoveImage(ctx, tag); err != nil {
 			if !errors.Is(err, engine.ErrNotFound) {
-				d.log.Warn("remove old image", "app", app, "release", r.Version, "tag", tag, "err", err)
+				rl.log.Warn("remove old image", "app", app, "release", r.Version, "tag", tag, "err", err)
 			}
 			continue
 		}
-		d.log.Info("removed old image", "app", app, "release", r.Version, "tag", tag, "image", shortID(r.ImageID))
+		rl.log.Info("removed old image", "app", app, "release", r.Version, "tag", tag, "image", shortID(r.ImageID))
 	}
 }

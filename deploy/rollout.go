@@ -15,15 +15,15 @@ import (
 // containers are removed, rel is marked failed and the old release keeps
 // serving. Only the switch steps take the replica lock, so wakes and crash
 // recovery go on meanwhile; a cancelled ctx stops it up to the switch.
-func (d *Deployer) run(ctx context.Context, s Strategy, app store.App, rel store.Release, tm *timings, out io.Writer) (store.Release, error) {
+func (rl *Releases) run(ctx context.Context, s Strategy, app store.App, rel store.Release, tm *timings, out io.Writer) (store.Release, error) {
 	// The release phase comes before any new replica exists, so none can
 	// take traffic before it succeeded.
-	if ran, err := d.releasePhase(ctx, app.Name, rel, out); err != nil {
-		return d.fail(ctx, rel, "the release command", err)
+	if ran, err := rl.oneOffs.releasePhase(ctx, app.Name, rel, out); err != nil {
+		return rl.fail(ctx, rel, "the release command", err)
 	} else if ran {
 		tm.mark("release")
 	}
-	ro := d.newRollout(app, rel, tm, out)
+	ro := rl.newRollout(app, rel, tm, out)
 	if err := s.Rollout(ctx, ro); err != nil {
 		var live *liveError
 		if errors.As(err, &live) {
@@ -31,16 +31,16 @@ func (d *Deployer) run(ctx context.Context, s Strategy, app store.App, rel store
 		}
 		var pe *phaseError
 		if errors.As(err, &pe) {
-			return d.fail(ctx, rel, pe.during, pe.err)
+			return rl.fail(ctx, rel, pe.during, pe.err)
 		}
-		return d.fail(ctx, rel, "", err)
+		return rl.fail(ctx, rel, "", err)
 	}
-	d.pruneImages(context.WithoutCancel(ctx), app.Name)
+	rl.pruneImages(context.WithoutCancel(ctx), app.Name)
 	tm.mark("cleanup")
 	step(out, "Timings: %s", tm)
-	d.event(app.Name, "timings", rel.Version, "%s", tm)
+	rl.event(app.Name, "timings", rel.Version, "%s", tm)
 
-	rel, err := d.store.GetRelease(app.Name, rel.Version)
+	rel, err := rl.store.GetRelease(app.Name, rel.Version)
 	if err != nil {
 		return rel, fmt.Errorf("read release: %w", err)
 	}

@@ -55,16 +55,16 @@ type Rollout struct {
 }
 
 // newRollout describes the rollout of rel for app.
-func (d *Deployer) newRollout(app store.App, rel store.Release, tm *timings, out io.Writer) *Rollout {
+func (rl *Releases) newRollout(app store.App, rel store.Release, tm *timings, out io.Writer) *Rollout {
 	ro := &Rollout{
 		App: app, To: rel, Replicas: awakeReplicas(app), Out: out,
-		Serving: d.routed.get(app.Name),
-		rs:      d.replicaSet, locks: &d.locks, load: &d.load, tm: tm,
+		Serving: rl.routed.get(app.Name),
+		rs:      rl.replicaSet, locks: &rl.locks, load: rl.load, tm: tm,
 	}
 	if app.Active != 0 {
-		from, err := d.store.GetRelease(app.Name, app.Active)
+		from, err := rl.store.GetRelease(app.Name, app.Active)
 		if err != nil {
-			d.log.Warn("read stable release", "app", app.Name, "release", app.Active, "err", err)
+			rl.log.Warn("read stable release", "app", app.Name, "release", app.Active, "err", err)
 		}
 		ro.From = from
 	}
