@@ -1,8 +1,21 @@
-// Package deploy owns releases: it builds pushes into releases, runs them
-// blue-green (start beside the old one, health-check, switch, drain, stop),
-// and makes config changes and rollbacks into new releases through the same
-// path. It knows the store and the engine, and sees the router only through
-// the small Switcher interface.
+// Package deploy owns releases: it builds pushes into releases, ships them
+// with the app's release strategy (blue-green today: start beside the old
+// one, health-check, switch, drain, stop), and makes config changes and
+// rollbacks into new releases through the same path. It knows the store and
+// the engine, and sees the router only through the small Switcher interface.
+//
+// Where things are:
+//   - containers.go: containers, the only code that starts and stops app
+//     containers; replicas.go: replicaSet, the only code that moves traffic.
+//   - strategy.go: the Strategy interface and the Rollout a strategy works
+//     through; bluegreen.go: blue-green, one file per strategy.
+//   - release.go, rollout.go, retention.go: Releases (push, config,
+//     rollback, destroy; the release command; image retention).
+//   - reconcile.go, watch.go: Supervisor (start-up and crash recovery).
+//   - scale.go, sleep.go, autoscale.go, load.go: Scaler (scale, sleep and
+//     wake, autoscale) and its load model.
+//   - lock.go, lease.go: guard (the app locks and the leases that hold them).
+//   - deploy.go: Deployer, the facade the daemon wires.
 package deploy
 
 import (
