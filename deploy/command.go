@@ -22,23 +22,23 @@ type shellCache struct {
 }
 
 // hasShell reports whether image has /bin/sh, asking the engine once.
-func (ct *containers) hasShell(ctx context.Context, image string) (bool, error) {
-	ct.shells.mu.Lock()
-	has, ok := ct.shells.images[image]
-	ct.shells.mu.Unlock()
+func (sp *specs) hasShell(ctx context.Context, image string) (bool, error) {
+	sp.shells.mu.Lock()
+	has, ok := sp.shells.images[image]
+	sp.shells.mu.Unlock()
 	if ok {
 		return has, nil
 	}
-	has, err := ct.engine.HasFile(ctx, image, shellPath)
+	has, err := sp.engine.HasFile(ctx, image, shellPath)
 	if err != nil {
 		return false, fmt.Errorf("look for a shell in the image: %w", err)
 	}
-	ct.shells.mu.Lock()
-	if ct.shells.images == nil {
-		ct.shells.images = map[string]bool{}
+	sp.shells.mu.Lock()
+	if sp.shells.images == nil {
+		sp.shells.images = map[string]bool{}
 	}
-	ct.shells.images[image] = has
-	ct.shells.mu.Unlock()
+	sp.shells.images[image] = has
+	sp.shells.mu.Unlock()
 	return has, nil
 }
 
@@ -46,8 +46,8 @@ func (ct *containers) hasShell(ctx context.Context, image string) (bool, error) 
 // argv of a container of image: `/bin/sh -c LINE` when the image has a
 // shell (pipes, $VARS and && work as on Heroku), else LINE split into
 // arguments (SplitCommand) and run directly (images FROM scratch).
-func (ct *containers) command(ctx context.Context, image, line string) ([]string, error) {
-	has, err := ct.hasShell(ctx, image)
+func (sp *specs) command(ctx context.Context, image, line string) ([]string, error) {
+	has, err := sp.hasShell(ctx, image)
 	if err != nil {
 		return nil, err
 	}

@@ -21,9 +21,15 @@ import (
 // containers on the engine. It never touches the router (replicaSet does).
 type containers struct {
 	recorder
+	*specs
+	probe *http.Client
+}
+
+// specs is what an app's containers run with: their names and labels, the
+// command, the config, limits and network.
+type specs struct {
 	engine engine.Engine
 	cfg    Config
-	probe  *http.Client
 	shells shellCache
 }
 
@@ -182,8 +188,8 @@ func (ct *containers) stopContainers(ctx context.Context, app string, cs []engin
 	}
 }
 
-func (ct *containers) containerName(app string, version, replica int) string {
-	return fmt.Sprintf("%s-%s-v%d.%d", ct.cfg.Instance, app, version, replica)
+func (sp *specs) containerName(app string, version, replica int) string {
+	return fmt.Sprintf("%s-%s-v%d.%d", sp.cfg.Instance, app, version, replica)
 }
 
 func replicaNames(reps []Replica) string {
@@ -195,8 +201,8 @@ func replicaNames(reps []Replica) string {
 }
 
 // labels selects this daemon's app containers, plus the given key/value pairs.
-func (ct *containers) labels(kv ...string) map[string]string {
-	m := map[string]string{engine.LabelRole: engine.RoleApp, engine.LabelInstance: ct.cfg.Instance}
+func (sp *specs) labels(kv ...string) map[string]string {
+	m := map[string]string{engine.LabelRole: engine.RoleApp, engine.LabelInstance: sp.cfg.Instance}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}

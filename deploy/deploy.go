@@ -165,8 +165,7 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 	rs := &replicaSet{
 		containers: &containers{
 			recorder: recorder{store: s, log: log},
-			engine:   e,
-			cfg:      cfg,
+			specs:    &specs{engine: e, cfg: cfg},
 			probe:    &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 		},
 		switcher: sw,

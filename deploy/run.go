@@ -51,16 +51,16 @@ func (d *Deployer) OneOffs(ctx context.Context, app string) []Replica {
 
 // isolation is what every container of app's release rel runs with, the
 // replicas and one-off containers alike: its config, limits and network.
-func (ct *containers) isolation(app string, rel store.Release) engine.ContainerSpec {
-	res := ct.effectiveResources(rel.Resources)
+func (sp *specs) isolation(app string, rel store.Release) engine.ContainerSpec {
+	res := sp.effectiveResources(rel.Resources)
 	return engine.ContainerSpec{
 		Image:         rel.ImageID,
-		Env:           containerEnv(rel.Env, ct.cfg.Port),
+		Env:           containerEnv(rel.Env, sp.cfg.Port),
 		MemoryBytes:   res.MemoryBytes,
 		NanoCPUs:      res.NanoCPUs,
 		ReadOnly:      res.ReadOnly,
-		Network:       NetworkName(ct.cfg.Instance, app),
-		NetworkLabels: map[string]string{engine.LabelInstance: ct.cfg.Instance, engine.LabelApp: app},
+		Network:       NetworkName(sp.cfg.Instance, app),
+		NetworkLabels: map[string]string{engine.LabelInstance: sp.cfg.Instance, engine.LabelApp: app},
 	}
 }
 
@@ -261,10 +261,10 @@ var errReleaseTimeout = errors.New("release command timed out")
 
 // webCommand is the argv of rel's web replicas: the Procfile's web line
 // through command, or nil for the image's CMD.
-func (ct *containers) webCommand(ctx context.Context, rel store.Release) ([]string, error) {
+func (sp *specs) webCommand(ctx context.Context, rel store.Release) ([]string, error) {
 	line := rel.Procfile[builder.ProcessWeb]
 	if strings.TrimSpace(line) == "" {
 		return nil, nil
 	}
-	return ct.command(ctx, rel.ImageID, line)
+	return sp.command(ctx, rel.ImageID, line)
 }
