@@ -85,6 +85,10 @@ type Config struct {
 	// (below) the target before a replica is added (removed).
 	ScaleUpDelay   time.Duration
 	ScaleDownDelay time.Duration
+
+	// BaseImages are the base images, by stack, of the Dockerfiles plat
+	// generates for pushes without one (builder.DefaultBaseImages).
+	BaseImages builder.BaseImages
 }
 
 func (c Config) withDefaults() Config {
@@ -228,6 +232,7 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 	tm := newTimings()
 	built, err := d.builder.BuildRelease(ctx, builder.Request{
 		App: app.Name, Version: rel.Version, GitSHA: req.GitSHA, Source: req.Source, Instance: d.cfg.Instance,
+		BaseImages: d.cfg.BaseImages, OnGenerate: d.generated(rel, io.MultiWriter(out, &buildLog)),
 	}, io.MultiWriter(indent(out), &buildLog))
 	imageID := built.ImageID
 	if logErr := d.store.SetBuildLog(app.Name, rel.Version, buildLog.Bytes()); logErr != nil {
@@ -321,7 +326,7 @@ func (d *Deployer) redeploy(ctx context.Context, l *Lease, app store.App, change
 	rel, err := d.store.CreateRelease(store.Release{
 		App: app.Name, Cause: change.cause, Status: store.StatusDeploying,
 		ImageID: active.ImageID, GitSHA: active.GitSHA, Env: change.env, Resources: change.resources,
-		Procfile: active.Procfile, Reason: change.reason,
+		Procfile: active.Procfile, Dockerfile: active.Dockerfile, Reason: change.reason,
 	})
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
@@ -351,7 +356,7 @@ func (d *Deployer) Rollback(ctx context.Context, appName string, version int, ou
 	rel, err := d.store.CreateRelease(store.Release{
 		App: appName, Cause: store.CauseRollback, Status: store.StatusDeploying,
 		ImageID: target.ImageID, GitSHA: target.GitSHA, Env: target.Env, Resources: target.Resources,
-		Procfile: target.Procfile, Reason: fmt.Sprintf("rollback to v%d", target.Version),
+		Procfile: target.Procfile, Dockerfile: target.Dockerfile, Reason: fmt.Sprintf("rollback to v%d", target.Version),
 	})
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
