@@ -426,8 +426,13 @@ func staticBuild(bases BaseImages, inst nodeInstall) Generated {
 
 // ---- Python ----
 
-// requirementsLine matches a requirement (not a comment, blank or option).
-var requirementsLine = regexp.MustCompile(`(?m)^\s*[A-Za-z0-9]`)
+// requirementsLine matches a line of requirements.txt that is not blank or
+// a comment: a requirement, or an option such as -r base.txt.
+var requirementsLine = regexp.MustCompile(`(?m)^[ \t]*[^#\s]`)
+
+// requirementsLocal matches a requirements.txt line that needs other
+// files of the source: options (-r, -c, -e) and local paths.
+var requirementsLocal = regexp.MustCompile(`(?m)^[ \t]*(-|\.|/|file:)`)
 
 // lists reports whether a requirements.txt or pyproject.toml names the
 // distribution dist.
@@ -448,10 +453,15 @@ func detectPython(src Source, bases BaseImages, web string) (Generated, error) {
 	if src.has("requirements.txt") {
 		manifest = src.Contents["requirements.txt"]
 		detected = "Python (requirements.txt)"
-		if requirementsLine.Match(manifest) {
-			lines = append(lines, "COPY requirements.txt ./", "RUN python3 -m pip install -r requirements.txt")
+		switch {
+		case requirementsLocal.Match(manifest):
+			// It names other files (-r base.txt, -e .): they come first.
+			lines = append(lines, "COPY . .", "RUN python3 -m pip install -r requirements.txt")
+		case requirementsLine.Match(manifest):
+			lines = append(lines, "COPY requirements.txt ./", "RUN python3 -m pip install -r requirements.txt", "COPY . .")
+		default:
+			lines = append(lines, "COPY . .")
 		}
-		lines = append(lines, "COPY . .")
 	} else {
 		manifest = src.Contents["pyproject.toml"]
 		detected = "Python (pyproject.toml)"
