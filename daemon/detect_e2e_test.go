@@ -36,7 +36,10 @@ const (
 var stackBases = map[string]string{
 	"node":   "RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm ca-certificates && rm -rf /var/lib/apt/lists/*\nENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt\n",
 	"python": "RUN apt-get update && apt-get install -y --no-install-recommends python3 ca-certificates && rm -rf /var/lib/apt/lists/*\n",
-	"go":     "RUN apt-get update && apt-get install -y --no-install-recommends golang-go ca-certificates && rm -rf /var/lib/apt/lists/*\n",
+	// The Go base compiles what the Go app imports once, with the flags of
+	// the generated Dockerfile, so that the app's build does not.
+	"go": "RUN apt-get update && apt-get install -y --no-install-recommends golang-go ca-certificates && rm -rf /var/lib/apt/lists/*\n" +
+		"RUN CGO_ENABLED=0 go build -trimpath fmt net/http os\n",
 }
 
 var (
