@@ -123,6 +123,15 @@ func makeStackBases(t *testing.T) (map[string]string, error) {
 				return
 			}
 			t.Logf("made %s in %s", tag, time.Since(started).Round(time.Second))
+			// Older bases of the stack (another Dockerfile, CA bundle or
+			// Debian image) are not used again.
+			old, _ := exec.Command("docker", "images", "-q", "--filter", "label="+testBaseLabel+"="+debianBaseLabel+"-"+stack).Output()
+			newID, _ := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", tag).Output()
+			for _, id := range strings.Fields(string(old)) {
+				if !strings.Contains(string(newID), id) {
+					exec.Command("docker", "rmi", id).Run()
+				}
+			}
 		}()
 	}
 	wg.Wait()
