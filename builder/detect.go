@@ -287,10 +287,11 @@ func detectGo(src Source, bases BaseImages, web string) (Generated, error) {
 		"COPY --from=build /out/app /app",
 	)
 	if web != "" {
-		lines = append(lines, shellCmd(web))
-	} else {
-		lines = append(lines, execCmd("/app"))
+		// No shell FROM scratch for a shell-form CMD: plat runs the
+		// Procfile's web line itself, split into arguments.
+		lines = append(lines, "# plat runs the Procfile's web line instead of this CMD.")
 	}
+	lines = append(lines, execCmd("/app"))
 	return Generated{Stack: StackGo, Detected: detected, Dockerfile: dockerfile(detected, []string{baseNote(img, StackGo, "build"), "scratch (run)"}, lines...)}, nil
 }
 

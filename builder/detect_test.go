@@ -93,8 +93,8 @@ func TestDetect(t *testing.T) {
 			[]string{"-o /out/app ./cmd/shop"}, nil, nil},
 		{"go several cmds", map[string]string{"go.mod": goMod, "cmd/a/main.go": mainGo, "cmd/b/main.go": mainGo}, "", "", nil, nil, ErrDetect},
 		{"go no main package", map[string]string{"go.mod": goMod, "shop.go": libGo}, "", "", nil, nil, ErrDetect},
-		{"go Procfile", map[string]string{"go.mod": goMod, "main.go": mainGo, "Procfile": "web: /app -addr :$PORT"}, StackGo, "Procfile web",
-			[]string{"CMD /app -addr :$PORT"}, []string{`CMD ["/app"]`}, nil},
+		{"go Procfile", map[string]string{"go.mod": goMod, "main.go": mainGo, "Procfile": "web: /app -addr :8080"}, StackGo, "Procfile web",
+			[]string{"# plat runs the Procfile's web line instead of this CMD.\nCMD [\"/app\"]"}, []string{"CMD /app"}, nil},
 		{"go wins over package.json", map[string]string{"go.mod": goMod, "main.go": mainGo, "package.json": pkgStart}, StackGo, "Go", nil, nil, nil},
 		// Python.
 		{"python app.py", map[string]string{"requirements.txt": "# stdlib only\n", "app.py": ""}, StackPython, "Python (requirements.txt)",
