@@ -312,11 +312,24 @@ func TestPushWithoutDockerfile(t *testing.T) {
 	}
 }
 
-// TestPushWithoutDockerfileRejections: an app plat cannot tell is rejected
-// with what plat looked for, and a release built from the repository's own
-// Dockerfile has no generated one to print.
+// TestPushWithoutDockerfileRejections: a bad --base-image stops the daemon;
+// an app plat cannot tell is rejected with what plat looked for, and a
+// release built from the repository's own Dockerfile has no generated one
+// to print.
 func TestPushWithoutDockerfileRejections(t *testing.T) {
 	requireTools(t)
+	// A bad --base-image stops the daemon before it starts, naming the stacks.
+	for _, bad := range []string{"java=eclipse-temurin", "node", "node="} {
+		cmd := exec.Command(platBin, "daemon", "--base-image", bad, "--data", t.TempDir())
+		out, _ := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(out), "base image") {
+			t.Errorf("plat daemon --base-image %s: exit %d, output:\n%s", bad, code, out)
+		}
+	}
+	if out, _ := exec.Command(platBin, "daemon", "--base-image", "java=x", "--data", t.TempDir()).CombinedOutput(); !strings.Contains(string(out), "node, go, python, ruby, static") {
+		t.Errorf("unknown stack: the error does not list the stacks:\n%s", out)
+	}
+
 	d := startDaemon(t)
 	d.createApp("mystery")
 	r := d.newBareRepo("mystery")
