@@ -196,7 +196,8 @@ func lastLines(s string, n int) string {
 // generated, builds it on the configured base image and the router serves
 // the app. A Node app installs a dependency from the npm registry with npm
 // ci; a Python app runs on the standard library; a Go app is built to a
-// static binary; a static site is served by busybox httpd.
+// static binary; a static site, and one made by a package.json build
+// script, are served by busybox httpd.
 func TestPushWithoutDockerfile(t *testing.T) {
 	flags := requireStackBases(t)
 	d := startDaemon(t, flags...)
@@ -255,6 +256,17 @@ func TestPushWithoutDockerfile(t *testing.T) {
 				"css/app.css": "h1 { color: teal }\n",
 			},
 			dockerfile: []string{"FROM " + busyboxImage, "CMD busybox httpd -f -v -p $PORT -h /www"},
+		},
+		{
+			app:     "built",
+			heading: "-----> No Dockerfile: detected a static site (package.json build script, no start command); using this Dockerfile:",
+			serves:  "<h1>built by npm run build</h1>",
+			files: map[string]string{
+				"package.json":      `{"name":"built","version":"1.0.0","private":true,"scripts":{"build":"node build.js"}}` + "\n",
+				"package-lock.json": `{"name":"built","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"built","version":"1.0.0"}}}` + "\n",
+				"build.js":          "const fs = require(\"fs\");\nfs.mkdirSync(\"dist\");\nfs.writeFileSync(\"dist/index.html\", \"<h1>built by npm run build</h1>\\n\");\n",
+			},
+			dockerfile: []string{"FROM " + baseTags["node"] + " AS build", "RUN npm ci", "FROM " + busyboxImage, "COPY --from=build /site /www"},
 		},
 	} {
 		t.Run(tc.app, func(t *testing.T) {
