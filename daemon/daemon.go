@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/plat-paas/plat/builder"
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/internal/authlimit"
@@ -165,6 +166,8 @@ func Main(args []string) int {
 		cfg.AppSubnets, err = engine.ParseAppSubnets(s)
 		return err
 	})
+	cfg.Deploy.BaseImages = builder.BaseImages{}
+	fs.Var(cfg.Deploy.BaseImages, "base-image", baseImageUsage())
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
