@@ -150,6 +150,11 @@ func cmdApps(e *env, args []string) error {
 		rows = append(rows, []string{a.Name, orDash(a.Status), replicasString(a), vstr(a.Active), orDash(a.URL), ago(a.DeployedAt)})
 	}
 	table(e.stdout, rows)
+	for _, a := range apps { // beside the status, never instead of it
+		if a.Warning != "" {
+			fmt.Fprintf(e.stdout, "warning: %s: %s\n", a.Name, a.Warning)
+		}
+	}
 	return nil
 }
 
@@ -201,6 +206,7 @@ func cmdAppsInfo(e *env, args []string) error {
 	table(e.stdout, [][]string{
 		{"name:", a.Name},
 		{"status:", orDash(a.Status)},
+		{"warning:", orDash(a.Warning)},
 		{"release:", vstr(a.Active)},
 		{"replicas:", replicasString(a)},
 		{"scale:", scaleString(a.Scale)},

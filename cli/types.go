@@ -15,7 +15,8 @@ import (
 type AppInfo struct {
 	Name       string      `json:"name"`
 	CreatedAt  time.Time   `json:"created_at"`
-	Status     string      `json:"status"`   // new, running, sleeping, deploying, failed
+	Status     string      `json:"status"`   // what it serves: new, running, sleeping, deploying, down
+	Warning    string      `json:"warning"`  // e.g. the last deploy failed, with what is still served
 	Active     int         `json:"active"`   // active release version, 0 when none
 	Replicas   int         `json:"replicas"` // running now; 0 while sleeping
 	Scale      Scale       `json:"scale"`

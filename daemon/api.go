@@ -48,6 +48,8 @@ type server struct {
 	tokens        *tokenManager
 	limiter       *authlimit.Limiter // failed authentication per client address
 	sshInfo       sshInfo            // GET /api/ssh
+	// publicURLGiven: --public-url was set, so printed URLs use it as is.
+	publicURLGiven bool
 	upgradeState                     // pushes in flight, the hand-over (upgrade.go)
 }
 
@@ -87,6 +89,7 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("POST /git/{repo}/git-receive-pack", s.gitReceivePack)
 	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)
 	s.tokenRoutes(mux)
+	s.dashboardRoutes(mux)
 	s.keyRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()
@@ -115,6 +118,10 @@ type appInfo struct {
 	Replicas int       `json:"replicas"`
 	Scale    scaleInfo `json:"scale"`
 	HSTS     hstsInfo  `json:"hsts"`
+	// LastFailed is the newest release when its deploy failed: a warning
+	// beside Status, which says what is served (see appStatus).
+	LastFailed *failedDeploy `json:"last_failed,omitempty"`
+	Warning    string        `json:"warning,omitempty"`
 }
 
 // scaleInfo is an app's scale settings with the defaults filled in.
@@ -143,20 +150,8 @@ func (s *server) info(app store.App) appInfo {
 			ai.GitSHA, ai.ImageID, ai.DeployedAt = r.GitSHA, r.ImageID, r.FinishedAt
 		}
 	}
-	switch {
-	case app.Active > 0 && app.Asleep:
-		ai.Status = "sleeping"
-	case app.Active > 0:
-		ai.Status = "running"
-	}
-	if n := len(releases); n > 0 {
-		switch releases[n-1].Status {
-		case store.StatusDeploying:
-			ai.Status = "deploying"
-		case store.StatusFailed:
-			ai.Status = "failed"
-		}
-	}
+	ai.Status = appStatus(app, ai.Replicas, releases)
+	ai.LastFailed, ai.Warning = lastFailed(app, releases)
 	return ai
 }
 
@@ -181,7 +176,7 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]appInfo, 0, len(apps))
 	for _, a := range apps {
-		out = append(out, s.info(a))
+		out = append(out, s.infoFor(r, a))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -211,7 +206,7 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("app created", "app", body.Name)
-	writeJSON(w, http.StatusCreated, s.info(app))
+	writeJSON(w, http.StatusCreated, s.infoFor(r, app))
 }
 
 // app loads the {app} of the path, answering 404 itself when it is unknown.
@@ -231,7 +226,7 @@ func (s *server) app(w http.ResponseWriter, r *http.Request) (store.App, bool) {
 
 func (s *server) getApp(w http.ResponseWriter, r *http.Request) {
 	if app, ok := s.app(w, r); ok {
-		writeJSON(w, http.StatusOK, s.info(app))
+		writeJSON(w, http.StatusOK, s.infoFor(r, app))
 	}
 }
 
@@ -471,6 +466,11 @@ func (s *server) ps(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	writeJSON(w, http.StatusOK, s.replicas(r.Context(), app))
+}
+
+// replicas lists app's replicas for `plat ps` and the dashboard.
+func (s *server) replicas(ctx context.Context, app store.App) []replicaInfo {
 	inFlight := map[string]int64{}
 	if rt, ok := s.switcher.router.Lookup(app.Name + "." + s.cfg.Domain); ok {
 		for _, b := range rt.Backends {
@@ -482,14 +482,14 @@ func (s *server) ps(w http.ResponseWriter, r *http.Request) {
 		out = append(out, replicaInfo{Replica: rep, State: "running", InFlight: inFlight[rep.Addr]})
 	}
 	if app.Asleep {
-		for _, rep := range s.deployer.SleepingReplicas(r.Context(), app.Name) {
+		for _, rep := range s.deployer.SleepingReplicas(ctx, app.Name) {
 			out = append(out, replicaInfo{Replica: rep, State: "sleeping"})
 		}
 	}
-	for _, rep := range s.deployer.OneOffs(r.Context(), app.Name) {
+	for _, rep := range s.deployer.OneOffs(ctx, app.Name) {
 		out = append(out, replicaInfo{Replica: rep, State: "running"})
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 // logs streams app's output as text from the log hub, the same source as

@@ -157,7 +157,7 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Deployer{
+	d := &Deployer{
 		store:    s,
 		engine:   e,
 		builder:  builder.New(e),
@@ -168,6 +168,8 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 
 		restartGrace: defaultRestartGrace,
 	}
+	d.progress.save = d.keepProgress
+	return d
 }
 
 // step writes one progress line in the style pushers know from Heroku.
