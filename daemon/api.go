@@ -50,7 +50,7 @@ type server struct {
 	sshInfo       sshInfo            // GET /api/ssh
 	// publicURLGiven: --public-url was set, so printed URLs use it as is.
 	publicURLGiven bool
-	upgradeState                     // pushes in flight, the hand-over (upgrade.go)
+	upgradeState   // pushes in flight, the hand-over (upgrade.go)
 }
 
 func (s *server) apiHandler() http.Handler {

@@ -3,9 +3,9 @@ package deploy
 import (
 	"bytes"
 	"fmt"
-	"strings"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
