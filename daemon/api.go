@@ -48,9 +48,10 @@ type server struct {
 	tokens        *tokenManager
 	limiter       *authlimit.Limiter // failed authentication per client address
 	sshInfo       sshInfo            // GET /api/ssh
+	upgradeState                     // pushes in flight, the hand-over (upgrade.go)
+
 	// publicURLGiven: --public-url was set, so printed URLs use it as is.
 	publicURLGiven bool
-	upgradeState   // pushes in flight, the hand-over (upgrade.go)
 }
 
 func (s *server) apiHandler() http.Handler {
