@@ -134,13 +134,15 @@ async function appPage(name) {
       agoEl("td", r.created_at, { "data-label": "Age" }),
       el("td", { class: "reason", "data-label": "Reason" }, r.reason),
       el("td", { class: "actions" },
-        r.cause === "push" ? el("button", { class: "small build-log", onclick: () => showLog(tr, r.version, "build-log", "build log") }, "Build log") : "",
-        el("button", { class: "small deploy-log", onclick: () => showLog(tr, r.version, "deploy-log", "deploy output") }, "Output"),
-        r.canRollBack ? el("button", { class: "small rollback", "data-version": r.version, onclick: () => rollback(tr, r.version) }, "Roll back") : ""));
+        r.cause === "push" ? el("button", { class: "small build-log", onclick: () => showLog(r.version, "build-log", "build log") }, "Build log") : "",
+        el("button", { class: "small deploy-log", onclick: () => showLog(r.version, "deploy-log", "deploy output") }, "Output"),
+        r.canRollBack ? el("button", { class: "small rollback", "data-version": r.version, onclick: () => rollback(r.version) }, "Roll back") : ""));
     return tr;
   }
-  async function showLog(tr, version, kind, what) {
-    const pre = inlineRow(tr, "release-log");
+  // rowOf is a release's row as shown now (rows are replaced as they change).
+  const rowOf = (version) => relBody.querySelector(`tr[data-version="${version}"]`);
+  async function showLog(version, kind, what) {
+    const pre = inlineRow(rowOf(version), "release-log");
     pre.textContent = `Loading the ${what} of v${version}…`;
     const resp = await api(`${base}/releases/${version}/${kind}`);
     pre.textContent = resp.ok ? await resp.text() : await errorOf(resp);
@@ -149,7 +151,7 @@ async function appPage(name) {
 
   // rollback shows what it will change, then streams its progress right
   // below the row clicked.
-  async function rollback(tr, version) {
+  async function rollback(version) {
     let preview;
     try { preview = await json(`${base}/rollback/preview?version=${version}`); } catch (e) { if (e instanceof AuthError) return; preview = { error: e.message }; }
     const short = (id) => (id || "").replace(/^sha256:/, "").slice(0, 12) || "—";
@@ -162,9 +164,9 @@ async function appPage(name) {
         keys("Config keys added", preview.added), keys("Config keys removed", preview.removed), keys("Config values changed", preview.changed),
         preview.added && !preview.added.length && !preview.removed.length && !preview.changed.length ? el("li", {}, "Config: unchanged") : ""));
     if (!(await confirmDialog(`Roll ${name} back to v${version}?`, body, "Roll back"))) return;
-    const out = inlineRow(tr, "rollback-output");
+    const out = inlineRow(rowOf(version), "rollback-output");
     out.scrollIntoView({ block: "nearest" });
-    await runStream(tr.querySelector("button.rollback"), out, `${base}/rollback`, { method: "POST", body: { version } },
+    await runStream(rowOf(version).querySelector("button.rollback"), out, `${base}/rollback`, { method: "POST", body: { version } },
       (rel) => `-----> v${rel.version} is live`);
   }
 
