@@ -426,7 +426,11 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string) {
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join("..", dir) // tests run in the package's folder
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	shot := chromedp.FullScreenshot(100) // quality 100: PNG
+	if strings.Contains(name, "phone") {
+		shot = chromedp.CaptureScreenshot() // what a phone's screen shows
+	}
+	png, err := chromedp.Run(ctx, shot)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ function tokensPage() {
     load();
   } },
   el("label", { for: "token-name" }, "Name", name), el("label", { for: "token-expires" }, "Expires in", expires),
-  el("button", { type: "submit", class: "primary" }, "Create token"));
+  el("button", { type: "submit", class: "primary", id: "token-create" }, "Create token"));
   main.replaceChildren(
     el("div", { class: "page-head" }, el("div", {}, el("h1", {}, "API tokens"), el("p", { class: "muted" }, "Tokens log in the CLI, git pushes and this dashboard."))),
     el("section", { class: "panel" }, el("h2", {}, "New token"), form, created),

@@ -133,11 +133,15 @@ function setText(e, text) {
 // syncChildren updates parent's children in place from items: a child
 // whose item is unchanged is left alone (selection, focus and open
 // tooltips survive), a changed one is replaced, a gone one removed.
+// Children marked data-keep (a log or progress shown under a row) stay
+// right after the child they follow.
 function syncChildren(parent, items, key, render) {
   const old = new Map();
-  for (const c of parent.children) if (c.dataset.key !== undefined) old.set(c.dataset.key, c);
-  let at = parent.firstElementChild;
-  while (at && at.dataset.key === undefined) at = at.nextElementSibling; // a placeholder
+  for (const c of [...parent.children]) {
+    if (c.dataset.key !== undefined) old.set(c.dataset.key, c);
+    else if (c.dataset.keep === undefined && items.length) c.remove(); // a placeholder
+  }
+  let prev = null;
   for (const item of items) {
     const k = String(key(item));
     const stamp = JSON.stringify(item);
@@ -147,14 +151,19 @@ function syncChildren(parent, items, key, render) {
       const fresh = render(item);
       fresh.dataset.key = k;
       fresh.dataset.stamp = stamp;
-      if (node) { node.replaceWith(fresh); if (at === node) at = fresh; }
+      if (node) node.replaceWith(fresh);
       node = fresh;
     }
-    if (node !== at) parent.insertBefore(node, at);
-    else at = at.nextElementSibling;
+    let want = prev ? prev.nextElementSibling : parent.firstElementChild;
+    while (want && want.dataset.keep !== undefined && want !== node) want = want.nextElementSibling;
+    if (node !== want) parent.insertBefore(node, want);
+    prev = node;
+    while (prev.nextElementSibling && prev.nextElementSibling.dataset.keep !== undefined) prev = prev.nextElementSibling;
   }
-  for (const n of old.values()) n.remove();
-  for (const c of [...parent.children]) if (c.dataset.key === undefined && items.length) c.remove();
+  for (const n of old.values()) {
+    while (n.nextElementSibling && n.nextElementSibling.dataset.keep !== undefined) n.nextElementSibling.remove();
+    n.remove();
+  }
 }
 
 // --- live updates ---

@@ -339,7 +339,7 @@ async function appPage(name) {
     if (!resp.ok) { formNote(destroyForm, "destroy-note", await errorOf(resp), true); destroyBtn.disabled = false; return; }
     stopAll();
     location.href = "/";
-  } }, el("label", { for: "destroy-confirm" }, "Type ", el("code", {}, name), " to confirm", destroyInput), destroyBtn);
+  } }, el("label", { for: "destroy-confirm" }, el("span", {}, "Type ", el("code", {}, name), " to confirm"), destroyInput), destroyBtn);
   const dangerPanel = panel("danger", "Destroy", el("p", { class: "muted" }, "Removes the app's containers, releases, images, config and repository. There is no undo."), destroyForm);
 
   // Sections in page order; later panels (plat.appPanels) join after the
