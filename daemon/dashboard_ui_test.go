@@ -227,6 +227,7 @@ func TestDashboardActs(t *testing.T) {
 		b.wait(t, `document.querySelector("#config-output")?.textContent.includes("v3 is live")`, 60*time.Second)
 		d.mustServe("shop", "greeting=hello")
 		b.wait(t, `document.querySelector('#config tr[data-config="GREETING"]') !== null && document.querySelector("#app-warning").hidden`, 10*time.Second)
+		b.shot(t, "dashboard-app.png")
 	})
 
 	t.Run("roll back: the confirmation shows what changes", func(t *testing.T) {
