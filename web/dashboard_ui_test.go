@@ -80,7 +80,7 @@ func webApp() map[string]any {
 	return map[string]any{"name": "web", "status": "running", "active": 3, "replicas": 1, "url": "http://web.localhost:8080/",
 		"git_url": "https://plat.example.com/git/web.git", "deployed_at": uiEpoch,
 		"health": map[string]any{"path": "/up", "timeout": "2s"}, "env_keys": []string{"B", "SECRET"},
-		"scale": map[string]any{"min": 1, "max": 1, "idle": "5m0s", "target": 10},
+		"scale":       map[string]any{"min": 1, "max": 1, "idle": "5m0s", "target": 10},
 		"last_failed": map[string]any{"version": 4, "reason": failReason}, "warning": "deploy of v4 failed: " + failReason + "; still serving v3"}
 }
 
@@ -337,7 +337,7 @@ func TestDashboardUI(t *testing.T) {
 			t.Errorf("header starts at %v, content at %v", lefts[0], lefts[1])
 		}
 		// "No deploys yet." on one line in its column.
-		run(t, chromedp.Navigate(srv.URL + "/apps/empty"))
+		run(t, chromedp.Navigate(srv.URL+"/apps/empty"))
 		waitJS(t, `document.querySelector("#no-events") !== null && document.querySelector("#app-status") !== null`)
 		var lines float64
 		eval(t, `(() => { const e = document.querySelector("#no-events"); return e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight); })()`, &lines)
