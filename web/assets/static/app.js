@@ -250,7 +250,6 @@ function appsPage() {
           el("button", { class: "link", onclick: () => createAppDialog() }, "Create one"), " or run ", el("code", {}, "plat apps:create NAME"), "."));
         return;
       }
-      if (list.querySelector("#no-apps, p")) list.replaceChildren();
       syncChildren(list, apps.map(cardData), (a) => a.name, appCard);
     },
   });
