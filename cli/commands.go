@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -203,10 +204,9 @@ func cmdAppsInfo(e *env, args []string) error {
 	if cfgKeys == "" {
 		cfgKeys = "none"
 	}
-	table(e.stdout, [][]string{
+	rows := [][]string{
 		{"name:", a.Name},
 		{"status:", orDash(a.Status)},
-		{"warning:", orDash(a.Warning)},
 		{"release:", vstr(a.Active)},
 		{"replicas:", replicasString(a)},
 		{"scale:", scaleString(a.Scale)},
@@ -218,7 +218,11 @@ func cmdAppsInfo(e *env, args []string) error {
 		{"health check:", healthString(a.Health)},
 		{"config keys:", cfgKeys},
 		{"hsts:", hstsString(a.HSTS)},
-	})
+	}
+	if a.Warning != "" { // beside the status: what it serves is the status
+		rows = slices.Insert(rows, 2, []string{"warning:", a.Warning})
+	}
+	table(e.stdout, rows)
 	return nil
 }
 
