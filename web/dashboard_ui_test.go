@@ -146,6 +146,9 @@ func (a *uiAPI) handler() http.Handler {
 		}
 		enc.Encode(map[string]any{"release": map[string]any{"version": 5, "status": "active"}})
 	})
+	mux.HandleFunc("GET /api/tokens", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 200, []map[string]any{{"name": "admin", "created_at": uiEpoch, "current": true}, {"name": "ci", "created_at": uiEpoch, "expires_at": uiEpoch.Add(90 * 24 * time.Hour)}})
+	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, 404, map[string]string{"error": "no app named " + strings.Split(strings.TrimPrefix(r.URL.Path, "/api/apps/"), "/")[0]})
 	})
@@ -410,6 +413,19 @@ func TestDashboardUI(t *testing.T) {
 			t.Errorf("the page scrolls sideways: %dpx wide", got.Width)
 		}
 		shot(t, "dashboard-app-phone.png")
+		// The apps list and the tokens page fit too.
+		for _, page := range []string{"/", "/tokens"} {
+			run(t, chromedp.Navigate(srv.URL+page))
+			waitJS(t, `document.querySelector(".app-card, #token-name") !== null`)
+			var small []string
+			var width int
+			eval(t, `[...document.querySelectorAll("button, input:not([type=hidden]), a.button, .top nav a")].filter((e) => e.offsetParent !== null)
+				.filter((e) => { const r = e.getBoundingClientRect(); return r.height < 44 || r.width < 44; }).map((e) => e.id || e.className || e.textContent)`, &small)
+			eval(t, `document.documentElement.scrollWidth`, &width)
+			if len(small) > 0 || width > 375 {
+				t.Errorf("%s at 375px: touch targets under 44px %q, %dpx wide", page, small, width)
+			}
+		}
 		run(t, chromedp.EmulateViewport(1280, 900))
 	})
 }
