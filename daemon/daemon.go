@@ -299,6 +299,7 @@ func (d *daemon) listen() error {
 		log.Warn("the local CA's root predates name constraints: a browser that trusts it would trust it for any name; to replace it, see \"Rotating the local CA\" in the README",
 			"dir", filepath.Join(cfg.DataDir, localCADir))
 	}
+	publicURLGiven := cfg.PublicURL != ""
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + publicHost(apiLn.Addr())
 	}
@@ -311,7 +312,7 @@ func (d *daemon) listen() error {
 	limiter := authlimit.New(authlimit.Options{MaxFailures: cfg.AuthFailures, Lockout: cfg.AuthLockout, Logger: log})
 	srv := &server{
 		cfg: cfg, store: st, deployer: d.dep, engine: d.eng, log: log,
-		tokens: tokens, limiter: limiter,
+		tokens: tokens, limiter: limiter, publicURLGiven: publicURLGiven,
 		repos:      &repos{dir: filepath.Join(cfg.DataDir, "repos"), hookBinary: self, socket: sockPath},
 		routerAddr: httpLn.Addr().String(),
 		switcher:   d.sw, localCA: localCA,

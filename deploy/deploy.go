@@ -182,6 +182,7 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 	d.Releases = &Releases{replicaSet: rs, guard: g, builder: d.builder, oneOffs: d.oneOffs, progress: &d.progress, load: &d.load}
 	d.Scaler = &Scaler{replicaSet: rs, guard: g, load: &d.load}
 	d.Supervisor = &Supervisor{replicaSet: rs, guard: g, restarts: &d.restarts, restartGrace: defaultRestartGrace}
+	d.progress.save = d.keepProgress
 	return d
 }
 
