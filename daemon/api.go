@@ -88,6 +88,7 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)
 	s.tokenRoutes(mux)
 	s.keyRoutes(mux)
+	s.nodeRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()
 	api := s.authenticate(mux)

@@ -59,6 +59,8 @@ const (
 	// taskRestartDelay is Swarm's pause before it replaces a dead task
 	// (its default is 5 s; plat wants crashed replicas back soon).
 	taskRestartDelay = 500 * time.Millisecond
+	// maxServiceName is the longest name Swarm accepts (a DNS label).
+	maxServiceName = 63
 	// stopGracePeriod is the time a task gets between SIGTERM and SIGKILL.
 	stopGracePeriod = 10 * time.Second
 )
@@ -160,11 +162,8 @@ func (s *Swarm) push(ctx context.Context, id string, out io.Writer) (string, err
 	}
 	if target == "" {
 		name := "plat/image:" + strings.TrimPrefix(img.ID, "sha256:")[:12]
-		for _, t := range img.RepoTags {
-			if strings.HasPrefix(t, "plat/") {
-				name = t
-				break
-			}
+		if len(img.RepoTags) > 0 {
+			name = img.RepoTags[0] // e.g. plat/myapp:v3
 		}
 		target = s.registry + "/" + name
 		if err := s.cli.ImageTag(ctx, img.ID, target); err != nil {
@@ -329,15 +328,27 @@ func serviceSpec(spec ContainerSpec, ref, imageID string) swarm.ServiceSpec {
 	return svc
 }
 
-// serviceName is a replica's name plus a random suffix: a replaced
+// serviceName is a replica's name made a DNS label (what Swarm accepts:
+// letters, digits, dashes, at most 63) plus a random suffix: a replaced
 // replica's service keeps running under its own name until plat removes it.
 func serviceName(name string) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	if name == "" {
-		name = "plat"
+	suffix := "-" + hex.EncodeToString(b[:])
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, name)
+	clean = strings.Trim(clean, "-")
+	if clean == "" {
+		clean = "plat"
 	}
-	return name + "-" + hex.EncodeToString(b[:])
+	if max := maxServiceName - len(suffix); len(clean) > max {
+		clean = strings.TrimRight(clean[:max], "-")
+	}
+	return clean + suffix
 }
 
 // byName returns the ID of this engine's service of the replica name, or "".

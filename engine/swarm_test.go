@@ -241,3 +241,19 @@ func TestSwarm(t *testing.T) {
 		t.Fatal("the registry tag outlived RemoveImage")
 	}
 }
+
+func TestServiceName(t *testing.T) {
+	tests := []struct{ in, prefix string }{
+		{"plat-myapp-v3.1", "plat-myapp-v3-1-"},
+		{"", "plat-"},
+		{"a.replaced-xyz", "a-replaced-xyz-"},
+		{strings.Repeat("x", 80), strings.Repeat("x", 54) + "-"},
+	}
+	for _, tt := range tests {
+		got := serviceName(tt.in)
+		if !strings.HasPrefix(got, tt.prefix) || len(got) != len(tt.prefix)+8 || len(got) > maxServiceName ||
+			!regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]*$`).MatchString(got) {
+			t.Errorf("serviceName(%q) = %q, want %q + 8 hex digits, a DNS label", tt.in, got, tt.prefix)
+		}
+	}
+}
