@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -125,6 +126,21 @@ func TestSwarmMode(t *testing.T) {
 		out, _ := d.plat("logs", app)
 		return strings.Contains(out, "swarm-line-")
 	})
+
+	// One-off commands run on the manager, on the app's network.
+	if out := d.mustPlat("run", app, "--", "/app", "args", "a b", "c"); !strings.Contains(out, "[a b]") {
+		t.Errorf("plat run in swarm mode:\n%s", out)
+	}
+	// A daemon restart adopts the running services.
+	d.restart(syscall.SIGTERM)
+	d.servedBy(app, 6, "version=v1")
+	if ps := d.ps(app); len(ps) != 3 {
+		t.Errorf("ps after a daemon restart: %+v", ps)
+	}
+	// Sleep scales the services to no task; a request wakes one.
+	d.mustPlat("scale", app, "--min", "0", "--idle", "1s")
+	waitFor(t, 30*time.Second, "the idle app to sleep", func() bool { return d.appState(app).Status == "sleeping" })
+	d.mustServe(app, "version=v1")
 }
 
 // TestNodesPlainMode: without swarm mode, plat nodes says how to get it.

@@ -41,6 +41,9 @@ const (
 	// LabelImage carries the image ID the replica runs (the service names
 	// the registry reference).
 	LabelImage = "plat.image"
+	// LabelNetwork carries the name of the replica's network (the service
+	// names it by ID).
+	LabelNetwork = "plat.network"
 
 	// DefaultRegistry is where plat pushes app images in swarm mode: the
 	// registry install.sh runs on the manager (see docs/swarm.md).
@@ -226,7 +229,9 @@ func (s *Swarm) ensureOverlay(ctx context.Context, name string, labels map[strin
 	}
 	all := map[string]string{LabelManaged: "true"}
 	maps.Copy(all, labels)
-	created, err := s.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "overlay", Labels: all})
+	// Attachable: one-off containers (plat run, the release phase) run on
+	// the manager's engine and join the app's network as in plain mode.
+	created, err := s.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "overlay", Attachable: true, Labels: all})
 	if err != nil {
 		return "", fmt.Errorf("create overlay network %s: %w", name, err)
 	}
@@ -271,7 +276,7 @@ func (s *Swarm) Run(ctx context.Context, spec ContainerSpec) (ContainerInfo, err
 	if err != nil {
 		return ContainerInfo{}, fmt.Errorf("create service %s: %w", svc.Name, err)
 	}
-	info, err := s.waitRunning(ctx, created.ID)
+	info, err := s.waitRunning(ctx, created.ID, time.Time{})
 	if err != nil {
 		s.removeService(context.WithoutCancel(ctx), created.ID)
 		return ContainerInfo{}, err
@@ -288,6 +293,9 @@ func serviceSpec(spec ContainerSpec, ref, imageID string) swarm.ServiceSpec {
 	}
 	labels[LabelName] = spec.Name
 	labels[LabelImage] = imageID
+	if spec.Network != "" {
+		labels[LabelNetwork] = spec.Network
+	}
 	one := uint64(1)
 	grace := stopGracePeriod
 	delay := taskRestartDelay
@@ -363,9 +371,10 @@ func (s *Swarm) byName(ctx context.Context, name string) (string, error) {
 	return svcs[0].ID, nil
 }
 
-// waitRunning waits until the service's newest task runs (or ran: an app
-// that exits at once is reported, not refused), or failed to start.
-func (s *Swarm) waitRunning(ctx context.Context, id string) (ContainerInfo, error) {
+// waitRunning waits until the service's newest task made after since runs
+// (or ran: an app that exits at once is reported, not refused), or failed
+// to start. The daemon runs on a manager, whose clock stamps the tasks.
+func (s *Swarm) waitRunning(ctx context.Context, id string, since time.Time) (ContainerInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, taskStartTimeout)
 	defer cancel()
 	for {
@@ -373,7 +382,7 @@ func (s *Swarm) waitRunning(ctx context.Context, id string) (ContainerInfo, erro
 		if err != nil {
 			return ContainerInfo{}, err
 		}
-		if t, ok := newestTask(tasks); ok {
+		if t, ok := newestTask(tasks); ok && !t.CreatedAt.Before(since) {
 			switch {
 			case t.Status.State == swarm.TaskStateRunning && len(t.Status.PortStatus.Ports) > 0 || t.Status.State == swarm.TaskStateRunning && !publishes(svc):
 				return s.info(ctx, svc, tasks)
@@ -446,8 +455,8 @@ func (s *Swarm) info(ctx context.Context, svc swarm.Service, tasks []swarm.Task)
 		Labels: labels,
 		State:  "exited",
 	}
-	for _, n := range svc.Spec.TaskTemplate.Networks {
-		c.Networks = append(c.Networks, n.Target)
+	if n := labels[LabelNetwork]; n != "" {
+		c.Networks = []string{n}
 	}
 	// Tasks that ended on their own were restarts; Stop's end in shutdown.
 	for _, t := range tasks {
@@ -455,10 +464,7 @@ func (s *Swarm) info(ctx context.Context, svc swarm.Service, tasks []swarm.Task)
 			c.Restarts++
 		}
 	}
-	desired := uint64(0)
-	if m := svc.Spec.Mode.Replicated; m != nil && m.Replicas != nil {
-		desired = *m.Replicas
-	}
+	desired := desired(svc)
 	if t, ok := runningTask(tasks); ok {
 		c.State, c.Running, c.StartedAt = "running", true, t.Status.Timestamp
 		if len(t.Status.PortStatus.Ports) > 0 {
@@ -483,6 +489,14 @@ func (s *Swarm) info(ctx context.Context, svc swarm.Service, tasks []swarm.Task)
 		c.State = "created"
 	}
 	return c, nil
+}
+
+// desired is the number of tasks the service wants (0 or 1).
+func desired(svc swarm.Service) uint64 {
+	if m := svc.Spec.Mode.Replicated; m != nil && m.Replicas != nil {
+		return *m.Replicas
+	}
+	return 0
 }
 
 // nodeAddr is the address a node's published ports are reached at.
@@ -567,10 +581,16 @@ func (s *Swarm) scale(ctx context.Context, id string, n uint64) error {
 
 // Start runs the replica's task again and waits until it runs.
 func (s *Swarm) Start(ctx context.Context, id string) error {
+	if info, err := s.Inspect(ctx, id); err == nil && info.Running {
+		return nil
+	}
+	// Scaling down deletes the slot's task, but one that failed before
+	// stays: only a task made for this start counts.
+	since := time.Now()
 	if err := s.scale(ctx, id, 1); err != nil {
 		return err
 	}
-	_, err := s.waitRunning(ctx, id)
+	_, err := s.waitRunning(ctx, id, since)
 	return err
 }
 
@@ -757,6 +777,7 @@ func (s *Swarm) Events(ctx context.Context, labels map[string]string, fn func(Co
 	type seen struct {
 		running string // running task ID, "" when none
 		labels  map[string]string
+		stopped bool // scaled to no task
 	}
 	var prev map[string]seen
 	tick := time.NewTicker(taskPollInterval)
@@ -771,7 +792,7 @@ func (s *Swarm) Events(ctx context.Context, labels map[string]string, fn func(Co
 		}
 		now := make(map[string]seen, len(svcs))
 		for _, svc := range svcs {
-			cur := seen{labels: svc.Spec.Labels}
+			cur := seen{labels: svc.Spec.Labels, stopped: desired(svc) == 0}
 			if t, ok := runningTask(tasks[svc.ID]); ok {
 				cur.running = t.ID
 			}
@@ -780,7 +801,9 @@ func (s *Swarm) Events(ctx context.Context, labels map[string]string, fn func(Co
 				continue
 			}
 			was := prev[svc.ID]
-			if was.running != "" && was.running != cur.running {
+			// A task ended by Stop (no task wanted) is no crash to report:
+			// the poll may see it after a wake already took the lock.
+			if was.running != "" && was.running != cur.running && !cur.stopped {
 				e := ContainerEvent{ID: svc.ID, Action: ActionDie, Labels: cur.labels, Time: time.Now()}
 				for _, t := range tasks[svc.ID] {
 					if t.ID == was.running && t.Status.ContainerStatus != nil {

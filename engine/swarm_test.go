@@ -35,6 +35,18 @@ func (l *eventLog) add(e ContainerEvent) {
 	l.ev = append(l.ev, e)
 }
 
+func (l *eventLog) count(id, action string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, e := range l.ev {
+		if e.ID == id && e.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
 // wait waits until an event of action for id arrived after the first skip
 // ones of that kind.
 func (l *eventLog) wait(t *testing.T, id, action string, n int) ContainerEvent {
@@ -116,7 +128,8 @@ func TestSwarm(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if !c.Running || c.Name != "swt-web-1" || c.Image != id || !strings.HasPrefix(c.HostAddr, "127.0.0.1:") {
+	if !c.Running || c.Name != "swt-web-1" || c.Image != id || !strings.HasPrefix(c.HostAddr, "127.0.0.1:") ||
+		len(c.Networks) != 1 || c.Networks[0] != "swt-net" {
 		t.Fatalf("run returned %+v", c)
 	}
 	if got := httpGet(t, ctx, "http://"+c.HostAddr+"/"); !strings.Contains(got, "hello swarm") {
@@ -178,6 +191,12 @@ func TestSwarm(t *testing.T) {
 	}
 	if info, err := s.Inspect(ctx, c.ID); err != nil || info.Running || info.State != "exited" {
 		t.Fatalf("after stop: %+v, %v", info, err)
+	}
+	// Stop's end of the task is not reported as a crash: the poll may
+	// see it late, after a wake started the replica again.
+	time.Sleep(3 * taskPollInterval)
+	if n := events.count(c.ID, ActionDie); n != 1 {
+		t.Fatalf("%d die events after Stop, want only the kill's", n)
 	}
 	if err := s.Start(ctx, c.ID); err != nil {
 		t.Fatal(err)
