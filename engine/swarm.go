@@ -57,7 +57,8 @@ const (
 	// taskStopExtra is added to a stop's grace period before giving up
 	// waiting for the task to end.
 	taskStopExtra = 10 * time.Second
-	// serviceGoneTimeout bounds the wait for a removed service's tasks.
+	// serviceGoneTimeout bounds the wait for a removed service's tasks to
+	// leave its network.
 	serviceGoneTimeout = 30 * time.Second
 	// taskRestartDelay is Swarm's pause before it replaces a dead task
 	// (its default is 5 s; plat wants crashed replicas back soon).
@@ -238,9 +239,26 @@ func (s *Swarm) ensureOverlay(ctx context.Context, name string, labels map[strin
 	return created.ID, nil
 }
 
-// RemoveNetwork removes an app's overlay network.
+// RemoveNetwork removes an app's overlay network, waiting (bounded) for
+// the tasks of its removed services to leave it.
 func (s *Swarm) RemoveNetwork(ctx context.Context, name string) error {
-	return s.Docker.RemoveNetwork(ctx, name)
+	ctx, cancel := context.WithTimeout(ctx, serviceGoneTimeout)
+	defer cancel()
+	for {
+		err := s.Docker.RemoveNetwork(ctx, name)
+		// Swarm says "network … is in use by task …" while a task holds it.
+		if err != nil && !errors.Is(err, ErrNetworkInUse) && strings.Contains(err.Error(), "in use") {
+			err = fmt.Errorf("%w: %w", ErrNetworkInUse, err)
+		}
+		if !errors.Is(err, ErrNetworkInUse) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(taskPollInterval):
+		}
+	}
 }
 
 // Run creates a service of one task for the replica and waits until the
@@ -594,7 +612,11 @@ func (s *Swarm) Start(ctx context.Context, id string) error {
 	return err
 }
 
-// Stop scales the service to no task and waits until the task has ended.
+// Stop scales the service to no task. It returns once Swarm has told the
+// task to stop, not when the container has: an app's task on an overlay
+// network first leaves the service's DNS and waits for gossip to converge
+// (2 s inside Docker), and plat has already drained it. The grace period
+// before SIGKILL is the service's (stopGracePeriod), not timeout.
 func (s *Swarm) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	if err := s.scale(ctx, id, 0); err != nil {
 		return err
@@ -606,12 +628,14 @@ func (s *Swarm) Stop(ctx context.Context, id string, timeout time.Duration) erro
 		if err != nil {
 			return err
 		}
-		if !slices.ContainsFunc(tasks, func(t swarm.Task) bool { return !taskEnded(t.Status.State) }) {
+		if !slices.ContainsFunc(tasks, func(t swarm.Task) bool {
+			return t.DesiredState == swarm.TaskStateRunning && !taskEnded(t.Status.State)
+		}) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("stop service %s: its task did not end: %w", id, ctx.Err())
+			return fmt.Errorf("stop service %s: its task was not told to stop: %w", id, ctx.Err())
 		case <-time.After(taskPollInterval / 5):
 		}
 	}
@@ -626,9 +650,8 @@ func taskEnded(st swarm.TaskState) bool {
 	return false
 }
 
-// Remove removes the replica's service and waits for its task to go (so
-// the app's network can be removed next); a one-off container ID is
-// removed as a container.
+// Remove removes the replica's service (its task ends in the background);
+// a one-off container ID is removed as a container.
 func (s *Swarm) Remove(ctx context.Context, id string) error {
 	err := s.cli.ServiceRemove(ctx, id)
 	if cerrdefs.IsNotFound(err) {
@@ -637,32 +660,13 @@ func (s *Swarm) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("remove service %s: %w", id, err)
 	}
-	s.waitGone(ctx, id)
 	return nil
 }
 
 func (s *Swarm) removeService(ctx context.Context, id string) {
 	rctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
-	if err := s.cli.ServiceRemove(rctx, id); err == nil {
-		s.waitGone(rctx, id)
-	}
-}
-
-// waitGone waits (bounded) until no task of the removed service is left.
-func (s *Swarm) waitGone(ctx context.Context, id string) {
-	ctx, cancel := context.WithTimeout(ctx, serviceGoneTimeout)
-	defer cancel()
-	for ctx.Err() == nil {
-		tasks, err := s.cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", id))})
-		if err != nil || len(tasks) == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(taskPollInterval / 5):
-		}
-	}
+	_ = s.cli.ServiceRemove(rctx, id)
 }
 
 // List returns the replicas (services) and one-off containers (on the
