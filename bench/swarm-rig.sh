@@ -12,7 +12,8 @@
 #   - three replicas spread over the nodes (plat nodes);
 #   - failover: node 3's engine stops while clients keep asking; failed
 #     requests, time until the node is Down, until plat serves from a
-#     replacement task;
+#     replacement task; then node 2 vanishes from the network (its link
+#     cut: a host crash, connections time out instead of being refused);
 #   - router throughput (wrk) to a task on another node vs to a local
 #     container of the plain daemon, and directly to each.
 # Traffic stays between the namespaces' addresses (10.250.0.0/24).
@@ -210,29 +211,39 @@ if ! p 1 nodes --json | tr -d ' \n' | grep -q "\"addr\":\"$NET.3:[0-9]*\""; then
 fi
 result "tasks per node: $(p 1 nodes --json | tr -d ' \n' | grep -o '"hostname":"[^"]*"\|"replica":"[^"]*"' | tr '\n' ' ')"
 
-say "failover: node $victim's engine stops under load ($LOAD_FOR of 8 keep-alive clients)"
-in_ns 1 "$RIG/bin/swarmload" -target "$NET.1:8080" -host rig.localhost -for "$LOAD_FOR" -c 8 >"$RIG/load.out" 2>&1 &
-loadpid=$!
-sleep 5
-t_kill="$(now)"
-kill "$(cat "$RIG/n$victim/dockerd.pid")"
-down="" replaced=""
-for _ in $(seq 1 600); do
-  if [ -z "$down" ] && dk 1 node ls --format '{{.Hostname}} {{.Status}}' | grep -q "rig-n$victim Down"; then
-    down="$(since "$t_kill")"
-  fi
-  if [ -z "$replaced" ]; then
-    addrs="$(p 1 ps rig --json | grep -o '"addr": *"[^"]*"' | cut -d'"' -f4)"
-    if [ "$(echo "$addrs" | grep -c .)" -eq 3 ] && ! echo "$addrs" | grep -q "^$NET.$victim:"; then
-      replaced="$(since "$t_kill")"
+# failover VICTIM HOW: HOW stops the node; measures under load.
+failover() {
+  local victim="$1" how="$2"
+  say "failover: node $victim $how under load ($LOAD_FOR of 8 keep-alive clients)"
+  in_ns 1 "$RIG/bin/swarmload" -target "$NET.1:8080" -host rig.localhost -for "$LOAD_FOR" -c 8 >"$RIG/load.out" 2>&1 &
+  local loadpid=$! down="" replaced="" addrs t_kill
+  sleep 5
+  t_kill="$(now)"
+  case "$how" in
+    "engine stops") kill "$(cat "$RIG/n$victim/dockerd.pid")" ;;
+    "is cut off") ip -n "$NS-sw" link set "$NS-n$victim-s" down ;;
+  esac
+  for _ in $(seq 1 600); do
+    if [ -z "$down" ] && dk 1 node ls --format '{{.Hostname}} {{.Status}}' | grep -q "rig-n$victim Down"; then
+      down="$(since "$t_kill")"
     fi
-  fi
-  [ -n "$down" ] && [ -n "$replaced" ] && break
-  sleep 0.1
-done
-wait "$loadpid" || true
-result "node $victim Down after ${down:-never}; plat serving 3 replicas again, none on node $victim, after ${replaced:-never}"
-result "load across the node loss: $(head -1 "$RIG/load.out")"
-sed -n '2,$p' "$RIG/load.out"
-p 1 nodes
-grep -E 'crashed|restarted|recreated|restore-failed' "$RIG/plat1.log" | sed 's/^/   /' | tail -8
+    if [ -z "$replaced" ]; then
+      addrs="$(p 1 ps rig --json | grep -o '"addr": *"[^"]*"' | cut -d'"' -f4)"
+      if [ "$(echo "$addrs" | grep -c .)" -eq 3 ] && ! echo "$addrs" | grep -q "^$NET.$victim:"; then
+        replaced="$(since "$t_kill")"
+      fi
+    fi
+    [ -n "$down" ] && [ -n "$replaced" ] && break
+    sleep 0.1
+  done
+  wait "$loadpid" || true
+  result "node $victim $how: Down after ${down:-never}; plat serving 3 replicas again, none on node $victim, after ${replaced:-never}"
+  result "load across the loss of node $victim: $(head -1 "$RIG/load.out")"
+  sed -n '2,$p' "$RIG/load.out"
+  p 1 nodes
+}
+failover "$victim" "engine stops"
+other=2
+[ "$victim" = 2 ] && other=3
+failover "$other" "is cut off"
+grep -E 'crashed|restarted|recreated|restore-failed|router: backend' "$RIG/plat1.log" | sed 's/^/   /' | tail -12
