@@ -4,14 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-)
 
-// Cancelled is the API's answer to deploy:cancel.
-type Cancelled struct {
-	App       string   `json:"app"`
-	By        string   `json:"by"`
-	Cancelled []string `json:"cancelled"`
-}
+	"github.com/plat-paas/plat/api"
+)
 
 func cmdDeployCancel(e *env, args []string) error {
 	name, c, err := e.appCmd(args)
@@ -22,7 +17,7 @@ func cmdDeployCancel(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var res Cancelled
+	var res api.Cancelled
 	if done, err := e.jsonOrDecode(raw, &res); done || err != nil {
 		return err
 	}

@@ -113,7 +113,7 @@ func defaultRoutes() map[string]http.HandlerFunc {
 			`{"release":{"app":"web","version":5,"cause":"config","status":"active","created_at":"`+ts(0)+`"}}`),
 		"POST /api/apps/web/rollback": ndjson(
 			`{"progress":"starting container plat-web-v6"}`,
-			`{"release":{"app":"web","version":6,"cause":"rollback","status":"active","reason":"rollback to v3","created_at":"`+ts(0)+`"}}`),
+			`{"release":{"app":"web","version":6,"cause":"rollback","status":"active","reason":"rollback to v3","rolled_back_to":3,"created_at":"`+ts(0)+`"}}`),
 		"GET /api/apps/web/logs": func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "line one\nline two tail=%s follow=%s\n", r.URL.Query().Get("tail"), r.URL.Query().Get("follow"))
 		},
@@ -573,7 +573,9 @@ func TestSimpleOutputs(t *testing.T) {
 	}
 }
 
-func TestHealthSetKeepsOtherSettings(t *testing.T) {
+// TestHealthSetSendsOnlyGivenSettings: the daemon merges the body into the
+// settings it has, so the CLI sends what was given, with no GET first.
+func TestHealthSetSendsOnlyGivenSettings(t *testing.T) {
 	f := newFake(t, nil)
 	if _, errOut, code := run("health:set", "web", "--interval", "250ms"); code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
@@ -582,9 +584,12 @@ func TestHealthSetKeepsOtherSettings(t *testing.T) {
 	if err := json.Unmarshal([]byte(f.lastBody()), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"path": "/up", "timeout": "2s", "interval": "250ms", "deadline": "1m0s"}
+	want := map[string]string{"interval": "250ms"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("PUT body %v, want %v", got, want)
+	}
+	if reqs := f.requests(); len(reqs) != 1 {
+		t.Errorf("requests %v; want only the PUT (the daemon merges)", reqs)
 	}
 }
 
@@ -719,20 +724,6 @@ func TestAgo(t *testing.T) {
 	}
 	if got := ago(time.Time{}); got != "-" {
 		t.Errorf("ago(zero) = %q", got)
-	}
-}
-
-func TestDurationJSON(t *testing.T) {
-	var h HealthCheck
-	if err := json.Unmarshal([]byte(`{"timeout":"2s","interval":500000000,"deadline":null}`), &h); err != nil {
-		t.Fatal(err)
-	}
-	if time.Duration(h.Timeout) != 2*time.Second || time.Duration(h.Interval) != 500*time.Millisecond || h.Deadline != 0 {
-		t.Errorf("got %+v", h)
-	}
-	b, _ := json.Marshal(h)
-	if string(b) != `{"timeout":"2s","interval":"500ms"}` {
-		t.Errorf("marshal: %s", b)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/plat-paas/plat/api"
 )
 
 const requestTimeout = 30 * time.Second
@@ -118,10 +120,7 @@ func (c *client) transportError(ctx context.Context, err error) error {
 // {"error": ...} message verbatim when there is one.
 func statusError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var e struct {
-		Error   string `json:"error"`
-		Expired bool   `json:"expired"` // the token expired: the message says what to do
-	}
+	var e api.Error // Expired: the token expired, the message says what to do
 	decoded := json.Unmarshal(b, &e) == nil && e.Error != ""
 	if resp.StatusCode == http.StatusUnauthorized && !(decoded && e.Expired) {
 		return &apiError{Status: resp.StatusCode, Msg: loginHint}
@@ -173,15 +172,6 @@ func (c *client) get(ctx context.Context, path string, out any) ([]byte, error) 
 	return b, nil
 }
 
-// streamLine is one line of an NDJSON progress stream; it ends with a
-// release (deploys) or an app (scale).
-type streamLine struct {
-	Progress *string         `json:"progress"`
-	Release  json.RawMessage `json:"release"`
-	App      json.RawMessage `json:"app"`
-	Error    *string         `json:"error"`
-}
-
 // errStreamEnded: the stream closed without a terminal line.
 var errStreamEnded = errors.New("the daemon closed the connection before the operation finished")
 
@@ -196,7 +186,7 @@ func (c *client) stream(ctx context.Context, path string, body any, progress fun
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)
 	for {
-		var l streamLine
+		var l api.StreamLine
 		err := dec.Decode(&l)
 		if err == io.EOF {
 			return nil, errStreamEnded

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/plat-paas/plat/api"
 )
 
 // client loads the config and returns a client for the daemon.
@@ -132,7 +134,7 @@ func cmdApps(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var apps []AppInfo
+	var apps []api.App
 	raw, err := c.get(e.ctx, "/api/apps", &apps)
 	if err != nil {
 		return err
@@ -162,7 +164,7 @@ func cmdAppsCreate(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var a AppInfo
+	var a api.App
 	if done, err := e.jsonOrDecode(raw, &a); done || err != nil {
 		return err
 	}
@@ -180,7 +182,7 @@ func cmdAppsInfo(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var a AppInfo
+	var a api.App
 	raw, err := c.get(e.ctx, appPath(name), &a)
 	if err != nil {
 		return err
@@ -212,6 +214,7 @@ func cmdAppsInfo(e *env, args []string) error {
 		{"health check:", healthString(a.Health)},
 		{"config keys:", cfgKeys},
 		{"hsts:", hstsString(a.HSTS)},
+		{"strategy:", orDash(a.Strategy.Description)},
 	})
 	return nil
 }
@@ -256,7 +259,7 @@ func cmdReleases(e *env, args []string) error {
 		return err
 	}
 	type item struct {
-		rel Release
+		rel api.Release
 		raw json.RawMessage
 	}
 	items := make([]item, len(raws))
@@ -334,7 +337,7 @@ func cmdEvents(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var events []Event
+	var events []api.Event
 	raw, err := c.get(e.ctx, appPath(name, "events"), &events)
 	if err != nil {
 		return err
@@ -363,7 +366,7 @@ func cmdConfig(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var vars map[string]string
+	var vars api.Config
 	raw, err := c.get(e.ctx, appPath(name, "config"), &vars)
 	if err != nil {
 		return err
@@ -386,21 +389,13 @@ func cmdConfig(e *env, args []string) error {
 	return nil
 }
 
-var (
-	keyRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	versionRE = regexp.MustCompile(`\bv(\d+)\b`) // "rollback to v3"
-)
+var keyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func checkKey(k string) error {
 	if !keyRE.MatchString(k) {
 		return usagef("invalid config key %q: keys are letters, digits and _, not starting with a digit (e.g. DATABASE_URL)", k)
 	}
 	return nil
-}
-
-type configChange struct {
-	Set   map[string]string `json:"set,omitempty"`
-	Unset []string          `json:"unset,omitempty"`
 }
 
 func cmdConfigSet(e *env, args []string) error {
@@ -420,7 +415,7 @@ func cmdConfigSet(e *env, args []string) error {
 		}
 		set[k] = v
 	}
-	return e.deploy(name, appPath(name, "config"), configChange{Set: set}, nil)
+	return e.deploy(name, appPath(name, "config"), api.ConfigChange{Set: set}, nil)
 }
 
 func cmdConfigUnset(e *env, args []string) error {
@@ -437,7 +432,7 @@ func cmdConfigUnset(e *env, args []string) error {
 			return err
 		}
 	}
-	return e.deploy(name, appPath(name, "config"), configChange{Unset: pos[1:]}, nil)
+	return e.deploy(name, appPath(name, "config"), api.ConfigChange{Unset: pos[1:]}, nil)
 }
 
 func cmdRollback(e *env, args []string) error {
@@ -451,13 +446,9 @@ func cmdRollback(e *env, args []string) error {
 			return err
 		}
 	}
-	return e.deploy(name, appPath(name, "rollback"), map[string]int{"version": v}, func(r Release) string {
-		target := v
-		if m := versionRE.FindStringSubmatch(r.Reason); m != nil {
-			target, _ = strconv.Atoi(m[1])
-		}
-		if target > 0 {
-			return fmt.Sprintf("rolled back %s to v%d as v%d", name, target, r.Version)
+	return e.deploy(name, appPath(name, "rollback"), api.Rollback{Version: v}, func(r api.Release) string {
+		if r.RolledBackTo > 0 {
+			return fmt.Sprintf("rolled back %s to v%d as v%d", name, r.RolledBackTo, r.Version)
 		}
 		return fmt.Sprintf("rolled back %s as v%d", name, r.Version)
 	})
@@ -466,12 +457,12 @@ func cmdRollback(e *env, args []string) error {
 // deploy runs a long operation that ends in a release, streaming its progress
 // lines (formatted by the daemon, as in a git push) to stderr. done formats the success line (nil: the
 // default "myapp v5 (config) is live").
-func (e *env) deploy(name, path string, body any, done func(Release) string) error {
+func (e *env) deploy(name, path string, body any, done func(api.Release) string) error {
 	raw, err := e.operation(path, body, "plat releases "+name)
 	if err != nil {
 		return err
 	}
-	var r Release
+	var r api.Release
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return fmt.Errorf("unexpected release in the answer: %v", err)
 	}
@@ -545,30 +536,26 @@ func cmdHealthSet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// PUT replaces the settings: start from the current ones so flags not
-	// given keep their values.
-	var cur AppInfo
-	if _, err := c.get(e.ctx, appPath(name), &cur); err != nil {
-		return err
-	}
-	h := cur.Health
+	// The daemon merges (PUT and PATCH alike): only the settings given
+	// are sent, the others keep their values.
+	var h api.HealthCheck
 	if given["path"] {
 		h.Path = *path
 	}
 	if d, ok := parsed["timeout"]; ok {
-		h.Timeout = Duration(d)
+		h.Timeout = api.Duration(d)
 	}
 	if d, ok := parsed["interval"]; ok {
-		h.Interval = Duration(d)
+		h.Interval = api.Duration(d)
 	}
 	if d, ok := parsed["deadline"]; ok {
-		h.Deadline = Duration(d)
+		h.Deadline = api.Duration(d)
 	}
 	raw, err := c.call(e.ctx, http.MethodPut, appPath(name, "health"), h)
 	if err != nil {
 		return err
 	}
-	var a AppInfo
+	var a api.App
 	if done, err := e.jsonOrDecode(raw, &a); done || err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/plat-paas/plat/api"
 )
 
 // completionTimeout bounds a completion's calls to the daemon: a shell
@@ -191,7 +193,7 @@ func (cp *completer) values(spec argSpec, pos []string, cur string) []string {
 	case argCommand:
 		return matching(commandNames(), cur)
 	case argApp:
-		var apps []AppInfo
+		var apps []api.App
 		if cp.get("/api/apps", &apps) != nil {
 			return nil
 		}
@@ -201,7 +203,7 @@ func (cp *completer) values(spec argSpec, pos []string, cur string) []string {
 		}
 		return matching(names, cur)
 	case argToken:
-		var toks []Token
+		var toks []api.Token
 		if cp.get("/api/tokens", &toks) != nil {
 			return nil
 		}
@@ -211,11 +213,11 @@ func (cp *completer) values(spec argSpec, pos []string, cur string) []string {
 		}
 		return matching(names, cur)
 	case argRelease:
-		var rels []Release
+		var rels []api.Release
 		if app == "" || cp.get(appPath(app, "releases"), &rels) != nil {
 			return nil
 		}
-		slices.SortFunc(rels, func(a, b Release) int { return b.Version - a.Version })
+		slices.SortFunc(rels, func(a, b api.Release) int { return b.Version - a.Version })
 		prefix := "v"
 		if cur != "" && cur[0] >= '0' && cur[0] <= '9' {
 			prefix = "" // the user types bare numbers
@@ -226,7 +228,7 @@ func (cp *completer) values(spec argSpec, pos []string, cur string) []string {
 		}
 		return matching(vs, cur)
 	case argConfigKey:
-		var a AppInfo
+		var a api.App
 		if app == "" || cp.get(appPath(app), &a) != nil {
 			return nil
 		}

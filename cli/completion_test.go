@@ -55,6 +55,8 @@ func TestComplete(t *testing.T) {
 		{[]string{"config:set", "web", ""}, nil},
 		{[]string{"completion", ""}, []string{"bash", "zsh", "fish"}},
 		{[]string{"hsts:set", "web", "o"}, []string{"on", "off"}},
+		{[]string{"strategy:set", "web", ""}, []string{"blue-green", "canary", "rolling", "in-place"}},
+		{[]string{"strategy:set", "web", "canary", "--st"}, []string{"--step-time", "--steps"}},
 		{[]string{"help", "sc"}, []string{"scale"}},
 		{[]string{"apps:destroy", "web", "--confirm", ""}, nil},
 		{[]string{"nosuch", ""}, nil},
@@ -98,6 +100,7 @@ func TestPositionals(t *testing.T) {
 		{"scale", []argKind{argApp, argNone}, false},
 		{"config:set", []argKind{argApp, argNone}, true},
 		{"hsts:set", []argKind{argApp, argChoice}, false},
+		{"strategy:set", []argKind{argApp, argChoice}, false},
 		{"tokens:revoke", []argKind{argToken}, false},
 	}
 	for _, tt := range tests {

@@ -5,21 +5,16 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-)
 
-// Domains is the API's answer about an app's host names.
-type Domains struct {
-	App     string   `json:"app"`
-	Default string   `json:"default"`
-	Domains []string `json:"domains"`
-}
+	"github.com/plat-paas/plat/api"
+)
 
 func cmdDomains(e *env, args []string) error {
 	name, c, err := e.appCmd(args)
 	if err != nil {
 		return err
 	}
-	var d Domains
+	var d api.Domains
 	raw, err := c.get(e.ctx, appPath(name, "domains"), &d)
 	if err != nil {
 		return err
@@ -31,7 +26,7 @@ func cmdDomains(e *env, args []string) error {
 	return nil
 }
 
-func printDomains(w io.Writer, d Domains) {
+func printDomains(w io.Writer, d api.Domains) {
 	rows := [][]string{{"DOMAIN", "KIND"}, {d.Default, "default"}}
 	for _, h := range d.Domains {
 		rows = append(rows, []string{h, "custom"})
@@ -74,7 +69,7 @@ func cmdDomainsRemove(e *env, args []string) error {
 }
 
 func (e *env) domainsDone(raw []byte, verb, host string) error {
-	var d Domains
+	var d api.Domains
 	if done, err := e.jsonOrDecode(raw, &d); done || err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/plat-paas/plat/api"
 )
 
 // Reconnecting `plat logs -f`: a stream that ends while the user still
@@ -23,14 +25,8 @@ const (
 	followRetryMax = 2 * time.Second
 )
 
-// logLine is one line of GET …/logs?format=json.
-type logLine struct {
-	Time    time.Time `json:"time"`
-	Text    string    `json:"text"`
-	Replica string    `json:"replica,omitempty"`
-}
-
-func (l logLine) format() string {
+// formatLine is l as `plat logs` prints it.
+func formatLine(l api.LogLine) string {
 	if l.Replica != "" {
 		return l.Replica + " | " + l.Text
 	}
@@ -100,11 +96,11 @@ func copyLogLines(e *env, name string, r io.Reader, terminal bool, since *time.T
 	for {
 		raw, rerr := br.ReadBytes('\n')
 		if len(raw) > 0 && raw[len(raw)-1] == '\n' {
-			var l logLine
+			var l api.LogLine
 			if err := json.Unmarshal(raw, &l); err != nil {
 				return fmt.Errorf("bad log line from the daemon: %v", err)
 			}
-			text := l.format()
+			text := formatLine(l)
 			var err error
 			switch {
 			case e.json:

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/plat-paas/plat/api"
 )
 
 // now is replaced in tests.
@@ -75,7 +77,7 @@ func vstr(v int) string {
 	return fmt.Sprintf("v%d", v)
 }
 
-func healthString(h HealthCheck) string {
+func healthString(h api.HealthCheck) string {
 	var parts []string
 	if h.Path != "" {
 		parts = append(parts, "path "+h.Path)

@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/plat-paas/plat/api"
 )
 
 // executable is the path git runs as the credential helper; tests replace it.
@@ -84,7 +86,7 @@ func cmdGitRemote(e *env, args []string) error {
 		return err
 	}
 	u := gitURL(c.base, name)
-	var info SSHInfo
+	var info api.SSHInfo
 	if *overSSH {
 		if _, err := c.get(e.ctx, "/api/ssh", &info); err != nil {
 			return err
@@ -234,7 +236,7 @@ func canonHost(scheme, host string) string {
 
 // sshRemoteAdded reports a remote over SSH: no credential helper, the
 // host key to check when ssh first asks.
-func (e *env) sshRemoteAdded(app, remote, u string, info SSHInfo) error {
+func (e *env) sshRemoteAdded(app, remote, u string, info api.SSHInfo) error {
 	if e.json {
 		return writeJSON(e.stdout, map[string]string{"app": app, "remote": remote, "git_url": u, "host_key_fingerprint": info.HostKeyFingerprint})
 	}

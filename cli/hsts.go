@@ -6,15 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// HSTS is an app's Strict-Transport-Security setting.
-type HSTS struct {
-	Enabled bool   `json:"enabled"`
-	MaxAge  int64  `json:"max_age"` // seconds
-	Header  string `json:"header"`
-	Note    string `json:"note"`
-}
+	"github.com/plat-paas/plat/api"
+)
 
 // defaultHSTSMaxAge is what --max-age defaults to (the daemon's default).
 const defaultHSTSMaxAge = "1y"
@@ -48,7 +42,7 @@ func cmdHSTSSet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var h HSTS
+	var h api.HSTS
 	if done, err := e.jsonOrDecode(raw, &h); done || err != nil {
 		return err
 	}
@@ -57,7 +51,7 @@ func cmdHSTSSet(e *env, args []string) error {
 }
 
 // hstsString describes an HSTS setting in one line.
-func hstsString(h HSTS) string {
+func hstsString(h api.HSTS) string {
 	if !h.Enabled {
 		return "off"
 	}

@@ -8,29 +8,12 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
+
+	"github.com/plat-paas/plat/api"
 )
 
 // maxPubKeyFile bounds what keys:add reads: a .pub file is one short line.
 const maxPubKeyFile = 64 << 10
-
-// SSHKey is the API's view of a registered SSH public key.
-type SSHKey struct {
-	Name        string    `json:"name"`
-	Type        string    `json:"type"`
-	Fingerprint string    `json:"fingerprint"`
-	Comment     string    `json:"comment,omitempty"`
-	AddedAt     time.Time `json:"added_at"`
-}
-
-// SSHInfo is where the daemon serves git over SSH, and its host key.
-type SSHInfo struct {
-	Enabled            bool   `json:"enabled"`
-	Addr               string `json:"addr,omitempty"`
-	Port               int    `json:"port,omitempty"`
-	HostKey            string `json:"host_key,omitempty"`
-	HostKeyFingerprint string `json:"host_key_fingerprint,omitempty"`
-}
 
 func cmdKeys(e *env, args []string) error {
 	if _, err := e.parse(e.flags(), args, 0, 0); err != nil {
@@ -40,18 +23,18 @@ func cmdKeys(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var keys []SSHKey
+	var keys []api.SSHKey
 	if _, err := c.get(e.ctx, "/api/keys", &keys); err != nil {
 		return err
 	}
-	var info SSHInfo
+	var info api.SSHInfo
 	if _, err := c.get(e.ctx, "/api/ssh", &info); err != nil {
 		return err
 	}
 	if e.json {
 		return writeJSON(e.stdout, struct {
-			Keys []SSHKey `json:"keys"`
-			SSH  SSHInfo  `json:"ssh"`
+			Keys []api.SSHKey `json:"keys"`
+			SSH  api.SSHInfo  `json:"ssh"`
 		}{keys, info})
 	}
 	if info.Enabled {
@@ -105,7 +88,7 @@ func cmdKeysAdd(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var k SSHKey
+	var k api.SSHKey
 	if done, err := e.jsonOrDecode(raw, &k); done || err != nil {
 		return err
 	}

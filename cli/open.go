@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"runtime"
 	"time"
+
+	"github.com/plat-paas/plat/api"
 )
 
 // openTimeout bounds the browser launcher (xdg-open, open): they return
@@ -67,7 +69,7 @@ func cmdOpen(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var a AppInfo
+	var a api.App
 	if _, err := c.get(e.ctx, appPath(pos[0]), &a); err != nil {
 		return err
 	}
@@ -75,12 +77,6 @@ func cmdOpen(e *env, args []string) error {
 		return fmt.Errorf("the daemon gave no URL for %s", a.Name)
 	}
 	return e.openURL(a.URL, a.Name, *print)
-}
-
-// loginLink is the answer to POST /api/login-links.
-type loginLink struct {
-	Path      string    `json:"path"`
-	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // cmdDashboard opens the dashboard through a one-time login link: the
@@ -99,7 +95,7 @@ func cmdDashboard(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var l loginLink
+	var l api.LoginLink
 	if err := json.Unmarshal(raw, &l); err != nil || l.Path == "" || l.Path[0] != '/' {
 		return fmt.Errorf("unexpected answer to POST /api/login-links: %s", raw)
 	}

@@ -6,31 +6,16 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/plat-paas/plat/api"
 )
-
-// Resources is an app's limits with the defaults filled in
-// (GET /api/apps/{app}/resources).
-type Resources struct {
-	MemoryBytes int64   `json:"memory_bytes"`
-	CPUs        float64 `json:"cpus"`
-	ReadOnly    bool    `json:"read_only"`
-	Description string  `json:"description"`
-}
-
-// resourcesChange is the body of POST /api/apps/{app}/resources; nil
-// fields keep their setting.
-type resourcesChange struct {
-	MemoryBytes *int64   `json:"memory_bytes,omitempty"`
-	CPUs        *float64 `json:"cpus,omitempty"`
-	ReadOnly    *bool    `json:"read_only,omitempty"`
-}
 
 func cmdResources(e *env, args []string) error {
 	name, c, err := e.appCmd(args)
 	if err != nil {
 		return err
 	}
-	var r Resources
+	var r api.Resources
 	raw, err := c.get(e.ctx, appPath(name, "resources"), &r)
 	if err != nil {
 		return err
@@ -62,7 +47,7 @@ func cmdResourcesSet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return e.deploy(name, appPath(name, "resources"), change, func(r Release) string {
+	return e.deploy(name, appPath(name, "resources"), change, func(r api.Release) string {
 		if r.Version == 0 {
 			return name + ": no new release (see above)"
 		}
@@ -72,8 +57,8 @@ func cmdResourcesSet(e *env, args []string) error {
 
 // parseResources checks the flags of `plat resources:set` (given holds the
 // names of the flags given) and returns the request body.
-func parseResources(given map[string]bool, memory, cpus, readOnly string) (resourcesChange, error) {
-	var c resourcesChange
+func parseResources(given map[string]bool, memory, cpus, readOnly string) (api.ResourcesChange, error) {
+	var c api.ResourcesChange
 	if !given["memory"] && !given["cpus"] && !given["read-only"] {
 		return c, usagef("nothing to change: give --memory, --cpus or --read-only on|off")
 	}

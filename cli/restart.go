@@ -3,6 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/plat-paas/plat/api"
 )
 
 func cmdRestart(e *env, args []string) error {
@@ -17,7 +19,7 @@ func cmdRestart(e *env, args []string) error {
 	if e.json {
 		return writeRawJSON(e.stdout, raw)
 	}
-	var a AppInfo
+	var a api.App
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return fmt.Errorf("unexpected app in the answer: %v", err)
 	}

@@ -7,20 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/plat-paas/plat/api"
 )
 
 // processType is the one process type an app has (Procfile-style "web=N").
 const processType = "web"
-
-// scaleChange is the body of POST /api/apps/{app}/scale; nil fields keep
-// their setting.
-type scaleChange struct {
-	Replicas *int   `json:"replicas,omitempty"` // fixed count: min = max
-	Min      *int   `json:"min,omitempty"`
-	Max      *int   `json:"max,omitempty"`
-	Idle     string `json:"idle,omitempty"`
-	Target   *int   `json:"target,omitempty"`
-}
 
 func cmdScale(e *env, args []string) error {
 	fs := e.flags()
@@ -47,7 +39,7 @@ func cmdScale(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var a AppInfo
+	var a api.App
 	if done, err := e.jsonOrDecode(raw, &a); done || err != nil {
 		return err
 	}
@@ -57,8 +49,8 @@ func cmdScale(e *env, args []string) error {
 
 // parseScale checks the command line of `plat scale NAME [web=N] [flags]`
 // (flags holds the names of the flags given) and returns the request body.
-func parseScale(procs []string, given map[string]bool, minN, maxN int, idle string, target int) (scaleChange, error) {
-	var c scaleChange
+func parseScale(procs []string, given map[string]bool, minN, maxN int, idle string, target int) (api.ScaleChange, error) {
+	var c api.ScaleChange
 	for _, p := range procs {
 		typ, count, ok := strings.Cut(p, "=")
 		if !ok {
@@ -98,7 +90,7 @@ func parseScale(procs []string, given map[string]bool, minN, maxN int, idle stri
 		if err != nil || d <= 0 {
 			return c, usagef("--idle %q: give a positive duration like 5m or 30s", idle)
 		}
-		c.Idle = idle
+		c.Idle = &idle
 	}
 	if given["target"] {
 		if target < 1 {
@@ -115,12 +107,12 @@ func showScale(e *env, name string) error {
 	if err != nil {
 		return err
 	}
-	var a AppInfo
+	var a api.App
 	rawApp, err := c.get(e.ctx, appPath(name), &a)
 	if err != nil {
 		return err
 	}
-	var reps []Replica
+	var reps []api.Replica
 	rawPs, err := c.get(e.ctx, appPath(name, "ps"), &reps)
 	if err != nil {
 		return err
@@ -150,7 +142,7 @@ func cmdPs(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var reps []Replica
+	var reps []api.Replica
 	raw, err := c.get(e.ctx, appPath(name, "ps"), &reps)
 	if err != nil {
 		return err
@@ -166,17 +158,17 @@ func cmdPs(e *env, args []string) error {
 	return nil
 }
 
-func printReplicas(e *env, reps []Replica) {
+func printReplicas(e *env, reps []api.Replica) {
 	rows := [][]string{{"REPLICA", "STATE", "RELEASE", "IN-FLIGHT", "ADDRESS", "CONTAINER"}}
 	for _, r := range reps {
-		rows = append(rows, []string{orDash(r.Label), orDash(r.State), vstr(r.Release), strconv.Itoa(r.InFlight), orDash(r.Addr), orDash(shortContainer(r.ContainerID))})
+		rows = append(rows, []string{orDash(r.Label), orDash(r.State), vstr(r.Release), strconv.FormatInt(r.InFlight, 10), orDash(r.Addr), orDash(shortContainer(r.ContainerID))})
 	}
 	table(e.stdout, rows)
 }
 
 // scaleString describes scale settings: "min 0, max 3, idle 5m, target 10
 // (sleeps after 5m without requests; autoscales 1-3)".
-func scaleString(s Scale) string {
+func scaleString(s api.Scale) string {
 	if s.Max == 0 {
 		return "-" // a daemon without scaling
 	}
@@ -206,7 +198,7 @@ func scaleString(s Scale) string {
 }
 
 // replicasString is an app's REPLICAS column: "-" before its first deploy.
-func replicasString(a AppInfo) string {
+func replicasString(a api.App) string {
 	if a.Active == 0 {
 		return "-"
 	}

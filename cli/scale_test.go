@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/plat-paas/plat/api"
 )
 
 const (
@@ -81,7 +83,7 @@ func TestScaleJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	var a AppInfo
+	var a api.App
 	if err := json.Unmarshal([]byte(out), &a); err != nil || a.Scale.Min != 2 || a.Scale.Max != 2 || a.Replicas != 2 {
 		t.Fatalf("stdout %s: %+v %v", out, a, err)
 	}

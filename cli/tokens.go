@@ -5,25 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/plat-paas/plat/api"
 )
-
-// Token is the API's view of an API token: never its secret.
-type Token struct {
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
-	LastUsed  time.Time `json:"last_used"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Expired   bool      `json:"expired"`
-	Current   bool      `json:"current"`
-}
-
-// NewToken is a created token with its secret, shown once.
-type NewToken struct {
-	Name      string    `json:"name"`
-	Token     string    `json:"token"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
 
 func cmdTokens(e *env, args []string) error {
 	if _, err := e.parse(e.flags(), args, 0, 0); err != nil {
@@ -33,7 +17,7 @@ func cmdTokens(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var toks []Token
+	var toks []api.Token
 	raw, err := c.get(e.ctx, "/api/tokens", &toks)
 	if err != nil {
 		return err
@@ -91,7 +75,7 @@ func cmdTokensCreate(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var t NewToken
+	var t api.NewToken
 	if done, err := e.jsonOrDecode(raw, &t); done || err != nil {
 		return err
 	}

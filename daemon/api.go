@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/internal/authlimit"
@@ -54,7 +55,7 @@ type server struct {
 func (s *server) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/whoami", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+		writeJSON(w, http.StatusOK, api.OK{OK: true})
 	})
 	mux.HandleFunc("GET /api/apps", s.listApps)
 	mux.HandleFunc("POST /api/apps", s.createApp)
@@ -67,6 +68,7 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("POST /api/apps/{app}/config", s.setConfig)
 	mux.HandleFunc("POST /api/apps/{app}/rollback", s.rollback)
 	mux.HandleFunc("PUT /api/apps/{app}/health", s.setHealth)
+	mux.HandleFunc("PATCH /api/apps/{app}/health", s.setHealth)
 	mux.HandleFunc("POST /api/apps/{app}/scale", s.scale)
 	mux.HandleFunc("GET /api/apps/{app}/resources", s.getResources)
 	mux.HandleFunc("POST /api/apps/{app}/resources", s.setResources)
@@ -89,6 +91,8 @@ func (s *server) apiHandler() http.Handler {
 	s.tokenRoutes(mux)
 	s.keyRoutes(mux)
 	s.nodeRoutes(mux)
+	s.strategyRoutes(mux)
+	s.doraRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()
 	api := s.authenticate(mux)
@@ -99,44 +103,18 @@ func (s *server) apiHandler() http.Handler {
 	return root
 }
 
-// appInfo is the API's view of an app.
-type appInfo struct {
-	Name       string            `json:"name"`
-	CreatedAt  time.Time         `json:"created_at"`
-	Status     string            `json:"status"`
-	Active     int               `json:"active"`
-	URL        string            `json:"url"`
-	GitURL     string            `json:"git_url"`
-	GitSHA     string            `json:"git_sha,omitempty"`
-	ImageID    string            `json:"image_id,omitempty"`
-	DeployedAt time.Time         `json:"deployed_at,omitzero"`
-	Health     store.HealthCheck `json:"health"`
-	EnvKeys    []string          `json:"env_keys"`
-	// Replicas running now: 0 while sleeping or before the first deploy.
-	Replicas int       `json:"replicas"`
-	Scale    scaleInfo `json:"scale"`
-	HSTS     hstsInfo  `json:"hsts"`
-}
-
-// scaleInfo is an app's scale settings with the defaults filled in.
-type scaleInfo struct {
-	Min         int    `json:"min"`
-	Max         int    `json:"max"`
-	Idle        string `json:"idle"`
-	Target      int    `json:"target"`
-	Description string `json:"description"`
-}
-
-func (s *server) info(app store.App) appInfo {
-	ai := appInfo{
-		Name: app.Name, CreatedAt: app.CreatedAt, Active: app.Active, Status: "new",
+// info is the API's view of an app.
+func (s *server) info(app store.App) api.App {
+	ai := api.App{
+		Name: app.Name, CreatedAt: app.CreatedAt, Active: app.Active, Status: api.StatusNew,
 		URL:      s.appURL(app.Name),
 		GitURL:   s.cfg.PublicURL + "/git/" + app.Name + ".git",
-		Health:   app.Health,
+		Health:   apiHealth(app.Health),
 		EnvKeys:  slices.Sorted(maps.Keys(app.Env)),
 		Replicas: len(s.deployer.Replicas(app.Name)),
 		Scale:    newScaleInfo(app.Scale),
 		HSTS:     newHSTSInfo(app),
+		Strategy: newStrategyInfo(app),
 	}
 	releases, _ := s.store.ListReleases(app.Name)
 	for _, r := range releases {
@@ -146,16 +124,16 @@ func (s *server) info(app store.App) appInfo {
 	}
 	switch {
 	case app.Active > 0 && app.Asleep:
-		ai.Status = "sleeping"
+		ai.Status = api.StatusSleeping
 	case app.Active > 0:
-		ai.Status = "running"
+		ai.Status = api.StatusRunning
 	}
 	if n := len(releases); n > 0 {
 		switch releases[n-1].Status {
 		case store.StatusDeploying:
-			ai.Status = "deploying"
+			ai.Status = api.StatusDeploying
 		case store.StatusFailed:
-			ai.Status = "failed"
+			ai.Status = api.StatusFailed
 		}
 	}
 	return ai
@@ -180,7 +158,7 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, err)
 		return
 	}
-	out := make([]appInfo, 0, len(apps))
+	out := make([]api.App, 0, len(apps))
 	for _, a := range apps {
 		out = append(out, s.info(a))
 	}
@@ -188,9 +166,7 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Name string `json:"name"`
-	}
+	var body api.CreateApp
 	if !readJSON(w, r, &body) {
 		return
 	}
@@ -253,7 +229,7 @@ func (s *server) destroyApp(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("remove repository", "app", app.Name, "err", err)
 	}
 	s.log.Info("app destroyed", "app", app.Name)
-	writeJSON(w, http.StatusOK, map[string]string{"destroyed": app.Name})
+	writeJSON(w, http.StatusOK, api.Destroyed{Destroyed: app.Name})
 }
 
 func (s *server) listReleases(w http.ResponseWriter, r *http.Request) {
@@ -266,9 +242,9 @@ func (s *server) listReleases(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, err)
 		return
 	}
-	out := make([]releaseInfo, len(releases))
+	out := make([]api.Release, len(releases))
 	for i, rel := range releases {
-		out[i] = newReleaseInfo(rel)
+		out[i] = apiRelease(rel)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -306,7 +282,11 @@ func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, events)
+	out := make([]api.Event, len(events))
+	for i, e := range events {
+		out[i] = api.Event{App: e.App, Time: e.Time, Kind: e.Kind, Release: e.Release, Message: e.Message}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) getConfig(w http.ResponseWriter, r *http.Request) {
@@ -314,9 +294,9 @@ func (s *server) getConfig(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	env := app.Env
+	env := api.Config(app.Env)
 	if env == nil {
-		env = map[string]string{}
+		env = api.Config{}
 	}
 	writeJSON(w, http.StatusOK, env)
 }
@@ -326,15 +306,11 @@ func (s *server) setConfig(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var change deploy.ConfigChange
-	var body struct {
-		Set   map[string]string `json:"set"`
-		Unset []string          `json:"unset"`
-	}
+	var body api.ConfigChange
 	if !readJSON(w, r, &body) {
 		return
 	}
-	change.Set, change.Unset = body.Set, body.Unset
+	change := deploy.ConfigChange{Set: body.Set, Unset: body.Unset}
 	if len(change.Set)+len(change.Unset) == 0 {
 		writeError(w, http.StatusBadRequest, "nothing to change: give KEY=value pairs to set or keys to unset")
 		return
@@ -356,10 +332,26 @@ func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body struct {
-		Version int `json:"version"`
-	}
+	var body api.Rollback
 	if !readJSON(w, r, &body) {
+		return
+	}
+	if body.Version < 0 {
+		writeError(w, http.StatusBadRequest, "version must be a release number like 3, or 0 for the previous release")
+		return
+	}
+	// Refused before the streamed answer starts, so a wrong version is a
+	// plain 404 (409 for a release that cannot be rolled back to);
+	// Rollback checks again under the app's lock.
+	if err := s.deployer.CheckRollback(r.Context(), app.Name, body.Version); err != nil {
+		switch {
+		case errors.Is(err, deploy.ErrUnknownRelease):
+			writeError(w, http.StatusNotFound, err.Error())
+		case errors.Is(err, deploy.ErrNoRelease):
+			writeError(w, http.StatusConflict, err.Error())
+		default:
+			s.internalError(w, err)
+		}
 		return
 	}
 	streamOperation(w, r, func(ctx context.Context, out io.Writer) (any, error) {
@@ -372,35 +364,40 @@ func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The body is an api.HealthCheck; its durations are read one by one
+	// so a bad one is named. Strings ("2s"); a number is read as
+	// nanoseconds, as clients before api.Duration sent them.
 	var body struct {
-		Path     string `json:"path"`
-		Timeout  string `json:"timeout"`
-		Interval string `json:"interval"`
-		Deadline string `json:"deadline"`
+		Path     string          `json:"path"`
+		Timeout  json.RawMessage `json:"timeout"`
+		Interval json.RawMessage `json:"interval"`
+		Deadline json.RawMessage `json:"deadline"`
 	}
 	if !readJSON(w, r, &body) {
 		return
 	}
-	// Fields not given keep their values; values stored before the bounds
-	// existed are brought within them rather than blocking this change.
+	// Fields not given (or zero) keep their values: PUT and PATCH both
+	// merge. Values stored before the bounds existed are brought within
+	// them rather than blocking this change.
 	hc := deploy.ClampHealth(app.Health)
 	if body.Path != "" {
 		hc.Path = body.Path
 	}
 	for _, f := range []struct {
 		name string
-		in   string
+		in   json.RawMessage
 		out  *time.Duration
 	}{{"timeout", body.Timeout, &hc.Timeout}, {"interval", body.Interval, &hc.Interval}, {"deadline", body.Deadline, &hc.Deadline}} {
-		if f.in == "" {
-			continue
+		var d api.Duration
+		if len(f.in) > 0 {
+			if err := d.UnmarshalJSON(f.in); err != nil || d < 0 {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("health check %s %s is not a positive duration like \"2s\" or \"500ms\"", f.name, f.in))
+				return
+			}
 		}
-		d, err := time.ParseDuration(f.in)
-		if err != nil || d <= 0 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("health check %s %q is not a positive duration like 2s or 500ms", f.name, f.in))
-			return
+		if d > 0 {
+			*f.out = d.D()
 		}
-		*f.out = d
 	}
 	if err := deploy.ValidateHealth(hc); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -414,9 +411,9 @@ func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.info(app))
 }
 
-func newScaleInfo(s store.Scale) scaleInfo {
+func newScaleInfo(s store.Scale) api.Scale {
 	e := deploy.EffectiveScale(s)
-	return scaleInfo{Min: e.Min, Max: e.Max, Idle: e.Idle.String(), Target: e.Target, Description: deploy.DescribeScale(s)}
+	return api.Scale{Min: e.Min, Max: e.Max, Idle: api.Duration(e.Idle), Target: e.Target, Description: deploy.DescribeScale(s)}
 }
 
 // scale changes an app's replica settings and applies them, streaming
@@ -426,13 +423,7 @@ func (s *server) scale(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body struct {
-		Replicas *int    `json:"replicas"`
-		Min      *int    `json:"min"`
-		Max      *int    `json:"max"`
-		Idle     *string `json:"idle"`
-		Target   *int    `json:"target"`
-	}
+	var body api.ScaleChange
 	if !readJSON(w, r, &body) {
 		return
 	}
@@ -458,13 +449,6 @@ func (s *server) scale(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// replicaInfo is one line of `plat ps`.
-type replicaInfo struct {
-	deploy.Replica
-	State    string `json:"state"`
-	InFlight int64  `json:"in_flight"`
-}
-
 // ps lists the replicas of app's active release: the routed ones with their
 // requests in flight, or the stopped ones of a sleeping app.
 func (s *server) ps(w http.ResponseWriter, r *http.Request) {
@@ -477,18 +461,23 @@ func (s *server) ps(w http.ResponseWriter, r *http.Request) {
 		for _, b := range rt.Backends {
 			inFlight[b.Addr()] = b.InFlight()
 		}
+		if rt.Canary != nil {
+			for _, b := range rt.Canary.Backends {
+				inFlight[b.Addr()] = b.InFlight()
+			}
+		}
 	}
-	out := []replicaInfo{}
+	out := []api.Replica{}
 	for _, rep := range s.deployer.Replicas(app.Name) {
-		out = append(out, replicaInfo{Replica: rep, State: "running", InFlight: inFlight[rep.Addr]})
+		out = append(out, apiReplica(rep, "running", inFlight[rep.Addr]))
 	}
 	if app.Asleep {
 		for _, rep := range s.deployer.SleepingReplicas(r.Context(), app.Name) {
-			out = append(out, replicaInfo{Replica: rep, State: "sleeping"})
+			out = append(out, apiReplica(rep, "sleeping", 0))
 		}
 	}
 	for _, rep := range s.deployer.OneOffs(r.Context(), app.Name) {
-		out = append(out, replicaInfo{Replica: rep, State: "running"})
+		out = append(out, apiReplica(rep, "running", 0))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -541,7 +530,7 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 			if !multi {
 				l.Replica = ""
 			}
-			return enc.Encode(l)
+			return enc.Encode(api.LogLine{Time: l.Time, Text: l.Text, Replica: l.Replica})
 		}
 		_, err := io.WriteString(fw, l.Format(multi)+"\n")
 		return err
@@ -569,7 +558,9 @@ func (s *server) deployProgress(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("%s has not been deployed since the daemon started", app.Name))
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, api.Progress{
+		Version: p.Version, Running: p.Running, Started: p.Started, Lines: p.Lines, Dropped: p.Dropped, Finished: p.Finished,
+	})
 }
 
 // streamOperation runs a long operation, streaming its progress as NDJSON
@@ -584,14 +575,21 @@ func streamResult(w http.ResponseWriter, r *http.Request, key string, op func(ct
 	w.WriteHeader(http.StatusOK)
 	fw := newFlushWriter(w)
 	enc := json.NewEncoder(fw)
-	progress := &lineWriter{emit: func(line string) { enc.Encode(map[string]string{"progress": line}) }}
+	progress := &lineWriter{emit: func(line string) { enc.Encode(api.ProgressLine(line)) }}
 	result, err := op(r.Context(), progress)
 	progress.Flush()
-	if err != nil {
-		enc.Encode(map[string]string{"error": err.Error()})
-		return
+	if err == nil {
+		var raw []byte
+		if raw, err = json.Marshal(result); err == nil {
+			end := api.StreamLine{Release: raw}
+			if key == "app" {
+				end = api.StreamLine{App: raw}
+			}
+			enc.Encode(end)
+			return
+		}
 	}
-	enc.Encode(map[string]any{key: result})
+	enc.Encode(api.ErrorLine(err.Error()))
 }
 
 // readJSON decodes the request body, one JSON value (or nothing) into v.
@@ -633,7 +631,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, api.Error{Error: msg})
 }
 
 func (s *server) internalError(w http.ResponseWriter, err error) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/internal/authlimit"
 	"github.com/plat-paas/plat/store"
 	"github.com/plat-paas/plat/web"
@@ -60,7 +61,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		var expired *tokenExpiredError
 		switch {
 		case errors.As(err, &expired):
-			authError(w, r, expired.Error(), map[string]any{"expired": true})
+			authError(w, r, api.Error{Error: expired.Error(), Expired: true})
 		case err != nil:
 			s.limiter.Fail(addr, r.URL.Path) // logs once per burst, not per attempt
 			unauthorized(w, r)
@@ -83,17 +84,13 @@ func (s *server) serveAs(tok store.Token, next http.Handler, w http.ResponseWrit
 }
 
 func unauthorized(w http.ResponseWriter, r *http.Request) {
-	authError(w, r, "authentication required: log in with `plat login URL --token TOKEN`", nil)
+	authError(w, r, api.Error{Error: "authentication required: log in with `plat login URL --token TOKEN`"})
 }
 
-// authError answers 401 with msg and any extra JSON fields.
-func authError(w http.ResponseWriter, r *http.Request, msg string, extra map[string]any) {
+// authError answers 401 with body.
+func authError(w http.ResponseWriter, r *http.Request, body api.Error) {
 	if strings.HasPrefix(r.URL.Path, "/git/") {
 		w.Header().Set("WWW-Authenticate", `Basic realm="plat"`)
-	}
-	body := map[string]any{"error": msg}
-	for k, v := range extra {
-		body[k] = v
 	}
 	writeJSON(w, http.StatusUnauthorized, body)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/deploy"
 )
 
@@ -31,7 +32,7 @@ func (s *server) cancelDeploy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("deploy cancelled", "app", app.Name, "by", who, "cancelled", strings.Join(what, ", "))
-	writeJSON(w, http.StatusOK, map[string]any{"app": app.Name, "by": who, "cancelled": what})
+	writeJSON(w, http.StatusOK, api.Cancelled{App: app.Name, By: who, Cancelled: what})
 }
 
 // requester names who sent r: its token's name (the auth middleware put

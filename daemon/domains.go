@@ -6,19 +6,14 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/store"
 )
 
 // domainsInfo is the API's view of an app's host names.
-type domainsInfo struct {
-	App     string   `json:"app"`
-	Default string   `json:"default"` // <app>.<domain>, always served
-	Domains []string `json:"domains"` // custom domains
-}
-
-func (s *server) domainsInfo(app store.App) domainsInfo {
-	d := domainsInfo{App: app.Name, Default: s.switcher.defaultHost(app.Name), Domains: app.Domains}
+func (s *server) domainsInfo(app store.App) api.Domains {
+	d := api.Domains{App: app.Name, Default: s.switcher.defaultHost(app.Name), Domains: app.Domains}
 	if d.Domains == nil {
 		d.Domains = []string{}
 	}
@@ -38,9 +33,7 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body struct {
-		Domain string `json:"domain"`
-	}
+	var body api.AddDomain
 	if !readJSON(w, r, &body) {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
 )
@@ -19,19 +20,9 @@ const (
 	maxHSTSMaxAge = 2 * 365 * 24 * time.Hour
 )
 
-// hstsInfo is the API's view of an app's HSTS setting.
-type hstsInfo struct {
-	Enabled bool `json:"enabled"`
-	// MaxAge in seconds; 0 when off.
-	MaxAge int64 `json:"max_age"`
-	// Header is the Strict-Transport-Security value sent, "" when off.
-	Header string `json:"header"`
-	// Note says where the header is sent.
-	Note string `json:"note"`
-}
-
-func newHSTSInfo(app store.App) hstsInfo {
-	return hstsInfo{
+// newHSTSInfo is the API's view of an app's HSTS setting.
+func newHSTSInfo(app store.App) api.HSTS {
+	return api.HSTS{
 		Enabled: app.HSTSMaxAge > 0,
 		MaxAge:  int64(app.HSTSMaxAge / time.Second),
 		Header:  router.HSTSValue(app.HSTSMaxAge),
@@ -45,10 +36,7 @@ func (s *server) setHSTS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body struct {
-		Enabled *bool  `json:"enabled"`
-		MaxAge  *int64 `json:"max_age"` // seconds; default DefaultHSTSMaxAge
-	}
+	var body api.HSTSChange // max_age in seconds; default DefaultHSTSMaxAge
 	if !readJSON(w, r, &body) {
 		return
 	}

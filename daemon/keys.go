@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/store"
 )
 
@@ -67,29 +67,14 @@ func parsePublicKey(text string) (ssh.PublicKey, string, error) {
 	return key, comment, nil
 }
 
-// keyInfo is the API's view of a registered SSH key.
-type keyInfo struct {
-	Name        string    `json:"name"`
-	Type        string    `json:"type"`
-	Fingerprint string    `json:"fingerprint"`
-	Comment     string    `json:"comment,omitempty"`
-	AddedAt     time.Time `json:"added_at"`
-}
-
-func newKeyInfo(k store.SSHKey) keyInfo {
-	return keyInfo{Name: k.Name, Type: k.Type, Fingerprint: k.Fingerprint, Comment: k.Comment, AddedAt: k.AddedAt}
+// newKeyInfo is the API's view of a registered SSH key.
+func newKeyInfo(k store.SSHKey) api.SSHKey {
+	return api.SSHKey{Name: k.Name, Type: k.Type, Fingerprint: k.Fingerprint, Comment: k.Comment, AddedAt: k.AddedAt}
 }
 
 // sshInfo is what clients need to push over SSH: where, and the host key
 // to check the server against.
-type sshInfo struct {
-	Enabled bool `json:"enabled"`
-	// Addr is the SSH listener's address, Port its port (0 when off).
-	Addr               string `json:"addr,omitempty"`
-	Port               int    `json:"port,omitempty"`
-	HostKey            string `json:"host_key,omitempty"` // authorized_keys form, for known_hosts
-	HostKeyFingerprint string `json:"host_key_fingerprint,omitempty"`
-}
+type sshInfo = api.SSHInfo
 
 func (s *server) keyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/keys", s.listKeys)
@@ -104,7 +89,7 @@ func (s *server) listKeys(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, err)
 		return
 	}
-	out := make([]keyInfo, 0, len(keys))
+	out := make([]api.SSHKey, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, newKeyInfo(k))
 	}
@@ -112,10 +97,7 @@ func (s *server) listKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) addKey(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name      string `json:"name"`
-		PublicKey string `json:"public_key"`
-	}
+	var req api.AddSSHKey
 	if !readJSON(w, r, &req) {
 		return
 	}
@@ -160,5 +142,5 @@ func (s *server) removeKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("SSH key removed", "name", k.Name, "fingerprint", k.Fingerprint)
-	writeJSON(w, http.StatusOK, map[string]string{"removed": k.Name, "fingerprint": k.Fingerprint})
+	writeJSON(w, http.StatusOK, api.KeyRemoved{Removed: k.Name, Fingerprint: k.Fingerprint})
 }

@@ -4,18 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"time"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/web"
 )
-
-// loginLinkInfo is the answer to POST /api/login-links.
-type loginLinkInfo struct {
-	// Path is the dashboard path that logs in, relative to the origin the
-	// client reached the API at: the token itself is never in it.
-	Path      string    `json:"path"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
 
 // createLoginLink makes a one-time dashboard login link for the request's
 // API token (`plat dashboard`). Dashboard sessions cannot make one: a
@@ -39,7 +31,7 @@ func (s *server) createLoginLink(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, loginLinkInfo{
+	writeJSON(w, http.StatusCreated, api.LoginLink{
 		Path:      web.LoginOncePath + "?n=" + url.QueryEscape(nonce),
 		ExpiresAt: expires.UTC(),
 	})

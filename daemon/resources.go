@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/store"
 )
@@ -15,17 +16,9 @@ import (
 // nano-CPUs (an int64); the engine's host bounds it far lower.
 const maxCPUsInput = 1e6
 
-// resourcesInfo is an app's resource settings with the defaults filled in.
-type resourcesInfo struct {
-	MemoryBytes int64   `json:"memory_bytes"`
-	CPUs        float64 `json:"cpus"`
-	NanoCPUs    int64   `json:"nano_cpus"`
-	ReadOnly    bool    `json:"read_only"`
-	Description string  `json:"description"`
-}
-
-func newResourcesInfo(r store.Resources) resourcesInfo {
-	return resourcesInfo{
+// newResourcesInfo is an app's resource settings with the defaults filled in.
+func newResourcesInfo(r store.Resources) api.Resources {
+	return api.Resources{
 		MemoryBytes: r.MemoryBytes, CPUs: float64(r.NanoCPUs) / 1e9, NanoCPUs: r.NanoCPUs,
 		ReadOnly: r.ReadOnly, Description: deploy.DescribeResources(r),
 	}
@@ -45,11 +38,7 @@ func (s *server) setResources(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var body struct {
-		MemoryBytes *int64   `json:"memory_bytes"`
-		CPUs        *float64 `json:"cpus"`
-		ReadOnly    *bool    `json:"read_only"`
-	}
+	var body api.ResourcesChange
 	if !readJSON(w, r, &body) {
 		return
 	}
@@ -67,6 +56,10 @@ func (s *server) setResources(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	streamOperation(w, r, func(ctx context.Context, out io.Writer) (any, error) {
-		return s.deployer.SetResources(ctx, app.Name, change, out)
+		rel, err := s.deployer.SetResources(ctx, app.Name, change, out)
+		if err == nil && rel.Version == 0 {
+			return api.Release{}, nil // never deployed, or nothing changed
+		}
+		return releaseResult(rel, err)
 	})
 }

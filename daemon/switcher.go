@@ -7,13 +7,16 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
 )
 
-// switcher adapts the router to deploy.Switcher: it knows which host names
+var _ deploy.SplitSwitcher = (*switcher)(nil)
+
+// switcher adapts the router to deploy.Switcher and deploy.SplitSwitcher: it knows which host names
 // belong to an app (its default host and its custom domains).
 type switcher struct {
 	router *router.Router
@@ -37,33 +40,88 @@ func (s *switcher) route(app string) router.Route {
 	return rt
 }
 
-// Switch routes app to addrs. A backend whose address stays keeps its
-// object, so its in-flight count carries over and it is not drained; only
-// the backends that left are returned to drain.
+// Switch routes app to addrs, all of one release (unlabelled), ending any
+// split. A backend whose address stays (in either group) keeps its object,
+// so its in-flight count carries over and it is not drained; only the
+// backends that left are returned to drain.
 func (s *switcher) Switch(app string, addrs []string) (func(context.Context) error, error) {
+	return s.SwitchSplit(app, deploy.Split{Stable: deploy.Group{Addrs: addrs}})
+}
+
+// SwitchSplit routes app to sp's groups in one route change, carrying
+// backend objects over by address across both groups.
+func (s *switcher) SwitchSplit(app string, sp deploy.Split) (func(context.Context) error, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	cur := s.currentBackends(app)
+	take := func(addrs []string) []*router.Backend {
+		backends := make([]*router.Backend, len(addrs))
+		for i, a := range addrs {
+			if b, ok := cur[a]; ok {
+				backends[i] = b
+				delete(cur, a)
+			} else {
+				backends[i] = router.NewBackend(a)
+			}
+		}
+		return backends
+	}
+	rt := s.route(app)
+	rt.Release = sp.Stable.Release
+	rt.Backends = take(sp.Stable.Addrs)
+	if c := sp.Canary; c != nil {
+		rt.Canary = &router.Group{Release: c.Release, Backends: take(c.Addrs), Weight: sp.Weight}
+	}
+	if _, err := s.router.Set(rt); err != nil {
+		return nil, fmt.Errorf("route %s: %w", app, err)
+	}
+	return s.retireAll(slices.Collect(maps.Values(cur))), nil
+}
+
+// currentBackends maps the address of each backend app's route has now, in
+// either group, to its object.
+func (s *switcher) currentBackends(app string) map[string]*router.Backend {
 	cur := map[string]*router.Backend{}
 	if rt, ok := s.router.Lookup(s.defaultHost(app)); ok {
 		for _, b := range rt.Backends {
 			cur[b.Addr()] = b
 		}
-	}
-	backends := make([]*router.Backend, len(addrs))
-	for i, a := range addrs {
-		if b, ok := cur[a]; ok {
-			backends[i] = b
-			delete(cur, a)
-		} else {
-			backends[i] = router.NewBackend(a)
+		if rt.Canary != nil {
+			for _, b := range rt.Canary.Backends {
+				cur[b.Addr()] = b
+			}
 		}
 	}
+	return cur
+}
+
+// Hold routes app to no backend while an in-place deploy replaces it:
+// requests wait up to timeout (0: router.DefaultHoldTimeout) for the next
+// switch instead of getting a 503.
+func (s *switcher) Hold(app string, timeout time.Duration) (func(context.Context) error, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	rt := s.route(app)
-	rt.Backends = backends
-	if _, err := s.router.Set(rt); err != nil {
-		return nil, fmt.Errorf("route %s: %w", app, err)
+	rt.Hold, rt.HoldTimeout = true, timeout
+	prev, err := s.router.Set(rt)
+	if err != nil {
+		return nil, fmt.Errorf("hold %s: %w", app, err)
 	}
-	return s.retireAll(slices.Collect(maps.Values(cur))), nil
+	return s.retireAll(prev), nil
+}
+
+func (s *switcher) ReleaseStats(app, release string) (deploy.ReleaseStats, bool) {
+	st, ok := s.router.ReleaseStats(app, release)
+	if !ok {
+		return deploy.ReleaseStats{}, false
+	}
+	return deploy.ReleaseStats{
+		Requests:  st.Requests,
+		Status1xx: st.Status1xx, Status2xx: st.Status2xx, Status3xx: st.Status3xx,
+		Status4xx: st.Status4xx, Status5xx: st.Status5xx,
+		NoStatus: st.NoStatus, ProxyErrors: st.ProxyErrors, BytesWritten: st.BytesWritten,
+		InFlight: st.InFlight, Latency: st.Latency,
+	}, true
 }
 
 // Sleep routes app to no backend; requests for it wake it.
@@ -95,7 +153,8 @@ func (s *switcher) Rehost(app string) error {
 		cur = rt
 	}
 	rt := s.route(app)
-	rt.Backends, rt.Asleep = cur.Backends, cur.Asleep
+	rt.Backends, rt.Asleep, rt.Release, rt.Canary = cur.Backends, cur.Asleep, cur.Release, cur.Canary
+	rt.Hold, rt.HoldTimeout = cur.Hold, cur.HoldTimeout
 	if _, err := s.router.Set(rt); err != nil {
 		return fmt.Errorf("route %s: %w", app, err)
 	}

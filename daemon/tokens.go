@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/store"
 	"github.com/plat-paas/plat/web"
 )
@@ -239,17 +240,6 @@ func parseLifetime(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// tokenInfo is the API's view of a token: never its secret.
-type tokenInfo struct {
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
-	LastUsed  time.Time `json:"last_used,omitzero"`
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	Expired   bool      `json:"expired"`
-	// Current: the request was made with this token (or a session it opened).
-	Current bool `json:"current"`
-}
-
 func (s *server) tokenRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/tokens", s.listTokens)
 	mux.HandleFunc("POST /api/tokens", s.createToken)
@@ -264,9 +254,9 @@ func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
 	}
 	me, _ := authFromContext(r.Context())
 	now := time.Now()
-	out := make([]tokenInfo, 0, len(toks))
+	out := make([]api.Token, 0, len(toks))
 	for _, t := range toks {
-		out = append(out, tokenInfo{
+		out = append(out, api.Token{
 			Name: t.Name, CreatedAt: t.CreatedAt, LastUsed: s.tokens.lastUsed(t), ExpiresAt: t.ExpiresAt,
 			Expired: t.Expired(now), Current: t.ID == me.token.ID,
 		})
@@ -274,19 +264,8 @@ func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// newToken is a created token, its secret shown this once.
-type newToken struct {
-	Name      string    `json:"name"`
-	Token     string    `json:"token"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-}
-
 func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name      string `json:"name"`
-		ExpiresIn string `json:"expires_in"` // e.g. "90d"; empty: never
-	}
+	var req api.CreateToken
 	if !readJSON(w, r, &req) {
 		return
 	}
@@ -304,27 +283,27 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 
 // newToken creates a token named name that expires after lifetime (""
 // for never), with the status to answer when it fails.
-func (s *server) newToken(name, lifetime string) (newToken, int, error) {
+func (s *server) newToken(name, lifetime string) (api.NewToken, int, error) {
 	if err := store.ValidateTokenName(name); err != nil {
-		return newToken{}, http.StatusBadRequest, err
+		return api.NewToken{}, http.StatusBadRequest, err
 	}
 	var expires time.Time
 	if lifetime != "" {
 		d, err := parseLifetime(lifetime)
 		if err != nil {
-			return newToken{}, http.StatusBadRequest, err
+			return api.NewToken{}, http.StatusBadRequest, err
 		}
 		expires = time.Now().Add(d)
 	}
 	secret, tok, err := s.store.CreateTokenExpiring(name, expires)
 	switch {
 	case errors.Is(err, store.ErrExists):
-		return newToken{}, http.StatusConflict, fmt.Errorf("a token named %q exists: pick another name, or revoke it first with `plat tokens:revoke %s`", name, name)
+		return api.NewToken{}, http.StatusConflict, fmt.Errorf("a token named %q exists: pick another name, or revoke it first with `plat tokens:revoke %s`", name, name)
 	case err != nil:
-		return newToken{}, http.StatusInternalServerError, err
+		return api.NewToken{}, http.StatusInternalServerError, err
 	}
 	s.log.Info("API token created", "name", name, "expires", expires)
-	return newToken{Name: tok.Name, Token: secret, CreatedAt: tok.CreatedAt, ExpiresAt: tok.ExpiresAt}, http.StatusCreated, nil
+	return api.NewToken{Name: tok.Name, Token: secret, CreatedAt: tok.CreatedAt, ExpiresAt: tok.ExpiresAt}, http.StatusCreated, nil
 }
 
 func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
@@ -351,7 +330,7 @@ func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	closed := s.tokens.markRevoked(tok.ID, skip)
 	sessions := s.web.EndToken(tok.ID)
 	s.log.Info("API token revoked", "name", tok.Name, "sessions_ended", sessions, "requests_ended", closed)
-	writeJSON(w, http.StatusOK, map[string]any{"revoked": tok.Name, "current": self, "sessions_ended": sessions, "requests_ended": closed})
+	writeJSON(w, http.StatusOK, api.Revoked{Revoked: tok.Name, Current: self, SessionsEnded: sessions, RequestsEnded: closed})
 }
 
 // adminToken serves the local socket's POST /admin/token?name=N&expires=90d
@@ -363,7 +342,7 @@ func (s *server) adminToken(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name, auto = defaultTokenName, true
 	}
-	var nt newToken
+	var nt api.NewToken
 	var status int
 	var err error
 	for i := 2; i < maxAutoNames; i++ {

@@ -22,23 +22,23 @@ type shellCache struct {
 }
 
 // hasShell reports whether image has /bin/sh, asking the engine once.
-func (d *Deployer) hasShell(ctx context.Context, image string) (bool, error) {
-	d.shells.mu.Lock()
-	has, ok := d.shells.images[image]
-	d.shells.mu.Unlock()
+func (sp *specs) hasShell(ctx context.Context, image string) (bool, error) {
+	sp.shells.mu.Lock()
+	has, ok := sp.shells.images[image]
+	sp.shells.mu.Unlock()
 	if ok {
 		return has, nil
 	}
-	has, err := d.engine.HasFile(ctx, image, shellPath)
+	has, err := sp.engine.HasFile(ctx, image, shellPath)
 	if err != nil {
 		return false, fmt.Errorf("look for a shell in the image: %w", err)
 	}
-	d.shells.mu.Lock()
-	if d.shells.images == nil {
-		d.shells.images = map[string]bool{}
+	sp.shells.mu.Lock()
+	if sp.shells.images == nil {
+		sp.shells.images = map[string]bool{}
 	}
-	d.shells.images[image] = has
-	d.shells.mu.Unlock()
+	sp.shells.images[image] = has
+	sp.shells.mu.Unlock()
 	return has, nil
 }
 
@@ -46,8 +46,8 @@ func (d *Deployer) hasShell(ctx context.Context, image string) (bool, error) {
 // argv of a container of image: `/bin/sh -c LINE` when the image has a
 // shell (pipes, $VARS and && work as on Heroku), else LINE split into
 // arguments (SplitCommand) and run directly (images FROM scratch).
-func (d *Deployer) command(ctx context.Context, image, line string) ([]string, error) {
-	has, err := d.hasShell(ctx, image)
+func (sp *specs) command(ctx context.Context, image, line string) ([]string, error) {
+	has, err := sp.hasShell(ctx, image)
 	if err != nil {
 		return nil, err
 	}

@@ -19,54 +19,54 @@ import (
 //     recreated; a sleeping app stays asleep;
 //   - every other plat container (old, failed, extra, or of a deleted app)
 //     is removed.
-func (d *Deployer) Reconcile(ctx context.Context) error {
-	stale, err := d.store.DeployingReleases()
+func (sv *Supervisor) Reconcile(ctx context.Context) error {
+	stale, err := sv.store.DeployingReleases()
 	if err != nil {
 		return fmt.Errorf("list unfinished deploys: %w", err)
 	}
 	for _, r := range stale {
-		d.fail(context.Background(), r, "", errors.New("interrupted: the plat daemon stopped during this deploy; push again"))
+		sv.fail(context.Background(), r, "", errors.New("interrupted: the plat daemon stopped during this deploy; push again"))
 	}
-	containers, err := d.engine.List(ctx, d.labels())
+	containers, err := sv.engine.List(ctx, sv.labels())
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}
-	apps, err := d.store.ListApps()
+	apps, err := sv.store.ListApps()
 	if err != nil {
 		return fmt.Errorf("list apps: %w", err)
 	}
 	keep := map[string]bool{}
 	for _, app := range apps {
-		ids, err := d.adopt(ctx, app, containers)
+		ids, err := sv.adopt(ctx, app, containers)
 		for _, id := range ids {
 			keep[id] = true
 		}
 		if errors.Is(err, errImageMissing) {
-			d.log.Warn("the image of the active release is missing; it will be rebuilt from its git commit", "app", app.Name, "release", app.Active)
+			sv.log.Warn("the image of the active release is missing; it will be rebuilt from its git commit", "app", app.Name, "release", app.Active)
 			continue
 		}
 		if err != nil {
-			d.log.Error("restore app", "app", app.Name, "err", err)
-			d.event(app.Name, "restore-failed", app.Active, "%v", err)
+			sv.log.Error("restore app", "app", app.Name, "err", err)
+			sv.event(app.Name, "restore-failed", app.Active, "%v", err)
 		}
 	}
-	d.removeUnless(ctx, containers, slices.Collect(maps.Keys(keep)))
+	sv.removeUnless(ctx, containers, slices.Collect(maps.Keys(keep)))
 	// One-off containers (plat run, a release phase) lost their caller
 	// with the daemon: nobody reads their output or waits for them.
-	runs, err := d.engine.List(ctx, map[string]string{engine.LabelRole: engine.RoleRun, engine.LabelInstance: d.cfg.Instance})
+	runs, err := sv.engine.List(ctx, map[string]string{engine.LabelRole: engine.RoleRun, engine.LabelInstance: sv.cfg.Instance})
 	if err != nil {
 		return fmt.Errorf("list one-off containers: %w", err)
 	}
-	d.removeUnless(ctx, runs, nil)
+	sv.removeUnless(ctx, runs, nil)
 	return nil
 }
 
 // removeUnless removes the containers whose IDs are not in keep.
-func (d *Deployer) removeUnless(_ context.Context, containers []engine.ContainerInfo, keep []string) {
+func (sv *Supervisor) removeUnless(_ context.Context, containers []engine.ContainerInfo, keep []string) {
 	for _, c := range containers {
 		if !slices.Contains(keep, c.ID) {
-			d.log.Info("removing leftover container", "name", c.Name, "app", c.Labels[engine.LabelApp])
-			d.remove(c.ID)
+			sv.log.Info("removing leftover container", "name", c.Name, "app", c.Labels[engine.LabelApp])
+			sv.remove(c.ID)
 		}
 	}
 }
@@ -77,12 +77,12 @@ func (d *Deployer) removeUnless(_ context.Context, containers []engine.Container
 // ones recreated, each healthy before it gets traffic; extra ones are left
 // for the caller to remove. A sleeping app keeps its stopped containers and
 // is routed to wake on the next request.
-func (d *Deployer) adopt(ctx context.Context, app store.App, containers []engine.ContainerInfo) ([]string, error) {
+func (sv *Supervisor) adopt(ctx context.Context, app store.App, containers []engine.ContainerInfo) ([]string, error) {
 	if app.Active == 0 {
-		_, err := d.switcher.Switch(app.Name, nil)
+		_, err := sv.switcher.Switch(app.Name, nil)
 		return nil, err
 	}
-	rel, err := d.store.GetRelease(app.Name, app.Active)
+	rel, err := sv.store.GetRelease(app.Name, app.Active)
 	if err != nil {
 		return nil, fmt.Errorf("active release v%d: %w", app.Active, err)
 	}
@@ -90,8 +90,8 @@ func (d *Deployer) adopt(ctx context.Context, app store.App, containers []engine
 	if len(byIndex) == 0 {
 		// No container means no image either, perhaps: then RebuildMissing
 		// builds it again, rather than every replica failing to start here.
-		if missing, err := d.imageMissing(ctx, rel); err == nil && missing {
-			_, err := d.switcher.Switch(app.Name, nil)
+		if missing, err := sv.imageMissing(ctx, rel); err == nil && missing {
+			_, err := sv.switcher.Switch(app.Name, nil)
 			return nil, errors.Join(errImageMissing, err)
 		}
 	}
@@ -99,11 +99,11 @@ func (d *Deployer) adopt(ctx context.Context, app store.App, containers []engine
 		var ids []string
 		for _, c := range byIndex {
 			if c.Running {
-				d.stopKeep(ctx, app.Name, c.ID)
+				sv.stopKeep(ctx, app.Name, c.ID)
 			}
 			ids = append(ids, c.ID)
 		}
-		_, err := d.routeAsleep(app.Name)
+		_, err := sv.routeAsleep(app.Name)
 		return ids, err
 	}
 	n := awakeReplicas(app)
@@ -113,16 +113,16 @@ func (d *Deployer) adopt(ctx context.Context, app store.App, containers []engine
 		c, found := byIndex[idx]
 		if found && c.Running && c.HostAddr != "" {
 			// Taken as it is: a daemon restart costs no request.
-			reps = append(reps, d.replica(app.Name, rel.Version, idx, c))
-			d.log.Info("adopted running container", "app", app.Name, "release", rel.Version, "replica", idx, "addr", c.HostAddr)
+			reps = append(reps, sv.replica(app.Name, rel.Version, idx, c))
+			sv.log.Info("adopted running container", "app", app.Name, "release", rel.Version, "replica", idx, "addr", c.HostAddr)
 			continue
 		}
-		r, _, _, created, err := d.bringUp(ctx, app, rel, idx, c, found)
+		r, _, _, created, err := sv.bringUp(ctx, app, rel, idx, c, found)
 		switch {
 		case err == nil && created:
-			d.event(app.Name, "recreated", rel.Version, "%s was missing and was recreated", r.Name)
+			sv.event(app.Name, "recreated", rel.Version, "%s was missing and was recreated", r.Name)
 		case err == nil:
-			d.event(app.Name, "restarted", rel.Version, "started the stopped container %s", r.Name)
+			sv.event(app.Name, "restarted", rel.Version, "started the stopped container %s", r.Name)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("replica %d of v%d: %w", idx, rel.Version, err))
@@ -137,11 +137,11 @@ func (d *Deployer) adopt(ctx context.Context, app store.App, containers []engine
 	if len(reps) == 0 {
 		return nil, errors.Join(errs...)
 	}
-	if _, err := d.route(app.Name, reps); err != nil {
+	if _, err := sv.route(app.Name, reps); err != nil {
 		return ids, err
 	}
 	if reps[0].Index == 1 && reps[0].ID != rel.ContainerID {
-		_ = d.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error { r.ContainerID = reps[0].ID; return nil })
+		_ = sv.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error { r.ContainerID = reps[0].ID; return nil })
 	}
 	return ids, errors.Join(errs...)
 }

@@ -53,41 +53,53 @@ func (r *routedReplicas) set(app string, reps []Replica) {
 	r.apps[app] = slices.Clone(reps)
 }
 
+// replicaSet is the only code that moves an app's traffic: it starts
+// replicas (through containers), points the router at them and drains the
+// ones that leave.
+type replicaSet struct {
+	*containers
+	switcher Switcher
+	// onSwitch is told of every route change (the log hub follows the
+	// replicas); see Deployer.OnSwitch.
+	onSwitch func(app string, replicas []Replica)
+	routed   routedReplicas
+}
+
 // Replicas returns the replicas app's traffic goes to now, by index; none
 // while it sleeps or before its first deploy.
-func (d *Deployer) Replicas(app string) []Replica {
-	return d.routed.get(app)
+func (rs *replicaSet) Replicas(app string) []Replica {
+	return rs.routed.get(app)
 }
 
 // route points app's traffic at reps (sorted by index) and remembers them.
 // Backends that stay are kept as they are; drainOld waits for the ones that
 // left.
-func (d *Deployer) route(app string, reps []Replica) (drainOld func(context.Context) error, err error) {
+func (rs *replicaSet) route(app string, reps []Replica) (drainOld func(context.Context) error, err error) {
 	slices.SortFunc(reps, func(a, b Replica) int { return cmp.Compare(a.Index, b.Index) })
 	addrs := make([]string, len(reps))
 	for i, r := range reps {
 		addrs[i] = r.Addr
 	}
-	drainOld, err = d.switcher.Switch(app, addrs)
+	drainOld, err = rs.switcher.Switch(app, addrs)
 	if err != nil {
 		return nil, err
 	}
-	d.routed.set(app, reps)
-	if d.onSwitch != nil {
-		d.onSwitch(app, slices.Clone(reps))
+	rs.routed.set(app, reps)
+	if rs.onSwitch != nil {
+		rs.onSwitch(app, slices.Clone(reps))
 	}
 	return drainOld, nil
 }
 
 // routeAsleep makes app's hosts wake it on the next request.
-func (d *Deployer) routeAsleep(app string) (drainOld func(context.Context) error, err error) {
-	drainOld, err = d.switcher.Sleep(app)
+func (rs *replicaSet) routeAsleep(app string) (drainOld func(context.Context) error, err error) {
+	drainOld, err = rs.switcher.Sleep(app)
 	if err != nil {
 		return nil, err
 	}
-	d.routed.set(app, nil)
-	if d.onSwitch != nil {
-		d.onSwitch(app, nil)
+	rs.routed.set(app, nil)
+	if rs.onSwitch != nil {
+		rs.onSwitch(app, nil)
 	}
 	return drainOld, nil
 }
@@ -106,9 +118,9 @@ func replicaOf(reps []Replica, id string) (Replica, bool) {
 }
 
 // replica describes a container of rel as a Replica.
-func (d *Deployer) replica(app string, rel int, index int, c engine.ContainerInfo) Replica {
+func (ct *containers) replica(app string, rel int, index int, c engine.ContainerInfo) Replica {
 	return Replica{
-		Name: d.containerName(app, rel, index), Label: "web." + strconv.Itoa(index),
+		Name: ct.containerName(app, rel, index), Label: "web." + strconv.Itoa(index),
 		ID: c.ID, Index: index, Release: rel, Addr: c.HostAddr,
 	}
 }
@@ -135,8 +147,8 @@ func byReplica(containers []engine.ContainerInfo, app string, release int) map[i
 }
 
 // releaseContainers lists the containers of app's release by replica number.
-func (d *Deployer) releaseContainers(ctx context.Context, app string, release int) (map[int]engine.ContainerInfo, error) {
-	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app, engine.LabelRelease, strconv.Itoa(release)))
+func (ct *containers) releaseContainers(ctx context.Context, app string, release int) (map[int]engine.ContainerInfo, error) {
+	cs, err := ct.engine.List(ctx, ct.labels(engine.LabelApp, app, engine.LabelRelease, strconv.Itoa(release)))
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -147,13 +159,13 @@ func (d *Deployer) releaseContainers(ctx context.Context, app string, release in
 // again if it exists (found), created if not, healthy either way. created
 // says which; startTook and readyTook split a restart's time between the
 // engine and the app.
-func (d *Deployer) bringUp(ctx context.Context, app store.App, rel store.Release, idx int, c engine.ContainerInfo, found bool) (r Replica, startTook, readyTook time.Duration, created bool, err error) {
+func (rs *replicaSet) bringUp(ctx context.Context, app store.App, rel store.Release, idx int, c engine.ContainerInfo, found bool) (r Replica, startTook, readyTook time.Duration, created bool, err error) {
 	if found {
-		r, startTook, readyTook, err = d.restart(ctx, app, rel, idx, c)
+		r, startTook, readyTook, err = rs.restart(ctx, app, rel, idx, c)
 		return r, startTook, readyTook, false, err
 	}
-	info, err := d.startHealthy(ctx, app, rel, idx, nil, io.Discard)
-	return d.replica(app.Name, rel.Version, idx, info), 0, 0, true, err
+	info, err := rs.startHealthy(ctx, app, rel, idx, nil, io.Discard)
+	return rs.replica(app.Name, rel.Version, idx, info), 0, 0, true, err
 }
 
 // freeIndexes returns the n smallest replica numbers not in use.
@@ -170,7 +182,7 @@ func freeIndexes(used []Replica, n int) []int {
 // startReplicas starts replicas with the given indexes of rel side by side
 // and waits until all are healthy. If one fails, all are removed and its
 // error returned: a release goes live with every replica or not at all.
-func (d *Deployer) startReplicas(ctx context.Context, app store.App, rel store.Release, indexes []int, tm *timings, out io.Writer) ([]Replica, error) {
+func (rs *replicaSet) startReplicas(ctx context.Context, app store.App, rel store.Release, indexes []int, tm *timings, out io.Writer) ([]Replica, error) {
 	out = &syncWriter{w: out}
 	reps := make([]Replica, len(indexes))
 	errs := make([]error, len(indexes))
@@ -181,15 +193,15 @@ func (d *Deployer) startReplicas(ctx context.Context, app store.App, rel store.R
 			t = nil // phases are timed on the first replica
 		}
 		wg.Go(func() {
-			c, err := d.startHealthy(ctx, app, rel, idx, t, out)
-			reps[i], errs[i] = d.replica(app.Name, rel.Version, idx, c), err
+			c, err := rs.startHealthy(ctx, app, rel, idx, t, out)
+			reps[i], errs[i] = rs.replica(app.Name, rel.Version, idx, c), err
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		for i, r := range reps {
 			if errs[i] == nil {
-				d.remove(r.ID)
+				rs.remove(r.ID)
 			}
 		}
 		return nil, err
@@ -200,34 +212,34 @@ func (d *Deployer) startReplicas(ctx context.Context, app store.App, rel store.R
 // resize brings the awake app to n replicas of its active release: new ones
 // are started and health-checked before they get traffic; removed ones are
 // taken out of the router, drained, stopped and removed.
-func (d *Deployer) resize(ctx context.Context, app store.App, n int, out io.Writer) error {
-	cur := d.routed.get(app.Name)
+func (rs *replicaSet) resize(ctx context.Context, app store.App, n int, out io.Writer) error {
+	cur := rs.routed.get(app.Name)
 	switch {
 	case n > len(cur):
-		rel, err := d.store.GetRelease(app.Name, app.Active)
+		rel, err := rs.store.GetRelease(app.Name, app.Active)
 		if err != nil {
 			return fmt.Errorf("active release: %w", err)
 		}
-		added, err := d.startReplicas(ctx, app, rel, freeIndexes(cur, n-len(cur)), nil, out)
+		added, err := rs.startReplicas(ctx, app, rel, freeIndexes(cur, n-len(cur)), nil, out)
 		if err != nil {
 			return err
 		}
-		if _, err := d.route(app.Name, append(cur, added...)); err != nil {
+		if _, err := rs.route(app.Name, append(cur, added...)); err != nil {
 			for _, r := range added {
-				d.remove(r.ID)
+				rs.remove(r.ID)
 			}
 			return fmt.Errorf("switch router: %w", err)
 		}
 		step(out, "Running %d replicas of v%d", n, app.Active)
 	case n < len(cur):
 		keep, gone := cur[:n], cur[n:]
-		drainOld, err := d.route(app.Name, keep)
+		drainOld, err := rs.route(app.Name, keep)
 		if err != nil {
 			return fmt.Errorf("switch router: %w", err)
 		}
-		d.drain(ctx, drainOld, out)
+		rs.drain(ctx, drainOld, out)
 		for _, r := range gone {
-			d.stopAndRemove(context.WithoutCancel(ctx), app.Name, r.ID)
+			rs.stopAndRemove(context.WithoutCancel(ctx), app.Name, r.ID)
 		}
 		step(out, "Running %d %s of v%d", n, plural(n, "replica", "replicas"), app.Active)
 	}
@@ -236,20 +248,12 @@ func (d *Deployer) resize(ctx context.Context, app store.App, n int, out io.Writ
 
 // drain waits, bounded by the drain timeout, for requests on backends that
 // left the router.
-func (d *Deployer) drain(ctx context.Context, drainOld func(context.Context) error, out io.Writer) {
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.DrainTimeout)
+func (rs *replicaSet) drain(ctx context.Context, drainOld func(context.Context) error, out io.Writer) {
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rs.cfg.DrainTimeout)
 	defer cancel()
 	if err := drainOld(drainCtx); err != nil {
-		step(out, "Stopped waiting for old requests after %s: %v", d.cfg.DrainTimeout, err)
+		step(out, "Stopped waiting for old requests after %s: %v", rs.cfg.DrainTimeout, err)
 	}
-}
-
-// stopAndRemove stops a container gracefully, then removes it.
-func (d *Deployer) stopAndRemove(ctx context.Context, app, id string) {
-	if err := d.engine.Stop(ctx, id, d.cfg.StopTimeout); err != nil && !errors.Is(err, engine.ErrNotFound) {
-		d.log.Warn("stop container", "app", app, "id", shortID(id), "err", err)
-	}
-	d.remove(id)
 }
 
 // syncWriter serializes writes of replicas started side by side.

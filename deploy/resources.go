@@ -82,9 +82,9 @@ func (c ResourcesChange) apply(r store.Resources) store.Resources {
 }
 
 // effectiveResources fills in the defaults.
-func (d *Deployer) effectiveResources(r store.Resources) store.Resources {
+func (sp *specs) effectiveResources(r store.Resources) store.Resources {
 	if r.MemoryBytes <= 0 {
-		r.MemoryBytes = d.cfg.MemoryBytes
+		r.MemoryBytes = sp.cfg.MemoryBytes
 	}
 	if r.NanoCPUs <= 0 {
 		r.NanoCPUs = DefaultNanoCPUs

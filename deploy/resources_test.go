@@ -60,8 +60,8 @@ func TestDescribeResources(t *testing.T) {
 }
 
 func TestEffectiveResources(t *testing.T) {
-	d := &Deployer{cfg: Config{}.withDefaults()}
-	got := d.effectiveResources(store.Resources{ReadOnly: true})
+	sp := &specs{cfg: Config{}.withDefaults()}
+	got := sp.effectiveResources(store.Resources{ReadOnly: true})
 	want := store.Resources{MemoryBytes: DefaultMemoryBytes, NanoCPUs: DefaultNanoCPUs, ReadOnly: true}
 	if got != want {
 		t.Errorf("effectiveResources = %+v, want %+v", got, want)

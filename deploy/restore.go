@@ -126,11 +126,11 @@ func (d *Deployer) rebuild(ctx context.Context, appName string, source SourceFun
 }
 
 // imageMissing reports whether rel's image is gone from the engine.
-func (d *Deployer) imageMissing(ctx context.Context, rel store.Release) (bool, error) {
+func (ct *containers) imageMissing(ctx context.Context, rel store.Release) (bool, error) {
 	if rel.ImageID == "" {
 		return true, nil
 	}
-	ok, err := d.engine.ImageExists(ctx, rel.ImageID)
+	ok, err := ct.engine.ImageExists(ctx, rel.ImageID)
 	if err != nil {
 		return false, fmt.Errorf("check image of v%d: %w", rel.Version, err)
 	}

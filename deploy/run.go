@@ -27,33 +27,55 @@ var ErrNotDeployed = errors.New("not deployed")
 // `plat run` container has its number.
 const releaseLabel = "release"
 
+// oneOffs runs an app's one-off containers: `plat run` and the release
+// command.
+type oneOffs struct {
+	*containers
+	runs runsInUse
+}
+
+// ResolveRun is oneOffs.ResolveRun.
+func (d *Deployer) ResolveRun(ctx context.Context, appName string, version int) (store.Release, error) {
+	return d.oneOffs.ResolveRun(ctx, appName, version)
+}
+
+// RunOnce is oneOffs.RunOnce.
+func (d *Deployer) RunOnce(ctx context.Context, req RunRequest) (int, error) {
+	return d.oneOffs.RunOnce(ctx, req)
+}
+
+// OneOffs is oneOffs.OneOffs.
+func (d *Deployer) OneOffs(ctx context.Context, app string) []Replica {
+	return d.oneOffs.OneOffs(ctx, app)
+}
+
 // isolation is what every container of app's release rel runs with, the
 // replicas and one-off containers alike: its config, limits and network.
-func (d *Deployer) isolation(app string, rel store.Release) engine.ContainerSpec {
-	res := d.effectiveResources(rel.Resources)
+func (sp *specs) isolation(app string, rel store.Release) engine.ContainerSpec {
+	res := sp.effectiveResources(rel.Resources)
 	return engine.ContainerSpec{
 		Image:         rel.ImageID,
-		Env:           containerEnv(rel.Env, d.cfg.Port),
+		Env:           containerEnv(rel.Env, sp.cfg.Port),
 		MemoryBytes:   res.MemoryBytes,
 		NanoCPUs:      res.NanoCPUs,
 		ReadOnly:      res.ReadOnly,
-		Network:       NetworkName(d.cfg.Instance, app),
-		NetworkLabels: map[string]string{engine.LabelInstance: d.cfg.Instance, engine.LabelApp: app},
+		Network:       NetworkName(sp.cfg.Instance, app),
+		NetworkLabels: map[string]string{engine.LabelInstance: sp.cfg.Instance, engine.LabelApp: app},
 	}
 }
 
 // oneOffSpec is the spec of a one-off container of rel labelled run.
-func (d *Deployer) oneOffSpec(app string, rel store.Release, run string, argv []string) engine.ContainerSpec {
-	spec := d.isolation(app, rel)
-	spec.Name = fmt.Sprintf("%s-%s-v%d.%s", d.cfg.Instance, app, rel.Version, run)
+func (o *oneOffs) oneOffSpec(app string, rel store.Release, run string, argv []string) engine.ContainerSpec {
+	spec := o.isolation(app, rel)
+	spec.Name = fmt.Sprintf("%s-%s-v%d.%s", o.cfg.Instance, app, rel.Version, run)
 	if run != releaseLabel {
-		spec.Name = fmt.Sprintf("%s-%s-run.%s", d.cfg.Instance, app, run)
+		spec.Name = fmt.Sprintf("%s-%s-run.%s", o.cfg.Instance, app, run)
 	}
 	spec.Cmd = argv
 	spec.Labels = map[string]string{
 		engine.LabelManaged:  "true",
 		engine.LabelRole:     engine.RoleRun,
-		engine.LabelInstance: d.cfg.Instance,
+		engine.LabelInstance: o.cfg.Instance,
 		engine.LabelApp:      app,
 		engine.LabelRelease:  strconv.Itoa(rel.Version),
 		engine.LabelRun:      run,
@@ -101,8 +123,8 @@ type RunRequest struct {
 
 // ResolveRun checks a run request and returns the release it runs: an
 // error wrapping ErrNotDeployed or ErrNoRelease says what to do instead.
-func (d *Deployer) ResolveRun(ctx context.Context, appName string, version int) (store.Release, error) {
-	app, err := d.store.GetApp(appName)
+func (o *oneOffs) ResolveRun(ctx context.Context, appName string, version int) (store.Release, error) {
+	app, err := o.store.GetApp(appName)
 	if err != nil {
 		return store.Release{}, fmt.Errorf("app %s: %w", appName, err)
 	}
@@ -112,7 +134,7 @@ func (d *Deployer) ResolveRun(ctx context.Context, appName string, version int) 
 	if version == 0 {
 		version = app.Active
 	}
-	rel, err := d.store.GetRelease(appName, version)
+	rel, err := o.store.GetRelease(appName, version)
 	if errors.Is(err, store.ErrNotFound) {
 		return rel, fmt.Errorf("%w: %s has no release v%d; see `plat releases %s`", ErrNoRelease, appName, version, appName)
 	}
@@ -122,10 +144,10 @@ func (d *Deployer) ResolveRun(ctx context.Context, appName string, version int) 
 	if rel.ImageID == "" {
 		return rel, fmt.Errorf("%w: v%d of %s was never built (%s); pick a release that went live", ErrNoRelease, version, appName, rel.Reason)
 	}
-	if ok, err := d.engine.ImageExists(ctx, rel.ImageID); err != nil {
+	if ok, err := o.engine.ImageExists(ctx, rel.ImageID); err != nil {
 		return rel, fmt.Errorf("check image of v%d: %w", version, err)
 	} else if !ok {
-		return rel, fmt.Errorf("%w: the image of v%d was removed (plat keeps the images of the last %d releases); pick a newer release", ErrNoRelease, version, d.cfg.Retain)
+		return rel, fmt.Errorf("%w: the image of v%d was removed (plat keeps the images of the last %d releases); pick a newer release", ErrNoRelease, version, o.cfg.Retain)
 	}
 	return rel, nil
 }
@@ -134,50 +156,50 @@ func (d *Deployer) ResolveRun(ctx context.Context, appName string, version int) 
 // its image and config, the replicas' limits, network and hardening, no
 // port, no traffic. It is listed by OneOffs while it runs and removed when
 // it ends; ending ctx stops it. It returns the command's exit code.
-func (d *Deployer) RunOnce(ctx context.Context, req RunRequest) (int, error) {
+func (o *oneOffs) RunOnce(ctx context.Context, req RunRequest) (int, error) {
 	if len(req.Command) == 0 {
 		return -1, fmt.Errorf("%w: give the command to run after --, e.g. plat run %s -- ./migrate status", ErrBadCommand, req.App)
 	}
-	rel, err := d.ResolveRun(ctx, req.App, req.Release)
+	rel, err := o.ResolveRun(ctx, req.App, req.Release)
 	if err != nil {
 		return -1, err
 	}
-	n, done := d.runs.take(req.App)
+	n, done := o.runs.take(req.App)
 	defer done()
-	spec := d.oneOffSpec(req.App, rel, strconv.Itoa(n), req.Command)
-	d.log.Info("one-off command", "app", req.App, "release", rel.Version, "run", n, "argv0", req.Command[0])
+	spec := o.oneOffSpec(req.App, rel, strconv.Itoa(n), req.Command)
+	o.log.Info("one-off command", "app", req.App, "release", rel.Version, "run", n, "argv0", req.Command[0])
 	started := time.Now()
-	code, err := d.engine.RunOnce(ctx, spec, req.OneOff)
+	code, err := o.engine.RunOnce(ctx, spec, req.OneOff)
 	if errors.Is(err, engine.ErrNameInUse) {
 		// A leftover of a daemon that died while it ran.
-		d.removeRunByName(ctx, req.App, spec.Name)
-		code, err = d.engine.RunOnce(ctx, spec, req.OneOff)
+		o.removeRunByName(ctx, req.App, spec.Name)
+		code, err = o.engine.RunOnce(ctx, spec, req.OneOff)
 	}
 	if err != nil {
 		return code, fmt.Errorf("run.%d: %w", n, err)
 	}
-	d.log.Info("one-off command ended", "app", req.App, "run", n, "exit", code, "took", roundDuration(time.Since(started)))
+	o.log.Info("one-off command ended", "app", req.App, "run", n, "exit", code, "took", roundDuration(time.Since(started)))
 	return code, nil
 }
 
-func (d *Deployer) removeRunByName(ctx context.Context, app, name string) {
-	cs, err := d.engine.List(ctx, map[string]string{engine.LabelRole: engine.RoleRun, engine.LabelInstance: d.cfg.Instance, engine.LabelApp: app})
+func (o *oneOffs) removeRunByName(ctx context.Context, app, name string) {
+	cs, err := o.engine.List(ctx, map[string]string{engine.LabelRole: engine.RoleRun, engine.LabelInstance: o.cfg.Instance, engine.LabelApp: app})
 	if err != nil {
 		return
 	}
 	for _, c := range cs {
 		if c.Name == name {
-			d.remove(c.ID)
+			o.remove(c.ID)
 		}
 	}
 }
 
 // OneOffs lists app's running one-off containers: `plat run` ones as
 // run.N and a release phase as release.
-func (d *Deployer) OneOffs(ctx context.Context, app string) []Replica {
-	cs, err := d.engine.List(ctx, map[string]string{engine.LabelRole: engine.RoleRun, engine.LabelInstance: d.cfg.Instance, engine.LabelApp: app})
+func (o *oneOffs) OneOffs(ctx context.Context, app string) []Replica {
+	cs, err := o.engine.List(ctx, map[string]string{engine.LabelRole: engine.RoleRun, engine.LabelInstance: o.cfg.Instance, engine.LabelApp: app})
 	if err != nil {
-		d.log.Warn("list one-off containers", "app", app, "err", err)
+		o.log.Warn("list one-off containers", "app", app, "err", err)
 		return nil
 	}
 	var out []Replica
@@ -205,33 +227,33 @@ func (d *Deployer) OneOffs(ctx context.Context, app string) []Replica {
 // migrations must not run again) nor for resource changes (same code,
 // same config). A non-zero exit, the timeout or a cancel is an error: the
 // deploy stops before any new replica starts.
-func (d *Deployer) releasePhase(ctx context.Context, app string, rel store.Release, out io.Writer) (ran bool, err error) {
+func (o *oneOffs) releasePhase(ctx context.Context, app string, rel store.Release, out io.Writer) (ran bool, err error) {
 	line := rel.Procfile[builder.ProcessRelease]
 	if line == "" || (rel.Cause != store.CausePush && rel.Cause != store.CauseConfig) {
 		return false, nil
 	}
 	step(out, "Running release command: %s", line)
-	argv, err := d.command(ctx, rel.ImageID, line)
+	argv, err := o.command(ctx, rel.ImageID, line)
 	if err != nil {
 		return true, err
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.ReleaseTimeout, errReleaseTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, o.cfg.ReleaseTimeout, errReleaseTimeout)
 	defer cancel()
 	started := time.Now()
 	w := &syncWriter{w: indent(out)}
-	code, err := d.engine.RunOnce(ctx, d.oneOffSpec(app, rel, releaseLabel, argv), engine.OneOff{Stdout: w, Stderr: w})
+	code, err := o.engine.RunOnce(ctx, o.oneOffSpec(app, rel, releaseLabel, argv), engine.OneOff{Stdout: w, Stderr: w})
 	took := roundDuration(time.Since(started))
 	switch {
 	case err != nil && errors.Is(context.Cause(ctx), errReleaseTimeout):
-		return true, fmt.Errorf("the release command did not finish within %s and was stopped", d.cfg.ReleaseTimeout)
+		return true, fmt.Errorf("the release command did not finish within %s and was stopped", o.cfg.ReleaseTimeout)
 	case err != nil:
 		return true, fmt.Errorf("release command: %w", err)
 	case code != 0:
-		d.event(app, "release command", rel.Version, "%q failed with exit code %d after %s", line, code, took)
+		o.event(app, "release command", rel.Version, "%q failed with exit code %d after %s", line, code, took)
 		return true, fmt.Errorf("the release command %q failed with exit code %d (its output is above); nothing was changed", line, code)
 	}
 	step(out, "Release command succeeded in %s", took)
-	d.event(app, "release command", rel.Version, "%q succeeded in %s", line, took)
+	o.event(app, "release command", rel.Version, "%q succeeded in %s", line, took)
 	return true, nil
 }
 
@@ -239,10 +261,10 @@ var errReleaseTimeout = errors.New("release command timed out")
 
 // webCommand is the argv of rel's web replicas: the Procfile's web line
 // through command, or nil for the image's CMD.
-func (d *Deployer) webCommand(ctx context.Context, rel store.Release) ([]string, error) {
+func (sp *specs) webCommand(ctx context.Context, rel store.Release) ([]string, error) {
 	line := rel.Procfile[builder.ProcessWeb]
 	if strings.TrimSpace(line) == "" {
 		return nil, nil
 	}
-	return d.command(ctx, rel.ImageID, line)
+	return sp.command(ctx, rel.ImageID, line)
 }

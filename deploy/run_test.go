@@ -35,7 +35,7 @@ func TestReleasePhaseTimeout(t *testing.T) {
 	rel := store.Release{App: "a", Version: 2, ImageID: "img", Cause: store.CausePush, Procfile: map[string]string{"release": "./migrate up"}}
 	var out bytes.Buffer
 	start := time.Now()
-	ran, err := d.releasePhase(context.Background(), "a", rel, &out)
+	ran, err := d.oneOffs.releasePhase(context.Background(), "a", rel, &out)
 	if !ran || err == nil || !strings.Contains(err.Error(), "did not finish within 50ms") {
 		t.Fatalf("ran %v err %v", ran, err)
 	}
@@ -47,7 +47,7 @@ func TestReleasePhaseTimeout(t *testing.T) {
 	}
 	for _, cause := range []store.Cause{store.CauseRollback, store.CauseResources} {
 		rel.Cause = cause
-		if ran, err := d.releasePhase(context.Background(), "a", rel, &out); ran || err != nil {
+		if ran, err := d.oneOffs.releasePhase(context.Background(), "a", rel, &out); ran || err != nil {
 			t.Errorf("%s: ran %v err %v, want not run", cause, ran, err)
 		}
 	}

@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/store"
 )
 
@@ -130,24 +126,33 @@ func DescribeScale(s store.Scale) string {
 	return strings.Join(parts, ", ")
 }
 
+// Scaler changes how many replicas an app runs: by hand (Scale), to none
+// when it is idle (sleep) and back on a request (Wake), and with its load
+// (Autoscale).
+type Scaler struct {
+	*replicaSet
+	*guard
+	load *appLoads
+}
+
 // Scale changes app's scale settings and applies them: replicas are added
 // (healthy before they get traffic) or removed (drained first), a sleeping
 // app whose minimum is now above zero is woken. Scale settings belong to the
 // app, not to a release, so a rollback keeps them; each change is an event.
-func (d *Deployer) Scale(ctx context.Context, appName string, change ScaleChange, out io.Writer) (store.App, error) {
-	_, l, err := d.lockApp(ctx, appName, false, out)
+func (sc *Scaler) Scale(ctx context.Context, appName string, change ScaleChange, out io.Writer) (store.App, error) {
+	_, l, err := sc.lockApp(ctx, appName, false, out)
 	if err != nil {
 		return store.App{}, err
 	}
 	defer l.Release()
 	ctx = l.Context()
-	unlock, err := d.locks.lockReplicas(ctx, appName)
+	unlock, err := sc.locks.lockReplicas(ctx, appName)
 	if err != nil {
 		return store.App{}, err
 	}
 	defer unlock()
 	// Read under both locks: a wake or a sleep may have come in between.
-	app, err := d.store.GetApp(appName)
+	app, err := sc.store.GetApp(appName)
 	if err != nil {
 		return store.App{}, fmt.Errorf("app %s: %w", appName, err)
 	}
@@ -168,377 +173,19 @@ func (d *Deployer) Scale(ctx context.Context, appName string, change ScaleChange
 		step(out, "Saved; it takes effect with the first push")
 	case app.Asleep && s.Min > 0:
 		step(out, "Waking %s: its minimum is now %d", appName, s.Min)
-		err = d.wakeLocked(ctx, app, out)
+		err = sc.wakeLocked(ctx, app, out)
 	case app.Asleep:
 		step(out, "%s sleeps; the next request wakes it with %d %s", appName, n, plural(n, "replica", "replicas"))
 	default:
-		d.load.touch(appName)
-		err = d.resize(ctx, app, n, out)
+		sc.load.touch(appName)
+		err = sc.resize(ctx, app, n, out)
 	}
 	if err != nil {
 		return app, fmt.Errorf("scale unchanged: %w", err)
 	}
-	if err := d.store.UpdateApp(appName, func(a *store.App) error { a.Scale, a.Replicas = s, n; return nil }); err != nil {
+	if err := sc.store.UpdateApp(appName, func(a *store.App) error { a.Scale, a.Replicas = s, n; return nil }); err != nil {
 		return app, err
 	}
-	d.event(appName, "scaled", app.Active, "%s", DescribeScale(s))
-	return d.store.GetApp(appName)
-}
-
-// SleepingReplicas lists the stopped containers of a sleeping app's active
-// release, as the replicas they become on a wake.
-func (d *Deployer) SleepingReplicas(ctx context.Context, appName string) []Replica {
-	app, err := d.store.GetApp(appName)
-	if err != nil || app.Active == 0 || !app.Asleep {
-		return nil
-	}
-	byIndex, err := d.releaseContainers(ctx, app.Name, app.Active)
-	if err != nil {
-		return nil
-	}
-	var reps []Replica
-	for idx, c := range byIndex {
-		reps = append(reps, d.replica(app.Name, app.Active, idx, c))
-	}
-	slices.SortFunc(reps, func(a, b Replica) int { return a.Index - b.Index })
-	return reps
-}
-
-// Wake starts a sleeping app and routes it; the router calls it, once at a
-// time per app, for requests to a sleeping app and holds them meanwhile. It
-// takes only the replica lock: a deploy of the app (its build, its health
-// check) does not hold it up.
-func (d *Deployer) Wake(ctx context.Context, appName string) error {
-	unlock, err := d.locks.lockReplicas(ctx, appName)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	app, err := d.store.GetApp(appName)
-	if err != nil {
-		return fmt.Errorf("app %s: %w", appName, err)
-	}
-	switch {
-	case app.Active == 0:
-		return fmt.Errorf("%w: %s has not been deployed yet", ErrNoRelease, appName)
-	case !app.Asleep:
-		return nil // a deploy or an earlier wake was first
-	}
-	return d.wakeLocked(ctx, app, io.Discard)
-}
-
-// wakeLocked starts the stopped replicas of app's active release (or new
-// ones where they are gone), waits until they answer, and routes them. On
-// failure the app stays asleep: the next request tries again.
-func (d *Deployer) wakeLocked(ctx context.Context, app store.App, out io.Writer) error {
-	started := time.Now()
-	rel, err := d.store.GetRelease(app.Name, app.Active)
-	if err != nil {
-		return fmt.Errorf("active release: %w", err)
-	}
-	byIndex, err := d.releaseContainers(ctx, app.Name, rel.Version)
-	if err != nil {
-		return err
-	}
-	n := awakeReplicas(app)
-	reps := make([]Replica, n)
-	errs := make([]error, n)
-	var engineTime, readyTime time.Duration
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := range n {
-		idx := i + 1
-		c, found := byIndex[idx]
-		wg.Go(func() {
-			r, startTook, readyTook, _, err := d.bringUp(ctx, app, rel, idx, c, found)
-			reps[i], errs[i] = r, err
-			mu.Lock()
-			engineTime, readyTime = max(engineTime, startTook), max(readyTime, readyTook)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		// Back to sleep as a whole, including a replica that started but
-		// never answered: the next request tries again.
-		for _, r := range reps {
-			if r.ID != "" {
-				d.stopKeep(context.WithoutCancel(ctx), app.Name, r.ID)
-			}
-		}
-		d.event(app.Name, "wake-failed", rel.Version, "%v", err)
-		return fmt.Errorf("wake %s: %w", app.Name, err)
-	}
-	if _, err := d.route(app.Name, reps); err != nil {
-		return fmt.Errorf("route woken replicas: %w", err)
-	}
-	took := time.Since(started)
-	d.load.touch(app.Name)
-	if err := d.store.UpdateApp(app.Name, func(a *store.App) error { a.Asleep = false; return nil }); err != nil {
-		d.log.Error("record wake", "app", app.Name, "err", err)
-	}
-	step(out, "Woke %s in %s", app.Name, roundDuration(took))
-	d.event(app.Name, "woke", rel.Version, "%d %s serving after %s (engine start %s, app ready %s later)",
-		n, plural(n, "replica", "replicas"), roundDuration(took), roundDuration(engineTime), roundDuration(readyTime))
-	return nil
-}
-
-// restart starts a stopped replica again and waits until it answers. The
-// probes come close together: a request is waiting.
-func (d *Deployer) restart(ctx context.Context, app store.App, rel store.Release, idx int, c engine.ContainerInfo) (r Replica, startTook, readyTook time.Duration, err error) {
-	t0 := time.Now()
-	if !c.Running {
-		if err := d.engine.Start(ctx, c.ID); err != nil {
-			return Replica{}, 0, 0, fmt.Errorf("start %s: %w", c.Name, err)
-		}
-	}
-	info, err := d.engine.Inspect(ctx, c.ID)
-	if err != nil {
-		return Replica{}, 0, 0, fmt.Errorf("inspect %s: %w", c.Name, err)
-	}
-	r = d.replica(app.Name, rel.Version, idx, info)
-	if info.HostAddr == "" {
-		return r, 0, 0, fmt.Errorf("%s is not running (state %s)", c.Name, info.State)
-	}
-	t1 := time.Now()
-	hc := withHealthDefaults(app.Health)
-	checker := healthChecker{
-		check:      hc,
-		probe:      httpProbe(d.probe, info.HostAddr, hc.Path),
-		alive:      func(ctx context.Context) error { return d.alive(ctx, c.ID) },
-		pause:      func(int) time.Duration { return wakeProbePause },
-		aliveEvery: wakeAliveEvery,
-	}
-	if err := checker.wait(ctx); err != nil {
-		return r, 0, 0, fmt.Errorf("%s: health check failed: %w", r.Name, err)
-	}
-	return r, t1.Sub(t0), time.Since(t1), nil
-}
-
-// sleep stops app's replicas (keeping the containers) and routes its hosts
-// to wake it, if it still qualifies: minimum 0, awake, idle long enough.
-func (d *Deployer) sleep(ctx context.Context, appName string, idle time.Duration) {
-	d.withLockedApp(ctx, appName, func(app store.App) {
-		s := EffectiveScale(app.Scale)
-		if app.Asleep || s.Min > 0 || d.load.idleFor(appName, time.Now()) < s.Idle {
-			return
-		}
-		// Asleep is recorded first: the containers' exits that follow must
-		// not look like crashes, and a daemon that dies halfway finishes
-		// putting the app to sleep when it starts again.
-		if err := d.store.UpdateApp(appName, func(a *store.App) error { a.Asleep = true; return nil }); err != nil {
-			d.log.Error("record sleep", "app", appName, "err", err)
-			return
-		}
-		reps := d.routed.get(appName)
-		drainOld, err := d.routeAsleep(appName)
-		if err != nil {
-			d.log.Error("route sleeping app", "app", appName, "err", err)
-			return
-		}
-		d.drain(ctx, drainOld, io.Discard)
-		for _, r := range reps {
-			d.stopKeep(ctx, appName, r.ID)
-		}
-		d.event(appName, "sleeping", app.Active, "no requests for %s; stopped %d %s, the next request wakes it",
-			idle.Round(time.Second), len(reps), plural(len(reps), "replica", "replicas"))
-	})
-}
-
-// stopKeep stops a container and keeps it for a wake.
-func (d *Deployer) stopKeep(ctx context.Context, app, id string) {
-	if err := d.engine.Stop(ctx, id, d.cfg.StopTimeout); err != nil && !errors.Is(err, engine.ErrNotFound) {
-		d.log.Warn("stop container", "app", app, "id", shortID(id), "err", err)
-	}
-}
-
-// autoscale moves the awake app to n replicas, within its bounds.
-func (d *Deployer) autoscale(ctx context.Context, appName string, n int, why string) {
-	d.withLockedApp(ctx, appName, func(app store.App) {
-		s := EffectiveScale(app.Scale)
-		n = min(max(n, s.Min, 1), s.Max)
-		cur := len(d.routed.get(appName))
-		if app.Asleep || n == cur || cur == 0 {
-			return
-		}
-		if err := d.resize(ctx, app, n, io.Discard); err != nil {
-			d.event(appName, "autoscale-failed", app.Active, "web=%d → %d: %v", cur, n, err)
-			return
-		}
-		if err := d.store.UpdateApp(appName, func(a *store.App) error { a.Replicas = n; return nil }); err != nil {
-			d.log.Error("record replicas", "app", appName, "err", err)
-		}
-		d.event(appName, "autoscaled", app.Active, "web=%d → %d: %s", cur, n, why)
-	})
-}
-
-// Autoscale runs the idle timer and the autoscaler until ctx ends: every
-// ScaleInterval it reads each awake app's traffic from the router; an app
-// with minimum 0 and no request for its idle period is put to sleep; an app
-// whose in-flight requests per replica stay above its target for
-// ScaleUpDelay gets more replicas (up to its maximum), and one whose load
-// would fit in fewer replicas for ScaleDownDelay gets fewer. It returns
-// once the sleeps and scalings it started have finished.
-func (d *Deployer) Autoscale(ctx context.Context) {
-	t := time.NewTicker(d.cfg.ScaleInterval)
-	defer t.Stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			d.scaleTick(ctx, now, &wg)
-		}
-	}
-}
-
-// scaleTick samples every app once; what it decides runs in goroutines of wg.
-func (d *Deployer) scaleTick(ctx context.Context, now time.Time, wg *sync.WaitGroup) {
-	apps, err := d.store.ListApps()
-	if err != nil {
-		d.log.Warn("autoscaler: list apps", "err", err)
-		return
-	}
-	for _, app := range apps {
-		if app.Active == 0 || app.Asleep {
-			d.load.forget(app.Name)
-			continue
-		}
-		st, ok := d.switcher.Stats(app.Name)
-		if !ok || st.Backends == 0 {
-			continue
-		}
-		s := EffectiveScale(app.Scale)
-		dec := d.load.observe(app.Name, st, now, s, d.cfg)
-		switch {
-		case dec.sleep:
-			wg.Go(func() { d.sleep(ctx, app.Name, dec.idle) })
-		case dec.replicas != 0:
-			wg.Go(func() {
-				defer d.load.done(app.Name)
-				d.autoscale(ctx, app.Name, dec.replicas, dec.why)
-			})
-		}
-	}
-}
-
-// appLoads is the autoscaler's memory of each app's recent traffic.
-type appLoads struct {
-	mu   sync.Mutex
-	apps map[string]*appLoad
-}
-
-type appLoad struct {
-	requests   uint64
-	backends   int
-	lastActive time.Time
-	avg        float64   // moving average of requests in flight
-	highSince  time.Time // avg per replica above target since
-	lowSince   time.Time // avg fits in fewer replicas since
-	busy       bool      // an autoscale is running
-	sleeping   bool      // a sleep was started
-}
-
-// decision is what the autoscaler should do for one app.
-type decision struct {
-	sleep    bool
-	idle     time.Duration
-	replicas int // 0: no change
-	why      string
-}
-
-func (l *appLoads) get(app string, now time.Time) *appLoad {
-	if l.apps == nil {
-		l.apps = map[string]*appLoad{}
-	}
-	a, ok := l.apps[app]
-	if !ok {
-		a = &appLoad{lastActive: now}
-		l.apps[app] = a
-	}
-	return a
-}
-
-// touch records activity that the router does not count (a deploy, a wake).
-func (l *appLoads) touch(app string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	a := l.get(app, time.Now())
-	a.lastActive, a.sleeping = time.Now(), false
-}
-
-func (l *appLoads) forget(app string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.apps, app)
-}
-
-func (l *appLoads) done(app string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if a, ok := l.apps[app]; ok {
-		a.busy = false
-	}
-}
-
-func (l *appLoads) idleFor(app string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return now.Sub(l.get(app, now).lastActive)
-}
-
-// observe takes one traffic sample and decides.
-func (l *appLoads) observe(app string, st TrafficStats, now time.Time, s store.Scale, cfg Config) decision {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	a := l.get(app, now)
-	if st.Requests != a.requests || st.InFlight > 0 || st.Backends != a.backends {
-		a.lastActive, a.sleeping = now, false
-	}
-	a.requests, a.backends = st.Requests, st.Backends
-	a.avg += loadSmoothing * (float64(st.InFlight) - a.avg)
-
-	if idle := now.Sub(a.lastActive); s.Min == 0 && idle >= s.Idle && !a.sleeping {
-		a.sleeping = true
-		return decision{sleep: true, idle: idle}
-	}
-	floor := max(s.Min, 1)
-	if s.Max <= floor || a.busy {
-		a.highSince, a.lowSince = time.Time{}, time.Time{}
-		return decision{}
-	}
-	target := float64(s.Target)
-	n := st.Backends
-	// The replicas the smoothed load needs at the target, within bounds.
-	need := min(max(int(math.Ceil(a.avg/target)), floor), s.Max)
-	var dec decision
-	switch {
-	case need > n:
-		if a.highSince.IsZero() {
-			a.highSince = now
-		}
-		a.lowSince = time.Time{}
-		if now.Sub(a.highSince) >= cfg.ScaleUpDelay {
-			dec = decision{replicas: need, why: fmt.Sprintf("%.1f requests in flight on %d %s for %s, target %d per replica",
-				a.avg, n, plural(n, "replica", "replicas"), now.Sub(a.highSince).Round(100*time.Millisecond), s.Target)}
-		}
-	case need < n:
-		if a.lowSince.IsZero() {
-			a.lowSince = now
-		}
-		a.highSince = time.Time{}
-		if now.Sub(a.lowSince) >= cfg.ScaleDownDelay {
-			// One step down at a time: load that just fell may come back.
-			dec = decision{replicas: n - 1, why: fmt.Sprintf("%.1f requests in flight for %s fit in %d %s at target %d",
-				a.avg, now.Sub(a.lowSince).Round(time.Second), n-1, plural(n-1, "replica", "replicas"), s.Target)}
-		}
-	default:
-		a.highSince, a.lowSince = time.Time{}, time.Time{}
-	}
-	if dec.replicas != 0 {
-		a.busy, a.highSince, a.lowSince = true, time.Time{}, time.Time{}
-	}
-	return dec
+	sc.event(appName, "scaled", app.Active, "%s", DescribeScale(s))
+	return sc.store.GetApp(appName)
 }

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"io"
 	"strconv"
 	"time"
@@ -21,6 +20,18 @@ const (
 	defaultRestartGrace = time.Second
 )
 
+// Supervisor keeps the engine and the router in line with the store: at
+// start-up (Reconcile) and on every container event (Watch), it adopts,
+// restarts, re-routes or replaces replicas.
+type Supervisor struct {
+	*replicaSet
+	*guard
+	restarts *pendingRestarts
+	// restartGrace is how long after a crash the engine's restart policy
+	// gets before plat starts the container itself.
+	restartGrace time.Duration
+}
+
 // Watch keeps the router in line with the engine while the daemon runs,
 // until ctx ends:
 //   - when the active release's container starts again (its restart policy
@@ -38,13 +49,13 @@ const (
 // Events are handled in order per app (a start handled before the die that
 // came first would leave a healthy replica out of rotation), different apps
 // side by side. Watch returns once every handler it started has finished.
-func (d *Deployer) Watch(ctx context.Context) {
-	q := newDispatcher(func(e engine.ContainerEvent) { d.handleEvent(ctx, e) })
+func (sv *Supervisor) Watch(ctx context.Context) {
+	q := newDispatcher(func(e engine.ContainerEvent) { sv.handleEvent(ctx, e) })
 	defer q.wait()
 	backoff := watchMinBackoff
 	for {
 		connected := time.Now()
-		err := d.engine.Events(ctx, d.labels(), func(e engine.ContainerEvent) {
+		err := sv.engine.Events(ctx, sv.labels(), func(e engine.ContainerEvent) {
 			q.dispatch(ctx, e.Labels[engine.LabelApp], e)
 		})
 		if ctx.Err() != nil {
@@ -53,17 +64,17 @@ func (d *Deployer) Watch(ctx context.Context) {
 		if time.Since(connected) > watchMaxBackoff {
 			backoff = watchMinBackoff
 		}
-		d.log.Warn("lost the engine's event stream; reconnecting", "err", err, "backoff", backoff)
-		if !d.waitForEngine(ctx, &backoff) {
+		sv.log.Warn("lost the engine's event stream; reconnecting", "err", err, "backoff", backoff)
+		if !sv.waitForEngine(ctx, &backoff) {
 			return
 		}
-		d.resync(ctx)
+		sv.resync(ctx)
 	}
 }
 
 // waitForEngine pings the engine with growing pauses until it answers
 // (true) or ctx ends (false).
-func (d *Deployer) waitForEngine(ctx context.Context, backoff *time.Duration) bool {
+func (sv *Supervisor) waitForEngine(ctx context.Context, backoff *time.Duration) bool {
 	for {
 		select {
 		case <-ctx.Done():
@@ -72,10 +83,10 @@ func (d *Deployer) waitForEngine(ctx context.Context, backoff *time.Duration) bo
 		}
 		*backoff = min(*backoff*2, watchMaxBackoff)
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := d.engine.Ping(pctx)
+		err := sv.engine.Ping(pctx)
 		cancel()
 		if err == nil {
-			d.log.Info("engine reachable again")
+			sv.log.Info("engine reachable again")
 			return true
 		}
 	}
@@ -84,27 +95,27 @@ func (d *Deployer) waitForEngine(ctx context.Context, backoff *time.Duration) bo
 // resync re-adopts every deployed app's active container after the engine
 // came back, each under its app's lock so it never races with a deploy.
 // Unlike Reconcile it does not fail unfinished deploys: they are alive.
-func (d *Deployer) resync(ctx context.Context) {
-	apps, err := d.store.ListApps()
+func (sv *Supervisor) resync(ctx context.Context) {
+	apps, err := sv.store.ListApps()
 	if err != nil {
-		d.log.Error("resync: list apps", "err", err)
+		sv.log.Error("resync: list apps", "err", err)
 		return
 	}
 	for _, app := range apps {
 		if app.Active == 0 {
 			continue
 		}
-		d.withLockedApp(ctx, app.Name, func(app store.App) {
-			containers, err := d.engine.List(ctx, d.labels(engine.LabelApp, app.Name))
+		sv.withLockedApp(ctx, app.Name, func(app store.App) {
+			containers, err := sv.engine.List(ctx, sv.labels(engine.LabelApp, app.Name))
 			if err != nil {
-				d.log.Error("resync: list containers", "app", app.Name, "err", err)
+				sv.log.Error("resync: list containers", "app", app.Name, "err", err)
 				return
 			}
-			if ids, err := d.adopt(ctx, app, containers); err != nil {
-				d.log.Error("resync: restore app", "app", app.Name, "err", err)
-				d.event(app.Name, "restore-failed", app.Active, "after the engine came back: %v", err)
+			if ids, err := sv.adopt(ctx, app, containers); err != nil {
+				sv.log.Error("resync: restore app", "app", app.Name, "err", err)
+				sv.event(app.Name, "restore-failed", app.Active, "after the engine came back: %v", err)
 			} else {
-				d.removeUnless(ctx, containers, ids)
+				sv.removeUnless(ctx, containers, ids)
 			}
 		})
 	}
@@ -115,44 +126,44 @@ func (d *Deployer) resync(ctx context.Context) {
 // progress owns its new containers (not active until its switch, which
 // takes the replica lock taken here), and a sleeping app's containers were
 // stopped by plat.
-func (d *Deployer) handleEvent(ctx context.Context, e engine.ContainerEvent) {
+func (sv *Supervisor) handleEvent(ctx context.Context, e engine.ContainerEvent) {
 	appName := e.Labels[engine.LabelApp]
-	if appName == "" || d.restarts.has(e.Labels[engine.LabelRestart]) {
+	if appName == "" || sv.restarts.has(e.Labels[engine.LabelRestart]) {
 		return // a restart owns its new containers until its switch
 	}
 	var died *Replica
 	defer func() {
 		// Outside the lock: the grace is a wait for the engine.
 		if died != nil {
-			d.restartIfStopped(ctx, appName, *died)
+			sv.restartIfStopped(ctx, appName, *died)
 		}
 	}()
-	d.withLockedApp(ctx, appName, func(app store.App) {
+	sv.withLockedApp(ctx, appName, func(app store.App) {
 		if app.Asleep || e.Labels[engine.LabelRelease] != strconv.Itoa(app.Active) {
 			return
 		}
-		reps := d.routed.get(app.Name)
+		reps := sv.routed.get(app.Name)
 		r, routed := replicaOf(reps, e.ID)
 		switch e.Action {
 		case engine.ActionDie:
 			if !routed {
 				return
 			}
-			d.event(app.Name, "crashed", app.Active, "%s exited with code %d", r.Name, e.ExitCode)
+			sv.event(app.Name, "crashed", app.Active, "%s exited with code %d", r.Name, e.ExitCode)
 			if others := without(reps, e.ID); len(others) > 0 {
 				// Out of rotation at once; it comes back when it answers again.
-				if _, err := d.route(app.Name, others); err != nil {
-					d.log.Error("route around a dead replica", "app", app.Name, "err", err)
+				if _, err := sv.route(app.Name, others); err != nil {
+					sv.log.Error("route around a dead replica", "app", app.Name, "err", err)
 				}
 			}
 			died = &r
 		case engine.ActionStart:
-			d.reroute(ctx, app, e.ID)
+			sv.reroute(ctx, app, e.ID)
 		case engine.ActionDestroy:
 			if !routed {
 				return
 			}
-			d.replace(ctx, app, r)
+			sv.replace(ctx, app, r)
 		}
 	})
 }
@@ -160,101 +171,80 @@ func (d *Deployer) handleEvent(ctx context.Context, e engine.ContainerEvent) {
 // restartIfStopped starts r's container unless the engine restarts it (or
 // did already) within the restart grace, or it is no longer a replica of
 // the awake app's active release.
-func (d *Deployer) restartIfStopped(ctx context.Context, appName string, r Replica) {
+func (sv *Supervisor) restartIfStopped(ctx context.Context, appName string, r Replica) {
 	select {
 	case <-ctx.Done():
 		return
-	case <-time.After(d.restartGrace):
+	case <-time.After(sv.restartGrace):
 	}
-	d.withLockedApp(ctx, appName, func(app store.App) {
+	sv.withLockedApp(ctx, appName, func(app store.App) {
 		if app.Asleep || app.Active != r.Release {
 			return
 		}
-		info, err := d.engine.Inspect(ctx, r.ID)
+		info, err := sv.engine.Inspect(ctx, r.ID)
 		if err != nil || info.Running || info.State == "restarting" {
 			return
 		}
-		if err := d.engine.Start(ctx, r.ID); err != nil {
-			d.log.Error("start stopped container", "app", app.Name, "replica", r.Name, "err", err)
-			d.event(app.Name, "restore-failed", r.Release, "could not start the stopped container %s: %v", r.Name, err)
+		if err := sv.engine.Start(ctx, r.ID); err != nil {
+			sv.log.Error("start stopped container", "app", app.Name, "replica", r.Name, "err", err)
+			sv.event(app.Name, "restore-failed", r.Release, "could not start the stopped container %s: %v", r.Name, err)
 			return
 		}
-		d.event(app.Name, "restarted", r.Release, "%s was stopped outside plat; plat started it again", r.Name)
+		sv.event(app.Name, "restarted", r.Release, "%s was stopped outside plat; plat started it again", r.Name)
 	})
 }
 
 // reroute puts a (re)started replica of the active release back into
 // rotation once it answers: the engine may have published its port at a
 // new host port.
-func (d *Deployer) reroute(ctx context.Context, app store.App, id string) {
-	reps := d.routed.get(app.Name)
-	info, err := d.engine.Inspect(ctx, id)
+func (sv *Supervisor) reroute(ctx context.Context, app store.App, id string) {
+	reps := sv.routed.get(app.Name)
+	info, err := sv.engine.Inspect(ctx, id)
 	if r, ok := replicaOf(reps, id); ok && err == nil && info.HostAddr == r.Addr {
 		return // the start plat itself made and routed
 	}
 	if err != nil || !info.Running || info.HostAddr == "" {
 		// It died again already; its next start brings us back here.
-		d.log.Warn("restarted container is not serving", "app", app.Name, "id", shortID(id), "err", err)
+		sv.log.Warn("restarted container is not serving", "app", app.Name, "id", shortID(id), "err", err)
 		return
 	}
-	rel, err := d.store.GetRelease(app.Name, app.Active)
+	rel, err := sv.store.GetRelease(app.Name, app.Active)
 	if err != nil {
 		return
 	}
-	r, _, _, err := d.restart(ctx, app, rel, replicaIndex(info), info)
+	r, _, _, err := sv.restart(ctx, app, rel, replicaIndex(info), info)
 	if err != nil {
-		d.log.Warn("restarted replica is not healthy", "app", app.Name, "id", shortID(id), "err", err)
+		sv.log.Warn("restarted replica is not healthy", "app", app.Name, "id", shortID(id), "err", err)
 		return
 	}
-	if _, err := d.route(app.Name, append(without(reps, id), r)); err != nil {
-		d.log.Error("re-route restarted replica", "app", app.Name, "err", err)
+	if _, err := sv.route(app.Name, append(without(reps, id), r)); err != nil {
+		sv.log.Error("re-route restarted replica", "app", app.Name, "err", err)
 		return
 	}
-	d.event(app.Name, "restarted", app.Active, "%s runs again; traffic goes to %s", r.Name, r.Addr)
+	sv.event(app.Name, "restarted", app.Active, "%s runs again; traffic goes to %s", r.Name, r.Addr)
 }
 
 // replace starts a new container for a replica that was removed behind
 // plat's back (docker rm -f) and routes it.
-func (d *Deployer) replace(ctx context.Context, app store.App, gone Replica) {
-	others := without(d.routed.get(app.Name), gone.ID)
+func (sv *Supervisor) replace(ctx context.Context, app store.App, gone Replica) {
+	others := without(sv.routed.get(app.Name), gone.ID)
 	if len(others) > 0 {
-		if _, err := d.route(app.Name, others); err != nil {
-			d.log.Error("route around a removed replica", "app", app.Name, "err", err)
+		if _, err := sv.route(app.Name, others); err != nil {
+			sv.log.Error("route around a removed replica", "app", app.Name, "err", err)
 		}
 	}
-	rel, err := d.store.GetRelease(app.Name, app.Active)
+	rel, err := sv.store.GetRelease(app.Name, app.Active)
 	if err == nil {
 		var c engine.ContainerInfo
-		c, err = d.startHealthy(ctx, app, rel, gone.Index, nil, io.Discard)
+		c, err = sv.startHealthy(ctx, app, rel, gone.Index, nil, io.Discard)
 		if err == nil {
-			_, err = d.route(app.Name, append(others, d.replica(app.Name, rel.Version, gone.Index, c)))
+			_, err = sv.route(app.Name, append(others, sv.replica(app.Name, rel.Version, gone.Index, c)))
 		}
 	}
 	if err != nil {
-		d.log.Error("replace removed replica", "app", app.Name, "err", err)
-		d.event(app.Name, "restore-failed", app.Active, "%s was removed and could not be replaced: %v", gone.Name, err)
+		sv.log.Error("replace removed replica", "app", app.Name, "err", err)
+		sv.event(app.Name, "restore-failed", app.Active, "%s was removed and could not be replaced: %v", gone.Name, err)
 		return
 	}
-	d.event(app.Name, "recreated", app.Active, "%s was missing (removed outside plat) and was recreated", gone.Name)
-}
-
-// withLockedApp runs fn with app's replica lock held and its fresh record,
-// unless the app is gone or was never deployed.
-func (d *Deployer) withLockedApp(ctx context.Context, appName string, fn func(store.App)) {
-	unlock, err := d.locks.lockReplicas(ctx, appName)
-	if err != nil {
-		return
-	}
-	defer unlock()
-	app, err := d.store.GetApp(appName)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			d.log.Warn("read app", "app", appName, "err", err)
-		}
-		return
-	}
-	if app.Active == 0 {
-		return
-	}
-	fn(app)
+	sv.event(app.Name, "recreated", app.Active, "%s was missing (removed outside plat) and was recreated", gone.Name)
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -16,24 +17,47 @@ import (
 // headerRequestID is the canonical form of X-Request-Id.
 const headerRequestID = "X-Request-Id"
 
-// newRoute builds the serving form of a route: one ReverseProxy per backend,
-// so the proxy's Rewrite and ErrorHandler know the backend and app without
-// any per-request context value.
-func (r *Router) newRoute(app string, hosts []string, backends []*Backend, hstsMaxAge time.Duration) *route {
-	hsts := HSTSValue(hstsMaxAge)
+// newRoute builds the serving form of in (validated, hosts normalized):
+// one ReverseProxy per backend, so the proxy's Rewrite and ErrorHandler
+// know the backend, app and release without any per-request context value.
+// Each release keeps the counters it had in prev, the app's route until now
+// (nil if none).
+func (r *Router) newRoute(in Route, hosts []string, prev *route) *route {
+	hsts := HSTSValue(in.HSTSMaxAge)
 	rt := &route{
-		app:        app,
-		hstsMaxAge: hstsMaxAge,
+		app:        in.App,
+		hstsMaxAge: in.HSTSMaxAge,
 		hosts:      hosts,
-		backends:   backends,
-		proxies:    make([]*httputil.ReverseProxy, len(backends)),
-		page503:    []byte("503 service unavailable: app " + app + " has no running release; deploy it with git push\n"),
+		page503:    []byte("503 service unavailable: app " + in.App + " has no running release; deploy it with git push\n"),
+		replaced:   make(chan struct{}),
 	}
-	for i, b := range backends {
-		rt.proxies[i] = r.newProxy(app, &backendTransport{r: r, b: b, keepBodies: len(backends) > 1})
-		if hsts != "" {
-			rt.proxies[i].ModifyResponse = addHSTS(hsts)
+	keepBodies := len(in.Backends) > 1 // a retry needs the body
+	if in.Canary != nil {
+		keepBodies = keepBodies || len(in.Canary.Backends) > 1
+	}
+	newGroup := func(release string, backends []*Backend) *group {
+		g := &group{release: release, backends: slices.Clone(backends), stats: prev.statsOf(release)}
+		g.proxies = make([]*httputil.ReverseProxy, len(backends))
+		for i, b := range g.backends {
+			g.proxies[i] = r.newProxy(in.App, &backendTransport{r: r, b: b, release: release, keepBodies: keepBodies}, g.stats)
+			if hsts != "" {
+				g.proxies[i].ModifyResponse = addHSTS(hsts)
+			}
 		}
+		return g
+	}
+	rt.stable = newGroup(in.Release, in.Backends)
+	rt.backends = rt.stable.backends
+	if c := in.Canary; c != nil {
+		rt.canary = newGroup(c.Release, c.Backends)
+		rt.weight = c.Weight
+		rt.backends = slices.Concat(rt.stable.backends, rt.canary.backends)
+	}
+	rt.asleep = in.Asleep && len(rt.backends) == 0
+	rt.hold = in.Hold && len(rt.backends) == 0
+	rt.holdTimeout = in.HoldTimeout
+	if rt.holdTimeout <= 0 {
+		rt.holdTimeout = DefaultHoldTimeout
 	}
 	return rt
 }
@@ -63,7 +87,9 @@ func addHSTS(value string) func(*http.Response) error {
 	}
 }
 
-func (r *Router) newProxy(app string, bt *backendTransport) *httputil.ReverseProxy {
+// newProxy returns the proxy to bt's backend; st counts the requests the
+// router answers itself because the backend did not.
+func (r *Router) newProxy(app string, bt *backendTransport, st *releaseStats) *httputil.ReverseProxy {
 	addr := bt.b.addr
 	page502 := []byte("502 bad gateway: app " + app + " did not answer; see what it says with: plat logs " + app + "\n")
 	pageHeaderTooLarge := []byte("502 bad gateway: app " + app + " sent response headers that are too large; see what it says with: plat logs " + app + "\n")
@@ -107,6 +133,7 @@ func (r *Router) newProxy(app string, bt *backendTransport) *httputil.ReversePro
 				r.logger.Error("router: app sent response headers over the limit; answered 502",
 					"app", app, "backend", addr, "status", http.StatusBadGateway,
 					"method", req.Method, "host", req.Host, "path", req.URL.Path, "error", err)
+				st.proxyErrors.Add(1)
 				writePage(w, http.StatusBadGateway, pageHeaderTooLarge)
 				return
 			}
@@ -118,6 +145,7 @@ func (r *Router) newProxy(app string, bt *backendTransport) *httputil.ReversePro
 			r.logger.Error("router: backend did not answer",
 				"app", app, "backend", addr, "status", status,
 				"method", req.Method, "host", req.Host, "path", req.URL.Path, "error", err)
+			st.proxyErrors.Add(1)
 			writePage(w, status, page)
 		},
 	}

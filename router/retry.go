@@ -23,8 +23,9 @@ const (
 // answering, marks it down and retries on other backends when that is safe.
 // The success path costs one extra call.
 type backendTransport struct {
-	r *Router
-	b *Backend
+	r       *Router
+	b       *Backend
+	release string // of b's group: retries stay in it
 	// keepBodies: wrap request bodies so a failed attempt does not close
 	// them, which a retry needs. Only routes with several backends pay the
 	// allocation.
@@ -40,7 +41,7 @@ func (bt *backendTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if err == nil {
 		return resp, nil
 	}
-	return bt.r.retry(req, bt.b, err)
+	return bt.r.retry(req, bt.b, bt.release, err)
 }
 
 // keepOpenBody is a request body whose Close does nothing, so that a
@@ -88,12 +89,13 @@ func idempotent(method string) bool {
 	return false
 }
 
-// retry handles err, the failure of req on backend failed: it marks the
-// backend down if it did not answer, and sends req to up to MaxRetries other
-// backends of the host's current route while that is safe. The extra
+// retry handles err, the failure of req on backend failed (of release): it
+// marks the backend down if it did not answer, and sends req to up to
+// MaxRetries other backends of the same release in the host's current route
+// (of the stable group if that release left the route) while that is safe. The extra
 // backends are counted in flight until the response body is closed; failed
 // stays counted by ServeHTTP until the request ends.
-func (r *Router) retry(req *http.Request, failed *Backend, err error) (*http.Response, error) {
+func (r *Router) retry(req *http.Request, failed *Backend, release string, err error) (*http.Response, error) {
 	tried := [1 + MaxRetries]*Backend{failed}
 	host := normalizeHost(req.Host)
 	for k := 1; ; k++ {
@@ -105,11 +107,11 @@ func (r *Router) retry(req *http.Request, failed *Backend, err error) (*http.Res
 		if f != failedSafe || k > MaxRetries {
 			return nil, err
 		}
-		rt, i := r.pick(host, tried[:k])
+		rt, g, i := r.pick(host, selector{retry: true, release: release}, tried[:k])
 		if i < 0 {
 			return nil, err
 		}
-		b := rt.backends[i]
+		b := g.backends[i]
 		r.logger.Warn("router: backend failed before answering; retrying on another",
 			"app", rt.app, "backend", tried[k-1].addr, "retry_backend", b.addr,
 			"method", req.Method, "host", req.Host, "path", req.URL.Path, "error", err)

@@ -11,6 +11,12 @@
 // is safe. An app scaled to zero has an Asleep route: its requests wait
 // while the waker (SetWaker) starts it. Stats reports each app's traffic.
 //
+// Canary and rolling deploys split an app's requests between two releases
+// (Route.Canary with a Weight in percent); a cookie the router sets keeps
+// each client on one side (see Group). In-place deploys hold requests
+// (Route.Hold) while the app has no backend for a moment. ReleaseStats
+// reports each release's requests, statuses, proxy errors and latency.
+//
 // Blue-green deploys use it like this:
 //
 //	prev, err := r.Set(router.Route{App: "myapp", Hosts: hosts, Backends: []*router.Backend{green}})
@@ -58,6 +64,9 @@ const (
 	// DefaultWakeTimeout is how long a request for an asleep app waits for
 	// the app to wake up before it gets a 504.
 	DefaultWakeTimeout = 30 * time.Second
+	// DefaultHoldTimeout is how long a request for a held app (Route.Hold)
+	// waits for backends when the route gives no HoldTimeout.
+	DefaultHoldTimeout = 30 * time.Second
 )
 
 // StatusClientClosedRequest is the (nginx) status the router records,
@@ -68,8 +77,8 @@ const StatusClientClosedRequest = 499
 var (
 	// ErrHostTaken: Set was given a host that another app serves.
 	ErrHostTaken = errors.New("host is already served by another app")
-	// ErrInvalidRoute: Set was given an empty app name, an empty host or a
-	// nil backend.
+	// ErrInvalidRoute: Set was given an empty app name, an empty host, a
+	// nil backend or an inconsistent split (see Group).
 	ErrInvalidRoute = errors.New("invalid route")
 	// ErrDrainIncomplete: Drain's context ended with requests still in flight.
 	ErrDrainIncomplete = errors.New("drain incomplete")
@@ -120,6 +129,46 @@ type Route struct {
 	// certificates are trusted by few browsers: pinning HTTPS there would
 	// lock the others out.
 	HSTSMaxAge time.Duration
+
+	// Release labels Backends: the release they run (e.g. "v7"). The
+	// router counts requests per release (ReleaseStats); the label also
+	// tells Canary's backends apart from these.
+	Release string
+	// Canary, if not nil, splits the app's requests: Canary.Weight percent
+	// go to Canary.Backends, the rest to Backends. See Group.
+	Canary *Group
+
+	// Hold: the app has no backend now but will have one in a moment (an
+	// in-place deploy stopped the old release before starting the new).
+	// Requests wait, without waking anything, until a Set gives the app
+	// backends, for up to HoldTimeout (0 → DefaultHoldTimeout); then they
+	// get a 503 with Retry-After. Ignored when Backends is non-empty; it
+	// wins over Asleep.
+	Hold        bool
+	HoldTimeout time.Duration
+}
+
+// Group is the second release of a split route (Route.Canary).
+//
+// Each group balances its requests among its own backends as an unsplit
+// route does, and a request that fails before any answer is retried only
+// inside the group of its release. While a split is active every client
+// has a bucket 0..99 in the BucketCookie cookie, which the router sets on
+// the first response and strips from requests before they reach the app;
+// a request goes to the canary when its bucket < Weight. Clients without
+// the cookie get a random bucket, so they are split by weight too.
+// Weights that only grow move a client in bucket b to the canary once
+// Weight passes b, and never back unless the split is aborted (the Canary
+// removed or its Weight lowered). Weight 0 sends no request to the canary
+// (but buckets are assigned); Weight 100 sends all of them.
+//
+// Set rejects a Canary without backends, with a backend also in
+// Route.Backends, with a Weight outside 0..100, with the same Release as
+// the route, or on a route without Backends.
+type Group struct {
+	Release  string
+	Backends []*Backend
+	Weight   int // percent of requests, 0..100
 }
 
 // Router is an http.Handler that proxies each request to a backend of the
@@ -138,6 +187,8 @@ type Router struct {
 	wakeMu      sync.Mutex
 	waker       func(ctx context.Context, app string) error // guarded by wakeMu
 	wakes       map[string]*wakeCall                        // app → wake running now; guarded by wakeMu
+
+	recorders sync.Pool // of *recorder
 }
 
 // table is one immutable version of the routing table.
@@ -148,20 +199,37 @@ type table struct {
 
 // route is the immutable, ready-to-serve form of a Route.
 type route struct {
-	app      string
-	hosts    []string
+	app    string
+	hosts  []string
+	stable *group // Route.Backends
+	canary *group // Route.Canary; nil: no split
+	weight int    // Route.Canary.Weight
+	// backends are all routed backends: stable's, then canary's.
 	backends []*Backend
-	proxies  []*httputil.ReverseProxy // proxies[i] sends to backends[i]
-	next     atomic.Uint32            // round-robin counter
 	page503  []byte
 	asleep   bool // Route.Asleep, and no backends
+	hold     bool // Route.Hold, and no backends
+	// holdTimeout is Route.HoldTimeout, defaulted.
+	holdTimeout time.Duration
 	// hstsMaxAge is Route.HSTSMaxAge; the proxies add its header.
 	hstsMaxAge time.Duration
 
-	// asleepRequests counts requests that arrived while the app was asleep.
-	// Set carries it over to the app's next route, so Stats.Requests only
-	// moves when requests do.
+	// asleepRequests counts requests that arrived while the app was asleep
+	// or held. Set carries it over to the app's next route, so
+	// Stats.Requests only moves when requests do.
 	asleepRequests atomic.Uint64
+	// replaced is closed when Set or Remove replaced this route in the
+	// table: held requests wait on it.
+	replaced chan struct{}
+}
+
+// group is the serving form of one release's backends in a route.
+type group struct {
+	release  string
+	backends []*Backend
+	proxies  []*httputil.ReverseProxy // proxies[i] sends to backends[i]
+	next     atomic.Uint32            // round-robin counter
+	stats    *releaseStats            // shared by the routes that route release
 }
 
 // has reports whether b is one of the route's backends.
@@ -225,12 +293,13 @@ func (r *Router) Retire(ctx context.Context, b *Backend) error {
 }
 
 // Set installs or replaces the route for route.App and returns the backends
-// the app had before, so the caller can drain them. Hosts are normalized.
-// If a host belongs to another app, Set returns an error wrapping
-// ErrHostTaken and changes nothing.
+// the app had before (of both groups), so the caller can drain them. Hosts
+// are normalized. If a host belongs to another app, Set returns an error
+// wrapping ErrHostTaken and changes nothing.
 //
-// The returned backends may include some that are also in route.Backends
+// The returned backends may include some that are also in the new route
 // (when the caller kept them); drain only those that are no longer routed.
+// A release routed before and after (in either group) keeps its counters.
 func (r *Router) Set(in Route) (previous []*Backend, err error) {
 	if in.App == "" {
 		return nil, fmt.Errorf("%w: empty app name", ErrInvalidRoute)
@@ -245,13 +314,9 @@ func (r *Router) Set(in Route) (previous []*Backend, err error) {
 			hosts = append(hosts, n)
 		}
 	}
-	for _, b := range in.Backends {
-		if b == nil {
-			return nil, fmt.Errorf("%w: app %s: nil backend", ErrInvalidRoute, in.App)
-		}
+	if err := validateBackends(in); err != nil {
+		return nil, err
 	}
-	nr := r.newRoute(in.App, hosts, slices.Clone(in.Backends), in.HSTSMaxAge)
-	nr.asleep = in.Asleep && len(in.Backends) == 0
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -261,6 +326,8 @@ func (r *Router) Set(in Route) (previous []*Backend, err error) {
 			return nil, fmt.Errorf("%w: %s is served by app %s", ErrHostTaken, h, other.app)
 		}
 	}
+	prev := old.apps[in.App]
+	nr := r.newRoute(in, hosts, prev)
 	t := &table{
 		hosts: make(map[string]*route, len(old.hosts)+len(hosts)),
 		apps:  make(map[string]*route, len(old.apps)+1),
@@ -279,15 +346,53 @@ func (r *Router) Set(in Route) (previous []*Backend, err error) {
 		t.hosts[h] = nr
 	}
 	t.apps[in.App] = nr
-	r.table.Store(t)
-
-	if prev, ok := old.apps[in.App]; ok {
+	if prev != nil {
 		// Requests still counted on prev after this load are lost: they
 		// raced with the swap and count as activity of the backends anyway.
 		nr.asleepRequests.Store(prev.asleepRequests.Load())
+	}
+	r.table.Store(t)
+
+	if prev != nil {
+		close(prev.replaced) // after the store: held requests see the new route
 		previous = slices.Clone(prev.backends)
 	}
 	return previous, nil
+}
+
+// validateBackends checks in's backends and split.
+func validateBackends(in Route) error {
+	for _, b := range in.Backends {
+		if b == nil {
+			return fmt.Errorf("%w: app %s: nil backend", ErrInvalidRoute, in.App)
+		}
+	}
+	if in.HoldTimeout < 0 {
+		return fmt.Errorf("%w: app %s: negative hold timeout %v", ErrInvalidRoute, in.App, in.HoldTimeout)
+	}
+	c := in.Canary
+	if c == nil {
+		return nil
+	}
+	switch {
+	case c.Weight < 0 || c.Weight > 100:
+		return fmt.Errorf("%w: app %s: canary weight %d is not a percentage (0..100)", ErrInvalidRoute, in.App, c.Weight)
+	case len(in.Backends) == 0:
+		return fmt.Errorf("%w: app %s: a canary needs stable backends beside it; route the canary release alone instead", ErrInvalidRoute, in.App)
+	case len(c.Backends) == 0:
+		return fmt.Errorf("%w: app %s: canary release %q has no backend", ErrInvalidRoute, in.App, c.Release)
+	case c.Release == in.Release:
+		return fmt.Errorf("%w: app %s: canary and stable have the same release label %q", ErrInvalidRoute, in.App, c.Release)
+	}
+	for _, b := range c.Backends {
+		if b == nil {
+			return fmt.Errorf("%w: app %s: nil canary backend", ErrInvalidRoute, in.App)
+		}
+		if slices.Contains(in.Backends, b) {
+			return fmt.Errorf("%w: app %s: backend %s is in both the stable and the canary group", ErrInvalidRoute, in.App, b.Addr())
+		}
+	}
+	return nil
 }
 
 // Remove deletes app's route (its hosts answer 404 from now on) and returns
@@ -315,6 +420,7 @@ func (r *Router) Remove(app string) (previous []*Backend) {
 		}
 	}
 	r.table.Store(t)
+	close(prev.replaced)
 	return slices.Clone(prev.backends)
 }
 
@@ -325,32 +431,63 @@ func (r *Router) Lookup(host string) (Route, bool) {
 	if !ok {
 		return Route{}, false
 	}
-	return Route{App: rt.app, Hosts: slices.Clone(rt.hosts), Backends: slices.Clone(rt.backends), Asleep: rt.asleep, HSTSMaxAge: rt.hstsMaxAge}, true
+	out := Route{App: rt.app, Hosts: slices.Clone(rt.hosts), Backends: slices.Clone(rt.stable.backends),
+		Asleep: rt.asleep, HSTSMaxAge: rt.hstsMaxAge, Release: rt.stable.release, Hold: rt.hold}
+	if rt.hold {
+		out.HoldTimeout = rt.holdTimeout
+	}
+	if c := rt.canary; c != nil {
+		out.Canary = &Group{Release: c.release, Backends: slices.Clone(c.backends), Weight: rt.weight}
+	}
+	return out, true
 }
 
 // ServeHTTP proxies req to a backend of the app serving req.Host.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	host := normalizeHost(req.Host)
-	rt, i := r.pick(host, nil)
+	bucket := takeBucket(req)
+	r.serve(w, req, host, bucket, r.table.Load())
+}
+
+// serve proxies req (for host, its bucket cookie taken: -1 if none) with
+// table t.
+func (r *Router) serve(w http.ResponseWriter, req *http.Request, host string, bucket int, t *table) {
+	rt := t.hosts[host]
 	if rt == nil {
 		r.notFound(w, host)
 		return
 	}
-	if i < 0 {
-		if rt.asleep {
-			r.serveAsleep(w, req, rt, host)
-			return
-		}
-		r.unavailable(w, rt)
+	var cookie string
+	if rt.canary != nil && bucket < 0 {
+		bucket, cookie = newBucket(req)
+	}
+	rt, g, i := r.pickIn(t, host, selector{bucket: bucket}, nil)
+	if rt == nil { // removed between our loads
+		r.notFound(w, host)
 		return
 	}
-	r.proxy(w, req, rt, i)
+	if i < 0 {
+		switch {
+		case rt.hold:
+			r.serveHeld(w, req, rt, host, bucket)
+		case rt.asleep:
+			r.serveAsleep(w, req, rt, host, bucket)
+		default:
+			r.unavailable(w, rt)
+		}
+		return
+	}
+	r.proxy(w, req, g, i, cookie)
 }
 
-// proxy sends req to rt.backends[i], which pick counted it on.
-func (r *Router) proxy(w http.ResponseWriter, req *http.Request, rt *route, i int) {
-	b := rt.backends[i]
+// proxy sends req to g.backends[i], which pick counted it on, and records
+// it in the release's counters. A non-empty cookie is a Set-Cookie value
+// for the response.
+func (r *Router) proxy(w http.ResponseWriter, req *http.Request, g *group, i int, cookie string) {
+	b := g.backends[i]
 	defer b.release()
+	rec := r.startRecording(w, g.stats, cookie)
+	defer r.endRecording(rec) // deferred: ReverseProxy may panic (ErrAbortHandler)
 	if req.Body != nil && req.Body != http.NoBody {
 		cb := newClientBody(req.Body, b, req.ContentLength)
 		// The proxy's error handler gets the outgoing request, whose body
@@ -359,7 +496,7 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, rt *route, i in
 		req.Body = cb
 		defer cb.received() // before release: Load never counts it twice
 	}
-	rt.proxies[i].ServeHTTP(w, req)
+	g.proxies[i].ServeHTTP(rec, req)
 }
 
 // unavailable answers for an app that has no backend to send to.
@@ -368,10 +505,44 @@ func (r *Router) unavailable(w http.ResponseWriter, rt *route) {
 	writePage(w, http.StatusServiceUnavailable, rt.page503)
 }
 
-// pick chooses a backend for host, other than those in skip, and counts the
-// request in flight on it. It returns a nil route for an unknown host and
-// i < 0 for an app without (other) backends; otherwise the caller must call
-// rt.backends[i].release().
+// selector says which group of a route a request goes to.
+type selector struct {
+	// bucket is the client's 0..99 (canary if < weight); -1: stable.
+	bucket int
+	// retry: the request failed on a backend of release; it goes to the
+	// group of that release, or to stable if the release left the route.
+	retry   bool
+	release string
+}
+
+// choose returns the group of rt that sel selects.
+func (rt *route) choose(sel selector) *group {
+	c := rt.canary
+	if c == nil {
+		return rt.stable
+	}
+	if sel.retry {
+		if c.release == sel.release {
+			return c
+		}
+		return rt.stable
+	}
+	if sel.bucket >= 0 && sel.bucket < rt.weight {
+		return c
+	}
+	return rt.stable
+}
+
+// pick chooses a backend for host with the current table; see pickIn.
+func (r *Router) pick(host string, sel selector, skip []*Backend) (rt *route, g *group, i int) {
+	return r.pickIn(r.table.Load(), host, sel, skip)
+}
+
+// pickIn chooses a backend for host from table t (or a newer one), in the
+// group sel selects, other than those in skip, and counts the request in
+// flight on it. It returns a nil route for an unknown host and i < 0 for an
+// app without (other) backends in that group; otherwise the caller must call
+// g.backends[i].release().
 //
 // With several backends it takes the one with the fewest requests in
 // flight, starting from a round-robin position so that equals take turns,
@@ -397,45 +568,46 @@ func (r *Router) unavailable(w http.ResponseWriter, rt *route) {
 // in that order, and Drain sees the request counted; or D comes before I,
 // and then S < D < I < L2, so L2 observes the table stored at S (or a later
 // one). In that case we go on only if the table seen at L2 still routes
-// host to b; otherwise we release b and start over with the newer table.
-// So once the caller can observe zero on a backend that Set removed, no
-// request can still be on its way to it. (A table that routes host to b
-// again later would be a caller error: re-adding a backend being drained.)
+// host to b (in either group); otherwise we release b and start over with
+// the newer table. So once the caller can observe zero on a backend that
+// Set removed, no request can still be on its way to it. (A table that
+// routes host to b again later would be a caller error: re-adding a
+// backend being drained.)
 //
 // The common case is one extra atomic load that finds the same pointer.
 // The re-check applies to every choice, including retries (skip non-empty).
-func (r *Router) pick(host string, skip []*Backend) (rt *route, i int) {
-	t := r.table.Load()
+func (r *Router) pickIn(t *table, host string, sel selector, skip []*Backend) (rt *route, g *group, i int) {
 	for {
 		rt = t.hosts[host]
 		if rt == nil {
-			return nil, -1
+			return nil, nil, -1
 		}
-		switch len(rt.backends) {
+		g = rt.choose(sel)
+		switch len(g.backends) {
 		case 0:
-			return rt, -1
+			return rt, g, -1
 		case 1:
 			i = 0
-			if len(skip) > 0 && slices.Contains(skip, rt.backends[0]) {
-				return rt, -1
+			if len(skip) > 0 && slices.Contains(skip, g.backends[0]) {
+				return rt, g, -1
 			}
 		default:
-			if i = rt.leastLoaded(skip); i < 0 {
-				return rt, -1
+			if i = g.leastLoaded(skip); i < 0 {
+				return rt, g, -1
 			}
 		}
-		b := rt.backends[i]
+		b := g.backends[i]
 		if testHookPicked != nil {
 			testHookPicked()
 		}
 		b.acquire()
 		cur := r.table.Load()
 		if cur == t {
-			return rt, i
+			return rt, g, i
 		}
 		// The table changed between our load and the increment.
 		if nrt := cur.hosts[host]; nrt != nil && nrt.has(b) {
-			return rt, i // b is still routed by the current table; proceed
+			return rt, g, i // b is still routed by the current table; proceed
 		}
 		b.release()
 		t = cur
@@ -449,13 +621,13 @@ const downPenalty = int64(1) << 40
 // leastLoaded returns the index of the backend not in skip with the fewest
 // requests in flight, preferring backends that are not marked down; ties go
 // to the first from a round-robin start. It returns -1 if skip has them all.
-func (rt *route) leastLoaded(skip []*Backend) int {
-	n := len(rt.backends)
-	j := int(rt.next.Add(1) % uint32(n))
+func (g *group) leastLoaded(skip []*Backend) int {
+	n := len(g.backends)
+	j := int(g.next.Add(1) % uint32(n))
 	best, bestLoad := -1, int64(0)
 	var now int64
 	for range n {
-		b := rt.backends[j]
+		b := g.backends[j]
 		if len(skip) == 0 || !slices.Contains(skip, b) {
 			load := b.InFlight()
 			if b.down(&now) {

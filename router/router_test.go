@@ -704,6 +704,11 @@ func testUpgrade(t *testing.T, withDead bool) {
 	if n := b.InFlight(); n != 1 {
 		t.Errorf("in flight with an open upgraded connection = %d, want 1", n)
 	}
+	// The upgrade is a 1xx of its release, in flight while open; its
+	// duration would only distort the release's latency.
+	if st, _ := r.ReleaseStats("app", ""); st.Requests != 1 || st.InFlight != 1 || st.Latency.Count() != 0 {
+		t.Errorf("release stats with an open upgraded connection: %+v", st)
+	}
 
 	r.Remove("app")
 	drained := make(chan error, 1)

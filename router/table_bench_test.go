@@ -54,11 +54,11 @@ func BenchmarkPick(b *testing.B) {
 			host := fmt.Sprintf("app%d.localhost", n/2)
 			b.ReportAllocs()
 			for b.Loop() {
-				rt, i := r.pick(normalizeHost(host), nil)
+				_, g, i := r.pick(normalizeHost(host), selector{bucket: -1}, nil)
 				if i < 0 {
 					b.Fatal("no backend")
 				}
-				rt.backends[i].release()
+				g.backends[i].release()
 			}
 		})
 	}
@@ -81,11 +81,11 @@ func BenchmarkPickReplicas(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				rt, i := r.pick("app.localhost", nil)
+				_, g, i := r.pick("app.localhost", selector{bucket: -1}, nil)
 				if i < 0 {
 					b.Fatal("no backend")
 				}
-				rt.backends[i].release()
+				g.backends[i].release()
 			}
 		})
 	}

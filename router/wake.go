@@ -39,8 +39,9 @@ func (r *Router) SetWaker(wake func(ctx context.Context, app string) error) {
 }
 
 // serveAsleep holds req while the app of rt, asleep, is woken, then proxies
-// it to the backends the waker installed. host is req's normalized host.
-func (r *Router) serveAsleep(w http.ResponseWriter, req *http.Request, rt *route, host string) {
+// it to the backends the waker installed. host is req's normalized host,
+// bucket its bucket cookie (-1 if none).
+func (r *Router) serveAsleep(w http.ResponseWriter, req *http.Request, rt *route, host string, bucket int) {
 	rt.asleepRequests.Add(1)
 	call := r.wake(rt.app)
 	if call == nil { // no waker: nobody can start the app
@@ -63,14 +64,20 @@ func (r *Router) serveAsleep(w http.ResponseWriter, req *http.Request, rt *route
 		r.wakeFailed(w, req, rt.app, call.err)
 		return
 	}
-	rt, i := r.pick(host, nil)
+	t := r.table.Load()
+	rt = t.hosts[host]
+	var cookie string
+	if rt != nil && rt.canary != nil && bucket < 0 {
+		bucket, cookie = newBucket(req)
+	}
+	rt, g, i := r.pickIn(t, host, selector{bucket: bucket}, nil)
 	switch {
 	case rt == nil: // the app was removed meanwhile
 		r.notFound(w, host)
 	case i < 0: // the waker reported success but routed nothing
 		r.unavailable(w, rt)
 	default:
-		r.proxy(w, req, rt, i)
+		r.proxy(w, req, g, i, cookie)
 	}
 }
 

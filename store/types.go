@@ -77,6 +77,44 @@ type App struct {
 	// max-age on the app's HTTPS responses for hosts with a public
 	// certificate (opt-in: `plat hsts:set`).
 	HSTSMaxAge time.Duration `json:"hsts_max_age,omitempty"`
+	// Strategy is how the app's next releases go live; the zero value
+	// (and every record written before it existed) is blue-green.
+	Strategy Strategy `json:"strategy,omitzero"`
+}
+
+// StrategyName names a release strategy.
+type StrategyName string
+
+// The release strategies; "" means StrategyBlueGreen.
+const (
+	StrategyBlueGreen StrategyName = "blue-green" // start beside, switch at once (the default)
+	StrategyCanary    StrategyName = "canary"     // widen a share of traffic step by step, judged by the router
+	StrategyRolling   StrategyName = "rolling"    // replace Batch replicas at a time
+	StrategyInPlace   StrategyName = "in-place"   // stop the old, start the new, requests held meanwhile
+)
+
+// Strategy is an app's release strategy and its settings, as
+// deploy.ParseStrategy stores them: every setting of Name is filled in
+// (zero is a real value, e.g. MaxErrorRate 0 aborts on any error), and the
+// settings of other strategies are zero. Like Scale it belongs to the app,
+// not to a release.
+type Strategy struct {
+	Name StrategyName `json:"name,omitempty"`
+	// Canary: traffic percentages, strictly increasing, the last 100.
+	Steps []int `json:"steps,omitempty"`
+	// Canary: how long each step lasts before it is judged.
+	StepTime time.Duration `json:"step_time,omitempty"`
+	// Canary: the highest share (percent) of the canary's requests of a
+	// step that may fail (5xx answers and proxy errors).
+	MaxErrorRate float64 `json:"max_error_rate,omitempty"`
+	// Canary: the highest p99 latency of a step; 0 turns the check off.
+	MaxP99 time.Duration `json:"max_p99,omitempty"`
+	// Canary: fewer requests than this in a step leave it inconclusive.
+	MinRequests int `json:"min_requests,omitempty"`
+	// Rolling: replicas replaced at a time (and the surge above the count).
+	Batch int `json:"batch,omitempty"`
+	// In-place: how long the router holds requests while the new release starts.
+	Hold time.Duration `json:"hold,omitempty"`
 }
 
 // Scale is an app's replica settings. They belong to the app, not to a
@@ -98,15 +136,21 @@ type Scale struct {
 // Release is one numbered, immutable-once-finished version of an app:
 // an image plus a config snapshot.
 type Release struct {
-	App       string            `json:"app"`
-	Version   int               `json:"version"`
-	Cause     Cause             `json:"cause"`
-	Status    Status            `json:"status"`
-	Reason    string            `json:"reason,omitempty"` // why it failed, or "rollback to v3"
-	ImageID   string            `json:"image_id,omitempty"`
-	GitSHA    string            `json:"git_sha,omitempty"`
-	Env       map[string]string `json:"env,omitempty"`
-	Resources Resources         `json:"resources,omitzero"`
+	App     string `json:"app"`
+	Version int    `json:"version"`
+	Cause   Cause  `json:"cause"`
+	Status  Status `json:"status"`
+	Reason  string `json:"reason,omitempty"` // why it failed, or "rollback to v3"
+	// RolledBackTo is the version a rollback release brought back (0 for
+	// other causes, and for rollbacks recorded before the field existed).
+	RolledBackTo int    `json:"rolled_back_to,omitempty"`
+	ImageID      string `json:"image_id,omitempty"`
+	GitSHA       string `json:"git_sha,omitempty"`
+	// CommittedAt is the commit time of GitSHA, read from the repository
+	// when it was pushed (DORA lead time); zero when unknown.
+	CommittedAt time.Time         `json:"committed_at,omitzero"`
+	Env         map[string]string `json:"env,omitempty"`
+	Resources   Resources         `json:"resources,omitzero"`
 	// Procfile is the commands of the pushed commit's Procfile by process
 	// type (web, release); config, resources and rollback releases carry
 	// the Procfile of the release whose image they run.

@@ -35,7 +35,9 @@ type scaleAPI struct {
 
 func (a *scaleAPI) app() map[string]any {
 	return map[string]any{"name": "web", "status": a.status, "active": 3, "replicas": len(a.replicas), "scale": a.scale,
-		"url": "http://web.localhost:8080", "git_url": "http://127.0.0.1/git/web.git", "deployed_at": time.Now().UTC(), "health": map[string]any{}}
+		"url": "http://web.localhost:8080", "git_url": "http://127.0.0.1/git/web.git", "deployed_at": time.Now().UTC(), "health": map[string]any{},
+		"strategy": map[string]any{"name": "canary", "steps": []int{10, 50, 100}, "step_time": "1m", "max_error_rate": 1, "max_p99": "0s", "min_requests": 50,
+			"description": "canary (steps 10,50,100 every 1m, max 5xx 1%, max p99 off, min 50 requests per step)"}}
 }
 
 func (a *scaleAPI) wake(n int) {
@@ -193,6 +195,9 @@ func TestDashboardScaling(t *testing.T) {
 	}
 	if got := text("#scale-settings"); got != "min 0, max 1, idle 5m, target 10 (sleeps after 5m without requests)" {
 		t.Errorf("scale settings %q", got)
+	}
+	if got := text("#app-strategy"); got != "canary (steps 10,50,100 every 1m, max 5xx 1%, max p99 off, min 50 requests per step)" {
+		t.Errorf("the app page shows the strategy %q", got)
 	}
 
 	// A wake shows the replicas on the next refresh, and log lines carry

@@ -64,6 +64,13 @@ const badge = (status, id) => el("span", { class: `badge ${status}`, id, title: 
 // dur shortens a Go duration string: 5m, not 5m0s.
 const dur = (d) => d.replace(/m0s$/, "m").replace(/h0m$/, "h");
 
+// strategyText describes an app's release strategy: its settings in one
+// line (`plat strategy` has them one a line); blue-green, the default, has none.
+function strategyText(s) {
+  if (!s || !s.name || s.name === "blue-green") return "blue-green";
+  return s.description || s.name;
+}
+
 // scaleText describes scale settings like `plat scale` does.
 function scaleText(s) {
   if (!s || !s.max) return "—";
@@ -212,6 +219,7 @@ function appPage(name) {
         el("dt", {}, "Active"), el("dd", {}, app.active ? `v${app.active}` : "—"),
         el("dt", {}, "Deployed"), el("dd", {}, ago(app.deployed_at)),
         el("dt", {}, "Replicas"), el("dd", { id: "app-replicas" }, String(app.replicas ?? "—")),
+        el("dt", {}, "Strategy"), el("dd", { id: "app-strategy", title: app.strategy?.description || "" }, strategyText(app.strategy)),
         el("dt", {}, "Git"), el("dd", { class: "mono" }, app.git_url)),
     );
     // The default host, then the custom domains (same scheme and port as the app's URL).

@@ -1,0 +1,97 @@
+package router
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// BucketCookie is the cookie in which the router keeps a client's bucket
+// (0..99) while an app's requests are split between two releases. Its
+// value is the bucket in decimal; a client (or a tester) that sets it
+// chooses its side: plat_bucket=0 sees the canary from Weight 1 on.
+const BucketCookie = "plat_bucket"
+
+// BucketMaxAge is how long a client keeps its bucket: longer than a
+// rollout, short enough that the same clients are not always the first to
+// see the next one.
+const BucketMaxAge = 24 * time.Hour
+
+// Buckets is the number of buckets; Group.Weight is in the same unit.
+const Buckets = 100
+
+// bucketCookieAttrs follow the value in Set-Cookie.
+var bucketCookieAttrs = "; Path=/; Max-Age=" + strconv.Itoa(int(BucketMaxAge/time.Second)) + "; HttpOnly; SameSite=Lax"
+
+// takeBucket removes the BucketCookie from req's Cookie headers, so the app
+// never sees it, and returns its bucket: -1 if there is none or it is not a
+// number in 0..99. Requests without it cost one map lookup and a substring
+// search per Cookie header.
+func takeBucket(req *http.Request) int {
+	lines := req.Header["Cookie"]
+	found := false
+	for _, l := range lines {
+		if strings.Contains(l, BucketCookie) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return -1
+	}
+	bucket := -1
+	var kept []string // allocated only if other cookies remain
+	for _, l := range lines {
+		if !strings.Contains(l, BucketCookie) {
+			kept = append(kept, l)
+			continue
+		}
+		if rest := stripBucket(l, &bucket); rest != "" {
+			kept = append(kept, rest)
+		}
+	}
+	if len(kept) == 0 {
+		delete(req.Header, "Cookie")
+	} else {
+		req.Header["Cookie"] = kept
+	}
+	return bucket
+}
+
+// stripBucket returns the Cookie header line l without BucketCookie pairs
+// ("" if nothing else is left) and stores the first valid bucket it had in
+// *bucket if that is still -1.
+func stripBucket(l string, bucket *int) string {
+	var rest strings.Builder
+	for part := range strings.SplitSeq(l, ";") {
+		part = strings.TrimSpace(part)
+		name, val, _ := strings.Cut(part, "=")
+		if strings.TrimSpace(name) == BucketCookie {
+			if n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`)); err == nil && n >= 0 && n < Buckets && *bucket < 0 {
+				*bucket = n
+			}
+			continue
+		}
+		if part == "" {
+			continue
+		}
+		if rest.Len() > 0 {
+			rest.WriteString("; ")
+		}
+		rest.WriteString(part)
+	}
+	return rest.String()
+}
+
+// newBucket draws a random bucket for a client that has none and returns
+// it with the Set-Cookie value that gives it to the client.
+func newBucket(req *http.Request) (bucket int, setCookie string) {
+	bucket = rand.IntN(Buckets)
+	setCookie = BucketCookie + "=" + strconv.Itoa(bucket) + bucketCookieAttrs
+	if req.TLS != nil {
+		setCookie += "; Secure"
+	}
+	return bucket, setCookie
+}
