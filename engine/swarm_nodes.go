@@ -103,3 +103,25 @@ func (s *Swarm) JoinCommand(ctx context.Context) (string, error) {
 	}
 	return fmt.Sprintf("docker swarm join --token %s %s", sw.JoinTokens.Worker, addr), nil
 }
+
+// Capacity is what the largest ready node offers one replica (a task runs
+// on one node): its CPUs and memory, each the most any active node has.
+func (s *Swarm) Capacity(ctx context.Context) (Capacity, error) {
+	nodes, err := s.cli.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return Capacity{}, fmt.Errorf("list nodes: %w", err)
+	}
+	var c Capacity
+	for _, n := range nodes {
+		if n.Status.State != swarm.NodeStateReady || n.Spec.Availability != swarm.NodeAvailabilityActive {
+			continue
+		}
+		r := n.Description.Resources
+		c.CPUs = max(c.CPUs, int(r.NanoCPUs/1e9))
+		c.MemoryBytes = max(c.MemoryBytes, r.MemoryBytes)
+	}
+	if c.CPUs == 0 || c.MemoryBytes == 0 {
+		return s.Docker.Capacity(ctx)
+	}
+	return c, nil
+}

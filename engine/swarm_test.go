@@ -92,6 +92,13 @@ func TestSwarm(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A replica gets at most what one node has: here the only node, this host.
+	if got, err := s.Capacity(ctx); err != nil || got.CPUs < 1 || got.MemoryBytes < 64<<20 {
+		t.Fatalf("capacity %+v, %v", got, err)
+	} else if host, _ := d.Capacity(ctx); got != host {
+		t.Errorf("capacity of the one-node swarm %+v, want the host's %+v", got, host)
+	}
+
 	var out safeBuffer
 	id, err := s.Build(ctx, makeTar(t,
 		tarFile{name: "Dockerfile", data: []byte(helloDockerfile)},
