@@ -88,9 +88,9 @@ func TestSwarmMode(t *testing.T) {
 	if len(ps) != 3 {
 		t.Fatalf("ps after web=3: %+v", ps)
 	}
-	if hosts := d.servedBy(app, 30, "version=v1"); len(hosts) != 3 {
-		t.Errorf("30 requests were served by %v, want 3 tasks", hosts)
-	}
+	// Under the load the router favours the least busy replica: ask until
+	// each of the three has answered.
+	waitFor(t, 10*time.Second, "all three tasks to answer", func() bool { return len(d.servedBy(app, 30, "version=v1")) == 3 })
 
 	// A task that dies is replaced by Swarm; the router drops it at once
 	// and takes the new task when it answers.
@@ -109,10 +109,23 @@ func TestSwarmMode(t *testing.T) {
 	if !d.hasEvent(app, "crashed", victim.Name) {
 		t.Errorf("no crashed event for %s: %+v", victim.Name, d.events(app))
 	}
+	// plat restart renames the old replicas aside (a label: services
+	// cannot be renamed) and replaces each with a new service.
+	d.mustPlat("restart", app)
+	after := d.ps(app)
+	if len(after) != 3 {
+		t.Fatalf("ps after restart: %+v", after)
+	}
+	for i, r := range after {
+		if r.ID == ps[i].ID {
+			t.Errorf("replica %s kept its service across plat restart", r.Name)
+		}
+	}
+	waitFor(t, 10*time.Second, "all three new tasks to answer", func() bool { return len(d.servedBy(app, 30, "version=v1")) == 3 })
 	time.Sleep(300 * time.Millisecond)
 	stop()
 	wg.Wait()
-	t.Logf("load across push, rollback, scale and a killed task: %s", res)
+	t.Logf("load across push, rollback, scale, a killed task and a restart: %s", res)
 	if res.OK == 0 || res.Failed() != 0 {
 		t.Errorf("requests failed in swarm mode: %s %v", res, res.Failures)
 	}
