@@ -34,9 +34,12 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2fs", b - a }'; }
 
 cleanup() {
   set +e
-  for i in 1 2; do [ -f "$RIG/plat$i.pid" ] && kill "$(cat "$RIG/plat$i.pid")" 2>/dev/null; done
-  [ -f "$RIG/registry.pid" ] && kill "$(cat "$RIG/registry.pid")" 2>/dev/null
-  sleep 1
+  for f in "$RIG/plat1.pid" "$RIG/plat2.pid" "$RIG/registry.pid"; do
+    [ -f "$f" ] || continue
+    pid="$(cat "$f")"
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  done
   for i in 1 2 3; do
     sock="unix://$RIG/n$i/docker.sock"
     if [ -S "$RIG/n$i/docker.sock" ]; then
@@ -124,13 +127,14 @@ storage:
 http:
   addr: $NET.1:5000
 REG
-in_ns 1 docker-registry serve "$RIG/registry.yml" >"$RIG/registry.log" 2>&1 &
+# nsenter and env exec (no fork): $! is the server itself, for cleanup.
+nsenter --net="/run/netns/$NS-n1" docker-registry serve "$RIG/registry.yml" >"$RIG/registry.log" 2>&1 &
 echo $! >"$RIG/registry.pid"
 
 start_plat() { # node, orchestrator, instance
   local i="$1" data="$RIG/plat$1"
   mkdir -p "$data"
-  in_ns "$i" env DOCKER_HOST="unix://$RIG/n$i/docker.sock" "$PLAT" daemon --data "$data" \
+  nsenter --net="/run/netns/$NS-n$i" env DOCKER_HOST="unix://$RIG/n$i/docker.sock" "$PLAT" daemon --data "$data" \
     --api "$NET.$i:8700" --http "$NET.$i:8080" --https "" --ssh "" --instance "$3" \
     --orchestrator "$2" --registry "$NET.1:5000" >"$RIG/plat$i.log" 2>&1 &
   echo $! >"$RIG/plat$i.pid"
@@ -215,7 +219,7 @@ result "tasks per node: $(p 1 nodes --json | tr -d ' \n' | grep -o '"hostname":"
 failover() {
   local victim="$1" how="$2"
   say "failover: node $victim $how under load ($LOAD_FOR of 8 keep-alive clients)"
-  in_ns 1 "$RIG/bin/swarmload" -target "$NET.1:8080" -host rig.localhost -for "$LOAD_FOR" -c 8 >"$RIG/load.out" 2>&1 &
+  nsenter --net="/run/netns/$NS-n1" "$RIG/bin/swarmload" -target "$NET.1:8080" -host rig.localhost -for "$LOAD_FOR" -c 8 >"$RIG/load.out" 2>&1 &
   local loadpid=$! down="" replaced="" addrs t_kill
   sleep 5
   t_kill="$(now)"
