@@ -54,8 +54,8 @@ const (
 	// taskStartTimeout bounds the wait for a task to run (a worker pulls
 	// the image first).
 	taskStartTimeout = 2 * time.Minute
-	// taskStopExtra is added to a stop's grace period before giving up
-	// waiting for the task to end.
+	// taskStopExtra is added to a stop's grace period before Stop gives
+	// up waiting for Swarm to take the stop.
 	taskStopExtra = 10 * time.Second
 	// serviceGoneTimeout bounds the wait for a removed service's tasks to
 	// leave its network.
