@@ -48,6 +48,7 @@ func init() {
 		{"apps:destroy", "NAME --confirm NAME", "delete an app, its releases and containers", cmdAppsDestroy},
 		{"releases", "NAME", "list an app's releases, newest first", cmdReleases},
 		{"releases:log", "NAME vN", "print a release's build log", cmdReleasesLog},
+		{"releases:dockerfile", "NAME vN", "print the Dockerfile plat generated for a release pushed without one", cmdReleasesDockerfile},
 		{"events", "NAME", "show an app's timeline (deploys, rollbacks, scaling, sleeping and waking)", cmdEvents},
 		{"dora", "[NAME] [--days 30]", "show the DORA metrics (deploy frequency, lead time, change failure rate, time to restore) of an app or of all apps, with their trend", cmdDora},
 		{"config", "NAME", "print an app's config vars as KEY=VALUE", cmdConfig},

@@ -63,6 +63,7 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("DELETE /api/apps/{app}", s.destroyApp)
 	mux.HandleFunc("GET /api/apps/{app}/releases", s.listReleases)
 	mux.HandleFunc("GET /api/apps/{app}/releases/{version}/build-log", s.buildLog)
+	mux.HandleFunc("GET /api/apps/{app}/releases/{version}/dockerfile", s.releaseDockerfile)
 	mux.HandleFunc("GET /api/apps/{app}/events", s.listEvents)
 	mux.HandleFunc("GET /api/apps/{app}/config", s.getConfig)
 	mux.HandleFunc("POST /api/apps/{app}/config", s.setConfig)

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/plat-paas/plat/builder"
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/internal/authlimit"
@@ -172,6 +173,8 @@ func Main(args []string) int {
 	})
 	fs.StringVar(&cfg.Orchestrator, "orchestrator", envOr("PLAT_ORCHESTRATOR", DefaultOrchestrator), `what runs the apps: "docker" (this host's engine) or "swarm" (the swarm this host manages; see docs/swarm.md)`)
 	fs.StringVar(&cfg.Registry, "registry", envOr("PLAT_REGISTRY", engine.DefaultRegistry), "with --orchestrator swarm: host:port of the registry app images are pushed to and every node pulls from")
+	cfg.Deploy.BaseImages = builder.BaseImages{}
+	fs.Var(cfg.Deploy.BaseImages, "base-image", baseImageUsage())
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

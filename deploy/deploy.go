@@ -97,6 +97,10 @@ type Config struct {
 	// (below) the target before a replica is added (removed).
 	ScaleUpDelay   time.Duration
 	ScaleDownDelay time.Duration
+
+	// BaseImages are the base images, by stack, of the Dockerfiles plat
+	// generates for pushes without one (builder.DefaultBaseImages).
+	BaseImages builder.BaseImages
 }
 
 func (c Config) withDefaults() Config {
