@@ -9,7 +9,7 @@
 # comparison). Then it measures, printing one RESULT line each:
 #   - push → serving, swarm vs plain (the registry push is the new cost),
 #     and rollback time in swarm mode;
-#   - three replicas spread over the nodes (plat nodes);
+#   - three replicas spread over the nodes (plat nodes), their logs (plat logs);
 #   - failover: node 3's engine stops while clients keep asking; failed
 #     requests, time until the node is Down, until plat serves from a
 #     replacement task; then node 2 vanishes from the network (its link
@@ -213,6 +213,9 @@ victim=3
 if ! p 1 nodes --json | tr -d ' \n' | grep -q "\"addr\":\"$NET.3:[0-9]*\""; then
   victim=2
 fi
+for n in $(seq 1 30); do in_ns 1 curl -fsS -o /dev/null -H "Host: rig.localhost" "http://$NET.1:8080/?print=rig-line-$n"; done
+sleep 1
+result "plat logs: lines of $(p 1 logs rig | grep -o 'web\.[0-9] | rig-line' | sort -u | cut -d' ' -f1 | tr '\n' ' ')(one replica per node: logs come from every node)"
 result "tasks per node: $(p 1 nodes --json | tr -d ' \n' | grep -o '"hostname":"[^"]*"\|"replica":"[^"]*"' | tr '\n' ' ')"
 
 # failover VICTIM HOW: HOW stops the node; measures under load.
