@@ -40,7 +40,8 @@ func TestSwarmMode(t *testing.T) {
 	requireTools(t)
 	se := swarmtest.Start(t)
 	t.Setenv("DOCKER_HOST", se.Host)
-	d := startDaemon(t, "--orchestrator", "swarm", "--registry", se.Registry)
+	// A short scale-down delay lets the sleep step come soon.
+	d := startDaemon(t, "--orchestrator", "swarm", "--registry", se.Registry, "--scale-down-delay", "1s")
 	const app = "swa"
 	d.createApp(app)
 	d.mustPlat("health:set", app, "--interval", "100ms", "--deadline", "30s")
