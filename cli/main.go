@@ -73,6 +73,8 @@ func init() {
 		{"tokens:create", "NAME [--expires 90d]", "create an API token and print its secret once", cmdTokensCreate},
 		{"tokens:revoke", "NAME [--force]", "revoke an API token at once: API, git, dashboard sessions and open connections", cmdTokensRevoke},
 		{"hsts:set", "NAME on|off [--max-age 1y]", "send Strict-Transport-Security on the app's HTTPS hosts with a public certificate", cmdHSTSSet},
+		{"nodes", "", "list the swarm's nodes: role, state, address and the apps' replicas on each (daemon in swarm mode)", cmdNodes},
+		{"nodes:join-command", "", "print the command a new host runs to join the swarm as a worker", cmdNodesJoinCommand},
 		{"ca", "", "print the root certificate of plat's local CA (trust it for https://APP.localhost)", cmdCA},
 		{"git:url", "NAME", "print an app's git URL", cmdGitURL},
 		{"git:remote", "NAME [--remote platform] [--ssh]", "add the app as a git remote here, authenticated with your token (--ssh: with your SSH key)", cmdGitRemote},

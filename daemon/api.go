@@ -95,6 +95,7 @@ func (s *server) apiHandler() http.Handler {
 	s.tokenRoutes(mux)
 	s.dashboardRoutes(mux)
 	s.keyRoutes(mux)
+	s.nodeRoutes(mux)
 	s.strategyRoutes(mux)
 	s.doraRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)

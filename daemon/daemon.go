@@ -91,6 +91,11 @@ type Config struct {
 
 	// CLIDir holds the cross-built CLI binaries GET /install-cli serves.
 	CLIDir string
+
+	// Orchestrator runs the replicas: OrchestratorDocker (default) or
+	// OrchestratorSwarm; Registry is where swarm mode pushes app images.
+	Orchestrator string
+	Registry     string
 }
 
 func (c Config) maxPushBytes() int64 {
@@ -166,6 +171,8 @@ func Main(args []string) int {
 		cfg.AppSubnets, err = engine.ParseAppSubnets(s)
 		return err
 	})
+	fs.StringVar(&cfg.Orchestrator, "orchestrator", envOr("PLAT_ORCHESTRATOR", DefaultOrchestrator), `what runs the apps: "docker" (this host's engine) or "swarm" (the swarm this host manages; see docs/swarm.md)`)
+	fs.StringVar(&cfg.Registry, "registry", envOr("PLAT_REGISTRY", engine.DefaultRegistry), "with --orchestrator swarm: host:port of the registry app images are pushed to and every node pulls from")
 	cfg.Deploy.BaseImages = builder.BaseImages{}
 	fs.Var(cfg.Deploy.BaseImages, "base-image", baseImageUsage())
 	if err := fs.Parse(args); err != nil {
@@ -242,11 +249,7 @@ func newDaemon(ctx context.Context, cfg Config, log *slog.Logger, ws *workerSetu
 			d.close()
 		}
 	}()
-	var engOpts []engine.DockerOption
-	if cfg.AppSubnets.IsValid() {
-		engOpts = append(engOpts, engine.WithAppSubnets(cfg.AppSubnets))
-	}
-	if d.eng, err = engine.NewDocker(ctx, engOpts...); err != nil {
+	if d.eng, err = openEngine(ctx, cfg); err != nil {
 		return nil, err
 	}
 	// An upgrade's new worker has come this far while the old one still
