@@ -243,6 +243,7 @@ func TestBuildWithDocker(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, out.String())
 	}
+	t.Logf("output:\n%s", out.String())
 	if !strings.Contains(out.String(), "COPY hello.txt /hello.txt") {
 		t.Errorf("build output not streamed:\n%s", out.String())
 	}
