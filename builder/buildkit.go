@@ -138,7 +138,7 @@ func (b *Builder) buildKit(ctx context.Context, dialer engine.BuildKitDialer, sr
 		// commit's time). Per app: another app's files of the same size
 		// and mtime are not taken for this one's.
 		SharedKey: instance + "/" + req.App,
-		Session:       []session.Attachable{secretsprovider.FromMap(secrets)},
+		Session:   []session.Attachable{secretsprovider.FromMap(secrets)},
 	}, "plat", dockerfile.Build, status)
 	<-printed // c.Build closes status
 	if err != nil {
