@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -153,5 +155,104 @@ func TestBuildKitFeatures(t *testing.T) {
 	}
 	if bytes.Contains(save, []byte(secret)) {
 		t.Error("the secret's value is in the image")
+	}
+}
+
+// TestBuildKitCacheMount: a cache mount keeps what the app's first build
+// wrote for its second build, and another app does not see it.
+func TestBuildKitCacheMount(t *testing.T) {
+	d := testDocker(t)
+	base := requireBusybox(t)
+	app, other := testApp(t), testApp(t)
+	removeTags(t, Tag(app, 1), Tag(app, 2), Tag(other, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	build := func(app string, version int, stamp string) string {
+		t.Helper()
+		df := "FROM " + base + "\n" +
+			"COPY stamp /stamp\n" +
+			"RUN --mount=type=cache,target=/cache sh -c 'echo seen: $(cat /cache/* 2>/dev/null | tr \"\\n\" \" \"); cp /stamp /cache/$(cat /stamp)'\n"
+		var out bytes.Buffer
+		_, err := New(d).Build(ctx, Request{App: app, Version: version, Source: bytes.NewReader(tarOf(t,
+			entry{"Dockerfile", tar.TypeReg, df}, entry{"stamp", tar.TypeReg, stamp + "\n"}))}, &out)
+		if err != nil {
+			t.Fatalf("build %s v%d: %v\n%s", app, version, err, out.String())
+		}
+		return out.String()
+	}
+	build(app, 1, "first-"+app)
+	if out := build(app, 2, "second-"+app); !strings.Contains(out, "seen: first-"+app) {
+		t.Errorf("the second build did not see the first one's cache:\n%s", out)
+	}
+	if out := build(other, 1, "other-"+other); strings.Contains(out, "first-"+app) {
+		t.Errorf("another app saw this app's cache:\n%s", out)
+	}
+}
+
+// TestBuildKitFailedStep: the error names the failing step and carries its
+// last output; no image is tagged.
+func TestBuildKitFailedStep(t *testing.T) {
+	d := testDocker(t)
+	base := requireBusybox(t)
+	app := testApp(t)
+	removeTags(t, Tag(app, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	df := "FROM " + base + "\nRUN echo " + app + "\nRUN echo compiling && echo 'main.c:3: syntax error' && exit 3\nRUN echo never\n"
+	var out bytes.Buffer
+	_, err := New(d).Build(ctx, Request{App: app, Version: 1, Source: bytes.NewReader(tarOf(t, entry{"Dockerfile", tar.TypeReg, df}))}, &out)
+	if err == nil {
+		t.Fatalf("the build succeeded:\n%s", out.String())
+	}
+	for _, want := range []string{"exit code: 3", "[3/4] RUN echo compiling", "main.c:3: syntax error"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	t.Logf("error: %v", err)
+	if !strings.Contains(out.String(), "ERROR: ") {
+		t.Errorf("output shows no error:\n%s", out.String())
+	}
+	if ok, _ := d.ImageExists(ctx, Tag(app, 1)); ok {
+		t.Error("a failed build tagged an image")
+	}
+}
+
+// TestBuildLimits: with one build slot a second build waits and says so;
+// a build over the timeout is stopped with ErrBuildTimeout.
+func TestBuildLimits(t *testing.T) {
+	d := testDocker(t)
+	base := requireBusybox(t)
+	a1, a2, a3 := testApp(t), testApp(t), testApp(t)
+	removeTags(t, Tag(a1, 1), Tag(a2, 1), Tag(a3, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := New(d, WithMaxBuilds(1), WithTimeout(3*time.Second))
+	src := func(app, cmd string) *bytes.Reader {
+		return bytes.NewReader(tarOf(t, entry{"Dockerfile", tar.TypeReg, "FROM " + base + "\nRUN echo " + app + " && " + cmd + "\n"}))
+	}
+	slow := make(chan error, 1)
+	go func() {
+		_, err := b.Build(ctx, Request{App: a1, Version: 1, Source: src(a1, "sleep 1")}, io.Discard)
+		slow <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // a1 holds the slot
+	var out bytes.Buffer
+	if _, err := b.Build(ctx, Request{App: a2, Version: 1, Source: src(a2, "true")}, &out); err != nil {
+		t.Fatalf("second build: %v", err)
+	}
+	if !strings.Contains(out.String(), "waiting for a build slot (1 builds running)") {
+		t.Errorf("the queued build did not say so:\n%s", out.String())
+	}
+	if err := <-slow; err != nil {
+		t.Fatalf("first build: %v", err)
+	}
+	start := time.Now()
+	_, err := b.Build(ctx, Request{App: a3, Version: 1, Source: src(a3, "sleep 30")}, io.Discard)
+	if !errors.Is(err, ErrBuildTimeout) || !strings.Contains(err.Error(), "--build-timeout") {
+		t.Fatalf("over the timeout: %v", err)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("the timed-out build took %s", took)
 	}
 }

@@ -100,9 +100,12 @@ func (p *progressWriter) write(s *client.SolveStatus) {
 		st.partial = append([]byte(nil), data...)
 	}
 	for _, w := range s.Warnings {
-		st := p.step(w.Vertex, "")
-		p.start(st)
-		p.line(st, "WARN: "+strings.TrimSpace(string(w.Short)))
+		msg := "WARN: " + strings.TrimSpace(string(w.Short))
+		if st, ok := p.steps[w.Vertex]; ok && st.started {
+			p.line(st, msg)
+		} else {
+			p.print(msg)
+		}
 	}
 }
 
