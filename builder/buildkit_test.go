@@ -255,4 +255,13 @@ func TestBuildLimits(t *testing.T) {
 	if took := time.Since(start); took > 15*time.Second {
 		t.Errorf("the timed-out build took %s", took)
 	}
+	// The next build does not wait for the stopped one's step.
+	a4 := testApp(t)
+	removeTags(t, Tag(a4, 1))
+	start = time.Now()
+	out.Reset()
+	if _, err := b.Build(ctx, Request{App: a4, Version: 1, Source: src(a4, "true")}, &out); err != nil {
+		t.Fatalf("build after a timeout: %v\n%s", err, out.String())
+	}
+	t.Logf("after the timeout: %s\n%s", time.Since(start), out.String())
 }

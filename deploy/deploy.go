@@ -85,6 +85,11 @@ type Config struct {
 	// (below) the target before a replica is added (removed).
 	ScaleUpDelay   time.Duration
 	ScaleDownDelay time.Duration
+
+	// MaxBuilds is how many builds run at once (builder.DefaultMaxBuilds);
+	// BuildTimeout bounds each (builder.DefaultBuildTimeout).
+	MaxBuilds    int
+	BuildTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -160,7 +165,7 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 	return &Deployer{
 		store:    s,
 		engine:   e,
-		builder:  builder.New(e),
+		builder:  builder.New(e, builder.WithMaxBuilds(cfg.MaxBuilds), builder.WithTimeout(cfg.BuildTimeout)),
 		switcher: sw,
 		cfg:      cfg.withDefaults(),
 		log:      log,
@@ -228,6 +233,7 @@ func (d *Deployer) Push(ctx context.Context, req PushRequest, out io.Writer) (st
 	tm := newTimings()
 	built, err := d.builder.BuildRelease(ctx, builder.Request{
 		App: app.Name, Version: rel.Version, GitSHA: req.GitSHA, Source: req.Source, Instance: d.cfg.Instance,
+		BuildArgs: app.Build.Args, Secrets: app.Build.Secrets, Target: app.Build.Target,
 	}, io.MultiWriter(indent(out), &buildLog))
 	imageID := built.ImageID
 	if logErr := d.store.SetBuildLog(app.Name, rel.Version, buildLog.Bytes()); logErr != nil {

@@ -77,6 +77,8 @@ type App struct {
 	// max-age on the app's HTTPS responses for hosts with a public
 	// certificate (opt-in: `plat hsts:set`).
 	HSTSMaxAge time.Duration `json:"hsts_max_age,omitempty"`
+	// Build holds the build args, secrets and target of the next push.
+	Build BuildSettings `json:"build,omitzero"`
 }
 
 // Scale is an app's replica settings. They belong to the app, not to a
