@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -204,8 +205,21 @@ func TestDaemonKilledDuringBuild(t *testing.T) {
 
 // buildRunning reports whether a build container (RUN step) runs.
 func buildRunning() bool {
+	// The classic builder's RUN step is a container; BuildKit's is a
+	// process the engine starts without one: look for the test's sleep.
 	out, _ := exec.Command("docker", "ps", "-q", "--filter", "ancestor="+busyboxImage).Output()
-	return len(strings.TrimSpace(string(out))) > 0
+	if len(strings.TrimSpace(string(out))) > 0 {
+		return true
+	}
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range cmdlines {
+		b, _ := os.ReadFile(f)
+		cmd := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+		if strings.HasSuffix(cmd, "sleep 30") || strings.HasSuffix(cmd, "sleep 20") {
+			return true
+		}
+	}
+	return false
 }
 
 // TestDaemonKilledAfterSwitch SIGKILLs the daemon after it switched to the
