@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -248,7 +249,23 @@ func TestBuildLimits(t *testing.T) {
 		t.Fatalf("first build: %v", err)
 	}
 	start := time.Now()
-	_, err := b.Build(ctx, Request{App: a3, Version: 1, Source: src(a3, "sleep 30")}, io.Discard)
+	sawStep := make(chan bool, 1)
+	go func() {
+		time.Sleep(2 * time.Second)
+		sawStep <- stepRunning(a3)
+	}()
+	_, err := b.Build(ctx, Request{App: a3, Version: 1, Source: src(a3, "sleep 30 && echo done")}, io.Discard)
+	if !<-sawStep {
+		t.Error("the slow step was not seen running")
+	}
+	// The engine stops the step: a timed-out build holds no CPU or memory.
+	stopped := time.Now().Add(5 * time.Second)
+	for stepRunning(a3) && time.Now().Before(stopped) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if stepRunning(a3) {
+		t.Error("the timed-out build's step still runs")
+	}
 	if !errors.Is(err, ErrBuildTimeout) || !strings.Contains(err.Error(), "--build-timeout") {
 		t.Fatalf("over the timeout: %v", err)
 	}
@@ -263,5 +280,46 @@ func TestBuildLimits(t *testing.T) {
 	if _, err := b.Build(ctx, Request{App: a4, Version: 1, Source: src(a4, "true")}, &out); err != nil {
 		t.Fatalf("build after a timeout: %v\n%s", err, out.String())
 	}
-	t.Logf("after the timeout: %s\n%s", time.Since(start), out.String())
+}
+
+// stepRunning reports whether a process whose command line holds marker runs.
+func stepRunning(marker string) bool {
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range cmdlines {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), marker) {
+			return true
+		}
+	}
+	return false
+}
+
+// classicOnly hides the engine's BuildKit.
+type classicOnly struct{ engine.Engine }
+
+// TestClassicFallback: an engine without BuildKit builds with the classic
+// builder, says so, and still gets the build args and target.
+func TestClassicFallback(t *testing.T) {
+	d := testDocker(t)
+	base := requireBusybox(t)
+	app := testApp(t)
+	removeTags(t, Tag(app, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	df := "FROM " + base + " AS app\nARG GREETING\nRUN echo " + app + " && echo \"greeting=$GREETING\" > /greeting\nFROM app AS debug\nRUN exit 1\n"
+	var out bytes.Buffer
+	_, err := New(classicOnly{d}).Build(ctx, Request{App: app, Version: 1, Source: bytes.NewReader(tarOf(t, entry{"Dockerfile", tar.TypeReg, df})),
+		BuildArgs: map[string]string{"GREETING": "classic"}, Target: "app", Secrets: map[string]string{"x": "y"}}, &out)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"no BuildKit: building with the classic builder", "cannot pass build secrets", "Step 1/4"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	got, err := exec.Command("docker", "run", "--rm", "--network=none", Tag(app, 1), "cat", "/greeting").CombinedOutput()
+	if err != nil || string(got) != "greeting=classic\n" {
+		t.Errorf("image: %q %v", got, err)
+	}
 }
