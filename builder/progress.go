@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	"github.com/moby/buildkit/client"
@@ -17,6 +18,11 @@ const failureTail = 10
 // redacted replaces a build secret's value wherever it shows in the output.
 const redacted = "****"
 
+// minRedactAnywhere is the length from which a secret value is masked
+// wherever it shows; a shorter one only as a whole word, or "v" would
+// mask every v of the output.
+const minRedactAnywhere = 4
+
 // progressWriter turns BuildKit's status updates into the readable lines
 // of `docker build --progress=plain`: "#5 [2/4] RUN npm ci", the step's
 // output as "#5 ..." lines, then "#5 DONE 3.1s", "#5 CACHED" or
@@ -24,6 +30,7 @@ const redacted = "****"
 type progressWriter struct {
 	out     io.Writer
 	secrets []string
+	short   []*regexp.Regexp // secret values under minRedactAnywhere
 	steps   map[digest.Digest]*stepState
 	next    int // the number of the next step to start
 	failed  *stepState
@@ -46,10 +53,14 @@ func newProgressWriter(out io.Writer, secrets map[string]string) *progressWriter
 		if v == "" {
 			continue
 		}
+		if len(v) < minRedactAnywhere {
+			p.short = append(p.short, regexp.MustCompile(`\b`+regexp.QuoteMeta(v)+`\b`))
+			continue
+		}
 		p.secrets = append(p.secrets, v)
 		// A multi-line secret may be printed a line at a time.
 		for l := range strings.SplitSeq(v, "\n") {
-			if l = strings.TrimSpace(l); len(l) >= 4 && l != v {
+			if l = strings.TrimSpace(l); len(l) >= minRedactAnywhere && l != v {
 				p.secrets = append(p.secrets, l)
 			}
 		}
@@ -164,6 +175,9 @@ func (p *progressWriter) print(line string) {
 func (p *progressWriter) redact(s string) string {
 	for _, v := range p.secrets {
 		s = strings.ReplaceAll(s, v, redacted)
+	}
+	for _, re := range p.short {
+		s = re.ReplaceAllLiteralString(s, redacted)
 	}
 	return s
 }

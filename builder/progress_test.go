@@ -60,6 +60,15 @@ func TestProgressWriter(t *testing.T) {
 			want: "#1 [1/1] RUN echo ****\n#1 token=****\n#1 ****\n",
 		},
 		{
+			name:    "short secrets are redacted as whole words only",
+			secrets: map[string]string{"A": "v", "B": "ab1"},
+			updates: []*client.SolveStatus{
+				{Vertexes: []*client.Vertex{{Digest: a, Name: "[1/1] RUN check", Started: at(0)}}},
+				{Logs: []*client.VertexLog{{Vertex: a, Data: []byte("server v ab1 ab12 value=v\n")}}},
+			},
+			want: "#1 [1/1] RUN check\n#1 server **** **** ab12 value=****\n",
+		},
+		{
 			name: "a cancelled step is not the failure",
 			updates: []*client.SolveStatus{
 				{Vertexes: []*client.Vertex{{Digest: a, Name: "[1/1] RUN sleep 9", Started: at(0), Completed: at(time.Second), Error: "context canceled"}}},
