@@ -228,7 +228,7 @@ func TestBuildLimits(t *testing.T) {
 	removeTags(t, Tag(a1, 1), Tag(a2, 1), Tag(a3, 1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b := New(d, WithMaxBuilds(1), WithTimeout(3*time.Second))
+	b := New(d, WithMaxBuilds(1))
 	src := func(app, cmd string) *bytes.Reader {
 		return bytes.NewReader(tarOf(t, entry{"Dockerfile", tar.TypeReg, "FROM " + base + "\nRUN echo " + app + " && " + cmd + "\n"}))
 	}
@@ -237,7 +237,9 @@ func TestBuildLimits(t *testing.T) {
 		_, err := b.Build(ctx, Request{App: a1, Version: 1, Source: src(a1, "sleep 1")}, io.Discard)
 		slow <- err
 	}()
-	time.Sleep(300 * time.Millisecond) // a1 holds the slot
+	for len(b.slots) == 0 { // until a1 holds the slot
+		time.Sleep(10 * time.Millisecond)
+	}
 	var out bytes.Buffer
 	if _, err := b.Build(ctx, Request{App: a2, Version: 1, Source: src(a2, "true")}, &out); err != nil {
 		t.Fatalf("second build: %v", err)
@@ -249,12 +251,23 @@ func TestBuildLimits(t *testing.T) {
 		t.Fatalf("first build: %v", err)
 	}
 	start := time.Now()
-	sawStep := make(chan bool, 1)
+	built, sawStep := make(chan struct{}), make(chan bool, 1)
 	go func() {
-		time.Sleep(2 * time.Second)
-		sawStep <- stepRunning(a3)
+		for {
+			select {
+			case <-built:
+				sawStep <- false
+				return
+			case <-time.After(100 * time.Millisecond):
+				if stepRunning(a3) {
+					sawStep <- true
+					return
+				}
+			}
+		}
 	}()
-	_, err := b.Build(ctx, Request{App: a3, Version: 1, Source: src(a3, "sleep 30 && echo done")}, io.Discard)
+	_, err := New(d, WithTimeout(5*time.Second)).Build(ctx, Request{App: a3, Version: 1, Source: src(a3, "sleep 30 && echo done")}, io.Discard)
+	close(built)
 	if !<-sawStep {
 		t.Error("the slow step was not seen running")
 	}
