@@ -41,9 +41,13 @@ func newBuildInfo(b store.BuildSettings) buildInfo {
 	if args == nil {
 		args = map[string]string{}
 	}
+	secrets := slices.Sorted(maps.Keys(b.Secrets))
+	if secrets == nil {
+		secrets = []string{}
+	}
 	return buildInfo{
 		Args:    args,
-		Secrets: slices.Sorted(maps.Keys(b.Secrets)),
+		Secrets: secrets,
 		Target:  b.Target,
 		Note:    "build settings take effect with the next push; they do not change the running release",
 	}

@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -94,6 +95,25 @@ func TestBuildKitPush(t *testing.T) {
 	if s := places["build log"]; !strings.Contains(s, "heredoc-ran") || !strings.Contains(s, "DONE ") {
 		t.Errorf("the build log lacks the progress lines:\n%s", s)
 	}
+
+	// Unsetting build settings makes no release either.
+	out = d.mustPlat("config:unset", "bkit", "--build-arg", "GREETING", "--build-secret", "token", "--build-target")
+	if !strings.Contains(out, "build target  (the last stage)") || strings.Contains(out, "GREETING") || strings.Contains(out, "token") {
+		t.Errorf("config:unset --build-*:\n%s", out)
+	}
+	var settings struct {
+		Args    map[string]string `json:"args"`
+		Secrets []string          `json:"secrets"`
+		Target  *string           `json:"target"`
+	}
+	if got := d.mustPlat("config:build", "bkit", "--json"); json.Unmarshal([]byte(got), &settings) != nil ||
+		settings.Args == nil || len(settings.Args) != 0 || settings.Secrets == nil || len(settings.Secrets) != 0 || settings.Target == nil || *settings.Target != "" {
+		t.Errorf("build settings after unset: %s", got)
+	}
+	if rels := d.mustPlat("releases", "bkit", "--json"); strings.Count(rels, `"version"`) != 1 {
+		t.Errorf("build settings made a release: %s", rels)
+	}
+	d.mustPlat("config:set", "bkit", "--build-secret", "token="+secret, "--build-arg", "GREETING=from-arg", "--build-target", "app")
 
 	// The second push reuses the cache mount.
 	r.commit("two", "")
