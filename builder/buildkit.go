@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"os"
@@ -133,10 +134,10 @@ func (b *Builder) buildKit(ctx context.Context, dialer engine.BuildKitDialer, sr
 		Exports:       []client.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": tag}}},
 		LocalMounts:   map[string]fsutil.FS{"context": fs, "dockerfile": fs},
 		FrontendAttrs: attrs,
-		// The engine keeps each app's last context and sends only files
-		// whose size or mtime changed (git archive gives every file the
-		// commit's time). Per app: another app's files of the same size
-		// and mtime are not taken for this one's.
+		// The engine keeps each app's last context and is sent only files
+		// whose size or mtime changed (unpack makes content changes show
+		// in the mtime: contentTime). Per app: another app's files are
+		// never taken for this one's.
 		SharedKey: instance + "/" + req.App,
 		Session:   []session.Attachable{secretsprovider.FromMap(secrets)},
 	}, "plat", dockerfile.Build, status)
@@ -210,6 +211,15 @@ func unpack(r io.Reader, dir string) error {
 	}
 }
 
+// contentTime is the mtime a context file gets: its time in the tar (git
+// archive: the commit's, in whole seconds) plus nanoseconds from a hash of
+// its content. The engine sends again only files whose size or mtime
+// changed since the app's last build; this way a file changed within one
+// second at the same size is sent too, and an unchanged one is not.
+func contentTime(t time.Time, sum uint64) time.Time {
+	return t.Truncate(time.Second).Add(time.Duration(sum % uint64(time.Second)))
+}
+
 func unpackEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header, name string) error {
 	mode := os.FileMode(hdr.Mode).Perm()
 	if parent := path.Dir(name); parent != "." {
@@ -228,14 +238,16 @@ func unpackEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header, name string) er
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(f, tr); err != nil {
+		h := fnv.New64a()
+		if _, err := io.Copy(io.MultiWriter(f, h), tr); err != nil {
 			f.Close()
 			return err
 		}
 		if err := f.Close(); err != nil {
 			return err
 		}
-		return root.Chtimes(name, hdr.ModTime, hdr.ModTime)
+		mtime := contentTime(hdr.ModTime, h.Sum64())
+		return root.Chtimes(name, mtime, mtime)
 	case tar.TypeSymlink:
 		return root.Symlink(hdr.Linkname, name)
 	}

@@ -336,3 +336,27 @@ func TestClassicFallback(t *testing.T) {
 		t.Errorf("image: %q %v", got, err)
 	}
 }
+
+// TestBuildKitSameSizeSameTime: a file whose content changed but whose size
+// and mtime did not (two commits in one second: git archive gives files
+// the commit's time, in seconds) is sent again, not taken from the
+// engine's copy of the app's last context.
+func TestBuildKitSameSizeSameTime(t *testing.T) {
+	d := testDocker(t)
+	base := requireBusybox(t)
+	app := testApp(t)
+	removeTags(t, Tag(app, 1), Tag(app, 2))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for v, content := range []string{"one", "two"} {
+		var out bytes.Buffer
+		src := tarOf(t, entry{"Dockerfile", tar.TypeReg, "FROM " + base + "\nCOPY version /\n"}, entry{"version", tar.TypeReg, content})
+		if _, err := New(d).Build(ctx, Request{App: app, Version: v + 1, Source: bytes.NewReader(src)}, &out); err != nil {
+			t.Fatalf("build %d: %v\n%s", v+1, err, out.String())
+		}
+		got, err := exec.Command("docker", "run", "--rm", "--network=none", Tag(app, v+1), "cat", "/version").CombinedOutput()
+		if err != nil || string(got) != content {
+			t.Errorf("v%d has /version %q (%v), want %q", v+1, got, err, content)
+		}
+	}
+}
