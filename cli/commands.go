@@ -409,11 +409,21 @@ func checkKey(k string) error {
 }
 
 func cmdConfigSet(e *env, args []string) error {
-	pos, err := e.parse(e.flags(), args, 2, -1)
+	fs := e.flags()
+	var bf buildFlags
+	bf.register(fs, false)
+	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
 	}
 	name := pos[0]
+	bc, err := bf.change(fs, true)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 1 && bc.empty() {
+		return usagef("give KEY=VALUE pairs, or --build-arg/--build-secret KEY=VALUE or --build-target NAME")
+	}
 	set := map[string]string{}
 	for _, kv := range pos[1:] {
 		k, v, ok := strings.Cut(kv, "=")
@@ -425,20 +435,41 @@ func cmdConfigSet(e *env, args []string) error {
 		}
 		set[k] = v
 	}
+	// Build settings make no release: the next push uses them.
+	if !bc.empty() {
+		if err := e.changeBuild(name, bc); err != nil || len(set) == 0 {
+			return err
+		}
+	}
 	return e.deploy(name, appPath(name, "config"), api.ConfigChange{Set: set}, nil)
 }
 
 func cmdConfigUnset(e *env, args []string) error {
-	pos, err := e.parse(e.flags(), args, 2, -1)
+	fs := e.flags()
+	var bf buildFlags
+	bf.register(fs, true)
+	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
 	}
 	name := pos[0]
+	bc, err := bf.change(fs, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 1 && bc.empty() {
+		return usagef("give keys to unset, or --build-arg/--build-secret KEY or --build-target")
+	}
 	for _, k := range pos[1:] {
 		if strings.Contains(k, "=") {
 			return usagef("%q: config:unset takes only keys, not KEY=VALUE", k)
 		}
 		if err := checkKey(k); err != nil {
+			return err
+		}
+	}
+	if !bc.empty() {
+		if err := e.changeBuild(name, bc); err != nil || len(pos) == 1 {
 			return err
 		}
 	}

@@ -70,6 +70,8 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/apps/{app}/events", s.listEvents)
 	mux.HandleFunc("GET /api/apps/{app}/config", s.getConfig)
 	mux.HandleFunc("POST /api/apps/{app}/config", s.setConfig)
+	mux.HandleFunc("GET /api/apps/{app}/build", s.getBuild)
+	mux.HandleFunc("PATCH /api/apps/{app}/build", s.setBuild)
 	mux.HandleFunc("POST /api/apps/{app}/rollback", s.rollback)
 	mux.HandleFunc("PUT /api/apps/{app}/health", s.setHealth)
 	mux.HandleFunc("PATCH /api/apps/{app}/health", s.setHealth)

@@ -152,6 +152,8 @@ func Main(args []string) int {
 	fs.StringVar(&cfg.Domain, "domain", DefaultDomain, "base domain: apps are served at <app>.<domain>")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL clients use to reach the API (default: derived from --api)")
 	fs.StringVar(&cfg.Deploy.Instance, "instance", deploy.DefaultInstance, "name of this daemon on the Docker Engine (prefixes container names); daemons sharing an engine need different names")
+	fs.IntVar(&cfg.Deploy.MaxBuilds, "max-builds", builder.DefaultMaxBuilds, "builds that run at once on this host; more pushes wait for a slot")
+	fs.DurationVar(&cfg.Deploy.BuildTimeout, "build-timeout", builder.DefaultBuildTimeout, "how long one build may run before its push is rejected")
 	fs.IntVar(&cfg.Deploy.Retain, "retain", deploy.DefaultRetain, "releases per app whose images are kept for rollback")
 	fs.DurationVar(&cfg.Deploy.DrainTimeout, "drain-timeout", deploy.DefaultDrainTimeout, "how long a deploy waits for the old version's in-flight requests")
 	fs.IntVar(&cfg.Deploy.Port, "app-port", deploy.DefaultPort, "port apps listen on inside their container ($PORT)")

@@ -101,6 +101,11 @@ type Config struct {
 	// BaseImages are the base images, by stack, of the Dockerfiles plat
 	// generates for pushes without one (builder.DefaultBaseImages).
 	BaseImages builder.BaseImages
+
+	// MaxBuilds is how many builds run at once (builder.DefaultMaxBuilds);
+	// BuildTimeout bounds each (builder.DefaultBuildTimeout).
+	MaxBuilds    int
+	BuildTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -178,7 +183,7 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 		switcher: sw,
 	}
 	g := &guard{store: s, log: log}
-	d := &Deployer{replicaSet: rs, guard: g, builder: builder.New(e), oneOffs: &oneOffs{containers: rs.containers}}
+	d := &Deployer{replicaSet: rs, guard: g, builder: builder.New(e, builder.WithMaxBuilds(cfg.MaxBuilds), builder.WithTimeout(cfg.BuildTimeout)), oneOffs: &oneOffs{containers: rs.containers}}
 	d.Releases = &Releases{replicaSet: rs, guard: g, builder: d.builder, oneOffs: d.oneOffs, progress: &d.progress, load: &d.load}
 	d.Scaler = &Scaler{replicaSet: rs, guard: g, load: &d.load}
 	d.Supervisor = &Supervisor{replicaSet: rs, guard: g, restarts: &d.restarts, restartGrace: defaultRestartGrace}

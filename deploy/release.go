@@ -83,7 +83,8 @@ func (rl *Releases) Push(ctx context.Context, req PushRequest, out io.Writer) (s
 	tm := newTimings()
 	built, err := rl.builder.BuildRelease(ctx, builder.Request{
 		App: app.Name, Version: rel.Version, GitSHA: req.GitSHA, Source: req.Source, Instance: rl.cfg.Instance,
-		BaseImages: rl.cfg.BaseImages, OnGenerate: rl.generated(rel, io.MultiWriter(out, &buildLog)),
+		BaseImages: rl.cfg.BaseImages, BuildArgs: app.Build.Args, Secrets: app.Build.Secrets, Target: app.Build.Target,
+		OnGenerate: rl.generated(rel, io.MultiWriter(out, &buildLog)),
 	}, io.MultiWriter(indent(out), &buildLog))
 	imageID := built.ImageID
 	if logErr := rl.store.SetBuildLog(app.Name, rel.Version, buildLog.Bytes()); logErr != nil {

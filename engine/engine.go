@@ -49,6 +49,10 @@ type Capacity struct {
 type BuildOptions struct {
 	Tags   []string          // e.g. plat/myapp:v3
 	Labels map[string]string // put on the image
+	// BuildArgs are the Dockerfile's ARG values.
+	BuildArgs map[string]string
+	// Target is the stage to build; empty: the last one.
+	Target string
 }
 
 // ContainerSpec describes a container to create and start.

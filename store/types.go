@@ -80,6 +80,8 @@ type App struct {
 	// Strategy is how the app's next releases go live; the zero value
 	// (and every record written before it existed) is blue-green.
 	Strategy Strategy `json:"strategy,omitzero"`
+	// Build holds the build args, secrets and target of the next push.
+	Build BuildSettings `json:"build,omitzero"`
 }
 
 // StrategyName names a release strategy.
