@@ -119,7 +119,9 @@ func (s *traceSwitcher) SwitchSplit(app string, sp Split) (func(context.Context)
 	return s.Switch(app, sp.Stable.Addrs)
 }
 
-func (s *traceSwitcher) ReleaseStats(string, string) (ReleaseStats, bool) { return ReleaseStats{}, false }
+func (s *traceSwitcher) ReleaseStats(string, string) (ReleaseStats, bool) {
+	return ReleaseStats{}, false
+}
 
 // traced makes u's deployer work through a traceEngine and traceSwitcher.
 func traced(u *unit) (*traceEngine, *traceSwitcher) {
@@ -210,7 +212,7 @@ func TestRolling(t *testing.T) {
 		progress        []string
 	}{
 		{replicas: 3, batch: 1,
-			want: "run v2.1 | switch 3 | stop v1.1 | remove v1.1 | run v2.2 | switch 3 | stop v1.2 | remove v1.2 | run v2.3 | switch 3 | stop v1.3 | remove v1.3",
+			want:     "run v2.1 | switch 3 | stop v1.1 | remove v1.1 | run v2.2 | switch 3 | stop v1.2 | remove v1.2 | run v2.3 | switch 3 | stop v1.3 | remove v1.3",
 			progress: []string{"Replaced 1/3 replicas (v2: 1, v1: 2)", "Replaced 2/3 replicas (v2: 2, v1: 1)", "Replaced 3/3 replicas (v2: 3)"}},
 		{replicas: 4, batch: 2,
 			want:     "run v2.1, run v2.2 | switch 4 | stop v1.1 | remove v1.1 | stop v1.2 | remove v1.2 | run v2.3, run v2.4 | switch 4 | stop v1.3 | remove v1.3 | stop v1.4 | remove v1.4",
