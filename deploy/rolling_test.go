@@ -430,3 +430,68 @@ func TestConfigFollowsStrategy(t *testing.T) {
 		t.Errorf("rollback: active v%d, %d containers at most; want v3 and 4 (blue-green)", a.Active, te.maxExist)
 	}
 }
+
+// TestReconcileInterruptedRollout: a daemon killed in the middle of a
+// rolling deploy (some replicas of each release) or an in-place one (the
+// old replicas stopped, the new one starting) comes back with the stable
+// release serving alone on all its replicas, the interrupted release
+// failed, and the interrupted release's containers removed before the
+// stable release's missing replicas are recreated (never more than N).
+func TestReconcileInterruptedRollout(t *testing.T) {
+	tests := []struct {
+		name string
+		// interrupt leaves the engine as the killed deploy did.
+		interrupt func(t *testing.T, u *unit, v1 []Replica, v2 store.Release)
+		want      string
+	}{
+		{name: "rolling", want: "remove v2.1 | run v1.1 | switch 3",
+			interrupt: func(t *testing.T, u *unit, v1 []Replica, v2 store.Release) {
+				if _, err := u.d.startReplicas(context.Background(), u.get(t, "web"), v2, []int{1}, nil, &bytes.Buffer{}); err != nil {
+					t.Fatal(err)
+				}
+				u.d.stopAndRemove(context.Background(), "web", v1[0].ID)
+			}},
+		{name: "in-place", want: "remove v2.1, remove v2.2, remove v2.3 | start v1.1 | start v1.2 | start v1.3 | switch 3",
+			interrupt: func(t *testing.T, u *unit, v1 []Replica, v2 store.Release) {
+				for _, r := range v1 {
+					u.d.stopKeep(context.Background(), "web", r.ID)
+				}
+				if _, err := u.d.startReplicas(context.Background(), u.get(t, "web"), v2, []int{1, 2, 3}, nil, &bytes.Buffer{}); err != nil {
+					t.Fatal(err)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			u := newUnit(t)
+			te, _ := traced(u)
+			u.app(t, "web", 3)
+			if _, _, err := u.deploy(t, "web", u.push(t, "web", "sha256:one")); err != nil {
+				t.Fatal(err)
+			}
+			tt.interrupt(t, u, u.d.Replicas("web"), u.push(t, "web", "sha256:two"))
+			before := len(te.trace())
+			te.maxExist = 0
+
+			if err := u.d.Reconcile(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := phases(since(te, before)), phases(strings.Split(strings.ReplaceAll(tt.want, ", ", " | "), " | ")); got != want {
+				t.Errorf("changes:\n got %s\nwant %s", got, want)
+			}
+			if te.maxExist > 3 {
+				t.Errorf("%d containers existed at once during recovery, want at most 3", te.maxExist)
+			}
+			app := u.get(t, "web")
+			rel, _ := u.st.GetRelease("web", 2)
+			running := u.running("web", 1)
+			if app.Active != 1 || rel.Status != store.StatusFailed || !strings.Contains(rel.Reason, "interrupted") {
+				t.Errorf("active v%d, v2 %s %q; want v1 active, v2 failed as interrupted", app.Active, rel.Status, rel.Reason)
+			}
+			if len(running) != 3 || len(u.eng.Containers()) != 3 || !slices.Equal(sorted(u.lastSwitch()), addrs(running)) {
+				t.Errorf("%d of v1 running, %d containers, router at %v; want v1's 3 replicas alone", len(running), len(u.eng.Containers()), u.lastSwitch())
+			}
+		})
+	}
+}
