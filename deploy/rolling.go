@@ -182,6 +182,14 @@ func (ro *Rollout) progress(done int) {
 	ro.Event("progress", "rolling: %d/%d replicas of v%d serving beside %d of v%d", newN, ro.Replicas, ro.To.Version, oldN, ro.From.Version)
 }
 
+// midRollout says whether a rollout owns the app's route: replicas of a
+// release other than the active one serve (a rolling deploy between its
+// batches). The autoscaler and the idle timer leave such an app alone: a
+// replica they stopped could be one the rollout is about to activate.
+func midRollout(routed []Replica, active int) bool {
+	return slices.ContainsFunc(routed, func(r Replica) bool { return r.Release != active })
+}
+
 // indexList writes replica indexes as "1", "1,2".
 func indexList(idx []int) string {
 	parts := make([]string, len(idx))

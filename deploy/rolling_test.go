@@ -495,3 +495,32 @@ func TestReconcileInterruptedRollout(t *testing.T) {
 		})
 	}
 }
+
+// TestAutoscaleWaitsForRollout: between the batches of a rolling deploy
+// (replicas of two releases routed) the autoscaler changes nothing: a
+// replica it stopped could be one the rollout is about to activate.
+func TestAutoscaleWaitsForRollout(t *testing.T) {
+	u := newUnit(t)
+	u.app(t, "web", 2)
+	if err := u.st.UpdateApp("web", func(a *store.App) error { a.Scale.Min, a.Scale.Max = 1, 3; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := u.deploy(t, "web", u.push(t, "web", "sha256:one")); err != nil {
+		t.Fatal(err)
+	}
+	v1 := u.d.Replicas("web")
+	v2, err := u.d.startReplicas(context.Background(), u.get(t, "web"), u.push(t, "web", "sha256:two"), []int{1}, nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed := []Replica{v2[0], v1[1]}
+	if _, err := u.d.route("web", mixed); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 3} {
+		u.d.autoscale(context.Background(), "web", n, "test")
+		if got := u.d.Replicas("web"); !slices.Equal(addrsOf(got), addrsOf(mixed)) || len(u.eng.Containers()) != 3 {
+			t.Errorf("autoscale to %d mid-rollout: routed %v, %d containers; want the rollout's %v untouched", n, got, len(u.eng.Containers()), mixed)
+		}
+	}
+}
