@@ -25,14 +25,13 @@ type inPlace struct{ hold time.Duration }
 func (inPlace) Name() string { return "in-place" }
 
 func (s inPlace) Rollout(ctx context.Context, ro *Rollout) error {
-	old := ro.Serving
-	if len(old) == 0 {
+	if len(ro.Serving) == 0 {
 		// Nothing runs (the first deploy, or a sleeping app): nothing to
 		// stop first, nothing to hold.
 		return blueGreen{}.Rollout(ctx, ro)
 	}
 	n := ro.Replicas
-	drainOld, err := ro.Hold(ctx, s.hold)
+	old, drainOld, err := ro.Hold(ctx, s.hold)
 	if err != nil {
 		return ro.Failed("the hold", err)
 	}
@@ -90,27 +89,30 @@ func (s inPlace) restore(ctx context.Context, ro *Rollout, old []Replica, held t
 
 // Hold takes the app's traffic off every backend while an in-place deploy
 // replaces it: the router holds requests (without waking anything) until
-// the next Switch or Activate, up to timeout, then answers 503. drainOld
-// waits for the requests in flight on the backends that left.
-func (ro *Rollout) Hold(ctx context.Context, timeout time.Duration) (drainOld func(context.Context) error, err error) {
+// the next Switch or Activate, up to timeout, then answers 503. It returns
+// the replicas that were routed (read under the replica lock: the
+// supervisor may have replaced one since the rollout began) and drainOld,
+// which waits for their requests in flight.
+func (ro *Rollout) Hold(ctx context.Context, timeout time.Duration) (held []Replica, drainOld func(context.Context) error, err error) {
 	sw, ok := ro.rs.switcher.(SplitSwitcher)
 	if !ok {
-		return nil, errors.New("this router cannot hold requests; choose another strategy with plat strategy:set")
+		return nil, nil, errors.New("this router cannot hold requests; choose another strategy with plat strategy:set")
 	}
 	unlock, err := ro.locks.lockReplicas(ctx, ro.App.Name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unlock()
+	held = ro.rs.routed.get(ro.App.Name)
 	drainOld, err = sw.Hold(ro.App.Name, timeout)
 	if err != nil {
-		return nil, fmt.Errorf("hold requests: %w", err)
+		return nil, nil, fmt.Errorf("hold requests: %w", err)
 	}
 	ro.rs.routed.set(ro.App.Name, nil)
 	if ro.rs.onSwitch != nil {
 		ro.rs.onSwitch(ro.App.Name, nil)
 	}
-	return drainOld, nil
+	return held, drainOld, nil
 }
 
 // StopKeep stops replicas gracefully and keeps their containers, so that
@@ -123,8 +125,12 @@ func (ro *Rollout) StopKeep(ctx context.Context, reps []Replica) {
 }
 
 // StartAgain starts replicas of From stopped by StopKeep and waits until
-// they are healthy; one whose container is gone is created again.
+// they are healthy; one whose container is gone is created again, and
+// with none (every one had crashed) From's replicas are created anew.
 func (ro *Rollout) StartAgain(ctx context.Context, reps []Replica) ([]Replica, error) {
+	if len(reps) == 0 {
+		return ro.Start(ctx, ro.From, replicaIndexes(ro.Replicas))
+	}
 	var back []Replica
 	var errs []error
 	for _, r := range reps {
