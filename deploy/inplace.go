@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/plat-paas/plat/engine"
@@ -119,9 +120,12 @@ func (ro *Rollout) Hold(ctx context.Context, timeout time.Duration) (held []Repl
 // StartAgain can bring them back; drain them first. StopOthers removes
 // them once the new release is active.
 func (ro *Rollout) StopKeep(ctx context.Context, reps []Replica) {
+	// Side by side: the clients wait for the slowest stop, not the sum.
+	var wg sync.WaitGroup
 	for _, r := range reps {
-		ro.rs.stopKeep(context.WithoutCancel(ctx), ro.App.Name, r.ID)
+		wg.Go(func() { ro.rs.stopKeep(context.WithoutCancel(ctx), ro.App.Name, r.ID) })
 	}
+	wg.Wait()
 }
 
 // StartAgain starts replicas of From stopped by StopKeep and waits until

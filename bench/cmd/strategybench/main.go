@@ -48,7 +48,7 @@ func main() {
 
 	strategies := [][]string{{"blue-green"}, {"rolling", "--batch", "1"}, {"in-place", "--hold", "30s"}}
 	fmt.Printf("%d replicas, %d timed pushes per strategy, %d keep-alive clients\n", *replicas, *pushes, *clients)
-	fmt.Printf("\n| strategy | push → first new answer | push → 100%% new | push returns | longest request | failed |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("\n| strategy | push → first new answer | push → 100%% new | of which build | push returns | longest request | failed |\n|---|---|---|---|---|---|---|\n")
 	for _, s := range strategies {
 		app := strings.ReplaceAll(s[0], "-", "")
 		r, err := d.NewRepo(app, "")
@@ -67,16 +67,17 @@ func main() {
 				log.Fatalf("%v\n%s", err, out)
 			}
 		}
-		var first, full, total, longest []time.Duration
+		var first, full, build, total, longest []time.Duration
 		failed := 0
 		for range *pushes {
 			m := b.push(*clients)
 			fmt.Fprintf(os.Stderr, "%s: first new %s, 100%% %s, push %s, longest request %s, failed %d; %s\n",
 				s[0], round(m.first), round(m.full), round(m.total), round(m.longest), m.failed, m.timings)
 			first, full, total, longest = append(first, m.first), append(full, m.full), append(total, m.total), append(longest, m.longest)
+			build = append(build, buildTime(m.timings))
 			failed += m.failed
 		}
-		row := fmt.Sprintf("| %s | %s | %s | %s | %s (max %s) | %d |", strings.Join(s, " "), median(first), median(full), median(total),
+		row := fmt.Sprintf("| %s | %s | %s | %s | %s | %s (max %s) | %d |", strings.Join(s, " "), median(first), median(full), median(build), median(total),
 			median(longest), round(slices.Max(longest)), failed)
 		fmt.Println(row)
 	}
@@ -147,6 +148,13 @@ func (b *bench) push(clients int) measure {
 	cancel()
 	wg.Wait()
 	return measure{first: first, full: max(lastOld, first), total: total, longest: res.Max, failed: res.Failed(), timings: platd.Timings(out)}
+}
+
+// buildTime reads the build phase of a Timings line ("build 1.2s, ...").
+func buildTime(timings string) time.Duration {
+	phase, _, _ := strings.Cut(timings, ",")
+	d, _ := time.ParseDuration(strings.TrimPrefix(phase, "build "))
+	return d
 }
 
 func median(ds []time.Duration) time.Duration {
