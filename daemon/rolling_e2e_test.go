@@ -157,9 +157,10 @@ func wantReplicas(t *testing.T, d *daemon, app string, want ...string) {
 	}
 }
 
-// TestRollingDeploy: with 3 replicas and batch 1, a rolling push under
-// load fails no request, never has more than 4 containers of the app on
-// the engine, and ends with the new release alone; a push whose second
+// TestRollingDeploy: with 3 replicas and batch 1, a rolling push and a
+// config change (which follows the app's strategy) under load fail no
+// request, never have more than 4 containers of the app on the engine,
+// and end with the new release alone; a push whose second
 // new replica fails its check (killed while it starts) is rejected, the
 // old replica it replaced comes back, and still no request fails.
 func TestRollingDeploy(t *testing.T) {
@@ -178,8 +179,13 @@ func TestRollingDeploy(t *testing.T) {
 	stopLoad, stopSampler := underLoad(d, app), sampler(d, app)
 	r.commit("v2", "")
 	out := r.mustPush("main")
+	// A config change follows the app's strategy too.
+	cfgOut := d.mustPlat("config:set", app, "GREETING=rolled")
 	most, _ := stopSampler()
-	checkLoad(t, "rolling push", stopLoad())
+	checkLoad(t, "rolling push and config change", stopLoad())
+	if !strings.Contains(cfgOut, "Replaced 1/3 replicas (v3: 1, v2: 2)") {
+		t.Errorf("config:set did not roll:\n%s", cfgOut)
+	}
 	for _, want := range []string{"Replaced 1/3 replicas (v2: 1, v1: 2)", "Replaced 2/3 replicas (v2: 2, v1: 1)", "Replaced 3/3 replicas (v2: 3)", "Timings: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("push output lacks %q:\n%s", want, out)
@@ -189,13 +195,13 @@ func TestRollingDeploy(t *testing.T) {
 		t.Errorf("%d containers of the app existed at once, want at most replicas + batch = 4", most)
 	}
 	t.Logf("rolling push: at most %d containers at once", most)
-	d.mustServe(app, "version=v2")
-	wantReplicas(t, d, app, "2.1", "2.2", "2.3")
+	d.mustServe(app, "version=v2 greeting=rolled")
+	wantReplicas(t, d, app, "3.1", "3.2", "3.3")
 
-	// The second new replica dies during its check: v3.1 served beside v2
-	// already, so v2.1 must come back and v3.1 go.
+	// The second new replica dies during its check: v4.1 served beside v3
+	// already, so v3.1 must come back and v4.1 go.
 	stopLoad, stopSampler = underLoad(d, app), sampler(d, app)
-	r.commit("v3", "startdelay 1s")
+	r.commit("v4", "startdelay 1s")
 	type result struct {
 		out string
 		err error
@@ -205,23 +211,23 @@ func TestRollingDeploy(t *testing.T) {
 		out, err := r.push("main")
 		pushed <- result{out, err}
 	}()
-	killWhenStarting(t, d, app, "3.2", func() {
-		exec.Command("docker", "kill", d.instance+"-"+app+"-v3.2").Run()
+	killWhenStarting(t, d, app, "4.2", func() {
+		exec.Command("docker", "kill", d.instance+"-"+app+"-v4.2").Run()
 	})
 	res := <-pushed
 	most, _ = stopSampler()
 	checkLoad(t, "failing rolling push", stopLoad())
-	if res.err == nil || !strings.Contains(res.out, "replica 2 of v3") || !strings.Contains(res.out, "Restored v2: 3 replicas serving") {
+	if res.err == nil || !strings.Contains(res.out, "replica 2 of v4") || !strings.Contains(res.out, "Restored v3: 3 replicas serving") {
 		t.Errorf("failing push: err %v\n%s", res.err, res.out)
 	}
 	if most > 4 {
 		t.Errorf("%d containers of the app existed at once during the failure, want at most 4", most)
 	}
-	if status, reason := releaseStatus(t, d, app, 3); status != "failed" || !strings.Contains(reason, "replica 2 of v3") {
-		t.Errorf("v3 %s %q, want failed naming its replica", status, reason)
+	if status, reason := releaseStatus(t, d, app, 4); status != "failed" || !strings.Contains(reason, "replica 2 of v4") {
+		t.Errorf("v4 %s %q, want failed naming its replica", status, reason)
 	}
-	d.mustServe(app, "version=v2")
-	wantReplicas(t, d, app, "2.1", "2.2", "2.3")
+	d.mustServe(app, "version=v2 greeting=rolled")
+	wantReplicas(t, d, app, "3.1", "3.2", "3.3")
 }
 
 // TestInPlaceDeploy: an in-place push under load stops the old version
