@@ -524,3 +524,33 @@ func TestAutoscaleWaitsForRollout(t *testing.T) {
 		}
 	}
 }
+
+// TestRollingCancelledRestores: a rolling deploy cancelled mid-way (plat
+// cancel, or a rollback that aborts it) still puts the old release back
+// on all its replicas, and the release's reason says it was cancelled.
+func TestRollingCancelledRestores(t *testing.T) {
+	u := newUnit(t)
+	u.app(t, "web", 3)
+	if _, _, err := u.deploy(t, "web", u.push(t, "web", "sha256:one")); err != nil {
+		t.Fatal(err)
+	}
+	u.setStrategy(t, "web", store.Strategy{Name: store.StrategyRolling, Batch: 1})
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	u.eng.Behave = func(spec engine.ContainerSpec) enginetest.Behaviour {
+		if spec.Labels[engine.LabelRelease] == "2" && spec.Labels[engine.LabelReplica] == "2" {
+			cancel(fmt.Errorf("%w by the test", ErrCancelled))
+		}
+		return enginetest.Behaviour{}
+	}
+	a := u.get(t, "web")
+	_, err := u.d.run(ctx, strategyFor(a), a, u.push(t, "web", "sha256:two"), newTimings(), &bytes.Buffer{})
+	rel, _ := u.st.GetRelease("web", 2)
+	if err == nil || rel.Status != store.StatusFailed || !strings.Contains(rel.Reason, "cancelled") || !strings.Contains(rel.Reason, "during the start and health check") {
+		t.Fatalf("err %v, v2 %s %q; want failed as cancelled during the start", err, rel.Status, rel.Reason)
+	}
+	running := u.running("web", 1)
+	if u.get(t, "web").Active != 1 || len(running) != 3 || len(u.eng.Containers()) != 3 || !slices.Equal(sorted(u.lastSwitch()), addrs(running)) {
+		t.Errorf("%d of v1 running, %d containers, router at %v; want v1's 3 replicas alone", len(running), len(u.eng.Containers()), u.lastSwitch())
+	}
+}
