@@ -1,14 +1,15 @@
 // Package deploy owns releases: it builds pushes into releases, ships them
-// with the app's release strategy (blue-green today: start beside the old
-// one, health-check, switch, drain, stop), and makes config changes and
-// rollbacks into new releases through the same path. It knows the store and
+// with the app's release strategy (blue-green by default: start beside the
+// old one, health-check, switch, drain, stop; or rolling, or in-place), and
+// makes config changes and rollbacks into new releases through the same
+// path. It knows the store and
 // the engine, and sees the router only through the small Switcher interface.
 //
 // Where things are:
 //   - containers.go: containers, the only code that starts and stops app
 //     containers; replicas.go: replicaSet, the only code that moves traffic.
 //   - strategy.go: the Strategy interface and the Rollout a strategy works
-//     through; bluegreen.go: blue-green, one file per strategy.
+//     through; one file per strategy: bluegreen.go, rolling.go, inplace.go.
 //   - release.go, rollout.go, retention.go: Releases (push, config,
 //     rollback, destroy; the release command; image retention).
 //   - reconcile.go, watch.go: Supervisor (start-up and crash recovery).

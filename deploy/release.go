@@ -133,7 +133,7 @@ type ConfigChange struct {
 }
 
 // SetConfig applies a config change as a new release (same image, new env)
-// through the blue-green path. If the app was never deployed the config is
+// with the app's strategy. If the app was never deployed the config is
 // only saved, for the first push, and the returned release is zero.
 func (rl *Releases) SetConfig(ctx context.Context, appName string, change ConfigChange, out io.Writer) (store.Release, error) {
 	app, l, err := rl.lockApp(ctx, appName, true, out)
@@ -169,7 +169,7 @@ type releaseChange struct {
 }
 
 // redeploy records change as a new release of app, the caller holding its
-// lease l, and deploys it through the blue-green path, without a rebuild.
+// lease l, and deploys it with the app's strategy, without a rebuild.
 func (rl *Releases) redeploy(ctx context.Context, l *Lease, app store.App, change releaseChange, out io.Writer) (store.Release, error) {
 	active, err := rl.store.GetRelease(app.Name, app.Active)
 	if err != nil {

@@ -118,6 +118,9 @@ func (sc *Scaler) sleep(ctx context.Context, appName string, idle time.Duration)
 		if app.Asleep || s.Min > 0 || sc.load.idleFor(appName, time.Now()) < s.Idle {
 			return
 		}
+		if midRollout(sc.routed.get(appName), app.Active) {
+			return // a rolling deploy owns the route
+		}
 		// Asleep is recorded first: the containers' exits that follow must
 		// not look like crashes, and a daemon that dies halfway finishes
 		// putting the app to sleep when it starts again.

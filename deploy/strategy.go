@@ -24,8 +24,17 @@ type Strategy interface {
 	Rollout(ctx context.Context, ro *Rollout) error
 }
 
-// strategyFor picks how app ships its releases; today always blue-green.
-func strategyFor(store.App) Strategy { return blueGreen{} }
+// strategyFor picks how app ships its releases, by its strategy setting.
+func strategyFor(app store.App) Strategy {
+	s := StrategyOf(app)
+	switch s.Name {
+	case store.StrategyRolling:
+		return rolling{batch: s.Batch}
+	case store.StrategyInPlace:
+		return inPlace{hold: s.Hold}
+	}
+	return blueGreen{}
+}
 
 // Rollout is one release on its way to serving, under the app's release
 // lock: what a Strategy reads, and the operations it may use.

@@ -4,6 +4,7 @@
 //
 // Modes: "" serves normally; "unhealthy" answers 500; "crash" exits at once;
 // "slowstart" waits 30s before listening (to kill the daemon mid-check);
+// "startdelay D" waits D before listening (a replica to catch mid-check);
 // "dial" serves normally plus /dial?addr=HOST:PORT, which tries a TCP
 // connection from inside the container and answers "connected" or
 // "failed: <error>" (the network isolation tests; only that mode has it).
@@ -46,6 +47,10 @@ func main() {
 		os.Exit(3)
 	case "slowstart":
 		time.Sleep(30 * time.Second)
+	}
+	if d, ok := strings.CutPrefix(mode, "startdelay "); ok {
+		delay, _ := time.ParseDuration(d)
+		time.Sleep(delay)
 	}
 	if mode == "dial" {
 		http.HandleFunc("/dial", dial)
