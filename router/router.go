@@ -146,6 +146,10 @@ type Route struct {
 	// wins over Asleep.
 	Hold        bool
 	HoldTimeout time.Duration
+
+	// Flags are the app's feature flags (see Flag): the router tells the
+	// app which are on for each user in the Plat-Flags request header.
+	Flags []Flag
 }
 
 // Group is the second release of a split route (Route.Canary).
@@ -213,6 +217,8 @@ type route struct {
 	holdTimeout time.Duration
 	// hstsMaxAge is Route.HSTSMaxAge; the proxies add its header.
 	hstsMaxAge time.Duration
+	// flags is Route.Flags; nil if none.
+	flags *flagSet
 
 	// asleepRequests counts requests that arrived while the app was asleep
 	// or held. Set carries it over to the app's next route, so
@@ -317,6 +323,10 @@ func (r *Router) Set(in Route) (previous []*Backend, err error) {
 	if err := validateBackends(in); err != nil {
 		return nil, err
 	}
+	flags, err := newFlagSet(in.App, in.Flags)
+	if err != nil {
+		return nil, err
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -328,6 +338,7 @@ func (r *Router) Set(in Route) (previous []*Backend, err error) {
 	}
 	prev := old.apps[in.App]
 	nr := r.newRoute(in, hosts, prev)
+	nr.flags = flags
 	t := &table{
 		hosts: make(map[string]*route, len(old.hosts)+len(hosts)),
 		apps:  make(map[string]*route, len(old.apps)+1),
@@ -439,6 +450,9 @@ func (r *Router) Lookup(host string) (Route, bool) {
 	if c := rt.canary; c != nil {
 		out.Canary = &Group{Release: c.release, Backends: slices.Clone(c.backends), Weight: rt.weight}
 	}
+	if rt.flags != nil {
+		out.Flags = slices.Clone(rt.flags.flags)
+	}
 	return out, true
 }
 
@@ -446,7 +460,9 @@ func (r *Router) Lookup(host string) (Route, bool) {
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	host := normalizeHost(req.Host)
 	bucket := takeBucket(req)
-	r.serve(w, req, host, bucket, r.table.Load())
+	t := r.table.Load()
+	w = applyFlags(w, req, t.hosts[host])
+	r.serve(w, req, host, bucket, t)
 }
 
 // serve proxies req (for host, its bucket cookie taken: -1 if none) with
