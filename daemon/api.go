@@ -100,6 +100,7 @@ func (s *server) apiHandler() http.Handler {
 	s.nodeRoutes(mux)
 	s.strategyRoutes(mux)
 	s.doraRoutes(mux)
+	s.flagRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()
 	api := s.authenticate(mux)

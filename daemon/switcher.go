@@ -30,12 +30,13 @@ type switcher struct {
 func (s *switcher) defaultHost(app string) string { return app + "." + s.domain }
 
 // route is app's route as its record says, without backends: its default
-// host and custom domains, and its HSTS setting.
+// host and custom domains, its HSTS setting and its feature flags.
 func (s *switcher) route(app string) router.Route {
 	rt := router.Route{App: app, Hosts: []string{s.defaultHost(app)}}
 	if a, err := s.store.GetApp(app); err == nil {
 		rt.Hosts = append(rt.Hosts, a.Domains...)
 		rt.HSTSMaxAge = a.HSTSMaxAge
+		rt.Flags = routerFlags(a.Flags)
 	}
 	return rt
 }
