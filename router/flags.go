@@ -112,12 +112,13 @@ func (fs *flagSet) header(uid string) string {
 	return b.String()
 }
 
-// applyFlags removes client-sent flags and the UIDCookie from req and, when
+// applyFlags removes client-sent flags, ShadowHeader and the UIDCookie from req and, when
 // rt has flags, adds the FlagsHeader for the browser's id. A browser without
 // a valid id gets a new one, which the returned writer sets as a cookie on
 // the answer; otherwise w is returned as is.
 func applyFlags(w http.ResponseWriter, req *http.Request, rt *route) http.ResponseWriter {
 	delete(req.Header, FlagsHeader)
+	delete(req.Header, ShadowHeader) // only the router marks mirrored requests
 	uid := takeUID(req)
 	if rt == nil || rt.flags == nil {
 		return w

@@ -193,6 +193,10 @@ type Router struct {
 	wakes       map[string]*wakeCall                        // app → wake running now; guarded by wakeMu
 
 	recorders sync.Pool // of *recorder
+
+	// shadows maps app → its shadow (shadow.go); nil when no app has one.
+	shadows  atomic.Pointer[map[string]*shadow]
+	shadowMu sync.Mutex // serializes SetShadow and StopShadow
 }
 
 // table is one immutable version of the routing table.
@@ -461,7 +465,12 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	host := normalizeHost(req.Host)
 	bucket := takeBucket(req)
 	t := r.table.Load()
-	w = applyFlags(w, req, t.hosts[host])
+	rt := t.hosts[host]
+	w = applyFlags(w, req, rt)
+	if sh := r.shadowOf(rt); sh != nil && sh.wants(req) {
+		r.serveShadowed(w, req, host, bucket, t, sh)
+		return
+	}
 	r.serve(w, req, host, bucket, t)
 }
 
