@@ -77,6 +77,8 @@ func init() {
 		{"flags", "NAME", "list an app's feature flags and their rollout (the router tells the app in the Plat-Flags header)", cmdFlags},
 		{"flags:set", "NAME FLAG=25%|on|off...", "turn feature flags on for a share of users (sticky per browser), everyone or no one; applies at once, no release", cmdFlagsSet},
 		{"flags:unset", "NAME FLAG", "remove a feature flag", cmdFlagsUnset},
+		{"shadow", "NAME [vN] [--percent 100] [--methods GET,HEAD]", "mirror live requests to a running non-active release (vN) and compare its answers; without vN, show the comparison: mirrored, dropped, status match, p50/p99 live vs shadow", cmdShadow},
+		{"shadow:stop", "NAME", "stop mirroring an app's live requests and print the final comparison", cmdShadowStop},
 		{"nodes", "", "list the swarm's nodes: role, state, address and the apps' replicas on each (daemon in swarm mode)", cmdNodes},
 		{"nodes:join-command", "", "print the command a new host runs to join the swarm as a worker", cmdNodesJoinCommand},
 		{"ca", "", "print the root certificate of plat's local CA (trust it for https://APP.localhost)", cmdCA},

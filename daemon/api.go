@@ -101,6 +101,7 @@ func (s *server) apiHandler() http.Handler {
 	s.strategyRoutes(mux)
 	s.doraRoutes(mux)
 	s.flagRoutes(mux)
+	s.shadowRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()
 	api := s.authenticate(mux)

@@ -436,6 +436,7 @@ func (r *Router) Remove(app string) (previous []*Backend) {
 	}
 	r.table.Store(t)
 	close(prev.replaced)
+	_, _ = r.StopShadow(app) // a removed app mirrors nothing; ErrNoShadow if it had none
 	return slices.Clone(prev.backends)
 }
 
