@@ -1,6 +1,7 @@
 package router
 
 import (
+	"hash/fnv"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -158,5 +159,17 @@ func TestFlagsCookieSecureOverTLS(t *testing.T) {
 	got := getFlags(t, front, "", nil)
 	if !strings.Contains(got.setUID, "; Secure") || got.flags != "beta" {
 		t.Errorf("over TLS: got %+v; want a Secure uid cookie and beta on", got)
+	}
+}
+
+// TestFlagBucketIsFNV1a pins the hash: changing it would move every user's
+// flags at the next daemon upgrade.
+func TestFlagBucketIsFNV1a(t *testing.T) {
+	for _, c := range []struct{ name, uid string }{{"beta", "0123456789abcdef0123456789abcdef"}, {"new-checkout", "u1"}, {"x", ""}} {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(c.name + "\x00" + c.uid))
+		if want := int(h.Sum64() % 100); FlagBucket(c.name, c.uid) != want {
+			t.Errorf("FlagBucket(%q, %q) = %d, want %d", c.name, c.uid, FlagBucket(c.name, c.uid), want)
+		}
 	}
 }
