@@ -12,10 +12,13 @@ import (
 // memory (ServeHTTP, no network):
 //
 //   - off: no flags (every app without them), a Cookie header without the id;
+//
 //   - flags-N: N flags at 50%, the browser sending its plat_uid cookie
 //     (every request after its first): the id is taken from the Cookie
 //     header and Plat-Flags computed (one hash per flag);
+//
 //   - flags-4-new-client: no cookie, so an id is drawn and set each time;
+//
 //   - shadowed-app-other: no flags, another app has a shadow (the one
 //     extra map lookup every request pays then).
 //
