@@ -239,11 +239,12 @@ func (r *Router) serveShadowed(w http.ResponseWriter, req *http.Request, host st
 		return
 	}
 	if tee != nil {
-		if !tee.eof || tee.over {
+		body, ok := tee.whole()
+		if !ok {
 			sh.tooLarge.Add(1)
 			return
 		}
-		job.body = tee.buf
+		job.body = body
 	}
 	job.liveStatus, job.liveLatency = sw.status, time.Since(start)
 	select {
@@ -336,17 +337,22 @@ func (sh *shadow) stats() ShadowStats {
 }
 
 // teeBody copies what the live request's body yields, up to MaxShadowBody,
-// as the live proxy reads it: the live request streams as before.
+// as the live proxy reads it: the live request streams as before. The
+// transport may still be reading it (in its own goroutine) when the live
+// answer is complete, hence the lock around the copy, never around a Read.
 type teeBody struct {
 	io.ReadCloser
-	buf  []byte
-	over bool // more than MaxShadowBody: buf dropped
-	eof  bool // read to the end
+	mu    sync.Mutex
+	buf   []byte
+	over  bool // more than MaxShadowBody: buf dropped
+	eof   bool // read to the end
+	taken bool // whole: the copy belongs to the shadow now
 }
 
 func (tb *teeBody) Read(p []byte) (int, error) {
 	n, err := tb.ReadCloser.Read(p)
-	if n > 0 && !tb.over {
+	tb.mu.Lock()
+	if n > 0 && !tb.over && !tb.taken {
 		if len(tb.buf)+n > MaxShadowBody {
 			tb.over, tb.buf = true, nil
 		} else {
@@ -356,7 +362,19 @@ func (tb *teeBody) Read(p []byte) (int, error) {
 	if err == io.EOF {
 		tb.eof = true
 	}
+	tb.mu.Unlock()
 	return n, err
+}
+
+// whole returns the body if it was read to the end and fits.
+func (tb *teeBody) whole() ([]byte, bool) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	if !tb.eof || tb.over {
+		return nil, false
+	}
+	tb.taken = true
+	return tb.buf, true
 }
 
 // statusWriter notes the final status of the live answer.
