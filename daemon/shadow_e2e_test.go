@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/plat-paas/plat/internal/browsertest"
 )
 
 // runBeside starts a container of app's release version beside the live
@@ -60,10 +64,12 @@ type shadowInfo struct {
 // release running beside it and reports mirrored requests, status matches
 // and latencies; shadow:stop ends it; shadowing the active release, an
 // unknown or a stopped release, or a bad percentage is refused with a
-// clear error and starts nothing; start and stop are events.
+// clear error and starts nothing; start and stop are events; the
+// dashboard's app page shows the comparison while it runs.
 func TestShadowTraffic(t *testing.T) {
 	t.Parallel()
 	requireTools(t)
+	chromium := browsertest.Require(t)
 	d := startDaemon(t)
 	r := d.deployedApp("shady", "v1")
 	r.commit("v2", "")
@@ -113,6 +119,19 @@ func TestShadowTraffic(t *testing.T) {
 		t.Errorf("plat shadow shady:\n%s", out)
 	}
 
+	// The dashboard's app page shows the comparison while the shadow runs.
+	b := browser{ctx: browsertest.New(t, chromium)}
+	b.do(t,
+		chromedp.Navigate("http://"+d.apiAddr+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), d.token),
+		chromedp.Submit(chromedp.CSS("#token")),
+		chromedp.WaitVisible(chromedp.CSS(`.app-card[data-app="shady"]`)),
+		chromedp.Navigate("http://"+d.apiAddr+"/apps/shady"),
+		chromedp.WaitVisible(chromedp.CSS("#shadow-panel")),
+	)
+	b.wait(t, `document.querySelector("#shadow-summary")?.textContent.includes("to v1") && Number(document.querySelector('#shadow-facts dd[data-key="Status match"]')?.textContent) > 0`, 10*time.Second)
+
 	// The live app never sees the mirror marker, even when a client sends it.
 	req, _ := http.NewRequest(http.MethodGet, "http://"+d.httpAddr+"/?echo=Plat-Shadow", nil)
 	req.Host = "shady.localhost"
@@ -134,6 +153,7 @@ func TestShadowTraffic(t *testing.T) {
 	if out := d.mustPlat("shadow", "shady"); !strings.Contains(out, "has no shadow") {
 		t.Errorf("shadow after stop: %q", out)
 	}
+	b.wait(t, `document.querySelector("#shadow-panel").hidden`, 10*time.Second)
 	events := d.mustPlat("events", "shady")
 	for _, want := range []string{"shadow started: 100% of GET,HEAD requests mirrored to v1", "shadow of v1 stopped"} {
 		if !strings.Contains(events, want) {
