@@ -24,8 +24,14 @@ type Strategy interface {
 	Rollout(ctx context.Context, ro *Rollout) error
 }
 
-// strategyFor picks how app ships its releases; today always blue-green.
-func strategyFor(store.App) Strategy { return blueGreen{} }
+// strategyFor picks how app ships its releases (StrategyOf).
+func strategyFor(app store.App) Strategy {
+	switch s := StrategyOf(app); s.Name {
+	case store.StrategyCanary:
+		return canary{s}
+	}
+	return blueGreen{}
+}
 
 // Rollout is one release on its way to serving, under the app's release
 // lock: what a Strategy reads, and the operations it may use.
@@ -52,6 +58,7 @@ type Rollout struct {
 	locks *appLocks
 	load  *appLoads
 	tm    *timings
+	live  *liveRollouts
 }
 
 // newRollout describes the rollout of rel for app.
@@ -59,7 +66,7 @@ func (rl *Releases) newRollout(app store.App, rel store.Release, tm *timings, ou
 	ro := &Rollout{
 		App: app, To: rel, Replicas: awakeReplicas(app), Out: out,
 		Serving: rl.routed.get(app.Name),
-		rs:      rl.replicaSet, locks: &rl.locks, load: rl.load, tm: tm,
+		rs:      rl.replicaSet, locks: &rl.locks, load: rl.load, tm: tm, live: &rl.live,
 	}
 	if app.Active != 0 {
 		from, err := rl.store.GetRelease(app.Name, app.Active)
