@@ -91,6 +91,7 @@ func (s *server) apiHandler() http.Handler {
 	s.tokenRoutes(mux)
 	s.keyRoutes(mux)
 	s.strategyRoutes(mux)
+	s.rolloutRoutes(mux)
 	s.doraRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/plat-paas/plat/api"
@@ -344,4 +345,20 @@ func addrsOfReplicas(reps []Replica) []string {
 		out[i] = r.Addr
 	}
 	return out
+}
+
+// canaryStep names the step ("step 2 (50%)") a canary rollout of rel had
+// reached, from its newest "canary" event; "" if it had none.
+func (sv *Supervisor) canaryStep(rel store.Release) string {
+	evs, err := sv.store.ListEvents(rel.App, 200)
+	if err != nil {
+		return ""
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		if e := evs[i]; e.Release == rel.Version && e.Kind == "canary" {
+			step, _, _ := strings.Cut(e.Message, ":")
+			return step
+		}
+	}
+	return ""
 }
