@@ -221,7 +221,7 @@ func (r *canaryRun) runStep(ctx context.Context) (promote bool, err error) {
 	if err != nil {
 		return false, r.abort(ctx, ro.Failed(r.stepName(), fmt.Errorf("switch router: %w", err)))
 	}
-	ro.Mark(fmt.Sprintf("start of step %d", r.step))
+	ro.Mark(fmt.Sprintf("switch %d", r.step))
 	ro.Step("Canary step %d of %d: %d%% of requests to v%d, %d%% to v%d for %s", r.step, len(s.Steps), r.weight, ro.To.Version, 100-r.weight, ro.From.Version, s.StepTime)
 	// The step's name first: start-up after a crash reads it back.
 	ro.Event("canary", "%s: %d%% of requests to v%d", r.stepName(), r.weight, ro.To.Version)
@@ -256,7 +256,7 @@ func (r *canaryRun) runStep(ctx context.Context) (promote bool, err error) {
 			case goOn:
 				continue
 			case breached:
-				return false, r.abort(ctx, fmt.Errorf("canary v%d: %s (%s)", ro.To.Version, why, r.stepName()))
+				return false, r.abort(ctx, fmt.Errorf("canary v%d: %s at %s", ro.To.Version, why, r.stepName()))
 			case inconclusive:
 				if extensions < canaryExtensions {
 					extensions++
@@ -267,7 +267,7 @@ func (r *canaryRun) runStep(ctx context.Context) (promote bool, err error) {
 				}
 				// Idle is not failed, but going on against evidence is.
 				if b := breach(store.Strategy{MaxErrorRate: s.MaxErrorRate, MaxP99: s.MaxP99}, n); b != "" {
-					return false, r.abort(ctx, fmt.Errorf("canary v%d: %s, too few to be sure but over the limit after %d extensions (%s)", ro.To.Version, b, extensions, r.stepName()))
+					return false, r.abort(ctx, fmt.Errorf("canary v%d: %s, too few to be sure but over the limit after %d extensions, at %s", ro.To.Version, b, extensions, r.stepName()))
 				}
 				ro.Step("Warning: step %d stayed inconclusive (%s) after %d extensions; going on", r.step, why, extensions)
 				ro.Event("inconclusive", "%s: %s after %d extensions; went on", r.stepName(), why, extensions)
