@@ -59,6 +59,9 @@ type stepNumbers struct {
 }
 
 func numbersOf(before, now ReleaseStats) stepNumbers {
+	if now.Requests < before.Requests || now.Status5xx < before.Status5xx {
+		before = ReleaseStats{} // counted afresh since (the release was routed again)
+	}
 	lat := now.Latency.Sub(before.Latency)
 	return stepNumbers{
 		requests: now.Requests - before.Requests,
@@ -129,7 +132,7 @@ func (c canary) Rollout(ctx context.Context, ro *Rollout) error {
 		ro.Step("Canary: no release serves %s now to compare with; v%d goes live blue-green", ro.App.Name, ro.To.Version)
 		return blueGreen{}.Rollout(ctx, ro)
 	}
-	run := &canaryRun{canary: c, ro: ro, sw: sw, stable: ro.Serving}
+	run := &canaryRun{canary: c, ro: ro, sw: sw}
 	run.live = ro.live.begin(ro.App.Name, api.Rollout{
 		App: ro.App.Name, Strategy: c.Name(), From: ro.From.Version, To: ro.To.Version,
 		State: "starting", Steps: c.s.Steps, Started: time.Now().UTC(),
@@ -144,7 +147,6 @@ type canaryRun struct {
 	ro     *Rollout
 	sw     SplitSwitcher
 	live   *liveRollout
-	stable []Replica // the From replicas that serve
 	reps   []Replica // the canary's replicas
 	// step is the current step (1-based) and weight its share.
 	step, weight int
@@ -208,24 +210,14 @@ func (r *canaryRun) stepName() string { return fmt.Sprintf("step %d (%d%%)", r.s
 // time is over; promote is true when rollout:promote asked to skip the rest.
 func (r *canaryRun) runStep(ctx context.Context) (promote bool, err error) {
 	ro, s := r.ro, r.s
-	unlock, err := ro.locks.lockReplicas(ctx, ro.App.Name)
-	if err != nil {
+	if err := r.split(ctx); err != nil {
 		return false, r.abort(ctx, ro.Failed(r.stepName(), err))
-	}
-	_, err = r.sw.SwitchSplit(ro.App.Name, Split{
-		Stable: Group{Release: routeLabel(ro.From.Version), Addrs: addrsOfReplicas(r.stable)},
-		Canary: &Group{Release: routeLabel(ro.To.Version), Addrs: addrsOfReplicas(r.reps)},
-		Weight: r.weight,
-	})
-	unlock()
-	if err != nil {
-		return false, r.abort(ctx, ro.Failed(r.stepName(), fmt.Errorf("switch router: %w", err)))
 	}
 	ro.Mark(fmt.Sprintf("switch %d", r.step))
 	ro.Step("Canary step %d of %d: %d%% of requests to v%d, %d%% to v%d for %s", r.step, len(s.Steps), r.weight, ro.To.Version, 100-r.weight, ro.From.Version, s.StepTime)
 	// The step's name first: start-up after a crash reads it back.
 	ro.Event("canary", "%s: %d%% of requests to v%d", r.stepName(), r.weight, ro.To.Version)
-	r.base = r.stats()
+	r.base, _ = r.stats()
 	if r.step == 1 {
 		r.first = r.base
 	}
@@ -248,7 +240,16 @@ func (r *canaryRun) runStep(ctx context.Context) (promote bool, err error) {
 			}
 			return false, r.abort(ctx, fmt.Errorf("canary v%d: aborted by %s at %s", ro.To.Version, cmd.by, r.stepName()))
 		case now := <-tick.C:
-			cur := r.stats()
+			cur, ok := r.stats()
+			if !ok {
+				// A crash recovery re-routed the stable replicas and
+				// ended the split: route it again, count afresh.
+				if err := r.split(ctx); err != nil {
+					return false, r.abort(ctx, ro.Failed(r.stepName(), err))
+				}
+				r.base, _ = r.stats()
+				continue
+			}
 			r.publish(cur)
 			n := numbersOf(r.base[1], cur[1])
 			v, why := judge(s, n, !now.Before(ends))
@@ -279,12 +280,36 @@ func (r *canaryRun) runStep(ctx context.Context) (promote bool, err error) {
 	}
 }
 
-// stats reads both releases' counters: stable [0], canary [1].
-func (r *canaryRun) stats() [2]ReleaseStats {
+// split routes the step's weight to the canary, the rest to the stable
+// replicas, in one route change. The stable ones are those routed now: the
+// supervisor keeps that list (a crashed replica restarted), the canary's
+// are never in it.
+func (r *canaryRun) split(ctx context.Context) error {
+	ro := r.ro
+	unlock, err := ro.locks.lockReplicas(ctx, ro.App.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = r.sw.SwitchSplit(ro.App.Name, Split{
+		Stable: Group{Release: routeLabel(ro.From.Version), Addrs: addrsOfReplicas(ro.rs.routed.get(ro.App.Name))},
+		Canary: &Group{Release: routeLabel(ro.To.Version), Addrs: addrsOfReplicas(r.reps)},
+		Weight: r.weight,
+	})
+	if err != nil {
+		return fmt.Errorf("switch router: %w", err)
+	}
+	return nil
+}
+
+// stats reads both releases' counters: stable [0], canary [1]; false when
+// the route no longer has the canary.
+func (r *canaryRun) stats() ([2]ReleaseStats, bool) {
 	var out [2]ReleaseStats
 	out[0], _ = r.sw.ReleaseStats(r.ro.App.Name, routeLabel(r.ro.From.Version))
-	out[1], _ = r.sw.ReleaseStats(r.ro.App.Name, routeLabel(r.ro.To.Version))
-	return out
+	var ok bool
+	out[1], ok = r.sw.ReleaseStats(r.ro.App.Name, routeLabel(r.ro.To.Version))
+	return out, ok
 }
 
 // publish updates the live status with the step's numbers so far.
@@ -326,7 +351,7 @@ func (r *canaryRun) abort(ctx context.Context, why error) error {
 func (r *canaryRun) backToStable(ctx context.Context) {
 	ro := r.ro
 	ctx = context.WithoutCancel(ctx)
-	drainOld, err := ro.Switch(ctx, r.stable)
+	drainOld, err := ro.Switch(ctx, ro.rs.routed.get(ro.App.Name))
 	if err != nil {
 		// The route still splits: say so loudly; start-up would fix it.
 		ro.rs.log.Error("canary abort: switch back to stable", "app", ro.App.Name, "err", err)

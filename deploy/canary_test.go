@@ -56,6 +56,9 @@ type splitFake struct {
 	stats   map[string]*ReleaseStats
 	hist    map[string]*latency.Histogram
 	traffic func(release string) (requests, errors uint64, lat time.Duration)
+	// lostAt: the canary's n-th read finds it gone from the route (a crash
+	// recovery re-routed the stable replicas).
+	lostAt, reads int
 }
 
 func (f *splitFake) SwitchSplit(_ string, s Split) (func(context.Context) error, error) {
@@ -74,6 +77,13 @@ func (f *splitFake) ReleaseStats(_, release string) (ReleaseStats, bool) {
 	defer f.mu.Unlock()
 	if f.stats == nil {
 		f.stats, f.hist = map[string]*ReleaseStats{}, map[string]*latency.Histogram{}
+	}
+	if release == "v2" {
+		if f.reads++; f.reads == f.lostAt {
+			delete(f.stats, release)
+			delete(f.hist, release)
+			return ReleaseStats{}, false
+		}
 	}
 	st, h := f.stats[release], f.hist[release]
 	if st == nil {
@@ -131,7 +141,12 @@ func canaryTraffic(req, errs uint64, lat time.Duration) func(string) (uint64, ui
 // shipCanary deploys v1 blue-green, then v2 with the canary strategy s.
 func shipCanary(t *testing.T, u *unit, s store.Strategy) (store.Release, string, error) {
 	t.Helper()
-	u.app(t, "web", 2)
+	// A busy machine may take a while to answer; the canary's decisions,
+	// not its health check, are under test.
+	if err := u.st.CreateApp(store.App{Name: "web", Scale: store.Scale{Min: 2, Max: 2}, Replicas: 2,
+		Health: store.HealthCheck{Path: "/up", Timeout: time.Second, Interval: 50 * time.Millisecond, Deadline: 10 * time.Second}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := u.deploy(t, "web", u.push(t, "web", "sha256:one")); err != nil {
 		t.Fatalf("first deploy: %v", err)
 	}
@@ -151,6 +166,7 @@ func TestCanaryDecisions(t *testing.T) {
 		name        string
 		s           store.Strategy
 		traffic     func(string) (uint64, uint64, time.Duration)
+		lostAt      int
 		wantActive  int
 		wantWeights []int
 		wantErr     []string // in the error and the release's reason
@@ -159,6 +175,8 @@ func TestCanaryDecisions(t *testing.T) {
 		{name: "clean canary advances every step", s: testCanary(10, 50, 100), traffic: canaryTraffic(10, 0, 5*time.Millisecond),
 			wantActive: 2, wantWeights: []int{10, 50, 100},
 			wantOut: []string{"Canary step 1 of 3: 10% of requests to v2", "Step 2 (50%) passed: v2 ", "Step 3 (100%) passed", "Switched all traffic to v2", "Timings: "}},
+		{name: "split lost mid-step is routed again, counted afresh", s: testCanary(10, 50, 100), traffic: canaryTraffic(10, 0, time.Millisecond), lostAt: 3,
+			wantActive: 2, wantWeights: []int{10, 10, 50, 100}},
 		{name: "error rate aborts in the first step", s: testCanary(10, 50, 100), traffic: canaryTraffic(10, 5, time.Millisecond),
 			wantActive: 1, wantWeights: []int{10},
 			wantErr: []string{"canary v2: 5xx 50.0% of ", " requests > 1% at step 1 (10%)"}, wantOut: []string{"Aborted: canary v2", "all traffic is back on v1"}},
@@ -174,6 +192,7 @@ func TestCanaryDecisions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			u, sw := newCanaryUnit(t, tt.traffic)
+			sw.lostAt = tt.lostAt
 			rel, out, err := shipCanary(t, u, tt.s)
 			if app := u.get(t, "web"); app.Active != tt.wantActive {
 				t.Errorf("active v%d, want v%d\n%s", app.Active, tt.wantActive, out)
