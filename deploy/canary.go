@@ -144,10 +144,10 @@ func (c canary) Rollout(ctx context.Context, ro *Rollout) error {
 // canaryRun is one canary rollout in progress.
 type canaryRun struct {
 	canary
-	ro     *Rollout
-	sw     SplitSwitcher
-	live   *liveRollout
-	reps   []Replica // the canary's replicas
+	ro   *Rollout
+	sw   SplitSwitcher
+	live *liveRollout
+	reps []Replica // the canary's replicas
 	// step is the current step (1-based) and weight its share.
 	step, weight int
 	// base are both releases' counters when the step (or rollout) began.
