@@ -11,8 +11,9 @@ import (
 	"github.com/plat-paas/plat/api"
 )
 
-// rolloutFollowInterval is how often `plat rollout -f` reads the rollout.
-const rolloutFollowInterval = time.Second
+// rolloutFollowInterval is how often `plat rollout -f` reads the rollout
+// (a variable for tests).
+var rolloutFollowInterval = time.Second
 
 func cmdRollout(e *env, args []string) error {
 	fs := e.flags()
