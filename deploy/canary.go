@@ -22,6 +22,9 @@ const (
 	// last extension it goes on with a warning, unless the few requests it
 	// saw already fail above the limit.
 	canaryExtensions = 3
+	// canaryProgressEvery: how often a long step tells the pusher its
+	// numbers so far (twice per step for shorter ones).
+	canaryProgressEvery = 10 * time.Second
 )
 
 // canary ships a release by giving it a growing share of requests, judged
@@ -229,6 +232,7 @@ func (r *canaryRun) runStep(ctx context.Context) (promote bool, err error) {
 	r.publish(r.base)
 	tick := time.NewTicker(checkInterval(s.StepTime))
 	defer tick.Stop()
+	said := started
 	for extensions := 0; ; {
 		select {
 		case <-ctx.Done():
@@ -255,6 +259,10 @@ func (r *canaryRun) runStep(ctx context.Context) (promote bool, err error) {
 			v, why := judge(s, n, !now.Before(ends))
 			switch v {
 			case goOn:
+				if now.Sub(said) >= min(canaryProgressEvery, s.StepTime/2) {
+					said = now
+					ro.Step("Step %d (%d%%) so far: %s", r.step, r.weight, r.numbers(cur))
+				}
 				continue
 			case breached:
 				return false, r.abort(ctx, fmt.Errorf("canary v%d: %s at %s", ro.To.Version, why, r.stepName()))
@@ -328,13 +336,18 @@ func (r *canaryRun) publish(cur [2]ReleaseStats) {
 	r.live.update(func(st *api.Rollout) { st.Releases = rels })
 }
 
-// report writes a step's numbers to the pusher.
+// report writes a passed step's numbers to the pusher.
 func (r *canaryRun) report(cur [2]ReleaseStats) {
+	r.ro.Step("Step %d (%d%%) passed: %s", r.step, r.weight, r.numbers(cur))
+}
+
+// numbers are both releases' numbers in the step: "v8 212 requests, 5xx
+// 0.0%, p99 12ms; v7 ...".
+func (r *canaryRun) numbers(cur [2]ReleaseStats) string {
 	line := func(version int, n stepNumbers) string {
 		return fmt.Sprintf("v%d %d requests, 5xx %.1f%%, p99 %s", version, n.requests, n.rate(), roundDuration(n.p99))
 	}
-	r.ro.Step("Step %d (%d%%) passed: %s; %s", r.step, r.weight,
-		line(r.ro.To.Version, numbersOf(r.base[1], cur[1])), line(r.ro.From.Version, numbersOf(r.base[0], cur[0])))
+	return line(r.ro.To.Version, numbersOf(r.base[1], cur[1])) + "; " + line(r.ro.From.Version, numbersOf(r.base[0], cur[0]))
 }
 
 // abort sends all traffic back to the stable replicas in one switch, then

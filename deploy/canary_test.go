@@ -174,7 +174,7 @@ func TestCanaryDecisions(t *testing.T) {
 	}{
 		{name: "clean canary advances every step", s: testCanary(10, 50, 100), traffic: canaryTraffic(10, 0, 5*time.Millisecond),
 			wantActive: 2, wantWeights: []int{10, 50, 100},
-			wantOut: []string{"Canary step 1 of 3: 10% of requests to v2", "Step 2 (50%) passed: v2 ", "Step 3 (100%) passed", "Switched all traffic to v2", "Timings: "}},
+			wantOut: []string{"Canary step 1 of 3: 10% of requests to v2", "Step 1 (10%) so far: v2 ", "Step 2 (50%) passed: v2 ", "Step 3 (100%) passed", "Switched all traffic to v2", "Timings: "}},
 		{name: "split lost mid-step is routed again, counted afresh", s: testCanary(10, 50, 100), traffic: canaryTraffic(10, 0, time.Millisecond), lostAt: 3,
 			wantActive: 2, wantWeights: []int{10, 10, 50, 100}},
 		{name: "error rate aborts in the first step", s: testCanary(10, 50, 100), traffic: canaryTraffic(10, 5, time.Millisecond),
