@@ -47,11 +47,13 @@ func TestCanaryMeasure(t *testing.T) {
 		began = time.Now()
 		out := r.mustPush("main")
 		can = append(can, time.Since(began))
-		for _, m := range switches.FindAllStringSubmatch(out[strings.LastIndex(out, "Timings: "):], -1) {
+		timings, _, _ := strings.Cut(out[strings.LastIndex(out, "Timings: "):], "\n")
+		t.Logf("canary %s", timings)
+		for _, m := range switches.FindAllStringSubmatch(timings, -1) {
 			if dur, err := time.ParseDuration(strings.Replace(m[2], "µ", "u", 1)); err == nil {
 				name := "activate"
 				if m[1] != "" {
-					name = "step" + m[1]
+					name = "step" + strings.TrimSpace(m[1])
 				}
 				stepSwitch[name] = append(stepSwitch[name], dur)
 			}
@@ -67,6 +69,9 @@ func TestCanaryMeasure(t *testing.T) {
 		bad = append(bad, l.lastAppError.Sub(l.firstAppError))
 	}
 	median := func(ds []time.Duration) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
 		ds = slices.Clone(ds)
 		slices.Sort(ds)
 		return ds[len(ds)/2]
