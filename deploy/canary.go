@@ -198,7 +198,7 @@ func (r *canaryRun) rollout(ctx context.Context) error {
 	return nil
 }
 
-// pending is a promote or abort that acted; closed once traffic switched.
+// acted tells the promote or abort being carried out that traffic switched.
 func (r *canaryRun) acted() {
 	if r.cmd != nil {
 		close(r.cmd.done)
@@ -213,6 +213,13 @@ func (r *canaryRun) stepName() string { return fmt.Sprintf("step %d (%d%%)", r.s
 // time is over; promote is true when rollout:promote asked to skip the rest.
 func (r *canaryRun) runStep(ctx context.Context) (promote bool, err error) {
 	ro, s := r.ro, r.s
+	// A promote or abort sent while the replicas started acts before any
+	// request reaches the canary.
+	select {
+	case cmd := <-r.live.cmds:
+		return r.command(ctx, cmd)
+	default:
+	}
 	if err := r.split(ctx); err != nil {
 		return false, r.abort(ctx, ro.Failed(r.stepName(), err))
 	}
@@ -238,11 +245,7 @@ func (r *canaryRun) runStep(ctx context.Context) (promote bool, err error) {
 		case <-ctx.Done():
 			return false, r.abort(ctx, ro.Failed(r.stepName(), context.Cause(ctx)))
 		case cmd := <-r.live.cmds:
-			r.cmd = &cmd
-			if cmd.promote {
-				return true, nil
-			}
-			return false, r.abort(ctx, fmt.Errorf("canary v%d: aborted by %s at %s", ro.To.Version, cmd.by, r.stepName()))
+			return r.command(ctx, cmd)
 		case now := <-tick.C:
 			cur, ok := r.stats()
 			if !ok {
@@ -308,6 +311,15 @@ func (r *canaryRun) split(ctx context.Context) error {
 		return fmt.Errorf("switch router: %w", err)
 	}
 	return nil
+}
+
+// command carries out a promote (true: skip the remaining steps) or abort.
+func (r *canaryRun) command(ctx context.Context, cmd rolloutCmd) (promote bool, err error) {
+	r.cmd = &cmd
+	if cmd.promote {
+		return true, nil
+	}
+	return false, r.abort(ctx, fmt.Errorf("canary v%d: aborted by %s at %s", r.ro.To.Version, cmd.by, r.stepName()))
 }
 
 // stats reads both releases' counters: stable [0], canary [1]; false when

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/internal/enginetest"
 	"github.com/plat-paas/plat/internal/latency"
 	"github.com/plat-paas/plat/store"
@@ -299,5 +301,44 @@ func TestCanaryCommands(t *testing.T) {
 				t.Error("abort without a rollout: no error")
 			}
 		})
+	}
+}
+
+// TestCanaryAbortWhileStarting: an abort sent while the canary's replicas
+// start acts before any split: no request ever reaches the canary.
+func TestCanaryAbortWhileStarting(t *testing.T) {
+	u, sw := newCanaryUnit(t, canaryTraffic(10, 0, time.Millisecond))
+	slow := enginetest.Behaviour{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+	})}
+	u.eng.Behave = func(spec engine.ContainerSpec) enginetest.Behaviour {
+		if spec.Labels[engine.LabelRelease] == "2" {
+			return slow
+		}
+		return enginetest.Behaviour{}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := shipCanary(t, u, testCanary(10, 50, 100))
+		done <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for st, ok := u.d.RolloutStatus("web"); !ok || st.State != "starting"; st, ok = u.d.RolloutStatus("web") {
+		if time.Now().After(deadline) {
+			t.Fatal("no rollout starting")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := u.d.AbortRollout(context.Background(), "web", "rollout:abort"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "aborted by rollout:abort") {
+		t.Fatalf("rollout: %v", err)
+	}
+	if w := sw.weights(); len(w) != 0 {
+		t.Errorf("splits %v, want none", w)
+	}
+	if app := u.get(t, "web"); app.Active != 1 || len(u.running("web", 2)) != 0 {
+		t.Errorf("active v%d, %d v2 containers running; want v1 alone", app.Active, len(u.running("web", 2)))
 	}
 }
