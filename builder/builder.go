@@ -20,7 +20,9 @@ import (
 )
 
 // ErrNoDockerfile is returned when the source has no Dockerfile at its root.
-var ErrNoDockerfile = errors.New("no Dockerfile at the root of the repository: add one that builds your app and listens on $PORT")
+// A source without one gets a generated Dockerfile when its stack is known
+// (Detect); otherwise the error wraps ErrNoDockerfile and ErrUnknownStack.
+var ErrNoDockerfile = errors.New("no Dockerfile at the root of the repository")
 
 // Request is one build.
 type Request struct {
@@ -31,6 +33,12 @@ type Request struct {
 	// Instance is the daemon's name on the engine (default "plat"): the
 	// image is tagged <instance>/<app>:v<version> and labelled with it.
 	Instance string
+	// BaseImages are the images generated Dockerfiles build FROM, by
+	// stack (defaults: DefaultBaseImages).
+	BaseImages BaseImages
+	// OnGenerate, if set, is called with the generated Dockerfile of a
+	// source without one, before the build starts.
+	OnGenerate func(Generated)
 }
 
 // Builder builds images with an engine.
@@ -62,6 +70,9 @@ type Result struct {
 	// Procfile holds the commands of the Procfile at the root of the
 	// source by process type (ParseProcfile); nil without one.
 	Procfile map[string]string
+	// Generated is the Dockerfile plat generated for a source without
+	// one; nil when the source had its own.
+	Generated *Generated
 }
 
 // Build is BuildRelease for callers that need only the image ID.
@@ -93,10 +104,7 @@ func (b *Builder) BuildRelease(ctx context.Context, req Request, out io.Writer) 
 	if err != nil {
 		return Result{}, fmt.Errorf("build: spooling source: %w", err)
 	}
-	defer func() {
-		_ = f.Close()
-		_ = os.Remove(f.Name())
-	}()
+	defer removeTemp(f)
 	if _, err := io.Copy(f, req.Source); err != nil {
 		return Result{}, fmt.Errorf("build: reading source: %w", err)
 	}
@@ -104,6 +112,19 @@ func (b *Builder) BuildRelease(ctx context.Context, req Request, out io.Writer) 
 		return Result{}, fmt.Errorf("build: spooling source: %w", err)
 	}
 	procfile, err := scanSource(f)
+	var gen *Generated
+	if errors.Is(err, ErrNoDockerfile) {
+		// No Dockerfile: build with one generated for the detected stack
+		// (detect.go), added to the build context.
+		if f, gen, err = generateDockerfile(f, req.BaseImages); err != nil {
+			return Result{}, err
+		}
+		defer removeTemp(f)
+		if req.OnGenerate != nil {
+			req.OnGenerate(*gen)
+		}
+		procfile, err = scanSource(f)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -129,7 +150,13 @@ func (b *Builder) BuildRelease(ctx context.Context, req Request, out io.Writer) 
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{ImageID: id, Procfile: procfile}, nil
+	return Result{ImageID: id, Procfile: procfile, Generated: gen}, nil
+}
+
+// removeTemp closes and removes a temporary file.
+func removeTemp(f *os.File) {
+	_ = f.Close()
+	_ = os.Remove(f.Name())
 }
 
 // scanSource reads a tar stream (plain or gzip-compressed): it reports

@@ -173,11 +173,16 @@ func TestBuildDockerfileCheck(t *testing.T) {
 	}
 }
 
-func TestErrNoDockerfileMessage(t *testing.T) {
-	msg := ErrNoDockerfile.Error()
-	for _, want := range []string{"no Dockerfile at the root of the repository", "$PORT"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("message %q lacks %q", msg, want)
+// TestUnknownStackMessage: a push plat cannot build says what plat looked
+// for and how to add a Dockerfile.
+func TestUnknownStackMessage(t *testing.T) {
+	_, err := New(&fakeEngine{}).Build(context.Background(), Request{App: "web", Version: 1, Source: bytes.NewReader(tarOf(t, entry{"README", tar.TypeReg, "hi"}))}, io.Discard)
+	if !errors.Is(err, ErrNoDockerfile) || !errors.Is(err, ErrUnknownStack) {
+		t.Fatalf("err = %v, want ErrNoDockerfile and ErrUnknownStack", err)
+	}
+	for _, want := range []string{"no Dockerfile at the root of the repository", "$PORT", "go.mod", "Gemfile", "package.json", "requirements.txt", "pyproject.toml", "index.html", "Add a Dockerfile"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -152,6 +153,11 @@ func cmdApps(e *env, args []string) error {
 		rows = append(rows, []string{a.Name, orDash(a.Status), replicasString(a), vstr(a.Active), orDash(a.URL), ago(a.DeployedAt)})
 	}
 	table(e.stdout, rows)
+	for _, a := range apps { // beside the status, never instead of it
+		if a.Warning != "" {
+			fmt.Fprintf(e.stdout, "warning: %s: %s\n", a.Name, a.Warning)
+		}
+	}
 	return nil
 }
 
@@ -200,7 +206,7 @@ func cmdAppsInfo(e *env, args []string) error {
 	if cfgKeys == "" {
 		cfgKeys = "none"
 	}
-	table(e.stdout, [][]string{
+	rows := [][]string{
 		{"name:", a.Name},
 		{"status:", orDash(a.Status)},
 		{"release:", vstr(a.Active)},
@@ -215,7 +221,11 @@ func cmdAppsInfo(e *env, args []string) error {
 		{"config keys:", cfgKeys},
 		{"hsts:", hstsString(a.HSTS)},
 		{"strategy:", orDash(a.Strategy.Description)},
-	})
+	}
+	if a.Warning != "" { // beside the status: what it serves is the status
+		rows = slices.Insert(rows, 2, []string{"warning:", a.Warning})
+	}
+	table(e.stdout, rows)
 	return nil
 }
 

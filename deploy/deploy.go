@@ -99,6 +99,10 @@ type Config struct {
 	// (below) the target before a replica is added (removed).
 	ScaleUpDelay   time.Duration
 	ScaleDownDelay time.Duration
+
+	// BaseImages are the base images, by stack, of the Dockerfiles plat
+	// generates for pushes without one (builder.DefaultBaseImages).
+	BaseImages builder.BaseImages
 }
 
 func (c Config) withDefaults() Config {
@@ -180,6 +184,7 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 	d.Releases = &Releases{replicaSet: rs, guard: g, builder: d.builder, oneOffs: d.oneOffs, progress: &d.progress, load: &d.load}
 	d.Scaler = &Scaler{replicaSet: rs, guard: g, load: &d.load}
 	d.Supervisor = &Supervisor{replicaSet: rs, guard: g, restarts: &d.restarts, restartGrace: defaultRestartGrace}
+	d.progress.save = d.keepProgress
 	return d
 }
 

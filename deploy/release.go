@@ -85,6 +85,7 @@ func (rl *Releases) Push(ctx context.Context, req PushRequest, out io.Writer) (s
 	tm := newTimings()
 	built, err := rl.builder.BuildRelease(ctx, builder.Request{
 		App: app.Name, Version: rel.Version, GitSHA: req.GitSHA, Source: req.Source, Instance: rl.cfg.Instance,
+		BaseImages: rl.cfg.BaseImages, OnGenerate: rl.generated(rel, io.MultiWriter(out, &buildLog)),
 	}, io.MultiWriter(indent(out), &buildLog))
 	imageID := built.ImageID
 	if logErr := rl.store.SetBuildLog(app.Name, rel.Version, buildLog.Bytes()); logErr != nil {
@@ -178,7 +179,7 @@ func (rl *Releases) redeploy(ctx context.Context, l *Lease, app store.App, chang
 	rel, err := rl.store.CreateRelease(store.Release{
 		App: app.Name, Cause: change.cause, Status: store.StatusDeploying,
 		ImageID: active.ImageID, GitSHA: active.GitSHA, CommittedAt: active.CommittedAt, Env: change.env, Resources: change.resources,
-		Procfile: active.Procfile, Reason: change.reason,
+		Procfile: active.Procfile, Dockerfile: active.Dockerfile, Reason: change.reason,
 	})
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
@@ -213,7 +214,7 @@ func (rl *Releases) Rollback(ctx context.Context, appName string, version int, o
 	rel, err := rl.store.CreateRelease(store.Release{
 		App: appName, Cause: store.CauseRollback, Status: store.StatusDeploying,
 		ImageID: target.ImageID, GitSHA: target.GitSHA, Env: target.Env, Resources: target.Resources,
-		Procfile: target.Procfile, Reason: fmt.Sprintf("rollback to v%d", target.Version),
+		Procfile: target.Procfile, Dockerfile: target.Dockerfile, Reason: fmt.Sprintf("rollback to v%d", target.Version),
 		RolledBackTo: target.Version, CommittedAt: target.CommittedAt,
 	})
 	if err != nil {

@@ -158,4 +158,9 @@ type Release struct {
 	ContainerID string            `json:"container_id,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
 	FinishedAt  time.Time         `json:"finished_at,omitempty"`
+
+	// Dockerfile is the Dockerfile plat generated for a push without one
+	// (config, resources and rollback releases carry that of their image);
+	// empty when the repository's own Dockerfile was built.
+	Dockerfile string `json:"dockerfile,omitempty"`
 }

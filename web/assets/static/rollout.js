@@ -1,7 +1,8 @@
 // plat dashboard: the rollout in progress on an app's page (/apps/NAME),
 // drawn into #rollout: a split bar with the weights, each release's
 // requests, 5xx % and p99 in the current step, and Promote / Abort buttons
-// (confirmed, with the CSRF token, like Roll back). It polls GET
+// (confirmed, with the CSRF token, like Roll back; confirmDialog is
+// actions.js's). It polls GET
 // .../rollout every second while a rollout runs, every 10 s otherwise.
 // Self-contained: app.js knows nothing of it.
 "use strict";
@@ -41,34 +42,28 @@
   }
 
   let busy = false;
-  // act confirms, then promotes or aborts; the answer comes once traffic moved.
-  function act(action, st) {
-    const dlg = document.getElementById("confirm");
-    const ok = document.getElementById("confirm-ok");
-    const label = ok.textContent;
-    document.getElementById("confirm-text").textContent = action === "promote"
-      ? `Promote v${st.to} of ${app} now? It gets all requests at once and the remaining steps are skipped; v${st.from} drains and stops.`
-      : `Abort the rollout of v${st.to}? All requests go back to v${st.from} at once and v${st.to} is recorded as failed.`;
-    ok.textContent = action === "promote" ? "Promote" : "Abort";
-    dlg.returnValue = "";
-    dlg.showModal();
-    dlg.addEventListener("close", async () => {
-      ok.textContent = label;
-      if (dlg.returnValue !== "ok") return;
-      busy = true;
-      box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
-      try {
-        const resp = await fetch(`${base}/${action}`, {
-          method: "POST", credentials: "same-origin",
-          headers: { Accept: "application/json", "X-CSRF-Token": csrf },
-        });
-        if (resp.status === 401) { location.href = "/login"; return; }
-        if (!resp.ok) box.append(h("p", { class: "rollout-error" }, (await resp.json()).error || resp.statusText));
-      } finally {
-        busy = false;
-        poll();
-      }
-    }, { once: true });
+  // act confirms (the dashboard's confirmDialog, as Roll back does), then
+  // promotes or aborts; the answer comes once traffic moved.
+  async function act(action, st) {
+    const promote = action === "promote";
+    const ok = await confirmDialog(promote ? `Promote v${st.to} of ${app}?` : `Abort the rollout of v${st.to}?`,
+      promote ? `v${st.to} gets all requests at once and the remaining steps are skipped; v${st.from} drains and stops.`
+        : `All requests go back to v${st.from} at once and v${st.to} is recorded as failed.`,
+      promote ? "Promote" : "Abort");
+    if (!ok) return;
+    busy = true;
+    box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+    try {
+      const resp = await fetch(`${base}/${action}`, {
+        method: "POST", credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRF-Token": csrf },
+      });
+      if (resp.status === 401) { location.href = "/login"; return; }
+      if (!resp.ok) box.append(h("p", { class: "rollout-error" }, (await resp.json()).error || resp.statusText));
+    } finally {
+      busy = false;
+      poll();
+    }
   }
 
   function render(st) {
