@@ -99,6 +99,7 @@ func (s *server) apiHandler() http.Handler {
 	s.keyRoutes(mux)
 	s.nodeRoutes(mux)
 	s.strategyRoutes(mux)
+	s.rolloutRoutes(mux)
 	s.doraRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()

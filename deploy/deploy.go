@@ -9,7 +9,9 @@
 //   - containers.go: containers, the only code that starts and stops app
 //     containers; replicas.go: replicaSet, the only code that moves traffic.
 //   - strategy.go: the Strategy interface and the Rollout a strategy works
-//     through; one file per strategy: bluegreen.go, rolling.go, inplace.go.
+//     through; one file per strategy: bluegreen.go, rolling.go, inplace.go,
+//     canary.go (steps, analysis, abort); liverollout.go: the rollouts in
+//     progress (status, promote, abort without the release lock).
 //   - release.go, rollout.go, retention.go: Releases (push, config,
 //     rollback, destroy; the release command; image retention).
 //   - reconcile.go, watch.go: Supervisor (start-up and crash recovery).

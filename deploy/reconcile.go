@@ -29,7 +29,12 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 		return fmt.Errorf("list unfinished deploys: %w", err)
 	}
 	for _, r := range stale {
-		sv.fail(context.Background(), r, "", errors.New("interrupted: the plat daemon stopped during this deploy; push again"))
+		why := errors.New("interrupted: the plat daemon stopped during this deploy; push again")
+		if step := sv.canaryStep(r); step != "" {
+			// The router started empty: the stable release serves alone below.
+			why = fmt.Errorf("aborted: the daemon restarted during %s", step)
+		}
+		sv.fail(context.Background(), r, "", why)
 	}
 	containers, err := sv.engine.List(ctx, sv.labels())
 	if err != nil {

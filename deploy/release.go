@@ -26,6 +26,8 @@ type Releases struct {
 	oneOffs  *oneOffs
 	progress *progressLogs
 	load     *appLoads
+	// live are the rollouts in progress (canary), for status, promote and abort.
+	live liveRollouts
 }
 
 // PushRequest is one pushed commit to build and deploy.
@@ -195,6 +197,11 @@ func (rl *Releases) redeploy(ctx context.Context, l *Lease, app store.App, chang
 // release. version 0 means the newest release before the active one that
 // went live.
 func (rl *Releases) Rollback(ctx context.Context, appName string, version int, out io.Writer) (store.Release, error) {
+	// A rollout in progress holds the release lock until it ends: abort it
+	// (traffic back on stable) rather than wait for its steps.
+	if _, err := rl.AbortRollout(ctx, appName, "a rollback"); err == nil {
+		step(out, "Aborted the rollout in progress; all traffic is back on the stable release")
+	}
 	app, l, err := rl.lockApp(ctx, appName, true, out)
 	if err != nil {
 		return store.Release{}, err

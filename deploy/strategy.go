@@ -24,10 +24,12 @@ type Strategy interface {
 	Rollout(ctx context.Context, ro *Rollout) error
 }
 
-// strategyFor picks how app ships its releases, by its strategy setting.
+// strategyFor picks how app ships its releases, by its strategy setting
+// (StrategyOf).
 func strategyFor(app store.App) Strategy {
-	s := StrategyOf(app)
-	switch s.Name {
+	switch s := StrategyOf(app); s.Name {
+	case store.StrategyCanary:
+		return canary{s}
 	case store.StrategyRolling:
 		return rolling{batch: s.Batch}
 	case store.StrategyInPlace:
@@ -61,6 +63,7 @@ type Rollout struct {
 	locks *appLocks
 	load  *appLoads
 	tm    *timings
+	live  *liveRollouts
 }
 
 // newRollout describes the rollout of rel for app.
@@ -68,7 +71,7 @@ func (rl *Releases) newRollout(app store.App, rel store.Release, tm *timings, ou
 	ro := &Rollout{
 		App: app, To: rel, Replicas: awakeReplicas(app), Out: out,
 		Serving: rl.routed.get(app.Name),
-		rs:      rl.replicaSet, locks: &rl.locks, load: rl.load, tm: tm,
+		rs:      rl.replicaSet, locks: &rl.locks, load: rl.load, tm: tm, live: &rl.live,
 	}
 	if app.Active != 0 {
 		from, err := rl.store.GetRelease(app.Name, app.Active)
