@@ -28,9 +28,13 @@ type logLine struct {
 	Time    time.Time `json:"time"`
 	Text    string    `json:"text"`
 	Replica string    `json:"replica,omitempty"`
+	Source  string    `json:"source,omitempty"` // "router" for request lines
 }
 
 func (l logLine) format() string {
+	if l.Source == "router" {
+		return "router | " + l.Text
+	}
 	if l.Replica != "" {
 		return l.Replica + " | " + l.Text
 	}
@@ -38,7 +42,7 @@ func (l logLine) format() string {
 }
 
 // followLogs streams name's output until Ctrl-C, reconnecting as needed.
-func followLogs(e *env, c *client, name string, tail int) error {
+func followLogs(e *env, c *client, name, source string, tail int) error {
 	since := time.Time{}
 	began := time.Now()
 	terminal := isTerminal(e.stdout)
@@ -46,6 +50,9 @@ func followLogs(e *env, c *client, name string, tail int) error {
 	wait := followRetryMin
 	for {
 		q := url.Values{"follow": {"1"}, "format": {"json"}, "tail": {strconv.Itoa(tail)}}
+		if source != "" {
+			q.Set("source", source)
+		}
 		switch {
 		case !since.IsZero():
 			q.Set("since", since.Format(time.RFC3339Nano))

@@ -30,12 +30,14 @@ type switcher struct {
 func (s *switcher) defaultHost(app string) string { return app + "." + s.domain }
 
 // route is app's route as its record says, without backends: its default
-// host and custom domains, and its HSTS setting.
+// host and custom domains, its HSTS setting and whether its requests are
+// logged.
 func (s *switcher) route(app string) router.Route {
-	rt := router.Route{App: app, Hosts: []string{s.defaultHost(app)}}
+	rt := router.Route{App: app, Hosts: []string{s.defaultHost(app)}, LogRequests: true}
 	if a, err := s.store.GetApp(app); err == nil {
 		rt.Hosts = append(rt.Hosts, a.Domains...)
 		rt.HSTSMaxAge = a.HSTSMaxAge
+		rt.LogRequests = !a.RouterLogsOff
 	}
 	return rt
 }

@@ -80,6 +80,9 @@ type App struct {
 	// Strategy is how the app's next releases go live; the zero value
 	// (and every record written before it existed) is blue-green.
 	Strategy Strategy `json:"strategy,omitzero"`
+	// RouterLogsOff stops the router's request lines in the app's logs
+	// (on by default: `plat logs:router NAME off`).
+	RouterLogsOff bool `json:"router_logs_off,omitempty"`
 }
 
 // StrategyName names a release strategy.
