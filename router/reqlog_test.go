@@ -97,7 +97,6 @@ func TestRequestLogNeverBlocks(t *testing.T) {
 	}
 }
 
-
 func TestFormatHelpers(t *testing.T) {
 	for _, tt := range []struct {
 		n    uint64
