@@ -23,8 +23,6 @@ import (
 const (
 	// defaultMetricsSince is the window GET .../metrics answers without ?since.
 	defaultMetricsSince = time.Hour
-	// envMetricsInterval overrides the sampler's one-minute interval (tests).
-	envMetricsInterval = "PLAT_METRICS_INTERVAL"
 )
 
 // appMetrics is the answer of GET /api/apps/{app}/metrics.
@@ -154,15 +152,6 @@ func replicaLabel(dep *deploy.Deployer, app, addr string) string {
 		}
 	}
 	return ""
-}
-
-// metricsInterval is the sampler's interval: envMetricsInterval if set
-// (tests), else the default minute.
-func metricsInterval() time.Duration {
-	if d, err := time.ParseDuration(envOr(envMetricsInterval, "")); err == nil && d > 0 {
-		return d
-	}
-	return metrics.DefaultInterval
 }
 
 // checkMetricsAddr accepts only a loopback address: /metrics is served

@@ -55,6 +55,10 @@ type series struct {
 	prev    router.ReleaseStats // cumulative counters at the last sample
 	live    bool                // the source had it at the last sample
 	buckets []bucket            // oldest first
+	// final is the last reading Keep took, for a release that may leave
+	// the route before the next sample (its counters end with it).
+	final    router.ReleaseStats
+	hasFinal bool
 }
 
 // bucket is the traffic of one interval.
@@ -127,8 +131,17 @@ func (s *Sampler) Sample(now time.Time) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, sr := range s.series {
+	read := map[key]bool{}
+	for _, r := range readings {
+		read[r.k] = true
+	}
+	for k, sr := range s.series {
 		sr.live = false
+		if sr.hasFinal && !read[k] {
+			// It left the route since the last sample: its last reading.
+			readings = append(readings, reading{k, sr.final})
+		}
+		sr.hasFinal = false
 	}
 	for _, r := range readings {
 		sr := s.series[r.k]
@@ -138,7 +151,7 @@ func (s *Sampler) Sample(now time.Time) {
 		}
 		b := diff(r.st, sr.prev, now)
 		sr.buckets = append(sr.buckets, b)
-		sr.prev, sr.live = r.st, true
+		sr.prev, sr.live = r.st, read[r.k]
 	}
 	cutoff := now.Add(-s.opts.Retention)
 	for k, sr := range s.series {
@@ -157,6 +170,32 @@ func (s *Sampler) Sample(now time.Time) {
 		}
 	}
 	s.last = now
+}
+
+// Keep reads the counters of app's releases now: call it before a route
+// change that may drop a release (whose counters end then), so the
+// release's traffic since the last sample still counts.
+func (s *Sampler) Keep(app string) {
+	type reading struct {
+		k  key
+		st router.ReleaseStats
+	}
+	var readings []reading
+	for _, rel := range s.src.Releases(app) {
+		if st, ok := s.src.ReleaseStats(app, rel); ok {
+			readings = append(readings, reading{key{app, rel}, st})
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range readings {
+		sr := s.series[r.k]
+		if sr == nil {
+			sr = &series{live: true}
+			s.series[r.k] = sr
+		}
+		sr.final, sr.hasFinal = r.st, true
+	}
 }
 
 // diff returns the bucket of the traffic between prev and cur (cumulative
@@ -303,6 +342,11 @@ func (s *Sampler) Query(app string, since, step time.Duration, now time.Time) (o
 			}
 		}
 		partial := -1
+		if sr := s.series[k]; sr != nil && sr.hasFinal {
+			if _, ok := live[k]; !ok {
+				live[k] = sr.final // gone since the last sample: its last reading
+			}
+		}
 		if st, ok := live[k]; ok && now.After(s.last) {
 			buckets = append(buckets, diff(st, prev, now))
 			partial = len(buckets) - 1

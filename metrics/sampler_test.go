@@ -280,3 +280,54 @@ func TestCompareReleases(t *testing.T) {
 		}
 	}
 }
+
+// A release that leaves the route between two samples keeps its traffic
+// when Keep read it before the switch.
+func TestSamplerKeepsLeavingRelease(t *testing.T) {
+	f := newFake()
+	f.route("app", "v1")
+	s := New(f, Options{})
+	t0 := time.Now()
+	s.last = t0
+	f.serve("app", "v1", 4, 200, time.Millisecond)
+	s.Sample(t0.Add(time.Minute))
+	f.serve("app", "v1", 6, 200, time.Millisecond)
+	s.Keep("app")
+	f.route("app", "v2") // v1's counters end
+	f.serve("app", "v2", 2, 200, time.Millisecond)
+
+	totals := func(now time.Time) map[string]uint64 {
+		out, _ := s.Query("app", time.Hour, time.Minute, now)
+		m := map[string]uint64{}
+		for _, sr := range out {
+			m[sr.Release] = sr.Totals.Requests
+		}
+		return m
+	}
+	want := map[string]uint64{"": 12, "v1": 10, "v2": 2}
+	if got := totals(t0.Add(90 * time.Second)); !equalCounts(got, want) {
+		t.Fatalf("before the sample (live): %v, want %v", got, want)
+	}
+	s.Sample(t0.Add(2 * time.Minute))
+	if got := totals(t0.Add(2 * time.Minute)); !equalCounts(got, want) {
+		t.Fatalf("after the sample: %v, want %v", got, want)
+	}
+	f.serve("app", "v2", 1, 200, time.Millisecond)
+	s.Sample(t0.Add(3 * time.Minute))
+	want = map[string]uint64{"": 13, "v1": 10, "v2": 3}
+	if got := totals(t0.Add(3 * time.Minute)); !equalCounts(got, want) {
+		t.Fatalf("a minute later: %v, want %v", got, want)
+	}
+}
+
+func equalCounts(a, b map[string]uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
