@@ -292,13 +292,24 @@ func (h *Hub) AddRouterLine(app string, t time.Time, text string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	kept := append(h.routerLines[app], l)
-	if n := len(kept); n > DefaultRouterBacklog {
-		kept = slices.Delete(kept, 0, n-DefaultRouterBacklog)
+	// Trimmed in batches, not per line: a busy app's lines cost O(1) each.
+	if n := len(kept); n >= 2*DefaultRouterBacklog {
+		kept = append(make([]Line, 0, 2*DefaultRouterBacklog), kept[n-DefaultRouterBacklog:]...)
 	}
 	h.routerLines[app] = kept
 	if f := h.feeds[app]; f != nil && f.loaded {
 		h.add(f, l)
 	}
+}
+
+// keptRouterLines returns app's last DefaultRouterBacklog router lines;
+// the caller holds h.mu.
+func (h *Hub) keptRouterLines(app string) []Line {
+	kept := h.routerLines[app]
+	if n := len(kept); n > DefaultRouterBacklog {
+		kept = kept[n-DefaultRouterBacklog:]
+	}
+	return kept
 }
 
 // Forget drops the router lines kept for app (it was destroyed).
@@ -565,7 +576,7 @@ func (h *Hub) loadBacklog(ctx context.Context, f *feed, cs []Container) []*follo
 		followers = append(followers, fl)
 	}
 	h.mu.Lock()
-	lines = append(lines, h.routerLines[f.app]...)
+	lines = append(lines, h.keptRouterLines(f.app)...)
 	slices.SortStableFunc(lines, func(a, b Line) int { return a.Time.Compare(b.Time) })
 	if n := len(lines); n > h.opts.Backlog {
 		lines = lines[n-h.opts.Backlog:]
