@@ -130,16 +130,35 @@ func (s *server) setRouterLogs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, routerLogsInfo{App: app.Name, Enabled: !off})
 }
 
+// requestLogBatch bounds how many request records the log loop hands to
+// the hub under one lock.
+const requestLogBatch = 256
+
 // runRequestLog turns the router's request records into router lines of
-// the apps' log feeds until ctx ends.
+// the apps' log feeds until ctx ends, a batch at a time.
 func runRequestLog(ctx context.Context, rt *router.Router, dep *deploy.Deployer, hub *logs.Hub) {
 	ch := rt.RequestLog()
+	batch := make([]logs.RouterLine, 0, requestLogBatch)
+	add := func(rec router.RequestRecord) {
+		batch = append(batch, logs.RouterLine{App: rec.App, Time: rec.Time, Text: rec.Format(replicaLabel(dep, rec.App, rec.Backend))})
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case rec := <-ch:
-			hub.AddRouterLine(rec.App, rec.Time, rec.Format(replicaLabel(dep, rec.App, rec.Backend)))
+			add(rec)
+		more:
+			for len(batch) < requestLogBatch {
+				select {
+				case rec := <-ch:
+					add(rec)
+				default:
+					break more
+				}
+			}
+			hub.AddRouterLines(batch)
+			batch = batch[:0]
 		}
 	}
 }

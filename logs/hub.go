@@ -284,21 +284,35 @@ func (h *Hub) Switch(app string, containers []Container) {
 	}
 }
 
+// RouterLine is one of the router's request lines for an app.
+type RouterLine struct {
+	App  string
+	Time time.Time
+	Text string
+}
+
 // AddRouterLine adds one of the router's request lines to app's feed: its
 // viewers see it at once, and the hub keeps the app's last
 // DefaultRouterBacklog router lines for later viewers.
 func (h *Hub) AddRouterLine(app string, t time.Time, text string) {
-	l := Line{Time: t, Text: text, Source: SourceRouter}
+	h.AddRouterLines([]RouterLine{{App: app, Time: t, Text: text}})
+}
+
+// AddRouterLines is AddRouterLine for a batch, under one lock.
+func (h *Hub) AddRouterLines(lines []RouterLine) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	kept := append(h.routerLines[app], l)
-	// Trimmed in batches, not per line: a busy app's lines cost O(1) each.
-	if n := len(kept); n >= 2*DefaultRouterBacklog {
-		kept = append(make([]Line, 0, 2*DefaultRouterBacklog), kept[n-DefaultRouterBacklog:]...)
-	}
-	h.routerLines[app] = kept
-	if f := h.feeds[app]; f != nil && f.loaded {
-		h.add(f, l)
+	for _, rl := range lines {
+		l := Line{Time: rl.Time, Text: rl.Text, Source: SourceRouter}
+		kept := append(h.routerLines[rl.App], l)
+		// Trimmed in batches, not per line: a busy app's lines cost O(1) each.
+		if n := len(kept); n >= 2*DefaultRouterBacklog {
+			kept = append(make([]Line, 0, 2*DefaultRouterBacklog), kept[n-DefaultRouterBacklog:]...)
+		}
+		h.routerLines[rl.App] = kept
+		if f := h.feeds[rl.App]; f != nil && f.loaded {
+			h.add(f, l)
+		}
 	}
 }
 

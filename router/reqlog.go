@@ -23,7 +23,9 @@ type RequestRecord struct {
 	Status   int    // 0: the client went away before a response
 	Duration time.Duration
 	Bytes    uint64 // response body bytes sent
-	Client   string // the client's IP address
+	// Client is the client's address as the connection has it
+	// ("ip:port"); Format shows the IP.
+	Client string
 }
 
 // RequestLog returns the channel on which the router hands over a record
@@ -43,14 +45,10 @@ func (r *Router) RequestLogDropped() uint64 { return r.reqLogDropped.Load() }
 // logRequest hands rec over to RequestLog without blocking.
 func (r *Router) logRequest(rec *recorder, took time.Duration) {
 	req := rec.req
-	client := req.RemoteAddr
-	if host, _, err := net.SplitHostPort(client); err == nil {
-		client = host
-	}
 	rr := RequestRecord{
 		Time: rec.start.Add(took), App: rec.g.app, Release: rec.g.release, Backend: rec.backend,
 		Method: req.Method, Path: req.URL.Path, Status: rec.status, Duration: took,
-		Bytes: rec.bytes, Client: client,
+		Bytes: rec.bytes, Client: req.RemoteAddr,
 	}
 	select {
 	case r.reqLog <- rr:
@@ -83,7 +81,11 @@ func (rr RequestRecord) Format(replica string) string {
 	b.WriteByte(' ')
 	b.WriteString(FormatBytes(rr.Bytes))
 	b.WriteString(" client=")
-	b.WriteString(orDash(rr.Client))
+	client := rr.Client
+	if host, _, err := net.SplitHostPort(client); err == nil {
+		client = host
+	}
+	b.WriteString(orDash(client))
 	b.WriteString(" release=")
 	b.WriteString(orDash(rr.Release))
 	b.WriteString(" replica=")
@@ -154,5 +156,6 @@ func FormatBytes(n uint64) string {
 		div *= unit
 		exp++
 	}
-	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + string("KMGT"[exp]) + "B"
+	tenths := (n*10 + div/2) / div // rounded to one decimal
+	return strconv.FormatUint(tenths/10, 10) + "." + strconv.FormatUint(tenths%10, 10) + string("KMGT"[exp]) + "B"
 }

@@ -83,8 +83,18 @@ func benchRequestLog(b *testing.B, loopback, on bool) {
 				select {
 				case <-done:
 					return
-				case rec := <-ch:
-					hub.AddRouterLine(rec.App, rec.Time, rec.Format("web.1"))
+				case rec := <-ch: // batched as the daemon does (daemon.runRequestLog)
+					batch := []logs.RouterLine{{App: rec.App, Time: rec.Time, Text: rec.Format("web.1")}}
+				more:
+					for len(batch) < 256 {
+						select {
+						case rec := <-ch:
+							batch = append(batch, logs.RouterLine{App: rec.App, Time: rec.Time, Text: rec.Format("web.1")})
+						default:
+							break more
+						}
+					}
+					hub.AddRouterLines(batch)
 				}
 			}
 		}()
