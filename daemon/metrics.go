@@ -130,37 +130,46 @@ func (s *server) setRouterLogs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, routerLogsInfo{App: app.Name, Enabled: !off})
 }
 
-// requestLogBatch bounds how many request records the log loop hands to
-// the hub under one lock.
-const requestLogBatch = 256
+// requestLogFlush is how often the log loop collects the router's request
+// records. Polling, not a receive per record: a goroutine wake-up per
+// request would cost the router more than the line itself. The router's
+// buffer (router.DefaultRequestLogBuffer) holds what comes in meanwhile.
+const requestLogFlush = 50 * time.Millisecond
 
 // runRequestLog turns the router's request records into router lines of
-// the apps' log feeds until ctx ends, a batch at a time.
+// the apps' log feeds until ctx ends, a batch every requestLogFlush.
 func runRequestLog(ctx context.Context, rt *router.Router, dep *deploy.Deployer, hub *logs.Hub) {
 	ch := rt.RequestLog()
-	batch := make([]logs.RouterLine, 0, requestLogBatch)
-	add := func(rec router.RequestRecord) {
-		batch = append(batch, logs.RouterLine{App: rec.App, Time: rec.Time, Text: rec.Format(replicaLabel(dep, rec.App, rec.Backend))})
-	}
+	t := time.NewTicker(requestLogFlush)
+	defer t.Stop()
+	var batch []logs.RouterLine
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case rec := <-ch:
-			add(rec)
-		more:
-			for len(batch) < requestLogBatch {
-				select {
-				case rec := <-ch:
-					add(rec)
-				default:
-					break more
-				}
-			}
+		case <-t.C:
+		}
+		batch = drainRequestLog(ch, batch[:0], func(rec router.RequestRecord) string {
+			return replicaLabel(dep, rec.App, rec.Backend)
+		})
+		if len(batch) > 0 {
 			hub.AddRouterLines(batch)
-			batch = batch[:0]
 		}
 	}
+}
+
+// drainRequestLog appends a line for each record waiting on ch (at most
+// its capacity: new ones wait for the next round).
+func drainRequestLog(ch <-chan router.RequestRecord, batch []logs.RouterLine, replica func(router.RequestRecord) string) []logs.RouterLine {
+	for range cap(ch) {
+		select {
+		case rec := <-ch:
+			batch = append(batch, logs.RouterLine{App: rec.App, Time: rec.Time, Text: rec.Format(replica(rec))})
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // replicaLabel names the replica at addr ("" if it is no longer routed).

@@ -8,9 +8,10 @@ import (
 )
 
 // DefaultRequestLogBuffer is how many request records may wait for the
-// reader of RequestLog before the router drops new ones: a few seconds of
-// a busy app, so a slow log consumer never holds a request up.
-const DefaultRequestLogBuffer = 4096
+// reader of RequestLog before the router drops new ones, so a slow log
+// consumer never holds a request up. The daemon collects them every 50ms:
+// enough for 160 000 requests a second (~1.3 MB).
+const DefaultRequestLogBuffer = 8192
 
 // RequestRecord describes one proxied request, for an access log line.
 type RequestRecord struct {
