@@ -83,13 +83,14 @@ func benchRequestLog(b *testing.B, loopback, on bool) {
 		go func() { // as the daemon does (daemon.runRequestLog): a batch every 50ms
 			t := time.NewTicker(50 * time.Millisecond)
 			defer t.Stop()
+			var batch []logs.RouterLine
 			for {
 				select {
 				case <-done:
 					return
 				case <-t.C:
 				}
-				var batch []logs.RouterLine
+				batch = batch[:0]
 			more:
 				for range cap(ch) {
 					select {
