@@ -3,7 +3,6 @@ package router
 import (
 	"net"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -66,35 +65,37 @@ func (r *Router) logRequest(rec *recorder, took time.Duration) {
 // replica is the label of the backend's replica ("" → its address). A
 // request whose client left before any response shows status 499.
 func (rr RequestRecord) Format(replica string) string {
-	var b strings.Builder
-	b.Grow(96 + len(rr.Path))
-	b.WriteString(rr.Method)
-	b.WriteByte(' ')
-	b.WriteString(quotePath(rr.Path))
-	b.WriteByte(' ')
+	return string(rr.AppendFormat(make([]byte, 0, 96+len(rr.Path)), replica))
+}
+
+// AppendFormat appends the line Format returns to b.
+func (rr RequestRecord) AppendFormat(b []byte, replica string) []byte {
+	b = append(b, rr.Method...)
+	b = append(b, ' ')
+	b = appendPath(b, rr.Path)
+	b = append(b, ' ')
 	status := rr.Status
 	if status == 0 {
 		status = StatusClientClosedRequest
 	}
-	b.WriteString(strconv.Itoa(status))
-	b.WriteByte(' ')
-	b.WriteString(FormatDuration(rr.Duration))
-	b.WriteByte(' ')
-	b.WriteString(FormatBytes(rr.Bytes))
-	b.WriteString(" client=")
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	b = appendDuration(b, rr.Duration)
+	b = append(b, ' ')
+	b = appendBytes(b, rr.Bytes)
+	b = append(b, " client="...)
 	client := rr.Client
 	if host, _, err := net.SplitHostPort(client); err == nil {
 		client = host
 	}
-	b.WriteString(orDash(client))
-	b.WriteString(" release=")
-	b.WriteString(orDash(rr.Release))
-	b.WriteString(" replica=")
+	b = append(b, orDash(client)...)
+	b = append(b, " release="...)
+	b = append(b, orDash(rr.Release)...)
+	b = append(b, " replica="...)
 	if replica == "" {
 		replica = rr.Backend
 	}
-	b.WriteString(orDash(replica))
-	return b.String()
+	return append(b, orDash(replica)...)
 }
 
 func orDash(s string) string {
@@ -104,53 +105,45 @@ func orDash(s string) string {
 	return s
 }
 
-// quotePath keeps a log line one line with space-separated fields: control
-// characters, spaces and non-ASCII bytes of the path are percent-encoded.
-func quotePath(p string) string {
+// appendPath appends p, keeping a log line one line with space-separated
+// fields: control characters, spaces and non-ASCII bytes are
+// percent-encoded.
+func appendPath(b []byte, p string) []byte {
 	if p == "" {
-		return "/"
-	}
-	clean := true
-	for i := 0; i < len(p); i++ {
-		if c := p[i]; c <= ' ' || c >= 0x7f {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return p
+		return append(b, '/')
 	}
 	const hex = "0123456789ABCDEF"
-	var b strings.Builder
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if c <= ' ' || c >= 0x7f {
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&0xf])
+			b = append(b, '%', hex[c>>4], hex[c&0xf])
 			continue
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	return b.String()
+	return b
 }
 
 // FormatDuration renders a request's duration the way the router's log
 // lines do: whole milliseconds from 1ms on ("12ms", "1503ms"), else
 // microseconds ("850µs").
-func FormatDuration(d time.Duration) string {
+func FormatDuration(d time.Duration) string { return string(appendDuration(nil, d)) }
+
+func appendDuration(b []byte, d time.Duration) []byte {
 	if d >= time.Millisecond {
-		return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
+		return append(strconv.AppendInt(b, int64(d/time.Millisecond), 10), "ms"...)
 	}
-	return strconv.FormatInt(int64(d/time.Microsecond), 10) + "µs"
+	return append(strconv.AppendInt(b, int64(d/time.Microsecond), 10), "µs"...)
 }
 
 // FormatBytes renders a byte count with one decimal in KB/MB/GB (1000
 // based, like Heroku's): "512B", "1.2KB", "3.4MB".
-func FormatBytes(n uint64) string {
+func FormatBytes(n uint64) string { return string(appendBytes(nil, n)) }
+
+func appendBytes(b []byte, n uint64) []byte {
 	const unit = 1000
 	if n < unit {
-		return strconv.FormatUint(n, 10) + "B"
+		return append(strconv.AppendUint(b, n, 10), 'B')
 	}
 	div, exp := uint64(unit), 0
 	for m := n / unit; m >= unit && exp < 3; m /= unit {
@@ -158,5 +151,7 @@ func FormatBytes(n uint64) string {
 		exp++
 	}
 	tenths := (n*10 + div/2) / div // rounded to one decimal
-	return strconv.FormatUint(tenths/10, 10) + "." + strconv.FormatUint(tenths%10, 10) + string("KMGT"[exp]) + "B"
+	b = strconv.AppendUint(b, tenths/10, 10)
+	b = append(b, '.', byte('0'+tenths%10), "KMGT"[exp], 'B')
+	return b
 }
