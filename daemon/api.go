@@ -259,6 +259,7 @@ func (s *server) destroyApp(w http.ResponseWriter, r *http.Request) {
 	if err := s.repos.remove(app.Name); err != nil {
 		s.log.Warn("remove repository", "app", app.Name, "err", err)
 	}
+	s.forgetTraffic(app.Name)
 	s.log.Info("app destroyed", "app", app.Name)
 	writeJSON(w, http.StatusOK, map[string]string{"destroyed": app.Name})
 }

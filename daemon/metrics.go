@@ -101,6 +101,13 @@ func (s *server) appMetrics(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// forgetTraffic drops a destroyed app's router lines and traffic history:
+// an app created later under the same name starts without them.
+func (s *server) forgetTraffic(app string) {
+	s.logHub.Forget(app)
+	s.sampler.Forget(app)
+}
+
 // setRouterLogs turns an app's router request lines on or off.
 func (s *server) setRouterLogs(w http.ResponseWriter, r *http.Request) {
 	app, ok := s.app(w, r)

@@ -198,6 +198,17 @@ func (s *Sampler) Keep(app string) {
 	}
 }
 
+// Forget drops app's history (it was destroyed).
+func (s *Sampler) Forget(app string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.series {
+		if k.app == app {
+			delete(s.series, k)
+		}
+	}
+}
+
 // diff returns the bucket of the traffic between prev and cur (cumulative
 // counters of one series). Counters that went back (the source started
 // over: the app was removed and routed again) count from zero.

@@ -211,6 +211,14 @@ func TestSamplerPartialBucket(t *testing.T) {
 	if _, ok := s.Query("nope", time.Hour, time.Minute, t0); ok {
 		t.Fatal("an unknown app has metrics")
 	}
+	// Destroyed: the router no longer has it and Forget drops its history.
+	f.mu.Lock()
+	delete(f.app, "app")
+	f.mu.Unlock()
+	s.Forget("app")
+	if out, ok := s.Query("app", time.Hour, time.Minute, t0.Add(80*time.Second)); ok {
+		t.Fatalf("a forgotten app has metrics: %+v", out)
+	}
 }
 
 // Buckets older than the retention go, and so do series of releases that
