@@ -383,7 +383,8 @@ func (d *daemon) listen() error {
 		if _, err := d.listenOn(roleMetrics, "tcp", cfg.MetricsAddr, "metrics address"); err != nil {
 			return err
 		}
-		d.servers = append(d.servers, newServer(metricsOnly(srv.prom)))
+		// Gated like the API: a scrape reads the store (the releases).
+		d.servers = append(d.servers, newServer(d.gate.wrap(metricsOnly(srv.prom))))
 	}
 	// Opened last: serve pairs d.servers with the first listeners.
 	if cfg.SSHAddr != "" {
