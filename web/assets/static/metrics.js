@@ -20,30 +20,53 @@
     return e;
   }
 
-  // chart draws values (one per minute) as bars or a line, scaled to max.
+  // slots is the hour as 60 one-minute slots, the current minute last;
+  // chart draws one value per slot (null: no data) as bars or a line.
+  const slots = 60;
   function chart(title, values, fmt, kind, color) {
-    const max = Math.max(...values, 0);
-    const n = Math.max(values.length, 1);
-    const x = (i) => (i + 0.5) * (W / n);
+    const present = values.filter((v) => v !== null);
+    const max = Math.max(...present, 0);
+    const x = (i) => (i + 0.5) * (W / slots);
     const y = (v) => H - 2 - (max > 0 ? (v / max) * (H - 6) : 0);
-    const svg = node("svg:svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", height: H, role: "img",
-      "aria-label": `${title}: last ${fmt(values[values.length - 1] || 0)}, max ${fmt(max)}`, class: "traffic-chart" });
+    const svg = node("svg:svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", height: H, role: "img", preserveAspectRatio: "none",
+      "aria-label": `${title}: last ${fmt(present[present.length - 1] || 0)}, max ${fmt(max)}`, class: "traffic-chart" });
     svg.append(node("svg:line", { x1: 0, y1: H - 1, x2: W, y2: H - 1, stroke: "currentColor", "stroke-opacity": "0.25" }));
-    if (kind === "bars") {
-      const bw = Math.max(W / n - 1, 1);
-      values.forEach((v, i) => {
+    const bw = W / slots - 1;
+    let run = [];
+    const flush = () => {
+      if (run.length > 1) svg.append(node("svg:polyline", { points: run.join(" "), fill: "none", stroke: color, "stroke-width": "1.5" }));
+      run = [];
+    };
+    values.forEach((v, i) => {
+      if (v === null) { flush(); return; }
+      if (kind === "bars") {
         const r = node("svg:rect", { x: (x(i) - bw / 2).toFixed(1), y: y(v).toFixed(1), width: bw.toFixed(1),
           height: (H - 2 - y(v)).toFixed(1), fill: color });
         r.append(node("svg:title", {}, fmt(v)));
         svg.append(r);
-      });
-    } else if (values.length > 0) {
-      const pts = values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
-      svg.append(node("svg:polyline", { points: pts, fill: "none", stroke: color, "stroke-width": "1.5" }));
-    }
-    const last = values.length ? values[values.length - 1] : 0;
+        return;
+      }
+      run.push(`${x(i).toFixed(1)},${y(v).toFixed(1)}`);
+      const dot = node("svg:circle", { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: "1.8", fill: color });
+      dot.append(node("svg:title", {}, fmt(v)));
+      svg.append(dot);
+    });
+    flush();
+    const last = present.length ? present[present.length - 1] : 0;
     return node("figure", { class: "traffic-fig" },
       node("figcaption", {}, `${title} `, node("strong", {}, fmt(last)), node("span", { class: "muted" }, ` · max ${fmt(max)}`)), svg);
+  }
+
+  // bySlot places each point's value in its minute of the last hour.
+  function bySlot(data, value) {
+    const out = new Array(slots).fill(null);
+    const now = Date.parse(data.now);
+    for (const p of data.points || []) {
+      const ago = Math.floor((now - Date.parse(p.time)) / 60000);
+      const i = slots - 1 - Math.min(Math.max(ago, 0), slots - 1);
+      out[i] = value(p);
+    }
+    return out;
   }
 
   const int = (v) => String(Math.round(v));
@@ -51,16 +74,15 @@
   const msf = (v) => (v < 10 ? `${v.toFixed(1)}ms` : `${Math.round(v)}ms`);
 
   function render(data) {
-    const pts = data.points || [];
     const t = data.totals || {};
     box.replaceChildren(
       node("h2", {}, "Traffic ", node("span", { class: "muted" }, "last hour, per minute")),
       node("p", { class: "muted", id: "traffic-totals" },
         `${t.requests || 0} requests · ${t.status_5xx || 0} 5xx · p50 ${msf(t.p50_ms || 0)} · p95 ${msf(t.p95_ms || 0)} · p99 ${msf(t.p99_ms || 0)}`),
       node("div", { class: "traffic-charts" },
-        chart("Requests/min", pts.map((p) => p.requests), int, "bars", "#4f7cff"),
-        chart("5xx", pts.map((p) => (p.requests ? (100 * p.status_5xx) / p.requests : 0)), pct, "line", "#e5484d"),
-        chart("p99", pts.map((p) => p.p99_ms), msf, "line", "#f5a524")));
+        chart("Requests/min", bySlot(data, (p) => p.requests), int, "bars", "#4f7cff"),
+        chart("5xx", bySlot(data, (p) => (p.requests ? (100 * p.status_5xx) / p.requests : null)), pct, "line", "#e5484d"),
+        chart("p99", bySlot(data, (p) => (p.requests ? p.p99_ms : null)), msf, "line", "#f5a524")));
     box.hidden = false;
   }
 
