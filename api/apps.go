@@ -162,4 +162,5 @@ type LogLine struct {
 	Time    time.Time `json:"time"`
 	Text    string    `json:"text"`
 	Replica string    `json:"replica,omitempty"`
+	Source  string    `json:"source,omitempty"` // "router" for the router's request lines
 }

@@ -608,6 +608,7 @@ func cmdLogs(e *env, args []string) error {
 	fs := e.flags()
 	follow := fs.Bool("f", false, "keep following the output until Ctrl-C")
 	n := fs.Int("n", 100, "number of recent lines to show first")
+	source := fs.String("source", "", "only the app's output (app) or the router's request lines (router)")
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -615,15 +616,21 @@ func cmdLogs(e *env, args []string) error {
 	if *n < 0 {
 		return usagef("-n must be 0 or more")
 	}
+	if *source != "" && *source != "app" && *source != "router" {
+		return usagef("--source %q: say app (the app's output) or router (its request lines)", *source)
+	}
 	name := pos[0]
 	c, err := e.client()
 	if err != nil {
 		return err
 	}
 	if *follow {
-		return followLogs(e, c, name, *n)
+		return followLogs(e, c, name, *source, *n)
 	}
 	q := url.Values{"tail": {strconv.Itoa(*n)}}
+	if *source != "" {
+		q.Set("source", *source)
+	}
 	resp, err := c.do(e.ctx, true, http.MethodGet, appPath(name, "logs")+"?"+q.Encode(), nil)
 	if errors.Is(err, errInterrupted) {
 		return nil

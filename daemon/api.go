@@ -20,6 +20,7 @@ import (
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/internal/authlimit"
 	"github.com/plat-paas/plat/logs"
+	"github.com/plat-paas/plat/metrics"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
 	"github.com/plat-paas/plat/web"
@@ -49,6 +50,8 @@ type server struct {
 	tokens        *tokenManager
 	limiter       *authlimit.Limiter // failed authentication per client address
 	sshInfo       sshInfo            // GET /api/ssh
+	sampler       *metrics.Sampler   // GET /api/apps/{app}/metrics
+	prom          http.Handler       // GET /metrics (with a token)
 	upgradeState                     // pushes in flight, the hand-over (upgrade.go)
 
 	// publicURLGiven: --public-url was set, so printed URLs use it as is.
@@ -101,11 +104,13 @@ func (s *server) apiHandler() http.Handler {
 	s.strategyRoutes(mux)
 	s.rolloutRoutes(mux)
 	s.doraRoutes(mux)
+	s.metricsRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()
 	api := s.authenticate(mux)
 	root.Handle("/api/", api)
 	root.Handle("/git/", api)
+	root.Handle("GET /metrics", s.authenticate(s.prom))
 	s.cliRoutes(root)                 // the CLI downloads need no token
 	root.Handle("/", s.web.Handler()) // the dashboard checks its own sessions
 	return root
@@ -224,6 +229,7 @@ func (s *server) destroyApp(w http.ResponseWriter, r *http.Request) {
 	if err := s.repos.remove(app.Name); err != nil {
 		s.log.Warn("remove repository", "app", app.Name, "err", err)
 	}
+	s.forgetTraffic(app.Name)
 	s.log.Info("app destroyed", "app", app.Name)
 	writeJSON(w, http.StatusOK, api.Destroyed{Destroyed: app.Name})
 }
@@ -510,6 +516,11 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	source := r.URL.Query().Get("source")
+	if source != "" && source != logs.SourceApp && source != logs.SourceRouter {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("source %q: give app (the app's output) or router (its request lines)", source))
+		return
+	}
 	asJSON := r.URL.Query().Get("format") == "json"
 	if asJSON {
 		w.Header().Set("Content-Type", "application/x-ndjson")
@@ -522,7 +533,7 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(fw)
 	// Lines say which replica printed them when the app can run several.
 	multi := deploy.EffectiveScale(app.Scale).Max > 1 || len(s.deployer.Replicas(app.Name)) > 1
-	err := s.logHub.Stream(r.Context(), app.Name, since, tail, follow, func(l logs.Line) error {
+	err := s.logHub.StreamSource(r.Context(), app.Name, source, since, tail, follow, func(l logs.Line) error {
 		if asJSON {
 			if !multi {
 				l.Replica = ""

@@ -28,6 +28,7 @@ import (
 	"github.com/plat-paas/plat/internal/authlimit"
 	"github.com/plat-paas/plat/internal/httpx"
 	"github.com/plat-paas/plat/logs"
+	"github.com/plat-paas/plat/metrics"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
 	"github.com/plat-paas/plat/web"
@@ -96,6 +97,9 @@ type Config struct {
 	// OrchestratorSwarm; Registry is where swarm mode pushes app images.
 	Orchestrator string
 	Registry     string
+	// MetricsAddr, if set, is a loopback address serving /metrics without
+	// a token (the API serves it with one).
+	MetricsAddr string
 }
 
 func (c Config) maxPushBytes() int64 {
@@ -157,6 +161,7 @@ func Main(args []string) int {
 	fs.IntVar(&cfg.Deploy.Retain, "retain", deploy.DefaultRetain, "releases per app whose images are kept for rollback")
 	fs.DurationVar(&cfg.Deploy.DrainTimeout, "drain-timeout", deploy.DefaultDrainTimeout, "how long a deploy waits for the old version's in-flight requests")
 	fs.IntVar(&cfg.Deploy.Port, "app-port", deploy.DefaultPort, "port apps listen on inside their container ($PORT)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", `loopback address (e.g. 127.0.0.1:9100) serving /metrics without a token; "" (default): /metrics only on the API, with a token`)
 	fs.DurationVar(&cfg.WakeTimeout, "wake-timeout", router.DefaultWakeTimeout, "how long a request to a sleeping app waits for it to wake before a 504")
 	cfg.MaxPushBytes, cfg.MaxSourceBytes = DefaultMaxPushBytes, DefaultMaxSourceBytes
 	fs.Var(byteSize{&cfg.MaxPushBytes}, "max-push-size", "largest push body (the pack git sends) accepted, e.g. 1GiB or 200MiB")
@@ -179,6 +184,12 @@ func Main(args []string) int {
 	fs.Var(cfg.Deploy.BaseImages, "base-image", baseImageUsage())
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if cfg.MetricsAddr != "" {
+		if err := checkMetricsAddr(cfg.MetricsAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "plat daemon:", err)
+			return 2
+		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if spec := os.Getenv(envWorker); spec != "" {
@@ -219,6 +230,7 @@ type daemon struct {
 	dep   *deploy.Deployer
 	hub   *logs.Hub
 	tls   *router.TLS
+	smp   *metrics.Sampler
 
 	srv       *server
 	ssh       *sshServer // nil when --ssh is ""
@@ -266,6 +278,8 @@ func newDaemon(ctx context.Context, cfg Config, log *slog.Logger, ws *workerSetu
 	d.hub = logs.NewHub(logSource{d.dep, d.eng}, logs.Options{Logger: log})
 	d.dep.OnSwitch(func(app string, reps []deploy.Replica) { d.hub.Switch(app, logContainers(reps)) })
 	d.rt.SetWaker(d.dep.Wake)
+	d.smp = metrics.New(d.rt, metrics.Options{})
+	d.sw.keep = d.smp.Keep
 	if err := d.dep.Reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("restore state: %w", err)
 	}
@@ -322,6 +336,8 @@ func (d *daemon) listen() error {
 		routerAddr: httpLn.Addr().String(),
 		switcher:   d.sw, localCA: localCA,
 		logHub:       d.hub,
+		sampler:      d.smp,
+		prom:         promHandler(d.rt, st),
 		upgradeState: upgradeState{supervised: d.ws != nil, started: time.Now()},
 		web: web.New(web.Options{
 			VerifyToken: tokens.verifyLogin,
@@ -370,6 +386,13 @@ func (d *daemon) listen() error {
 	d.servers = []*http.Server{newServer(api), newServer(routerHandler), local}
 	if httpsHandler != nil {
 		d.servers = append(d.servers, newServer(httpsHandler))
+	}
+	if cfg.MetricsAddr != "" {
+		if _, err := d.listenOn(roleMetrics, "tcp", cfg.MetricsAddr, "metrics address"); err != nil {
+			return err
+		}
+		// Gated like the API: a scrape reads the store (the releases).
+		d.servers = append(d.servers, newServer(d.gate.wrap(metricsOnly(srv.prom))))
 	}
 	// Opened last: serve pairs d.servers with the first listeners.
 	if cfg.SSHAddr != "" {
@@ -434,6 +457,8 @@ func (d *daemon) serve(ctx context.Context) error {
 	defer stopLoops()
 	d.loops.Go(func() { d.dep.Watch(loopCtx) })
 	d.loops.Go(func() { d.dep.Autoscale(loopCtx) })
+	d.loops.Go(func() { d.smp.Run(loopCtx) })
+	d.loops.Go(func() { runRequestLog(loopCtx, d.rt, d.dep, d.hub) })
 	d.loops.Go(func() { d.dep.MigrateNetworks(loopCtx) }) // apps adopted on the old shared network
 	// Apps whose image is missing (a restored backup) are rebuilt while the
 	// others already serve.

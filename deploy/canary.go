@@ -52,8 +52,6 @@ type canary struct{ s store.Strategy }
 
 func (canary) Name() string { return string(store.StrategyCanary) }
 
-// routeLabel is how the router labels a release's requests ("v7").
-func routeLabel(version int) string { return "v" + strconv.Itoa(version) }
 
 // stepNumbers are one release's counters over a step.
 type stepNumbers struct {
@@ -303,8 +301,8 @@ func (r *canaryRun) split(ctx context.Context) error {
 	}
 	defer unlock()
 	_, err = r.sw.SwitchSplit(ro.App.Name, Split{
-		Stable: Group{Release: routeLabel(ro.From.Version), Addrs: addrsOfReplicas(ro.rs.routed.get(ro.App.Name))},
-		Canary: &Group{Release: routeLabel(ro.To.Version), Addrs: addrsOfReplicas(r.reps)},
+		Stable: Group{Release: ReleaseLabel(ro.From.Version), Addrs: addrsOfReplicas(ro.rs.routed.get(ro.App.Name))},
+		Canary: &Group{Release: ReleaseLabel(ro.To.Version), Addrs: addrsOfReplicas(r.reps)},
 		Weight: r.weight,
 	})
 	if err != nil {
@@ -326,9 +324,9 @@ func (r *canaryRun) command(ctx context.Context, cmd rolloutCmd) (promote bool, 
 // the route no longer has the canary.
 func (r *canaryRun) stats() ([2]ReleaseStats, bool) {
 	var out [2]ReleaseStats
-	out[0], _ = r.sw.ReleaseStats(r.ro.App.Name, routeLabel(r.ro.From.Version))
+	out[0], _ = r.sw.ReleaseStats(r.ro.App.Name, ReleaseLabel(r.ro.From.Version))
 	var ok bool
-	out[1], ok = r.sw.ReleaseStats(r.ro.App.Name, routeLabel(r.ro.To.Version))
+	out[1], ok = r.sw.ReleaseStats(r.ro.App.Name, ReleaseLabel(r.ro.To.Version))
 	return out, ok
 }
 

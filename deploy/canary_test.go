@@ -63,7 +63,10 @@ type splitFake struct {
 	lostAt, reads int
 }
 
-func (f *splitFake) SwitchSplit(_ string, s Split) (func(context.Context) error, error) {
+func (f *splitFake) SwitchSplit(app string, s Split) (func(context.Context) error, error) {
+	if s.Canary == nil { // a plain route, labelled with its release
+		return f.fakeSwitcher.Switch(app, s.Stable.Addrs)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.splits = append(f.splits, s)

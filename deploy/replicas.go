@@ -80,7 +80,13 @@ func (rs *replicaSet) route(app string, reps []Replica) (drainOld func(context.C
 	for i, r := range reps {
 		addrs[i] = r.Addr
 	}
-	drainOld, err = rs.switcher.Switch(app, addrs)
+	// The router counts requests per release label: give it the release
+	// when the switcher takes one (all reps run one release here).
+	if ss, ok := rs.switcher.(SplitSwitcher); ok && len(reps) > 0 {
+		drainOld, err = ss.SwitchSplit(app, Split{Stable: Group{Release: ReleaseLabel(reps[0].Release), Addrs: addrs}})
+	} else {
+		drainOld, err = rs.switcher.Switch(app, addrs)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -274,3 +280,6 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// ReleaseLabel is the router's label of release version v: "v8".
+func ReleaseLabel(v int) string { return "v" + strconv.Itoa(v) }

@@ -82,6 +82,9 @@ type App struct {
 	Strategy Strategy `json:"strategy,omitzero"`
 	// Build holds the build args, secrets and target of the next push.
 	Build BuildSettings `json:"build,omitzero"`
+	// RouterLogsOff stops the router's request lines in the app's logs
+	// (on by default: `plat logs:router NAME off`).
+	RouterLogsOff bool `json:"router_logs_off,omitempty"`
 }
 
 // StrategyName names a release strategy.
