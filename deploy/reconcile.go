@@ -86,7 +86,7 @@ func (sv *Supervisor) adopt(ctx context.Context, app store.App, containers []eng
 	if err != nil {
 		return nil, fmt.Errorf("active release v%d: %w", app.Active, err)
 	}
-	byIndex := byReplica(containers, app.Name, rel.Version)
+	byIndex := byReplica(containers, app.Name, rel)
 	if len(byIndex) == 0 {
 		// No container means no image either, perhaps: then RebuildMissing
 		// builds it again, rather than every replica failing to start here.
