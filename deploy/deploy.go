@@ -191,7 +191,8 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 	d := &Deployer{replicaSet: rs, guard: g, builder: builder.New(e), oneOffs: &oneOffs{containers: rs.containers}}
 	d.Releases = &Releases{replicaSet: rs, guard: g, builder: d.builder, oneOffs: d.oneOffs, progress: &d.progress, load: &d.load}
 	d.Scaler = &Scaler{replicaSet: rs, guard: g, load: &d.load}
-	d.Supervisor = &Supervisor{replicaSet: rs, guard: g, restarts: &d.restarts, restartGrace: defaultRestartGrace}
+	d.Supervisor = &Supervisor{replicaSet: rs, guard: g, restarts: &d.restarts, restartGrace: defaultRestartGrace,
+		wake: func(ctx context.Context, app store.App) error { return d.Scaler.wakeLocked(ctx, app, io.Discard) }}
 	return d
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/plat-paas/plat/store"
@@ -61,6 +62,11 @@ type fromStandby struct{ sb store.Standby }
 func (fromStandby) Name() string { return "standby" }
 
 func (s fromStandby) Rollout(ctx context.Context, ro *Rollout) error {
+	if !ro.claim(ctx, s.sb) {
+		ro.Step("The standby of v%d is gone; starting new containers", s.sb.Release)
+		ro.unclaimed()
+		return blueGreen{}.Rollout(ctx, ro)
+	}
 	reps, err := ro.thaw(ctx, s.sb)
 	if err != nil {
 		ro.Step("The standby did not answer (%v); starting new containers", err)
@@ -112,20 +118,41 @@ func (ro *Rollout) thaw(ctx context.Context, sb store.Standby) ([]Replica, error
 	return reps, nil
 }
 
-// dropThawed removes the standby's containers after a failed thaw and
-// forgets the standby; the rollback's new release no longer reuses them.
+// dropThawed removes the claimed standby's containers after a failed thaw;
+// the rollback's new release no longer reuses them.
 func (ro *Rollout) dropThawed(ctx context.Context, sb store.Standby) {
 	rs := ro.rs
 	for _, id := range sb.IDs {
 		rs.remove(id)
 	}
-	if err := rs.store.UpdateApp(ro.App.Name, func(a *store.App) error { a.Standby = store.Standby{}; return nil }); err != nil {
-		rs.log.Error("record standby dropped", "app", ro.App.Name, "err", err)
+	ro.unclaimed()
+}
+
+// claim takes the standby sb out of the app's record, under the replica
+// lock, so nothing else drops it (its time, memory pressure) or pauses it
+// again (the watcher) while the rollback thaws it. False: it is no longer
+// the app's standby.
+func (ro *Rollout) claim(ctx context.Context, sb store.Standby) bool {
+	unlock, err := ro.locks.lockReplicas(ctx, ro.App.Name)
+	if err != nil {
+		return false
 	}
-	if ro.To.ContainersOf != 0 {
-		ro.To.ContainersOf = 0
-		if err := rs.store.UpdateRelease(ro.App.Name, ro.To.Version, func(r *store.Release) error { r.ContainersOf = 0; return nil }); err != nil {
-			rs.log.Error("record release", "app", ro.App.Name, "release", ro.To.Version, "err", err)
-		}
+	defer unlock()
+	app, err := ro.rs.store.GetApp(ro.App.Name)
+	if err != nil || app.Standby.Release != sb.Release || !slices.Equal(app.Standby.IDs, sb.IDs) {
+		return false
+	}
+	err = ro.rs.store.UpdateApp(ro.App.Name, func(a *store.App) error { a.Standby = store.Standby{}; return nil })
+	return err == nil
+}
+
+// unclaimed makes To a rollback with its own containers.
+func (ro *Rollout) unclaimed() {
+	if ro.To.ContainersOf == 0 {
+		return
+	}
+	ro.To.ContainersOf = 0
+	if err := ro.rs.store.UpdateRelease(ro.App.Name, ro.To.Version, func(r *store.Release) error { r.ContainersOf = 0; return nil }); err != nil {
+		ro.rs.log.Error("record release", "app", ro.App.Name, "release", ro.To.Version, "err", err)
 	}
 }
