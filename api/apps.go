@@ -30,6 +30,26 @@ type App struct {
 	Scale    Scale    `json:"scale"`
 	HSTS     HSTS     `json:"hsts"`
 	Strategy Strategy `json:"strategy"`
+	// Sleep is the stage of a sleeping app: SleepWarm or SleepCold; empty
+	// while it is not asleep.
+	Sleep string `json:"sleep,omitempty"`
+	// Standby is the previous release kept paused for a fast rollback;
+	// nil when there is none.
+	Standby *Standby `json:"standby,omitempty"`
+}
+
+// Sleep stages (App.Sleep, Replica.Sleep).
+const (
+	SleepWarm = "warm" // containers paused: memory kept, no CPU, wakes in milliseconds
+	SleepCold = "cold" // containers stopped
+)
+
+// Standby is a release whose replicas are paused after a deploy replaced
+// it: `plat rollback` to it unpauses them instead of starting containers.
+type Standby struct {
+	Release  int       `json:"release"`
+	Replicas int       `json:"replicas"`
+	Until    time.Time `json:"until"` // removed then, or earlier on the next deploy or under memory pressure
 }
 
 // CreateApp is the body of POST /api/apps.
@@ -53,10 +73,13 @@ type HealthCheck struct {
 
 // Scale is an app's replica settings with the defaults filled in.
 type Scale struct {
-	Min         int      `json:"min"`
-	Max         int      `json:"max"`
-	Idle        Duration `json:"idle"`
-	Target      int      `json:"target"`
+	Min    int      `json:"min"`
+	Max    int      `json:"max"`
+	Idle   Duration `json:"idle"`
+	Target int      `json:"target"`
+	// ColdAfter is how long a sleeping app stays warm (paused) before its
+	// containers are stopped; 0: stopped at once.
+	ColdAfter   Duration `json:"cold_after"`
 	Description string   `json:"description"`
 }
 
@@ -68,6 +91,8 @@ type ScaleChange struct {
 	Max      *int    `json:"max,omitempty"`
 	Idle     *string `json:"idle,omitempty"` // a duration like "5m"
 	Target   *int    `json:"target,omitempty"`
+	// ColdAfter is a duration like "1h"; "0" stops a sleeping app at once.
+	ColdAfter *string `json:"cold_after,omitempty"`
 }
 
 // HSTS is an app's Strict-Transport-Security setting.
@@ -133,8 +158,9 @@ type Replica struct {
 	ContainerID string `json:"container_id"`
 	Index       int    `json:"index"`
 	Release     int    `json:"release"`
-	Addr        string `json:"addr"`  // where the router reaches it
-	State       string `json:"state"` // running, sleeping
+	Addr        string `json:"addr"`            // where the router reaches it
+	State       string `json:"state"`           // running, sleeping
+	Sleep       string `json:"sleep,omitempty"` // a sleeping replica's stage: warm (paused) or cold (stopped)
 	InFlight    int64  `json:"in_flight"`
 }
 
