@@ -59,7 +59,9 @@ function clock(iso) {
   return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-const badge = (status, id) => el("span", { class: `badge ${status}`, id, title: status === "sleeping" ? "scaled to zero: the next request wakes it" : undefined }, status);
+const badge = (status, id, label) => el("span", { class: `badge ${status}`, id, title: status === "sleeping" ? "scaled to zero: the next request wakes it" : undefined }, label || status);
+// statusLabel is an app's status with its sleep stage: "sleeping (warm)".
+const statusLabel = (a) => a.status === "sleeping" && a.sleep ? `sleeping (${a.sleep})` : a.status;
 
 // dur shortens a Go duration string: 5m, not 5m0s.
 const dur = (d) => d.replace(/m0s$/, "m").replace(/h0m$/, "h");
@@ -134,7 +136,7 @@ function appsPage() {
     }
     list.replaceChildren(...apps.map((a) =>
       el("a", { class: `app-card ${a.status}`, href: `/apps/${encodeURIComponent(a.name)}`, "data-app": a.name, "data-status": a.status },
-        el("div", { class: "name" }, a.name, badge(a.status)),
+        el("div", { class: "name" }, a.name, badge(a.status, undefined, statusLabel(a))),
         el("dl", {},
           el("dt", {}, "Release"), el("dd", {}, a.active ? `v${a.active}` : "—"),
           el("dt", {}, "Replicas"), el("dd", { class: "replicas" }, a.active ? String(a.replicas ?? "—") : "—"),
@@ -213,7 +215,7 @@ function appPage(name) {
     const [app, rels, events, doms, ps] = await Promise.all([resp.json(), json(`${base}/releases`), json(`${base}/events`), json(`${base}/domains`),
       json(`${base}/ps`).catch((e) => { if (e instanceof AuthError) throw e; return []; })]); // a daemon without replicas
     head.replaceChildren(
-      el("div", {}, el("h1", {}, name, " ", badge(app.status, "app-status")),
+      el("div", {}, el("h1", {}, name, " ", badge(app.status, "app-status", statusLabel(app))),
         el("a", { href: app.url, target: "_blank", rel: "noopener" }, app.url)),
       el("dl", { class: "facts" },
         el("dt", {}, "Active"), el("dd", {}, app.active ? `v${app.active}` : "—"),
