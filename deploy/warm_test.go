@@ -321,3 +321,78 @@ func TestReadMemAvailable(t *testing.T) {
 		t.Errorf("this host's meminfo: %v", err)
 	}
 }
+
+// TestDeployWarmApp: a deploy of a warm-sleeping app wakes it on the new
+// release and removes the old release's paused containers.
+func TestDeployWarmApp(t *testing.T) {
+	u := newUnit(t)
+	u.app(t, "web", 1)
+	if err := u.st.UpdateApp("web", func(a *store.App) error { a.Scale.Min = 0; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := u.deploy(t, "web", u.push(t, "web", "sha256:one")); err != nil {
+		t.Fatal(err)
+	}
+	u.idle("web")
+	u.d.sleep(context.Background(), "web", time.Hour)
+	if !allPaused(u.containersOf("web", 1)) {
+		t.Fatal("not warm")
+	}
+	if _, _, err := u.deploy(t, "web", u.push(t, "web", "sha256:two")); err != nil {
+		t.Fatal(err)
+	}
+	if a := u.get(t, "web"); a.Asleep || a.Warm || len(u.running("web", 2)) != 1 || len(u.containersOf("web", 1)) != 0 {
+		t.Fatalf("after the deploy: asleep %v warm %v, containers %+v; want v2 awake, v1 gone", a.Asleep, a.Warm, u.eng.Containers())
+	}
+}
+
+// TestReconcileWarm: at start-up a warm app's container that runs (the
+// engine restarted it) is paused again and the app stays warm; a standby
+// whose time is not up is kept paused, one whose time is up is removed.
+func TestReconcileWarm(t *testing.T) {
+	for _, expired := range []bool{false, true} {
+		t.Run(map[bool]string{false: "standby kept", true: "standby expired"}[expired], func(t *testing.T) {
+			t.Parallel()
+			u := newUnit(t)
+			u.d.cfg.Standby = time.Hour
+			u.app(t, "web", 1)
+			u.app(t, "nap", 1)
+			if err := u.st.UpdateApp("nap", func(a *store.App) error { a.Scale.Min = 0; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			for _, img := range []string{"sha256:one", "sha256:two"} {
+				if _, _, err := u.deploy(t, "web", u.push(t, "web", img)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, _, err := u.deploy(t, "nap", u.push(t, "nap", "sha256:nap")); err != nil {
+				t.Fatal(err)
+			}
+			u.idle("nap")
+			u.d.sleep(context.Background(), "nap", time.Hour)
+			// The engine restarted: the warm app's container runs, thawed.
+			nap := u.containersOf("nap", 1)[0]
+			if err := u.eng.Unpause(context.Background(), nap.ID); err != nil {
+				t.Fatal(err)
+			}
+			if expired {
+				if err := u.st.UpdateApp("web", func(a *store.App) error { a.Standby.Until = time.Now().Add(-time.Second); return nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := u.d.Reconcile(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if a := u.get(t, "nap"); !a.Asleep || !a.Warm || !allPaused(u.containersOf("nap", 1)) {
+				t.Errorf("nap after reconcile: asleep %v warm %v, %+v; want warm, paused again", a.Asleep, a.Warm, u.containersOf("nap", 1))
+			}
+			sb, v1 := u.get(t, "web").Standby, u.containersOf("web", 1)
+			switch {
+			case expired && (sb.Release != 0 || len(v1) != 0):
+				t.Errorf("expired standby after reconcile: %+v, v1 containers %+v; want removed", sb, v1)
+			case !expired && (sb.Release != 1 || !allPaused(v1)):
+				t.Errorf("standby after reconcile: %+v, v1 containers %+v; want kept paused", sb, v1)
+			}
+		})
+	}
+}
