@@ -106,7 +106,11 @@ func TestWarmSleep(t *testing.T) {
 	if n := d.eventCount(app, "woke"); n != 1 || !d.hasEvent(app, "woke", "from warm sleep") {
 		t.Errorf("want one woke event from warm sleep: %+v", d.events(app))
 	}
-	t.Logf("20 concurrent first requests on the warm app all answered within %s", took.Round(time.Millisecond))
+	for _, e := range d.events(app) {
+		if e.Kind == "woke" {
+			t.Logf("20 concurrent first requests on the warm app all answered within %s; woke: %s", took.Round(time.Millisecond), e.Message)
+		}
+	}
 
 	// Asleep again, then unpaused by hand: plat notices and wakes it.
 	waitFor(t, 30*time.Second, "the app to sleep warm again", func() bool { return d.warmState(app).Sleep == "warm" && paused(t, ids[0]) })

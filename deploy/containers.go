@@ -227,7 +227,12 @@ func (ct *containers) restart(ctx context.Context, app store.App, rel store.Rele
 	case c.Paused:
 		// A warm replica: thawed, not started.
 		if err := ct.engine.Unpause(ctx, c.ID); err != nil {
-			return Replica{}, 0, 0, fmt.Errorf("unpause %s: %w", c.Name, err)
+			// Thawed already (by hand)? Then it serves as it is.
+			info, ierr := ct.engine.Inspect(ctx, c.ID)
+			if ierr != nil || !info.Running || info.Paused {
+				return Replica{}, 0, 0, fmt.Errorf("unpause %s: %w", c.Name, err)
+			}
+			c = info
 		}
 	case !c.Running:
 		if err := ct.engine.Start(ctx, c.ID); err != nil {
@@ -235,7 +240,7 @@ func (ct *containers) restart(ctx context.Context, app store.App, rel store.Rele
 		}
 	}
 	info := c
-	if c.Paused {
+	if c.Paused && c.HostAddr != "" {
 		// A paused container keeps its published port: no inspect needed.
 		info.Paused, info.State = false, "running"
 	} else if info, err = ct.engine.Inspect(ctx, c.ID); err != nil {

@@ -98,6 +98,7 @@ func (sv *Supervisor) adopt(ctx context.Context, app store.App, containers []eng
 			return nil, errors.Join(errImageMissing, err)
 		}
 	}
+	sv.frozen.forget(app.Name) // the engine may have restarted them
 	standby := sv.adoptStandby(ctx, app, containers)
 	if app.Asleep {
 		ids := sv.adoptAsleep(ctx, app, byIndex)

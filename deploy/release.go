@@ -316,6 +316,7 @@ func (rl *Releases) Destroy(ctx context.Context, appName string) error {
 	rl.switcher.Remove(appName)
 	rl.routed.set(appName, nil)
 	rl.load.forget(appName)
+	rl.frozen.forget(appName)
 	rl.stopOthers(ctx, appName, nil)
 	// By tag, as pruneImages does: an image shared with another app keeps
 	// that app's tag.

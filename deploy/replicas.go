@@ -63,6 +63,9 @@ type replicaSet struct {
 	// replicas); see Deployer.OnSwitch.
 	onSwitch func(app string, replicas []Replica)
 	routed   routedReplicas
+	// frozen are the replicas of warm-sleeping apps, for a wake without
+	// a listing; whatever changes them otherwise forgets them.
+	frozen frozenReplicas
 }
 
 // Replicas returns the replicas app's traffic goes to now, by index; none

@@ -162,6 +162,7 @@ func (d *Deployer) restartAsleep(ctx context.Context, app store.App, out io.Writ
 	if a, err := d.store.GetApp(app.Name); err != nil || !a.Asleep {
 		return fmt.Errorf("%s woke during the restart; run plat restart again", app.Name)
 	}
+	d.frozen.forget(app.Name)
 	cs, err := d.releaseContainers(ctx, app.Name, app.Active)
 	if err != nil {
 		return err

@@ -63,11 +63,14 @@ func (sc *Scaler) wakeLocked(ctx context.Context, app store.App, out io.Writer) 
 	if err != nil {
 		return fmt.Errorf("active release: %w", err)
 	}
-	byIndex, err := sc.releaseContainers(ctx, app.Name, rel.Version)
-	if err != nil {
-		return err
-	}
 	n := awakeReplicas(app)
+	// A warm wake knows its paused containers: no listing on the engine.
+	byIndex, ok := sc.frozen.take(app.Name, rel.Version, n)
+	if !ok {
+		if byIndex, err = sc.releaseContainers(ctx, app.Name, rel.Version); err != nil {
+			return err
+		}
+	}
 	reps := make([]Replica, n)
 	errs := make([]error, n)
 	var engineTime, readyTime time.Duration
@@ -155,12 +158,18 @@ func (sc *Scaler) sleep(ctx context.Context, appName string, idle time.Duration)
 				idle.Round(time.Second), len(reps), plural(len(reps), "replica", "replicas"))
 			return
 		}
+		var frozen []Replica
 		for _, r := range reps {
 			if err := sc.engine.Pause(ctx, r.ID); err != nil {
 				// Cold then: a stopped replica wakes too, only slower.
 				sc.log.Warn("pause container; stopping it", "app", appName, "id", shortID(r.ID), "err", err)
 				sc.stopKeep(ctx, appName, r.ID)
+				continue
 			}
+			frozen = append(frozen, r)
+		}
+		if len(frozen) == len(reps) {
+			sc.frozen.put(appName, app.Active, frozen)
 		}
 		sc.event(appName, "sleeping", app.Active, "no requests for %s; paused %d %s (warm, stopped after %s), the next request wakes it",
 			idle.Round(time.Second), len(reps), plural(len(reps), "replica", "replicas"), coldAfter(app.Scale))

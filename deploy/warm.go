@@ -70,6 +70,52 @@ func ReadMemAvailable(path string) (int64, error) {
 	return 0, fmt.Errorf("read available memory: no MemAvailable line in %s", path)
 }
 
+// frozenReplicas remembers the replicas a warm sleep paused, per app, so
+// that the wake thaws them without listing containers on the engine. An
+// entry is used once; any doubt (a daemon restart, a cold step, another
+// release) falls back to the listing.
+type frozenReplicas struct {
+	mu   sync.Mutex
+	apps map[string]frozenSet
+}
+
+type frozenSet struct {
+	release int
+	reps    []Replica
+}
+
+func (f *frozenReplicas) put(app string, release int, reps []Replica) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.apps == nil {
+		f.apps = map[string]frozenSet{}
+	}
+	f.apps[app] = frozenSet{release: release, reps: slices.Clone(reps)}
+}
+
+func (f *frozenReplicas) forget(app string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.apps, app)
+}
+
+// take returns app's paused replicas as the engine would list them, by
+// index, if they are of release and there are n of them.
+func (f *frozenReplicas) take(app string, release, n int) (map[int]engine.ContainerInfo, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	set, ok := f.apps[app]
+	delete(f.apps, app)
+	if !ok || set.release != release || len(set.reps) != n {
+		return nil, false
+	}
+	out := make(map[int]engine.ContainerInfo, n)
+	for _, r := range set.reps {
+		out[r.Index] = engine.ContainerInfo{ID: r.ID, Name: r.Name, State: "paused", Running: true, Paused: true, HostAddr: r.Addr}
+	}
+	return out, len(out) == n
+}
+
 // warmJobs keeps one warm-stage job (going cold, dropping a standby,
 // relieving memory pressure) per key at a time: the ticker comes back every
 // ScaleInterval, a stop takes seconds.
@@ -184,6 +230,7 @@ func (sc *Scaler) goCold(ctx context.Context, appName, why string) {
 		if !app.Asleep || !app.Warm {
 			return
 		}
+		sc.frozen.forget(app.Name)
 		byIndex, err := sc.releaseContainers(ctx, app.Name, app.Active)
 		if err != nil {
 			sc.log.Warn("go cold", "app", app.Name, "err", err)

@@ -289,6 +289,7 @@ func (sv *Supervisor) unpausedByHand(ctx context.Context, app store.App, id stri
 		return true
 	case app.Asleep && app.Warm && sv.ofActive(app, info.Labels):
 		sv.event(app.Name, "unpaused", app.Active, "%s was unpaused outside plat; waking the app", info.Name)
+		sv.frozen.forget(app.Name)
 		if err := sv.wake(ctx, app); err != nil {
 			sv.log.Warn("wake after a manual unpause", "app", app.Name, "err", err)
 		}
