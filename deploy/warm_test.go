@@ -227,9 +227,9 @@ func TestPressureVictim(t *testing.T) {
 		wantStandby bool
 	}{
 		{name: "nothing warm", apps: []store.App{{Name: "a", Active: 1}, {Name: "b", Active: 1, Asleep: true}}},
-		{name: "oldest warm app", apps: []store.App{warm("new", time.Minute), warm("old", time.Hour), warm("mid", 10 * time.Minute)}, want: "old"},
+		{name: "oldest warm app", apps: []store.App{warm("new", time.Minute), warm("old", time.Hour), warm("mid", 10*time.Minute)}, want: "old"},
 		{name: "standby before warm apps", apps: []store.App{warm("old", time.Hour), standby("sb", time.Minute)}, want: "sb", wantStandby: true},
-		{name: "oldest standby", apps: []store.App{standby("late", 9 * time.Minute), standby("early", time.Minute)}, want: "early", wantStandby: true},
+		{name: "oldest standby", apps: []store.App{standby("late", 9*time.Minute), standby("early", time.Minute)}, want: "early", wantStandby: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -89,11 +89,11 @@ type OneOff struct {
 
 // ContainerInfo is what plat needs to know about a container.
 type ContainerInfo struct {
-	ID       string
-	Name     string
-	Image    string // image ID
-	Labels   map[string]string
-	State    string // created, running, paused, exited, restarting, ...
+	ID     string
+	Name   string
+	Image  string // image ID
+	Labels map[string]string
+	State  string // created, running, paused, exited, restarting, ...
 	// Running is true for a paused container too (its processes exist,
 	// frozen); Paused tells them apart.
 	Running  bool
