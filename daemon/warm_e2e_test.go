@@ -136,7 +136,8 @@ func TestWarmSleep(t *testing.T) {
 }
 
 // TestStandbyRollback: after a deploy the previous release's container is
-// paused (not routed, not a replica); `plat rollback` under load unpauses
+// paused (not routed, not a replica) and stays so over a daemon restart;
+// `plat rollback` under load (keep-alive and new connections) unpauses
 // it (no container start), not one request fails, and the replaced
 // release stands by in turn; the next deploy drops that standby.
 func TestStandbyRollback(t *testing.T) {
@@ -160,13 +161,20 @@ func TestStandbyRollback(t *testing.T) {
 			v2 = id
 		}
 	}
+	// A daemon restart keeps the standby, paused, while its time lasts.
+	d.restart(syscall.SIGTERM)
+	if sb := d.standbyOf(app); sb != 1 || !paused(t, v1[0]) {
+		t.Fatalf("after a daemon restart: standby v%d, v1 paused %v; want kept", sb, paused(t, v1[0]))
+	}
 
 	ctx, stop := context.WithCancel(context.Background())
-	var res load.Result
+	res := make([]load.Result, 2)
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		res = load.Run(ctx, load.Options{Target: d.httpAddr, Host: app + ".localhost", Concurrency: 8, KeepAlive: true})
-	})
+	for i, keepAlive := range []bool{true, false} {
+		wg.Go(func() {
+			res[i] = load.Run(ctx, load.Options{Target: d.httpAddr, Host: app + ".localhost", Concurrency: 4, KeepAlive: keepAlive})
+		})
+	}
 	time.Sleep(300 * time.Millisecond)
 	since := time.Now()
 	out := d.mustPlat("rollback", app)
@@ -175,9 +183,11 @@ func TestStandbyRollback(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	stop()
 	wg.Wait()
-	t.Logf("rollback from the standby took %s (CLI to return); load: %s", took.Round(time.Millisecond), res)
-	if res.OK == 0 || res.Failed() != 0 {
-		t.Errorf("requests failed during the standby rollback: %s %v", res, res.Failures)
+	for i, r := range res {
+		t.Logf("rollback from the standby took %s (CLI to return); load (keep-alive %v): %s", took.Round(time.Millisecond), i == 0, r)
+		if r.OK == 0 || r.Failed() != 0 {
+			t.Errorf("requests failed during the standby rollback: %s %v", r, r.Failures)
+		}
 	}
 	if !strings.Contains(out, "paused standby") {
 		t.Errorf("the rollback did not use the standby:\n%s", out)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plat-paas/plat/engine"
@@ -122,6 +123,8 @@ func (f *frozenReplicas) take(app string, release, n int) (map[int]engine.Contai
 type warmJobs struct {
 	mu   sync.Mutex
 	busy map[string]bool
+	// warned: the failure to read the available memory was logged.
+	warned atomic.Bool
 }
 
 // start runs fn in wg unless a job of key is running.
@@ -175,7 +178,9 @@ func (sc *Scaler) warmTick(ctx context.Context, apps []store.App, now time.Time,
 func (sc *Scaler) relievePressure(ctx context.Context, apps []store.App) {
 	avail, err := sc.availableMemory()
 	if err != nil {
-		sc.log.Warn("memory pressure check", "err", err)
+		if !sc.jobs.warned.Swap(true) { // once: it fails the same way every tick
+			sc.log.Warn("memory pressure check off: cannot read the available memory", "err", err)
+		}
 		return
 	}
 	if avail >= sc.cfg.MinAvailableMemory {
