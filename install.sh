@@ -22,6 +22,15 @@
 #   PLAT_GO_DIR     plat's own Go toolchain   (/usr/local/lib/plat/toolchain)
 #   PLAT_CLI_DIR    CLI builds /install-cli serves (/usr/local/lib/plat/cli)
 #   GOPROXY         where that toolchain comes from (default: Go's own module proxy)
+#   PLAT_ORCHESTRATOR docker (this host's engine) or swarm (docs/swarm.md)   (docker)
+# With PLAT_ORCHESTRATOR=swarm, on the manager: `docker swarm init` when the
+# engine is in no swarm, a registry for app images (Debian's docker-registry)
+# at PLAT_REGISTRY (this node's swarm address, port 5000), plain HTTP, so
+# that address is added to the engine's insecure-registries (and must be on
+# every worker's: see docs/swarm.md), and the daemon in swarm mode.
+#   PLAT_SWARM_ADVERTISE_ADDR  address for `docker swarm init` (Docker's choice)
+#   PLAT_REGISTRY              host:port of the registry (<node address>:5000)
+#   PLAT_REGISTRY_DATA         the registry's storage (/var/lib/plat-registry)
 set -euo pipefail
 
 PLAT_DATA="${PLAT_DATA:-/var/lib/plat}"
@@ -33,6 +42,8 @@ PLAT_DOMAIN="${PLAT_DOMAIN:-localhost}"
 PLAT_APP_SUBNETS="${PLAT_APP_SUBNETS:-10.213.0.0/16}"
 PLAT_BIN_DIR="${PLAT_BIN_DIR:-/usr/local/bin}"
 PLAT_LOG_DIR="${PLAT_LOG_DIR:-/var/log/plat}"
+PLAT_ORCHESTRATOR="${PLAT_ORCHESTRATOR:-docker}"
+PLAT_REGISTRY_DATA="${PLAT_REGISTRY_DATA:-/var/lib/plat-registry}"
 SRC="$(cd "$(dirname "$0")" && pwd)"
 PLAT="$PLAT_BIN_DIR/plat"
 
@@ -46,6 +57,11 @@ command -v git >/dev/null || need+=(git)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v unzip >/dev/null || need+=(unzip)
+case "$PLAT_ORCHESTRATOR" in
+  docker) ;;
+  swarm) command -v docker-registry >/dev/null || need+=(docker-registry) ;;
+  *) echo " !     PLAT_ORCHESTRATOR must be docker or swarm, not $PLAT_ORCHESTRATOR" >&2; exit 1 ;;
+esac
 if [ ${#need[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || die "please install ${need[*]} with your package manager, then run ./install.sh again"
   say "Installing ${need[*]}"
@@ -66,6 +82,76 @@ if ! docker info >/dev/null 2>&1; then
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || die "the Docker Engine did not start; see $PLAT_LOG_DIR/dockerd.log"
 fi
+
+# --- Swarm mode: the swarm, the registry, the engine's trust in it. ----------
+swarm_args=()
+if [ "$PLAT_ORCHESTRATOR" = swarm ]; then
+  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" = inactive ]; then
+    say "Making this host a swarm manager (docker swarm init)"
+    docker swarm init ${PLAT_SWARM_ADVERTISE_ADDR:+--advertise-addr "$PLAT_SWARM_ADVERTISE_ADDR"} >/dev/null
+  fi
+  [ "$(docker info --format '{{.Swarm.ControlAvailable}}')" = true ] ||
+    die "this host's engine is in a swarm but not a manager: run install.sh on a manager"
+  node_addr="$(docker info --format '{{.Swarm.NodeAddr}}')"
+  PLAT_REGISTRY="${PLAT_REGISTRY:-$node_addr:5000}"
+  mkdir -p /etc/plat "$PLAT_REGISTRY_DATA"
+  cat >/etc/plat/registry.yml <<REG
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $PLAT_REGISTRY_DATA
+  delete:
+    enabled: true
+http:
+  addr: $PLAT_REGISTRY
+REG
+  if has_systemd; then
+    printf '%s\n' "[Unit]
+Description=registry for plat's app images
+After=network.target
+
+[Service]
+ExecStart=$(command -v docker-registry) serve /etc/plat/registry.yml
+Restart=always
+
+[Install]
+WantedBy=multi-user.target" >/etc/systemd/system/plat-registry.service
+    systemctl daemon-reload
+    systemctl enable plat-registry >/dev/null
+    systemctl restart plat-registry
+  else
+    regpid=/run/plat-registry.pid
+    if [ -f "$regpid" ] && kill -0 "$(cat "$regpid")" 2>/dev/null; then
+      kill "$(cat "$regpid")"
+      sleep 0.5
+    fi
+    nohup docker-registry serve /etc/plat/registry.yml >>"$PLAT_LOG_DIR/registry.log" 2>&1 &
+    echo $! >"$regpid"
+  fi
+  say "Registry for app images at $PLAT_REGISTRY (storage $PLAT_REGISTRY_DATA)"
+  # Docker pulls over plain HTTP only from loopback and insecure-registries;
+  # the engine reloads that list on SIGHUP, without restarting containers.
+  case "$PLAT_REGISTRY" in
+    127.*|localhost:*) ;;
+    *)
+      if ! docker info --format '{{range .RegistryConfig.IndexConfigs}}{{.Name}} {{end}}' | grep -qw "$PLAT_REGISTRY"; then
+        if [ -s /etc/docker/daemon.json ] && ! grep -q '"insecure-registries"' /etc/docker/daemon.json; then
+          die "add \"insecure-registries\": [\"$PLAT_REGISTRY\"] to /etc/docker/daemon.json, then run install.sh again"
+        elif [ -s /etc/docker/daemon.json ]; then
+          die "add \"$PLAT_REGISTRY\" to the insecure-registries of /etc/docker/daemon.json, then run install.sh again"
+        fi
+        mkdir -p /etc/docker
+        printf '{"insecure-registries": ["%s"]}\n' "$PLAT_REGISTRY" >/etc/docker/daemon.json
+        kill -HUP "$(cat /var/run/docker.pid)"
+        sleep 1
+      fi
+      ;;
+  esac
+  swarm_args=(--orchestrator swarm --registry "$PLAT_REGISTRY")
+fi
+# ------------------------------------------------------------------------------
 
 # shellcheck source=scripts/gotoolchain.sh
 . "$SRC/scripts/gotoolchain.sh"
@@ -101,6 +187,7 @@ done
 
 args=(daemon --data "$PLAT_DATA" --api "$PLAT_API_ADDR" --http "$PLAT_HTTP_ADDR" "--https=$PLAT_HTTPS_ADDR" "--ssh=$PLAT_SSH_ADDR" --domain "$PLAT_DOMAIN" --app-subnets "$PLAT_APP_SUBNETS")
 args+=(--cli-dir "$PLAT_CLI_DIR")
+args+=("${swarm_args[@]}")
 pidfile="$PLAT_DATA/daemon.pid"
 mkdir -p "$PLAT_DATA" && chmod 700 "$PLAT_DATA"
 # An upgrade in place keeps the running daemon's flags: when they changed,
@@ -180,3 +267,11 @@ cat <<DONE
        Next: plat login http://127.0.0.1:$port --token $token
        The CLI on a laptop: curl -fsSL http://$(hostname -f 2>/dev/null || hostname):$port/install-cli | sh
 DONE
+if [ "$PLAT_ORCHESTRATOR" = swarm ]; then
+  cat <<SWARM
+       Swarm mode: apps run as services; images go through $PLAT_REGISTRY.
+       To add a host: on it, put {"insecure-registries": ["$PLAT_REGISTRY"]} in /etc/docker/daemon.json
+       (then: kill -HUP the dockerd) and run:  $(docker swarm join-token worker 2>/dev/null | grep -o 'docker swarm join.*')
+       plat nodes shows the nodes and the apps' tasks on each.
+SWARM
+fi

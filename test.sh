@@ -6,7 +6,9 @@
 #   ./test.sh --setup    only install and start what the tests need
 # What the tests need is installed and started when it is missing: the Docker
 # Engine, git, openssh-client (pushes over SSH), busybox-static (the tests'
-# base image), chromium (dashboard tests), gcc (the race detector), and the Go toolchain go.mod asks for
+# base image), debootstrap (the Debian base image of the tests of apps without
+# a Dockerfile; it needs Debian's mirror), chromium (dashboard tests), gcc (the race detector),
+# docker-registry (the swarm-mode tests' registry), and the Go toolchain go.mod asks for
 # (scripts/gotoolchain.sh). That takes root and apt-get; without them it says
 # exactly what to install. Under CI=true no Docker, git or browser test may
 # skip, and the test that restarts the Docker Engine runs too (it stops every
@@ -21,15 +23,18 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 
 # Debian package for each command the tests run.
 declare -A packages=(
-  [git]=git [dockerd]=docker.io [busybox]=busybox-static [chromium]=chromium
+  [git]=git [dockerd]=docker.io [busybox]=busybox-static [chromium]=chromium [docker-registry]=docker-registry
   [gcc]="gcc libc6-dev" [curl]="curl ca-certificates" [unzip]=unzip [ssh]=openssh-client
+  [debootstrap]=debootstrap
 )
 need=()
-for cmd in git ssh dockerd busybox chromium gcc curl unzip; do
+for cmd in git ssh dockerd busybox chromium gcc curl unzip docker-registry; do
   command -v "$cmd" >/dev/null || need+=(${packages[$cmd]})
 done
 # The tests read /bin/busybox itself to make their base image.
 [ -x /bin/busybox ] || need+=(busybox-static)
+# debootstrap lives in /usr/sbin, outside a user's PATH.
+command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
   if is_root && command -v apt-get >/dev/null; then
     say "Installing ${need[*]}"

@@ -2,13 +2,14 @@ package api
 
 import "time"
 
-// App statuses (App.Status).
+// App statuses (App.Status): what the app serves. A failed last deploy is
+// not a status (the previous release keeps serving) but App.Warning.
 const (
 	StatusNew       = "new"       // never deployed
 	StatusRunning   = "running"   // serving its active release
 	StatusSleeping  = "sleeping"  // scaled to zero, wakes on the next request
 	StatusDeploying = "deploying" // its latest release is being deployed
-	StatusFailed    = "failed"    // its latest release failed
+	StatusDown      = "down"      // an active release, but no replica running
 )
 
 // App is GET /api/apps/{app} and each item of GET /api/apps.
@@ -30,12 +31,23 @@ type App struct {
 	Scale    Scale    `json:"scale"`
 	HSTS     HSTS     `json:"hsts"`
 	Strategy Strategy `json:"strategy"`
+	// LastFailed is the newest release when its deploy failed: a warning
+	// beside Status, which says what is served.
+	LastFailed *FailedDeploy `json:"last_failed,omitempty"`
+	Warning    string        `json:"warning,omitempty"`
 	// Sleep is the stage of a sleeping app: SleepWarm or SleepCold; empty
 	// while it is not asleep.
 	Sleep string `json:"sleep,omitempty"`
 	// Standby is the previous release kept paused for a fast rollback;
 	// nil when there is none.
 	Standby *Standby `json:"standby,omitempty"`
+}
+
+// FailedDeploy is an app's newest release when its deploy failed.
+type FailedDeploy struct {
+	Version    int       `json:"version"`
+	Reason     string    `json:"reason"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
 // Sleep stages (App.Sleep, Replica.Sleep).

@@ -15,12 +15,15 @@ import (
 	"path"
 	"regexp"
 	"strconv"
+	"time"
 
 	"github.com/plat-paas/plat/engine"
 )
 
 // ErrNoDockerfile is returned when the source has no Dockerfile at its root.
-var ErrNoDockerfile = errors.New("no Dockerfile at the root of the repository: add one that builds your app and listens on $PORT")
+// A source without one gets a generated Dockerfile when its stack is known
+// (Detect); otherwise the error wraps ErrNoDockerfile and ErrUnknownStack.
+var ErrNoDockerfile = errors.New("no Dockerfile at the root of the repository")
 
 // Request is one build.
 type Request struct {
@@ -31,16 +34,37 @@ type Request struct {
 	// Instance is the daemon's name on the engine (default "plat"): the
 	// image is tagged <instance>/<app>:v<version> and labelled with it.
 	Instance string
+	// BaseImages are the images generated Dockerfiles build FROM, by
+	// stack (defaults: DefaultBaseImages).
+	BaseImages BaseImages
+	// OnGenerate, if set, is called with the generated Dockerfile of a
+	// source without one, before the build starts.
+	OnGenerate func(Generated)
+	// BuildArgs are the Dockerfile's ARG values (plat config:set --build-arg).
+	BuildArgs map[string]string
+	// Secrets are the values of RUN --mount=type=secret,id=KEY (plat
+	// config:set --build-secret): BuildKit only, and never printed.
+	Secrets map[string]string
+	// Target is the Dockerfile stage to build; empty: the last one.
+	Target string
 }
 
 // Builder builds images with an engine.
 type Builder struct {
 	engine engine.Engine
+	// slots holds one token per running build (WithMaxBuilds).
+	slots   chan struct{}
+	timeout time.Duration
 }
 
-// New returns a Builder that builds with e.
-func New(e engine.Engine) *Builder {
-	return &Builder{engine: e}
+// New returns a Builder that builds with e: through the engine's BuildKit
+// when e serves it (engine.BuildKitDialer), else with the classic builder.
+func New(e engine.Engine, opts ...Option) *Builder {
+	b := &Builder{engine: e, slots: make(chan struct{}, DefaultMaxBuilds), timeout: DefaultBuildTimeout}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
 }
 
 // Tag returns the image tag of an app's release: plat/<app>:v<version>.
@@ -62,6 +86,9 @@ type Result struct {
 	// Procfile holds the commands of the Procfile at the root of the
 	// source by process type (ParseProcfile); nil without one.
 	Procfile map[string]string
+	// Generated is the Dockerfile plat generated for a source without
+	// one; nil when the source had its own.
+	Generated *Generated
 }
 
 // Build is BuildRelease for callers that need only the image ID.
@@ -93,10 +120,7 @@ func (b *Builder) BuildRelease(ctx context.Context, req Request, out io.Writer) 
 	if err != nil {
 		return Result{}, fmt.Errorf("build: spooling source: %w", err)
 	}
-	defer func() {
-		_ = f.Close()
-		_ = os.Remove(f.Name())
-	}()
+	defer removeTemp(f)
 	if _, err := io.Copy(f, req.Source); err != nil {
 		return Result{}, fmt.Errorf("build: reading source: %w", err)
 	}
@@ -104,6 +128,19 @@ func (b *Builder) BuildRelease(ctx context.Context, req Request, out io.Writer) 
 		return Result{}, fmt.Errorf("build: spooling source: %w", err)
 	}
 	procfile, err := scanSource(f)
+	var gen *Generated
+	if errors.Is(err, ErrNoDockerfile) {
+		// No Dockerfile: build with one generated for the detected stack
+		// (detect.go), added to the build context.
+		if f, gen, err = generateDockerfile(f, req.BaseImages); err != nil {
+			return Result{}, err
+		}
+		defer removeTemp(f)
+		if req.OnGenerate != nil {
+			req.OnGenerate(*gen)
+		}
+		procfile, err = scanSource(f)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -118,18 +155,57 @@ func (b *Builder) BuildRelease(ctx context.Context, req Request, out io.Writer) 
 	if instance == "" {
 		instance = "plat"
 	}
-	id, err := b.engine.Build(ctx, f, engine.BuildOptions{
+	release, err := b.acquire(ctx, out)
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeoutCause(ctx, b.timeout, errBuildTimeout)
+	defer cancel()
+	id, err := b.build(ctx, f, req, instance, out)
+	if err != nil {
+		if errors.Is(context.Cause(ctx), errBuildTimeout) {
+			return Result{}, fmt.Errorf("%w after %s: make the build faster or raise the limit (plat daemon --build-timeout)", ErrBuildTimeout, b.timeout)
+		}
+		return Result{}, err
+	}
+	return Result{ImageID: id, Procfile: procfile, Generated: gen}, nil
+}
+
+// build builds the spooled source f with BuildKit, or with the classic
+// builder when the engine has no BuildKit.
+func (b *Builder) build(ctx context.Context, f *os.File, req Request, instance string, out io.Writer) (string, error) {
+	if bk, ok := b.engine.(engine.BuildKitDialer); ok {
+		id, err := b.buildKit(ctx, bk, f, req, instance, out)
+		if !errors.Is(err, errNoBuildKit) {
+			return id, err
+		}
+		fmt.Fprintf(out, "Note: BuildKit is not available on this engine (%v): building with the classic builder, which has no RUN --mount, COPY --link or heredocs\n", err)
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return "", fmt.Errorf("build: spooling source: %w", err)
+		}
+	} else {
+		fmt.Fprintln(out, "Note: this engine has no BuildKit: building with the classic builder, which has no RUN --mount, COPY --link or heredocs")
+	}
+	if len(req.Secrets) > 0 {
+		fmt.Fprintln(out, "Note: the classic builder cannot pass build secrets: they are left out")
+	}
+	return b.engine.Build(ctx, f, engine.BuildOptions{
 		Tags: []string{InstanceTag(instance, req.App, req.Version)},
 		// The classic builder adds one LABEL step (an intermediate
 		// container, ~0.3 s) per label, so images carry just the one that
 		// says which daemon owns them; the tag names app and release, and
 		// the release record keeps the git SHA.
-		Labels: map[string]string{engine.LabelInstance: instance},
+		Labels:    map[string]string{engine.LabelInstance: instance},
+		BuildArgs: req.BuildArgs,
+		Target:    req.Target,
 	}, out)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{ImageID: id, Procfile: procfile}, nil
+}
+
+// removeTemp closes and removes a temporary file.
+func removeTemp(f *os.File) {
+	_ = f.Close()
+	_ = os.Remove(f.Name())
 }
 
 // scanSource reads a tar stream (plain or gzip-compressed): it reports

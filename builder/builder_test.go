@@ -165,7 +165,8 @@ func TestBuildDockerfileCheck(t *testing.T) {
 						t.Errorf("label %s = %q, want %q", k, fe.opts.Labels[k], v)
 					}
 				}
-				if out.String() != "Step 1/1 : FROM scratch\n" {
+				// An engine without BuildKit builds classic, and says so.
+				if !strings.HasSuffix(out.String(), "Step 1/1 : FROM scratch\n") || !strings.Contains(out.String(), "no BuildKit: building with the classic builder") {
 					t.Errorf("output not streamed: %q", out.String())
 				}
 			}
@@ -173,11 +174,16 @@ func TestBuildDockerfileCheck(t *testing.T) {
 	}
 }
 
-func TestErrNoDockerfileMessage(t *testing.T) {
-	msg := ErrNoDockerfile.Error()
-	for _, want := range []string{"no Dockerfile at the root of the repository", "$PORT"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("message %q lacks %q", msg, want)
+// TestUnknownStackMessage: a push plat cannot build says what plat looked
+// for and how to add a Dockerfile.
+func TestUnknownStackMessage(t *testing.T) {
+	_, err := New(&fakeEngine{}).Build(context.Background(), Request{App: "web", Version: 1, Source: bytes.NewReader(tarOf(t, entry{"README", tar.TypeReg, "hi"}))}, io.Discard)
+	if !errors.Is(err, ErrNoDockerfile) || !errors.Is(err, ErrUnknownStack) {
+		t.Fatalf("err = %v, want ErrNoDockerfile and ErrUnknownStack", err)
+	}
+	for _, want := range []string{"no Dockerfile at the root of the repository", "$PORT", "go.mod", "Gemfile", "package.json", "requirements.txt", "pyproject.toml", "index.html", "Add a Dockerfile"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
 		}
 	}
 }

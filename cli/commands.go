@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -152,6 +153,11 @@ func cmdApps(e *env, args []string) error {
 		rows = append(rows, []string{a.Name, statusString(a), replicasString(a), vstr(a.Active), orDash(a.URL), ago(a.DeployedAt)})
 	}
 	table(e.stdout, rows)
+	for _, a := range apps { // beside the status, never instead of it
+		if a.Warning != "" {
+			fmt.Fprintf(e.stdout, "warning: %s: %s\n", a.Name, a.Warning)
+		}
+	}
 	return nil
 }
 
@@ -200,7 +206,7 @@ func cmdAppsInfo(e *env, args []string) error {
 	if cfgKeys == "" {
 		cfgKeys = "none"
 	}
-	table(e.stdout, [][]string{
+	rows := [][]string{
 		{"name:", a.Name},
 		{"status:", statusString(a)},
 		{"release:", vstr(a.Active)},
@@ -216,7 +222,11 @@ func cmdAppsInfo(e *env, args []string) error {
 		{"config keys:", cfgKeys},
 		{"hsts:", hstsString(a.HSTS)},
 		{"strategy:", orDash(a.Strategy.Description)},
-	})
+	}
+	if a.Warning != "" { // beside the status: what it serves is the status
+		rows = slices.Insert(rows, 2, []string{"warning:", a.Warning})
+	}
+	table(e.stdout, rows)
 	return nil
 }
 
@@ -400,11 +410,21 @@ func checkKey(k string) error {
 }
 
 func cmdConfigSet(e *env, args []string) error {
-	pos, err := e.parse(e.flags(), args, 2, -1)
+	fs := e.flags()
+	var bf buildFlags
+	bf.register(fs, false)
+	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
 	}
 	name := pos[0]
+	bc, err := bf.change(fs, true)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 1 && bc.empty() {
+		return usagef("give KEY=VALUE pairs, or --build-arg/--build-secret KEY=VALUE or --build-target NAME")
+	}
 	set := map[string]string{}
 	for _, kv := range pos[1:] {
 		k, v, ok := strings.Cut(kv, "=")
@@ -416,20 +436,41 @@ func cmdConfigSet(e *env, args []string) error {
 		}
 		set[k] = v
 	}
+	// Build settings make no release: the next push uses them.
+	if !bc.empty() {
+		if err := e.changeBuild(name, bc); err != nil || len(set) == 0 {
+			return err
+		}
+	}
 	return e.deploy(name, appPath(name, "config"), api.ConfigChange{Set: set}, nil)
 }
 
 func cmdConfigUnset(e *env, args []string) error {
-	pos, err := e.parse(e.flags(), args, 2, -1)
+	fs := e.flags()
+	var bf buildFlags
+	bf.register(fs, true)
+	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
 	}
 	name := pos[0]
+	bc, err := bf.change(fs, false)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 1 && bc.empty() {
+		return usagef("give keys to unset, or --build-arg/--build-secret KEY or --build-target")
+	}
 	for _, k := range pos[1:] {
 		if strings.Contains(k, "=") {
 			return usagef("%q: config:unset takes only keys, not KEY=VALUE", k)
 		}
 		if err := checkKey(k); err != nil {
+			return err
+		}
+	}
+	if !bc.empty() {
+		if err := e.changeBuild(name, bc); err != nil || len(pos) == 1 {
 			return err
 		}
 	}

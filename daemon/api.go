@@ -50,6 +50,9 @@ type server struct {
 	limiter       *authlimit.Limiter // failed authentication per client address
 	sshInfo       sshInfo            // GET /api/ssh
 	upgradeState                     // pushes in flight, the hand-over (upgrade.go)
+
+	// publicURLGiven: --public-url was set, so printed URLs use it as is.
+	publicURLGiven bool
 }
 
 func (s *server) apiHandler() http.Handler {
@@ -63,9 +66,12 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("DELETE /api/apps/{app}", s.destroyApp)
 	mux.HandleFunc("GET /api/apps/{app}/releases", s.listReleases)
 	mux.HandleFunc("GET /api/apps/{app}/releases/{version}/build-log", s.buildLog)
+	mux.HandleFunc("GET /api/apps/{app}/releases/{version}/dockerfile", s.releaseDockerfile)
 	mux.HandleFunc("GET /api/apps/{app}/events", s.listEvents)
 	mux.HandleFunc("GET /api/apps/{app}/config", s.getConfig)
 	mux.HandleFunc("POST /api/apps/{app}/config", s.setConfig)
+	mux.HandleFunc("GET /api/apps/{app}/build", s.getBuild)
+	mux.HandleFunc("PATCH /api/apps/{app}/build", s.setBuild)
 	mux.HandleFunc("POST /api/apps/{app}/rollback", s.rollback)
 	mux.HandleFunc("PUT /api/apps/{app}/health", s.setHealth)
 	mux.HandleFunc("PATCH /api/apps/{app}/health", s.setHealth)
@@ -89,8 +95,11 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("POST /git/{repo}/git-receive-pack", s.gitReceivePack)
 	mux.HandleFunc("POST /git/{repo}/git-upload-pack", s.gitUploadPack)
 	s.tokenRoutes(mux)
+	s.dashboardRoutes(mux)
 	s.keyRoutes(mux)
+	s.nodeRoutes(mux)
 	s.strategyRoutes(mux)
+	s.rolloutRoutes(mux)
 	s.doraRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()
@@ -122,20 +131,8 @@ func (s *server) info(app store.App) api.App {
 		}
 	}
 	warmInfo(&ai, app)
-	switch {
-	case app.Active > 0 && app.Asleep:
-		ai.Status = api.StatusSleeping
-	case app.Active > 0:
-		ai.Status = api.StatusRunning
-	}
-	if n := len(releases); n > 0 {
-		switch releases[n-1].Status {
-		case store.StatusDeploying:
-			ai.Status = api.StatusDeploying
-		case store.StatusFailed:
-			ai.Status = api.StatusFailed
-		}
-	}
+	ai.Status = appStatus(app, ai.Replicas, releases)
+	ai.LastFailed, ai.Warning = lastFailed(app, releases)
 	return ai
 }
 
@@ -160,7 +157,7 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]api.App, 0, len(apps))
 	for _, a := range apps {
-		out = append(out, s.info(a))
+		out = append(out, s.infoFor(r, a))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -188,7 +185,7 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("app created", "app", body.Name)
-	writeJSON(w, http.StatusCreated, s.info(app))
+	writeJSON(w, http.StatusCreated, s.infoFor(r, app))
 }
 
 // app loads the {app} of the path, answering 404 itself when it is unknown.
@@ -208,7 +205,7 @@ func (s *server) app(w http.ResponseWriter, r *http.Request) (store.App, bool) {
 
 func (s *server) getApp(w http.ResponseWriter, r *http.Request) {
 	if app, ok := s.app(w, r); ok {
-		writeJSON(w, http.StatusOK, s.info(app))
+		writeJSON(w, http.StatusOK, s.infoFor(r, app))
 	}
 }
 
@@ -282,11 +279,7 @@ func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, err)
 		return
 	}
-	out := make([]api.Event, len(events))
-	for i, e := range events {
-		out[i] = api.Event{App: e.App, Time: e.Time, Kind: e.Kind, Release: e.Release, Message: e.Message}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, apiEvents(events))
 }
 
 func (s *server) getConfig(w http.ResponseWriter, r *http.Request) {
@@ -464,6 +457,11 @@ func (s *server) ps(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	writeJSON(w, http.StatusOK, s.replicas(r.Context(), app))
+}
+
+// replicas lists app's replicas for `plat ps` and the dashboard.
+func (s *server) replicas(ctx context.Context, app store.App) []api.Replica {
 	inFlight := map[string]int64{}
 	if rt, ok := s.switcher.router.Lookup(app.Name + "." + s.cfg.Domain); ok {
 		for _, b := range rt.Backends {
@@ -480,16 +478,16 @@ func (s *server) ps(w http.ResponseWriter, r *http.Request) {
 		out = append(out, apiReplica(rep, "running", inFlight[rep.Addr]))
 	}
 	if app.Asleep {
-		for _, rep := range s.deployer.SleepingReplicas(r.Context(), app.Name) {
+		for _, rep := range s.deployer.SleepingReplicas(ctx, app.Name) {
 			r := apiReplica(rep, "sleeping", 0)
 			r.Sleep = sleepStage(app)
 			out = append(out, r)
 		}
 	}
-	for _, rep := range s.deployer.OneOffs(r.Context(), app.Name) {
+	for _, rep := range s.deployer.OneOffs(ctx, app.Name) {
 		out = append(out, apiReplica(rep, "running", 0))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 // logs streams app's output as text from the log hub, the same source as

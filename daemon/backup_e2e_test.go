@@ -250,11 +250,13 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 func TestBackupDuringPush(t *testing.T) {
 	d := startDaemon(t)
 	r := d.deployedApp("web", "one")
-	// A slow request keeps the old version draining after the switch.
-	slow := make(chan int, 1)
-	go func() { code, _, _ := d.get("web", "/?sleep=4s"); slow <- code }()
-	time.Sleep(300 * time.Millisecond)
 	r.commit("two", "")
+	// A slow request keeps the old version draining after the switch. It
+	// starts right before the push (a commit can take seconds on a busy
+	// machine) and outlasts a slow build.
+	slow := make(chan int, 1)
+	go func() { code, _, _ := d.get("web", "/?sleep=8s"); slow <- code }()
+	time.Sleep(300 * time.Millisecond)
 	pushed := make(chan string, 1)
 	go func() { out, _ := r.push("main"); pushed <- out }()
 

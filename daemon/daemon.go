@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/plat-paas/plat/builder"
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/internal/authlimit"
@@ -90,6 +91,11 @@ type Config struct {
 
 	// CLIDir holds the cross-built CLI binaries GET /install-cli serves.
 	CLIDir string
+
+	// Orchestrator runs the replicas: OrchestratorDocker (default) or
+	// OrchestratorSwarm; Registry is where swarm mode pushes app images.
+	Orchestrator string
+	Registry     string
 }
 
 func (c Config) maxPushBytes() int64 {
@@ -146,6 +152,8 @@ func Main(args []string) int {
 	fs.StringVar(&cfg.Domain, "domain", DefaultDomain, "base domain: apps are served at <app>.<domain>")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL clients use to reach the API (default: derived from --api)")
 	fs.StringVar(&cfg.Deploy.Instance, "instance", deploy.DefaultInstance, "name of this daemon on the Docker Engine (prefixes container names); daemons sharing an engine need different names")
+	fs.IntVar(&cfg.Deploy.MaxBuilds, "max-builds", builder.DefaultMaxBuilds, "builds that run at once on this host; more pushes wait for a slot")
+	fs.DurationVar(&cfg.Deploy.BuildTimeout, "build-timeout", builder.DefaultBuildTimeout, "how long one build may run before its push is rejected")
 	fs.IntVar(&cfg.Deploy.Retain, "retain", deploy.DefaultRetain, "releases per app whose images are kept for rollback")
 	fs.DurationVar(&cfg.Deploy.DrainTimeout, "drain-timeout", deploy.DefaultDrainTimeout, "how long a deploy waits for the old version's in-flight requests")
 	fs.IntVar(&cfg.Deploy.Port, "app-port", deploy.DefaultPort, "port apps listen on inside their container ($PORT)")
@@ -166,6 +174,10 @@ func Main(args []string) int {
 		cfg.AppSubnets, err = engine.ParseAppSubnets(s)
 		return err
 	})
+	fs.StringVar(&cfg.Orchestrator, "orchestrator", envOr("PLAT_ORCHESTRATOR", DefaultOrchestrator), `what runs the apps: "docker" (this host's engine) or "swarm" (the swarm this host manages; see docs/swarm.md)`)
+	fs.StringVar(&cfg.Registry, "registry", envOr("PLAT_REGISTRY", engine.DefaultRegistry), "with --orchestrator swarm: host:port of the registry app images are pushed to and every node pulls from")
+	cfg.Deploy.BaseImages = builder.BaseImages{}
+	fs.Var(cfg.Deploy.BaseImages, "base-image", baseImageUsage())
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -240,11 +252,7 @@ func newDaemon(ctx context.Context, cfg Config, log *slog.Logger, ws *workerSetu
 			d.close()
 		}
 	}()
-	var engOpts []engine.DockerOption
-	if cfg.AppSubnets.IsValid() {
-		engOpts = append(engOpts, engine.WithAppSubnets(cfg.AppSubnets))
-	}
-	if d.eng, err = engine.NewDocker(ctx, engOpts...); err != nil {
+	if d.eng, err = openEngine(ctx, cfg); err != nil {
 		return nil, err
 	}
 	// An upgrade's new worker has come this far while the old one still
@@ -297,6 +305,7 @@ func (d *daemon) listen() error {
 		log.Warn("the local CA's root predates name constraints: a browser that trusts it would trust it for any name; to replace it, see \"Rotating the local CA\" in the README",
 			"dir", filepath.Join(cfg.DataDir, localCADir))
 	}
+	publicURLGiven := cfg.PublicURL != ""
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + publicHost(apiLn.Addr())
 	}
@@ -309,7 +318,7 @@ func (d *daemon) listen() error {
 	limiter := authlimit.New(authlimit.Options{MaxFailures: cfg.AuthFailures, Lockout: cfg.AuthLockout, Logger: log})
 	srv := &server{
 		cfg: cfg, store: st, deployer: d.dep, engine: d.eng, log: log,
-		tokens: tokens, limiter: limiter,
+		tokens: tokens, limiter: limiter, publicURLGiven: publicURLGiven,
 		repos:      &repos{dir: filepath.Join(cfg.DataDir, "repos"), hookBinary: self, socket: sockPath},
 		routerAddr: httpLn.Addr().String(),
 		switcher:   d.sw, localCA: localCA,

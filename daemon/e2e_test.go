@@ -92,7 +92,7 @@ func TestPushDeployConfigRollback(t *testing.T) {
 
 	r.commit("two", "")
 	out = r.mustPush("main")
-	if !strings.Contains(out, "Using cache") {
+	if !strings.Contains(out, " CACHED") {
 		t.Errorf("second build reused no layer:\n%s", out)
 	}
 	d.mustServe("shop", "version=two")

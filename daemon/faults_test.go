@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,11 +181,12 @@ func TestDaemonKilledDuringBuild(t *testing.T) {
 	r := d.deployedApp("kbuild", "one")
 	before, images := d.containers("kbuild"), d.images()
 
-	r.write("Dockerfile", "FROM "+busyboxImage+"\nRUN sleep 30\nCOPY app /app\nCOPY version /version\nCMD [\"/app\"]\n")
+	marker := "building-" + d.instance
+	r.write("Dockerfile", "FROM "+busyboxImage+"\nRUN sleep 30 && echo "+marker+"\nCOPY app /app\nCOPY version /version\nCMD [\"/app\"]\n")
 	r.commit("two", "")
 	pushErr := make(chan error, 1)
 	go func() { _, err := r.push("main"); pushErr <- err }()
-	waitFor(t, 60*time.Second, "the build's RUN step", func() bool { return buildRunning() })
+	waitFor(t, 60*time.Second, "the build's RUN step", func() bool { return buildRunning(marker) })
 	d.stop(syscall.SIGKILL)
 	if err := <-pushErr; err == nil {
 		t.Errorf("the push succeeded although the daemon died during its build")
@@ -202,10 +204,23 @@ func TestDaemonKilledDuringBuild(t *testing.T) {
 	})
 }
 
-// buildRunning reports whether a build container (RUN step) runs.
-func buildRunning() bool {
-	out, _ := exec.Command("docker", "ps", "-q", "--filter", "ancestor="+busyboxImage).Output()
-	return len(strings.TrimSpace(string(out))) > 0
+// buildRunning reports whether a build's RUN step whose command contains
+// marker runs: the classic builder's as a container, BuildKit's as a
+// process the engine starts without one (so the step must not be a lone
+// command that the shell replaces itself with: "sleep 30 && echo MARKER").
+func buildRunning(marker string) bool {
+	out, _ := exec.Command("docker", "ps", "--no-trunc", "--filter", "ancestor="+busyboxImage, "--format", "{{.Command}}").Output()
+	if strings.Contains(string(out), marker) {
+		return true
+	}
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range cmdlines {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), marker) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestDaemonKilledAfterSwitch SIGKILLs the daemon after it switched to the

@@ -128,16 +128,17 @@ func TestWakeDuringBuild(t *testing.T) {
 	d.mustPlat("scale", app, "--min", "0", "--idle", "1s")
 	waitFor(t, 30*time.Second, "the app to sleep", func() bool { return d.appState(app).Status == "sleeping" })
 
-	r.write("Dockerfile", "FROM "+busyboxImage+"\nRUN sleep 20\nCOPY app /app\nCOPY version /version\nCMD [\"/app\"]\n")
+	marker := "building-" + d.instance
+	r.write("Dockerfile", "FROM "+busyboxImage+"\nRUN sleep 20 && echo "+marker+"\nCOPY app /app\nCOPY version /version\nCMD [\"/app\"]\n")
 	r.commit("two", "")
 	pushed := make(chan string, 1)
 	go func() { out, _ := r.push("main"); pushed <- out }()
-	waitFor(t, 60*time.Second, "the build's RUN step", buildRunning)
+	waitFor(t, 60*time.Second, "the build's RUN step", func() bool { return buildRunning(marker) })
 
 	start := time.Now()
 	d.mustServe(app, "version=one")
 	took := time.Since(start)
-	if !buildRunning() {
+	if !buildRunning(marker) {
 		t.Errorf("the build ended before the wake answered (%s): the test proves nothing", took)
 	}
 	t.Logf("woke in %s while a push of the app was building", took.Round(time.Millisecond))

@@ -67,3 +67,12 @@ func apiReplica(r deploy.Replica, state string, inFlight int64) api.Replica {
 		State: state, InFlight: inFlight,
 	}
 }
+
+// apiEvents is the API's view of events, never null.
+func apiEvents(events []store.Event) []api.Event {
+	out := make([]api.Event, len(events))
+	for i, e := range events {
+		out[i] = api.Event{App: e.App, Time: e.Time, Kind: e.Kind, Release: e.Release, Message: e.Message}
+	}
+	return out
+}

@@ -392,17 +392,15 @@ func TestPushDuringUpgrade(t *testing.T) {
 		return ready
 	}
 	slowPush := func(version string, sleep int) chan string {
-		r.write("Dockerfile", fmt.Sprintf("FROM %s\nRUN sleep %d\nCOPY app /app\nCOPY version /version\nCMD [\"/app\"]\n", busyboxImage, sleep))
+		marker := fmt.Sprintf("building-%s-%s", d.instance, version)
+		r.write("Dockerfile", fmt.Sprintf("FROM %s\nRUN sleep %d && echo %s\nCOPY app /app\nCOPY version /version\nCMD [\"/app\"]\n", busyboxImage, sleep, marker))
 		r.commit(version, "")
 		done := make(chan string, 1)
 		go func() {
 			out, err := r.push("main")
 			done <- fmt.Sprintf("err=%v\n%s", err, out)
 		}()
-		waitFor(t, 60*time.Second, "the build's RUN step", func() bool {
-			out, _ := exec.Command("docker", "ps", "--no-trunc", "--filter", "ancestor="+busyboxImage, "--format", "{{.Command}}").Output()
-			return strings.Contains(string(out), fmt.Sprintf("sleep %d", sleep))
-		})
+		waitFor(t, 60*time.Second, "the build's RUN step", func() bool { return buildRunning(marker) })
 		return done
 	}
 

@@ -14,8 +14,9 @@ func (sc *Scaler) autoscale(ctx context.Context, appName string, n int, why stri
 	sc.withLockedApp(ctx, appName, func(app store.App) {
 		s := EffectiveScale(app.Scale)
 		n = min(max(n, s.Min, 1), s.Max)
-		cur := len(sc.routed.get(appName))
-		if app.Asleep || n == cur || cur == 0 {
+		reps := sc.routed.get(appName)
+		cur := len(reps)
+		if app.Asleep || n == cur || cur == 0 || midRollout(reps, app.Active) {
 			return
 		}
 		if err := sc.resize(ctx, app, n, io.Discard); err != nil {

@@ -1,14 +1,17 @@
 // Package deploy owns releases: it builds pushes into releases, ships them
-// with the app's release strategy (blue-green today: start beside the old
-// one, health-check, switch, drain, stop), and makes config changes and
-// rollbacks into new releases through the same path. It knows the store and
+// with the app's release strategy (blue-green by default: start beside the
+// old one, health-check, switch, drain, stop; or rolling, or in-place), and
+// makes config changes and rollbacks into new releases through the same
+// path. It knows the store and
 // the engine, and sees the router only through the small Switcher interface.
 //
 // Where things are:
 //   - containers.go: containers, the only code that starts and stops app
 //     containers; replicas.go: replicaSet, the only code that moves traffic.
 //   - strategy.go: the Strategy interface and the Rollout a strategy works
-//     through; bluegreen.go: blue-green, one file per strategy.
+//     through; one file per strategy: bluegreen.go, rolling.go, inplace.go,
+//     canary.go (steps, analysis, abort); liverollout.go: the rollouts in
+//     progress (status, promote, abort without the release lock).
 //   - release.go, rollout.go, retention.go: Releases (push, config,
 //     rollback, destroy; the release command; image retention).
 //   - reconcile.go, watch.go: Supervisor (start-up and crash recovery).
@@ -111,6 +114,15 @@ type Config struct {
 	// AvailableMemory reads the host's available memory; nil reads
 	// DefaultMeminfo.
 	AvailableMemory func() (int64, error)
+
+	// BaseImages are the base images, by stack, of the Dockerfiles plat
+	// generates for pushes without one (builder.DefaultBaseImages).
+	BaseImages builder.BaseImages
+
+	// MaxBuilds is how many builds run at once (builder.DefaultMaxBuilds);
+	// BuildTimeout bounds each (builder.DefaultBuildTimeout).
+	MaxBuilds    int
+	BuildTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -188,11 +200,12 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 		switcher: sw,
 	}
 	g := &guard{store: s, log: log}
-	d := &Deployer{replicaSet: rs, guard: g, builder: builder.New(e), oneOffs: &oneOffs{containers: rs.containers}}
+	d := &Deployer{replicaSet: rs, guard: g, builder: builder.New(e, builder.WithMaxBuilds(cfg.MaxBuilds), builder.WithTimeout(cfg.BuildTimeout)), oneOffs: &oneOffs{containers: rs.containers}}
 	d.Releases = &Releases{replicaSet: rs, guard: g, builder: d.builder, oneOffs: d.oneOffs, progress: &d.progress, load: &d.load}
 	d.Scaler = &Scaler{replicaSet: rs, guard: g, load: &d.load}
 	d.Supervisor = &Supervisor{replicaSet: rs, guard: g, restarts: &d.restarts, restartGrace: defaultRestartGrace,
 		wake: func(ctx context.Context, app store.App) error { return d.Scaler.wakeLocked(ctx, app, io.Discard) }}
+	d.progress.save = d.keepProgress
 	return d
 }
 

@@ -2,7 +2,10 @@ package deploy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,6 +33,8 @@ type Progress struct {
 type progressLogs struct {
 	mu   sync.Mutex
 	apps map[string]*Progress
+	// save keeps a finished deploy's output.
+	save func(app string, version int, pr *Progress)
 }
 
 // track starts recording app's deploy of version and returns out teed into it.
@@ -44,12 +49,32 @@ func (p *progressLogs) track(app string, version int, out io.Writer) (io.Writer,
 	w := progressWriter{p: p, pr: pr}
 	return io.MultiWriter(out, w), func() {
 		p.mu.Lock()
-		defer p.mu.Unlock()
 		if len(pr.part) > 0 {
 			pr.Lines = append(pr.Lines, string(pr.part))
 			pr.part = nil
 		}
 		pr.Running, pr.Finished = false, time.Now().UTC()
+		done := Progress{Version: pr.Version, Lines: slices.Clone(pr.Lines), Dropped: pr.Dropped}
+		p.mu.Unlock()
+		if p.save != nil {
+			p.save(app, version, &done)
+		}
+	}
+}
+
+// keepProgress stores a finished deploy's output with its release, so it
+// outlives the daemon's memory (a reload, a restart shows it again).
+func (d *Deployer) keepProgress(app string, version int, pr *Progress) {
+	var b strings.Builder
+	if pr.Dropped > 0 {
+		fmt.Fprintf(&b, "[... %d earlier lines truncated ...]\n", pr.Dropped)
+	}
+	for _, l := range pr.Lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	if err := d.store.SetDeployLog(app, version, []byte(b.String())); err != nil {
+		d.log.Warn("saving deploy output", "app", app, "release", version, "err", err)
 	}
 }
 

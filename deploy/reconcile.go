@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/plat-paas/plat/engine"
@@ -14,7 +15,10 @@ import (
 
 // Reconcile brings the engine and the router in line with the store at
 // daemon start-up, after a clean stop or a crash at any point of a deploy:
-//   - releases left "deploying" are marked failed (their deploy died with the daemon);
+//   - releases left "deploying" are marked failed (their deploy died with
+//     the daemon) and their containers removed: the stable release serves
+//     alone, whether the deploy was blue-green, rolling (a mix of old and
+//     new replicas) or in-place (the old replicas stopped);
 //   - the active release's running replicas are adopted into the router as
 //     they are (not restarted); stopped ones are started, missing ones
 //     recreated; a sleeping app stays asleep, warm (paused) or cold
@@ -28,12 +32,21 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 		return fmt.Errorf("list unfinished deploys: %w", err)
 	}
 	for _, r := range stale {
-		sv.fail(context.Background(), r, "", errors.New("interrupted: the plat daemon stopped during this deploy; push again"))
+		why := errors.New("interrupted: the plat daemon stopped during this deploy; push again")
+		if step := sv.canaryStep(r); step != "" {
+			// The router started empty: the stable release serves alone below.
+			why = fmt.Errorf("aborted: the daemon restarted during %s", step)
+		}
+		sv.fail(context.Background(), r, "", why)
 	}
 	containers, err := sv.engine.List(ctx, sv.labels())
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}
+	// An interrupted deploy's containers go first: a rolling deploy leaves
+	// a mix of old and new replicas, and the stable release's missing
+	// ones are recreated below without exceeding the app's replicas.
+	containers = sv.removeInterrupted(containers, stale)
 	apps, err := sv.store.ListApps()
 	if err != nil {
 		return fmt.Errorf("list apps: %w", err)
@@ -62,6 +75,21 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 	}
 	sv.removeUnless(ctx, runs, nil)
 	return nil
+}
+
+// removeInterrupted removes the containers of the interrupted releases
+// and returns the others.
+func (sv *Supervisor) removeInterrupted(containers []engine.ContainerInfo, stale []store.Release) []engine.ContainerInfo {
+	return slices.DeleteFunc(containers, func(c engine.ContainerInfo) bool {
+		for _, r := range stale {
+			if c.Labels[engine.LabelApp] == r.App && c.Labels[engine.LabelRelease] == strconv.Itoa(r.Version) {
+				sv.log.Info("removing a container of an interrupted deploy", "name", c.Name, "app", r.App, "release", r.Version)
+				sv.remove(c.ID)
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // removeUnless removes the containers whose IDs are not in keep.

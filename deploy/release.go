@@ -26,6 +26,8 @@ type Releases struct {
 	oneOffs  *oneOffs
 	progress *progressLogs
 	load     *appLoads
+	// live are the rollouts in progress (canary), for status, promote and abort.
+	live liveRollouts
 }
 
 // PushRequest is one pushed commit to build and deploy.
@@ -83,6 +85,8 @@ func (rl *Releases) Push(ctx context.Context, req PushRequest, out io.Writer) (s
 	tm := newTimings()
 	built, err := rl.builder.BuildRelease(ctx, builder.Request{
 		App: app.Name, Version: rel.Version, GitSHA: req.GitSHA, Source: req.Source, Instance: rl.cfg.Instance,
+		BaseImages: rl.cfg.BaseImages, BuildArgs: app.Build.Args, Secrets: app.Build.Secrets, Target: app.Build.Target,
+		OnGenerate: rl.generated(rel, io.MultiWriter(out, &buildLog)),
 	}, io.MultiWriter(indent(out), &buildLog))
 	imageID := built.ImageID
 	if logErr := rl.store.SetBuildLog(app.Name, rel.Version, buildLog.Bytes()); logErr != nil {
@@ -131,7 +135,7 @@ type ConfigChange struct {
 }
 
 // SetConfig applies a config change as a new release (same image, new env)
-// through the blue-green path. If the app was never deployed the config is
+// with the app's strategy. If the app was never deployed the config is
 // only saved, for the first push, and the returned release is zero.
 func (rl *Releases) SetConfig(ctx context.Context, appName string, change ConfigChange, out io.Writer) (store.Release, error) {
 	app, l, err := rl.lockApp(ctx, appName, true, out)
@@ -167,7 +171,7 @@ type releaseChange struct {
 }
 
 // redeploy records change as a new release of app, the caller holding its
-// lease l, and deploys it through the blue-green path, without a rebuild.
+// lease l, and deploys it with the app's strategy, without a rebuild.
 func (rl *Releases) redeploy(ctx context.Context, l *Lease, app store.App, change releaseChange, out io.Writer) (store.Release, error) {
 	active, err := rl.store.GetRelease(app.Name, app.Active)
 	if err != nil {
@@ -176,7 +180,7 @@ func (rl *Releases) redeploy(ctx context.Context, l *Lease, app store.App, chang
 	rel, err := rl.store.CreateRelease(store.Release{
 		App: app.Name, Cause: change.cause, Status: store.StatusDeploying,
 		ImageID: active.ImageID, GitSHA: active.GitSHA, CommittedAt: active.CommittedAt, Env: change.env, Resources: change.resources,
-		Procfile: active.Procfile, Reason: change.reason,
+		Procfile: active.Procfile, Dockerfile: active.Dockerfile, Reason: change.reason,
 	})
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
@@ -193,6 +197,11 @@ func (rl *Releases) redeploy(ctx context.Context, l *Lease, app store.App, chang
 // release. version 0 means the newest release before the active one that
 // went live.
 func (rl *Releases) Rollback(ctx context.Context, appName string, version int, out io.Writer) (store.Release, error) {
+	// A rollout in progress holds the release lock until it ends: abort it
+	// (traffic back on stable) rather than wait for its steps.
+	if _, err := rl.AbortRollout(ctx, appName, "a rollback"); err == nil {
+		step(out, "Aborted the rollout in progress; all traffic is back on the stable release")
+	}
 	app, l, err := rl.lockApp(ctx, appName, true, out)
 	if err != nil {
 		return store.Release{}, err
@@ -215,7 +224,7 @@ func (rl *Releases) Rollback(ctx context.Context, appName string, version int, o
 	rel, err := rl.store.CreateRelease(store.Release{
 		App: appName, Cause: store.CauseRollback, Status: store.StatusDeploying,
 		ImageID: target.ImageID, GitSHA: target.GitSHA, Env: target.Env, Resources: target.Resources,
-		Procfile: target.Procfile, Reason: fmt.Sprintf("rollback to v%d", target.Version),
+		Procfile: target.Procfile, Dockerfile: target.Dockerfile, Reason: fmt.Sprintf("rollback to v%d", target.Version),
 		RolledBackTo: target.Version, CommittedAt: target.CommittedAt, ContainersOf: containersOf,
 	})
 	if err != nil {

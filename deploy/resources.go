@@ -166,8 +166,8 @@ func (d *Deployer) CheckResources(ctx context.Context, change ResourcesChange) e
 }
 
 // SetResources changes app's memory and CPU limits and its read-only root
-// filesystem, as a new release (same image and config, new limits) through
-// the blue-green path: the change is recorded, and a rollback to an earlier
+// filesystem, as a new release (same image and config, new limits) with
+// the app's strategy: the change is recorded, and a rollback to an earlier
 // release brings that release's limits back. If the app was never deployed
 // the settings are only saved, for the first push, and the returned release
 // is zero; so it is when nothing changes.

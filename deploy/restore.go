@@ -100,6 +100,7 @@ func (d *Deployer) rebuild(ctx context.Context, appName string, source SourceFun
 	var buildLog bytes.Buffer
 	imageID, err := d.builder.Build(ctx, builder.Request{
 		App: app.Name, Version: rel.Version, GitSHA: rel.GitSHA, Source: src, Instance: d.cfg.Instance,
+		BaseImages: d.cfg.BaseImages,
 	}, &buildLog)
 	if srcErr := src.Close(); err == nil && srcErr != nil {
 		err = fmt.Errorf("read commit %s: %w", short(rel.GitSHA), srcErr)

@@ -132,6 +132,9 @@ func (sc *Scaler) sleep(ctx context.Context, appName string, idle time.Duration)
 		if app.Asleep || s.Min > 0 || sc.load.idleFor(appName, time.Now()) < s.Idle {
 			return
 		}
+		if midRollout(sc.routed.get(appName), app.Active) {
+			return // a rolling deploy owns the route
+		}
 		// Asleep is recorded first: the containers' exits that follow must
 		// not look like crashes, and a daemon that dies halfway finishes
 		// putting the app to sleep when it starts again.
@@ -162,14 +165,25 @@ func (sc *Scaler) sleep(ctx context.Context, appName string, idle time.Duration)
 		for _, r := range reps {
 			if err := sc.engine.Pause(ctx, r.ID); err != nil {
 				// Cold then: a stopped replica wakes too, only slower.
-				sc.log.Warn("pause container; stopping it", "app", appName, "id", shortID(r.ID), "err", err)
+				if !errors.Is(err, errors.ErrUnsupported) {
+					sc.log.Warn("pause container; stopping it", "app", appName, "id", shortID(r.ID), "err", err)
+				}
 				sc.stopKeep(ctx, appName, r.ID)
 				continue
 			}
 			frozen = append(frozen, r)
 		}
-		if len(frozen) == len(reps) {
+		switch {
+		case len(frozen) == len(reps):
 			sc.frozen.put(appName, app.Active, frozen)
+		case len(frozen) == 0:
+			// Nothing could be paused (an engine without pause): cold.
+			if err := sc.store.UpdateApp(appName, func(a *store.App) error { a.Warm = false; return nil }); err != nil {
+				sc.log.Error("record cold sleep", "app", appName, "err", err)
+			}
+			sc.event(appName, "sleeping", app.Active, "no requests for %s; stopped %d %s (the engine cannot pause), the next request wakes it",
+				idle.Round(time.Second), len(reps), plural(len(reps), "replica", "replicas"))
+			return
 		}
 		sc.event(appName, "sleeping", app.Active, "no requests for %s; paused %d %s (warm, stopped after %s), the next request wakes it",
 			idle.Round(time.Second), len(reps), plural(len(reps), "replica", "replicas"), coldAfter(app.Scale))

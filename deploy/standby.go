@@ -25,7 +25,9 @@ func (ro *Rollout) Retire(ctx context.Context, old []Replica) {
 				continue // a strategy's mix: only the stable release stands by
 			}
 			if err := rs.engine.Pause(ctx, r.ID); err != nil {
-				rs.log.Warn("pause the old release for standby; removing it", "app", name, "id", shortID(r.ID), "err", err)
+				if !errors.Is(err, errors.ErrUnsupported) {
+					rs.log.Warn("pause the old release for standby; removing it", "app", name, "id", shortID(r.ID), "err", err)
+				}
 				continue
 			}
 			paused = append(paused, r.ID)

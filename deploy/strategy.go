@@ -25,8 +25,19 @@ type Strategy interface {
 	Rollout(ctx context.Context, ro *Rollout) error
 }
 
-// strategyFor picks how app ships its releases; today always blue-green.
-func strategyFor(store.App) Strategy { return blueGreen{} }
+// strategyFor picks how app ships its releases, by its strategy setting
+// (StrategyOf).
+func strategyFor(app store.App) Strategy {
+	switch s := StrategyOf(app); s.Name {
+	case store.StrategyCanary:
+		return canary{s}
+	case store.StrategyRolling:
+		return rolling{batch: s.Batch}
+	case store.StrategyInPlace:
+		return inPlace{hold: s.Hold}
+	}
+	return blueGreen{}
+}
 
 // Rollout is one release on its way to serving, under the app's release
 // lock: what a Strategy reads, and the operations it may use.
@@ -53,6 +64,7 @@ type Rollout struct {
 	locks *appLocks
 	load  *appLoads
 	tm    *timings
+	live  *liveRollouts
 }
 
 // newRollout describes the rollout of rel for app.
@@ -60,7 +72,7 @@ func (rl *Releases) newRollout(app store.App, rel store.Release, tm *timings, ou
 	ro := &Rollout{
 		App: app, To: rel, Replicas: awakeReplicas(app), Out: out,
 		Serving: rl.routed.get(app.Name),
-		rs:      rl.replicaSet, locks: &rl.locks, load: rl.load, tm: tm,
+		rs:      rl.replicaSet, locks: &rl.locks, load: rl.load, tm: tm, live: &rl.live,
 	}
 	if app.Active != 0 {
 		from, err := rl.store.GetRelease(app.Name, app.Active)
@@ -166,9 +178,10 @@ func (ro *Rollout) Drain(ctx context.Context, drainOld func(context.Context) err
 }
 
 // StopOthers stops and removes every container of the app that is not of
-// To: the old releases, once To is active and they are drained.
+// To: the old releases, once To is active and they are drained. It is
+// Retire with no standby: an earlier standby goes too.
 func (ro *Rollout) StopOthers(ctx context.Context) {
-	ro.rs.stopOldReleases(context.WithoutCancel(ctx), ro.App.Name, ro.To)
+	ro.Retire(ctx, nil)
 }
 
 // Step writes a progress line ("-----> ...") to the pusher.

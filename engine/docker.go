@@ -152,6 +152,8 @@ func (d *Docker) Build(ctx context.Context, buildContext io.Reader, opts BuildOp
 		ForceRemove: true,
 		Dockerfile:  "Dockerfile",
 		Version:     build.BuilderV1,
+		BuildArgs:   buildArgs(opts.BuildArgs),
+		Target:      opts.Target,
 	})
 	if err != nil {
 		return "", fmt.Errorf("build: %w", err)
@@ -219,6 +221,18 @@ func (d *Docker) Build(ctx context.Context, buildContext io.Reader, opts BuildOp
 		return "", fmt.Errorf("build: inspecting %s: %w", opts.Tags[0], err)
 	}
 	return img.ID, nil
+}
+
+// buildArgs is args as ImageBuild takes them.
+func buildArgs(args map[string]string) map[string]*string {
+	if len(args) == 0 {
+		return nil
+	}
+	m := make(map[string]*string, len(args))
+	for k, v := range args {
+		m[k] = &v
+	}
+	return m
 }
 
 // stepImage is the image ID the classic builder prints after each step

@@ -49,6 +49,10 @@ type Capacity struct {
 type BuildOptions struct {
 	Tags   []string          // e.g. plat/myapp:v3
 	Labels map[string]string // put on the image
+	// BuildArgs are the Dockerfile's ARG values.
+	BuildArgs map[string]string
+	// Target is the stage to build; empty: the last one.
+	Target string
 }
 
 // ContainerSpec describes a container to create and start.
@@ -164,7 +168,8 @@ type Engine interface {
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	// Pause freezes a running container's processes (the cgroup freezer):
-	// they keep their memory and use no CPU. Unpause thaws them.
+	// they keep their memory and use no CPU. Unpause thaws them. An engine
+	// that cannot returns an error wrapping errors.ErrUnsupported.
 	Pause(ctx context.Context, id string) error
 	Unpause(ctx context.Context, id string) error
 	// Remove force-removes a container; ErrNotFound if it is gone already.

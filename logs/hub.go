@@ -87,6 +87,9 @@ func (h *Hub) Close() {
 	h.closeOnce.Do(func() { close(h.closed) })
 }
 
+// Done is closed when the hub is closed: other long streams end with it.
+func (h *Hub) Done() <-chan struct{} { return h.closed }
+
 // NewHub returns a hub reading from src.
 func NewHub(src Source, opts Options) *Hub {
 	if opts.Backlog <= 0 {

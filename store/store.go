@@ -309,7 +309,7 @@ func (s *Store) DeleteApp(name string) error {
 				return fmt.Errorf("delete %s: %w", top, err)
 			}
 		}
-		return nil
+		return deleteDeployLogs(tx, name)
 	})
 	if err != nil {
 		return fmt.Errorf("delete app %q: %w", name, err)

@@ -88,6 +88,8 @@ type App struct {
 	// Strategy is how the app's next releases go live; the zero value
 	// (and every record written before it existed) is blue-green.
 	Strategy Strategy `json:"strategy,omitzero"`
+	// Build holds the build args, secrets and target of the next push.
+	Build BuildSettings `json:"build,omitzero"`
 }
 
 // StrategyName names a release strategy.
@@ -182,4 +184,9 @@ type Release struct {
 	ContainerID string            `json:"container_id,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
 	FinishedAt  time.Time         `json:"finished_at,omitempty"`
+
+	// Dockerfile is the Dockerfile plat generated for a push without one
+	// (config, resources and rollback releases carry that of their image);
+	// empty when the repository's own Dockerfile was built.
+	Dockerfile string `json:"dockerfile,omitempty"`
 }

@@ -76,6 +76,22 @@ func (a *scaleAPI) handler() http.Handler {
 	for _, p := range []string{"releases", "events"} {
 		mux.HandleFunc("GET /api/apps/web/"+p, func(w http.ResponseWriter, r *http.Request) { reply(w, 200, []any{}) })
 	}
+	snapshot := func() []sseEvent {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return []sseEvent{{"app", a.app()}, {"releases", []any{}}, {"events", []any{}},
+			{"domains", map[string]any{"default": "web.localhost", "domains": []string{}}}, {"ps", append([]map[string]any{}, a.replicas...)}}
+	}
+	mux.HandleFunc("GET /api/apps/web/watch", func(w http.ResponseWriter, r *http.Request) {
+		serveSSE(w, r, 200*time.Millisecond, nil, snapshot)
+	})
+	mux.HandleFunc("GET /api/watch", func(w http.ResponseWriter, r *http.Request) {
+		serveSSE(w, r, 200*time.Millisecond, nil, func() []sseEvent {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			return []sseEvent{{"apps", []any{a.app()}}}
+		})
+	})
 	mux.HandleFunc("GET /api/apps/web/config", func(w http.ResponseWriter, r *http.Request) { reply(w, 200, map[string]string{}) })
 	mux.HandleFunc("GET /api/apps/web/domains", func(w http.ResponseWriter, r *http.Request) { reply(w, 200, map[string]any{"domains": []string{}}) })
 	mux.HandleFunc("GET /api/apps/web/deploy", func(w http.ResponseWriter, r *http.Request) {

@@ -173,8 +173,8 @@ func TestPagesNeedSessionAndLogoutNeedsCSRF(t *testing.T) {
 		h.ServeHTTP(w, r)
 		return w
 	}
-	for _, p := range []string{"/", "/apps/web"} {
-		if w := get(p, nil); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/login" {
+	for p, want := range map[string]string{"/": "/login", "/apps/web": "/login?next=%2Fapps%2Fweb"} {
+		if w := get(p, nil); w.Code != http.StatusSeeOther || w.Header().Get("Location") != want {
 			t.Fatalf("GET %s without session: %d %q, want redirect to /login", p, w.Code, w.Header().Get("Location"))
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"embed"
 	"errors"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,7 +20,7 @@ import (
 //go:embed assets
 var assets embed.FS
 
-var pages = template.Must(template.ParseFS(assets, "assets/*.html"))
+var pages = template.Must(template.New("").Funcs(template.FuncMap{"asset": assetURL}).ParseFS(assets, "assets/*.html"))
 
 // maxLoginBody bounds the login form.
 const maxLoginBody = 4 << 10
@@ -86,14 +85,15 @@ func (d *Dashboard) EndToken(tokenID uint64) int { return d.sessions.EndToken(to
 // (a one-time login link), /logout and /static/.
 func (d *Dashboard) Handler() http.Handler {
 	mux := http.NewServeMux()
-	static, _ := fs.Sub(assets, "assets/static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(filesOnly{static})))
+	mux.HandleFunc("GET /static/{file}", d.serveStatic)
 	mux.HandleFunc("GET /login", d.loginPage)
 	mux.HandleFunc("POST /login", d.login)
 	mux.HandleFunc("GET "+LoginOncePath, d.loginOnce)
 	mux.HandleFunc("POST /logout", d.logout)
 	mux.HandleFunc("GET /{$}", d.shell)
 	mux.HandleFunc("GET /apps/{name}", d.shell)
+	mux.HandleFunc("GET /tokens", d.shell)
+	mux.HandleFunc("/", d.notFound)
 	return securityHeaders(mux)
 }
 
@@ -114,7 +114,11 @@ func securityHeaders(next http.Handler) http.Handler {
 func (d *Dashboard) shell(w http.ResponseWriter, r *http.Request) {
 	_, csrf, _, ok := d.sessions.fromRequest(r)
 	if !ok {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		to := "/login"
+		if r.URL.Path != "/" { // come back here after logging in
+			to += "?next=" + url.QueryEscape(r.URL.RequestURI())
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -122,11 +126,12 @@ func (d *Dashboard) shell(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
+	next := safeNext(r.URL.Query().Get("next"))
 	if _, _, _, ok := d.sessions.fromRequest(r); ok {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	d.render(w, http.StatusOK, "login.html", nil)
+	d.render(w, http.StatusOK, "login.html", loginData{Next: next})
 }
 
 // login takes the API token from the form body (never from the URL) and
@@ -135,29 +140,55 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	addr := authlimit.ClientAddr(r)
 	if wait, ok := d.limiter.Allow(addr); !ok {
 		w.Header().Set("Retry-After", authlimit.RetryAfter(wait))
-		d.render(w, http.StatusTooManyRequests, "login.html", map[string]string{"Error": "Too many failed logins from your address. Wait " + authlimit.RetryAfter(wait) + " seconds and try again."})
+		d.render(w, http.StatusTooManyRequests, "login.html", loginData{Error: "Too many failed logins from your address. Wait " + authlimit.RetryAfter(wait) + " seconds and try again.", Next: safeNext(r.URL.Query().Get("next"))})
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 	token := strings.TrimSpace(r.PostFormValue("token"))
+	next := safeNext(r.PostFormValue("next"))
 	tokenID, err := uint64(0), errNoToken
 	if token != "" {
 		tokenID, err = d.verify(token)
 	}
 	if err != nil {
-		msg := "That token is not valid. Create one on the server with `plat daemon token`."
+		data := loginData{Error: "That token is not valid.", Command: "plat daemon token", Next: next}
 		if errors.Is(err, ErrTokenExpired) {
-			msg = err.Error() // says when and how to get a new one
+			data.Error, data.Command = err.Error(), "" // says when and how to get a new one
 		} else {
 			d.limiter.Fail(addr, r.URL.Path) // logs once per burst, not per attempt
 		}
-		d.render(w, http.StatusUnauthorized, "login.html", map[string]string{"Error": msg})
+		d.render(w, http.StatusUnauthorized, "login.html", data)
 		return
 	}
 	id, _ := d.sessions.Create(tokenID)
 	http.SetCookie(w, d.sessions.cookie(r, id, int(d.sessions.max.Seconds())))
 	d.log.Info("dashboard login", "remote", r.RemoteAddr)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// loginData fills the login page.
+type loginData struct {
+	Error   string
+	Command string // the command that makes a token, shown as code
+	Next    string // where to go after logging in
+}
+
+// safeNext is next when it is a path on this site, else "/": a login link
+// must not send the browser elsewhere (an open redirect).
+func safeNext(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n\t") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(u.Path, "/login") {
+		return "/"
+	}
+	return u.RequestURI()
+}
+
+// notFound is the dashboard's 404 page.
+func (d *Dashboard) notFound(w http.ResponseWriter, r *http.Request) {
+	d.render(w, http.StatusNotFound, "notfound.html", map[string]string{"Path": r.URL.Path})
 }
 
 // logout ends the session; like every state change it needs the CSRF token.
@@ -191,20 +222,4 @@ func sameOrigin(r *http.Request) bool {
 	}
 	u, err := url.Parse(origin)
 	return err == nil && strings.EqualFold(u.Host, r.Host)
-}
-
-// filesOnly hides directories, so the file server answers 404 for them
-// instead of listing what they hold.
-type filesOnly struct{ fs.FS }
-
-func (f filesOnly) Open(name string) (fs.File, error) {
-	file, err := f.FS.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	if st, err := file.Stat(); err != nil || st.IsDir() {
-		file.Close()
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
-	return file, nil
 }

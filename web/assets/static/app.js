@@ -1,5 +1,6 @@
-// plat dashboard: renders the apps list (/) and an app's page (/apps/NAME)
-// from the JSON API. No framework: fetch, WebSocket and the DOM.
+// plat dashboard: shared helpers, live updates and the apps and tokens
+// pages. No framework: fetch, EventSource, WebSocket and the DOM. The app
+// page is apppage.js, the forms and dialogs actions.js; start.js routes.
 "use strict";
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -23,7 +24,8 @@ function el(tag, attrs, ...children) {
 class AuthError extends Error {}
 
 // api calls the control API with the session cookie; state changes carry
-// the CSRF token. A lost session sends the browser to the login page.
+// the CSRF token. A lost session sends the browser to the login page and
+// back here after it.
 async function api(path, opts = {}) {
   const headers = { Accept: "application/json", ...(opts.headers || {}) };
   if (opts.method && opts.method !== "GET") headers["X-CSRF-Token"] = csrf;
@@ -33,17 +35,26 @@ async function api(path, opts = {}) {
   }
   const resp = await fetch(path, { ...opts, headers, credentials: "same-origin" });
   if (resp.status === 401) {
-    location.href = "/login";
+    toLogin();
     throw new AuthError("session ended");
   }
   return resp;
 }
 
+function toLogin() {
+  const here = location.pathname + location.search;
+  location.href = here === "/" ? "/login" : `/login?next=${encodeURIComponent(here)}`;
+}
+
+// errorOf reads the API's {"error": ...} answer.
+async function errorOf(resp) {
+  try { return (await resp.json()).error || resp.statusText; } catch { return resp.statusText; }
+}
+
 async function json(path) {
   const resp = await api(path);
-  const body = await resp.json();
-  if (!resp.ok) throw new Error(body.error || resp.statusText);
-  return body;
+  if (!resp.ok) throw new Error(await errorOf(resp));
+  return resp.json();
 }
 
 function ago(iso) {
@@ -55,6 +66,15 @@ function ago(iso) {
   return `${Math.floor(s / 86400)}d ago`;
 }
 
+// agoEl is a relative time kept current in place by the ticker below.
+const agoEl = (tag, iso, attrs = {}) => el(tag, { ...attrs, "data-ago": iso || "", title: iso || "" }, ago(iso));
+setInterval(() => {
+  document.querySelectorAll("[data-ago]").forEach((e) => {
+    const t = ago(e.dataset.ago);
+    if (e.textContent !== t) e.textContent = t;
+  });
+}, 10000);
+
 function clock(iso) {
   return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
@@ -63,8 +83,16 @@ const badge = (status, id, label) => el("span", { class: `badge ${status}`, id, 
 // statusLabel is an app's status with its sleep stage: "sleeping (warm)".
 const statusLabel = (a) => a.status === "sleeping" && a.sleep ? `sleeping (${a.sleep})` : a.status;
 
-// dur shortens a Go duration string: 5m, not 5m0s.
-const dur = (d) => d.replace(/m0s$/, "m").replace(/h0m$/, "h");
+// dur shortens a Go duration string: 5m, not 5m0s. Numbers are nanoseconds
+// (older daemons send durations so).
+function dur(d) {
+  if (typeof d === "number") {
+    if (!d) return "";
+    const ms = d / 1e6;
+    d = ms < 1000 ? `${ms}ms` : ms % 60000 === 0 ? `${ms / 60000}m` : `${ms / 1000}s`;
+  }
+  return (d || "").replace(/m0s$/, "m").replace(/h0m$/, "h");
+}
 
 // strategyText describes an app's release strategy: its settings in one
 // line (`plat strategy` has them one a line); blue-green, the default, has none.
@@ -86,19 +114,6 @@ function scaleText(s) {
   return parts.join(", ") + (notes.length ? ` (${notes.join("; ")})` : "");
 }
 
-// every runs fn now and then every ms while the page is open; a failed run
-// is retried at the next tick.
-function every(ms, fn) {
-  let stopped = false;
-  const tick = async () => {
-    if (stopped) return;
-    try { await fn(); } catch (e) { if (!(e instanceof AuthError)) console.warn(e); }
-    if (!stopped) setTimeout(tick, ms);
-  };
-  tick();
-  return () => { stopped = true; };
-}
-
 // readNDJSON calls onMessage with each JSON line of a streamed response.
 async function readNDJSON(resp, onMessage) {
   const reader = resp.body.getReader();
@@ -118,350 +133,166 @@ async function readNDJSON(resp, onMessage) {
   if (buf.trim()) onMessage(JSON.parse(buf));
 }
 
+// setText changes an element's text only when it differs, so a selection
+// or focus elsewhere is never disturbed.
+function setText(e, text) {
+  if (e.textContent !== text) e.textContent = text;
+}
+
+// syncChildren updates parent's children in place from items: a child
+// whose item is unchanged is left alone (selection, focus and open
+// tooltips survive), a changed one is replaced, a gone one removed.
+// Children marked data-keep (a log or progress shown under a row) stay
+// right after the child they follow.
+function syncChildren(parent, items, key, render) {
+  const old = new Map();
+  for (const c of [...parent.children]) {
+    if (c.dataset.key !== undefined) old.set(c.dataset.key, c);
+    else if (c.dataset.keep === undefined && items.length) c.remove(); // a placeholder
+  }
+  let prev = null;
+  for (const item of items) {
+    const k = String(key(item));
+    const stamp = JSON.stringify(item);
+    let node = old.get(k);
+    old.delete(k);
+    if (!node || node.dataset.stamp !== stamp) {
+      const fresh = render(item);
+      fresh.dataset.key = k;
+      fresh.dataset.stamp = stamp;
+      if (node) node.replaceWith(fresh);
+      node = fresh;
+    }
+    let want = prev ? prev.nextElementSibling : parent.firstElementChild;
+    while (want && want.dataset.keep !== undefined && want !== node) want = want.nextElementSibling;
+    if (node !== want) parent.insertBefore(node, want);
+    prev = node;
+    while (prev.nextElementSibling && prev.nextElementSibling.dataset.keep !== undefined) prev = prev.nextElementSibling;
+  }
+  for (const n of old.values()) {
+    while (n.nextElementSibling && n.nextElementSibling.dataset.keep !== undefined) n.nextElementSibling.remove();
+    n.remove();
+  }
+}
+
+// --- live updates ---
+
+// banner shows a page-level notice while the daemon cannot be reached:
+// what the page shows may be stale.
+const offline = {
+  since: null,
+  show() {
+    if (!this.since) this.since = new Date();
+    const b = document.getElementById("offline");
+    setText(b, `Cannot reach the plat daemon since ${clock(this.since.toISOString())}: what this page shows may be out of date. Reconnecting…`);
+    b.hidden = false;
+    document.body.classList.add("stale");
+  },
+  hide() {
+    this.since = null;
+    document.getElementById("offline").hidden = true;
+    document.body.classList.remove("stale");
+  },
+};
+
+// watch follows a server-sent event stream, calling handlers[event] with
+// each event's data. The daemon pushes only what changed; nothing polls.
+// When the stream breaks the page says so; it reconnects, unless check()
+// (called before reconnecting after an HTTP error) says to stop.
+function watch(url, handlers, check) {
+  let es, stopped = false, delay = 1000;
+  const open = () => {
+    es = new EventSource(url);
+    es.onopen = () => { offline.hide(); delay = 1000; };
+    for (const [name, fn] of Object.entries(handlers)) {
+      es.addEventListener(name, (ev) => { offline.hide(); fn(JSON.parse(ev.data)); });
+    }
+    es.onerror = async () => {
+      if (stopped) return;
+      if (es.readyState !== EventSource.CLOSED) { offline.show(); return; } // the browser retries
+      es.close();
+      // An HTTP error: the session ended, the app is gone, or the daemon
+      // is restarting. Ask once before trying again.
+      try {
+        const resp = await api("/api/whoami");
+        if (!resp.ok) offline.show();
+        else if (check && !(await check())) { stop(); return; }
+      } catch (e) {
+        if (e instanceof AuthError) return;
+        offline.show();
+      }
+      if (!stopped) setTimeout(open, delay);
+      delay = Math.min(delay * 2, 10000);
+    };
+  };
+  const stop = () => { stopped = true; if (es) es.close(); };
+  open();
+  return stop;
+}
+
+// copyLine is a command with a Copy button.
+function copyLine(text, id) {
+  return el("div", { class: "cli-line", id },
+    el("code", {}, text),
+    el("button", { type: "button", class: "small copy", onclick: (ev) => {
+      const done = () => { ev.target.textContent = "Copied"; };
+      if (navigator.clipboard) navigator.clipboard.writeText(text).then(done, () => {});
+    } }, "Copy"));
+}
+
 // --- apps page ---
 
 function appsPage() {
   document.title = "Apps · plat";
-  const list = el("div", { class: "apps", id: "apps" });
+  const list = el("div", { class: "apps", id: "apps" }, el("p", { class: "muted" }, "Loading…"));
   main.replaceChildren(
-    el("div", { class: "app-head" }, el("div", {}, el("h1", {}, "Apps"), el("p", { class: "muted" }, "Deploy with git push platform main."))),
+    el("div", { class: "page-head" },
+      el("div", {}, el("h1", {}, "Apps"), el("p", { class: "muted" }, "Deploy with git push platform main.")),
+      el("button", { class: "primary", id: "new-app", onclick: () => createAppDialog() }, "New app")),
     list,
     cliPanel(),
   );
-  every(5000, async () => {
-    const apps = await json("/api/apps");
-    if (apps.length === 0) {
-      list.replaceChildren(el("div", { class: "panel empty-state" }, "No apps yet. Create one with ", el("code", {}, "plat apps:create NAME"), "."));
-      return;
-    }
-    list.replaceChildren(...apps.map((a) =>
-      el("a", { class: `app-card ${a.status}`, href: `/apps/${encodeURIComponent(a.name)}`, "data-app": a.name, "data-status": a.status },
-        el("div", { class: "name" }, a.name, badge(a.status, undefined, statusLabel(a))),
-        el("dl", {},
-          el("dt", {}, "Release"), el("dd", {}, a.active ? `v${a.active}` : "—"),
-          el("dt", {}, "Replicas"), el("dd", { class: "replicas" }, a.active ? String(a.replicas ?? "—") : "—"),
-          el("dt", {}, "URL"), el("dd", {}, a.url),
-          el("dt", {}, "Deployed"), el("dd", { title: a.deployed_at || "" }, ago(a.deployed_at)),
-          el("dt", {}, "Commit"), el("dd", { class: "mono" }, a.git_sha ? a.git_sha.slice(0, 7) : "—"),
-        ))));
+  watch("/api/watch", {
+    apps(apps) {
+      if (apps.length === 0) {
+        list.replaceChildren(el("div", { class: "panel empty-state", id: "no-apps" }, "No apps yet. ",
+          el("button", { class: "link", onclick: () => createAppDialog() }, "Create one"), " or run ", el("code", {}, "plat apps:create NAME"), "."));
+        return;
+      }
+      syncChildren(list, apps.map(cardData), (a) => a.name, appCard);
+    },
   });
+}
+
+// cardData is what an app card shows: the keys that change it.
+const cardData = (a) => ({ name: a.name, status: a.status, sleep: a.sleep || "", warning: a.warning || "", active: a.active, replicas: a.replicas, url: a.url, deployed_at: a.deployed_at, git_sha: a.git_sha || "" });
+
+function appCard(a) {
+  return el("a", { class: `app-card ${a.status}`, href: `/apps/${encodeURIComponent(a.name)}`, "data-app": a.name, "data-status": a.status },
+    el("div", { class: "name" }, a.name, badge(a.status, undefined, statusLabel(a))),
+    a.warning ? el("p", { class: "warning" }, a.warning) : "",
+    el("dl", {},
+      el("dt", {}, "Release"), el("dd", {}, a.active ? `v${a.active}` : "—"),
+      el("dt", {}, "Replicas"), el("dd", { class: "replicas" }, a.active ? String(a.replicas ?? "—") : "—"),
+      el("dt", {}, "URL"), el("dd", {}, a.url),
+      el("dt", {}, "Deployed"), agoEl("dd", a.deployed_at),
+      el("dt", {}, "Commit"), el("dd", { class: "mono" }, a.git_sha ? a.git_sha.slice(0, 7) : "—")));
 }
 
 // cliPanel shows how to install the CLI from this daemon and log in. The
 // token stays a placeholder: the user pastes their own, never ours.
 function cliPanel() {
   const origin = window.location.origin;
-  const line = (text) => el("div", { class: "cli-line" },
-    el("code", {}, text),
-    navigator.clipboard && el("button", { class: "link", onclick: (ev) => {
-      navigator.clipboard.writeText(text).then(() => { ev.target.textContent = "Copied"; });
-    } }, "Copy"));
   return el("section", { class: "panel cli", id: "cli" },
     el("h2", {}, "Use the CLI"),
     el("p", { class: "muted" }, "Install plat on your laptop (Linux or macOS), then log in with your API token:"),
-    line(`curl -fsSL ${origin}/install-cli | sh`),
-    line(`plat login ${origin} --token YOUR_TOKEN`),
+    copyLine(`curl -fsSL ${origin}/install-cli | sh`),
+    copyLine(`plat login ${origin} --token YOUR_TOKEN`),
     el("p", { class: "muted" }, "Then ", el("code", {}, "plat completion bash"), " (or zsh, fish) for tab completion, and ", el("code", {}, "plat dashboard"), " to come back here logged in."));
 }
 
-// --- app page ---
-
-function appPage(name) {
-  document.title = `${name} · plat`;
-  const base = `/api/apps/${encodeURIComponent(name)}`;
-  const head = el("div", { class: "app-head" });
-  const releases = el("div", { class: "scroll-x" });
-  const deployOut = el("pre", { class: "terminal short", id: "deploy-output" });
-  const deployPanel = el("section", { class: "panel", id: "deploy", hidden: true },
-    el("div", { class: "panel-head" }, el("h2", {}, "Deploy output"), el("span", { class: "live", id: "deploy-state" })), deployOut);
-  const buildLog = el("section", { class: "panel", hidden: true });
-  const logView = el("pre", { class: "terminal", id: "logs" }, el("span", { class: "empty" }, "Waiting for output…"));
-  const logState = el("span", { class: "live off", id: "log-state" }, "connecting");
-  const timeline = el("ol", { class: "timeline", id: "events" });
-  const config = el("div", { id: "config" });
-  const domains = el("div", { id: "domains" });
-  const scaleSettings = el("p", { id: "scale-settings" });
-  const replicas = el("div", { class: "scroll-x" });
-  const scaleOut = el("pre", { class: "terminal short", id: "scale-output", hidden: true });
-  const field = (id, label, attrs) => el("label", { for: id }, label, el("input", { id, name: id.replace("scale-", ""), ...attrs }));
-  const scaleForm = el("form", { id: "scale-form", class: "scale-form", onsubmit: (ev) => { ev.preventDefault(); scale(); } },
-    field("scale-min", "Min", { type: "number", min: 0, required: true, title: "0 lets the app sleep when idle" }),
-    field("scale-max", "Max", { type: "number", min: 1, required: true }),
-    field("scale-idle", "Idle", { type: "text", placeholder: "5m", pattern: "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$", title: "time without requests before sleeping (min 0), e.g. 5m" }),
-    field("scale-target", "Target", { type: "number", min: 1, title: "in-flight requests per replica the autoscaler aims at" }),
-    el("button", { type: "submit", class: "primary", id: "scale-submit" }, "Scale"));
-
-  main.replaceChildren(
-    head,
-    deployPanel,
-    el("section", { class: "panel" }, el("div", { class: "panel-head" }, el("h2", {}, "Live logs"), logState), logView),
-    el("section", { class: "panel", id: "scaling" }, el("h2", {}, "Replicas and scaling"), scaleSettings, replicas, scaleForm, scaleOut),
-    el("section", { class: "panel" }, el("h2", {}, "Releases"), releases),
-    buildLog,
-    el("div", { class: "grid2" },
-      el("section", { class: "panel" }, el("h2", {}, "Events"), timeline),
-      el("div", { class: "stack" },
-        el("section", { class: "panel" }, el("h2", {}, "Config vars"), config),
-        el("section", { class: "panel" }, el("h2", {}, "Domains"), domains))),
-  );
-
-  let lastDeploy = "";
-  async function refresh() {
-    const resp = await api(base);
-    if (resp.status === 404) {
-      main.replaceChildren(el("div", { class: "panel empty-state" }, `No app named ${name}. `, el("a", { href: "/" }, "See all apps"), "."));
-      throw new Error("no such app");
-    }
-    const [app, rels, events, doms, ps] = await Promise.all([resp.json(), json(`${base}/releases`), json(`${base}/events`), json(`${base}/domains`),
-      json(`${base}/ps`).catch((e) => { if (e instanceof AuthError) throw e; return []; })]); // a daemon without replicas
-    head.replaceChildren(
-      el("div", {}, el("h1", {}, name, " ", badge(app.status, "app-status", statusLabel(app))),
-        el("a", { href: app.url, target: "_blank", rel: "noopener" }, app.url)),
-      el("dl", { class: "facts" },
-        el("dt", {}, "Active"), el("dd", {}, app.active ? `v${app.active}` : "—"),
-        el("dt", {}, "Deployed"), el("dd", {}, ago(app.deployed_at)),
-        el("dt", {}, "Replicas"), el("dd", { id: "app-replicas" }, String(app.replicas ?? "—")),
-        el("dt", {}, "Strategy"), el("dd", { id: "app-strategy", title: app.strategy?.description || "" }, strategyText(app.strategy)),
-        el("dt", {}, "Git"), el("dd", { class: "mono" }, app.git_url)),
-    );
-    // The default host, then the custom domains (same scheme and port as the app's URL).
-    const u = new URL(app.url);
-    const hosts = [u.hostname, ...(doms.domains || [])];
-    domains.replaceChildren(el("ul", { class: "plain" }, ...hosts.map((h) => {
-      const href = `${u.protocol}//${h}${u.port ? ":" + u.port : ""}/`;
-      return el("li", {}, el("a", { href, target: "_blank", rel: "noopener" }, new URL(href).host));
-    })));
-    renderReleases(app, rels);
-    renderScale(app, ps);
-    timeline.replaceChildren(...events.slice().reverse().map((e) =>
-      el("li", {}, el("span", { class: "when", title: e.time }, ago(e.time)),
-        el("span", {}, el("span", { class: `kind ${e.kind.replace(/\s+/g, "-")}` }, e.kind), e.release ? ` v${e.release}` : "", el("br"),
-          el("span", { class: "muted" }, e.message)))));
-    if (events.length === 0) timeline.replaceChildren(el("li", { class: "muted" }, "No deploys yet."));
-    const stamp = JSON.stringify([app.active, rels.length]);
-    if (stamp !== lastDeploy) { lastDeploy = stamp; loadConfig(); }
-  }
-
-  function renderReleases(app, rels) {
-    if (rels.length === 0) {
-      releases.replaceChildren(el("p", { class: "muted" }, "No releases yet. Push with ", el("code", {}, "git push platform main"), "."));
-      return;
-    }
-    const rows = rels.slice().reverse().map((r) => {
-      const canRollBack = r.version !== app.active && r.image_id && r.status !== "failed" && r.status !== "deploying";
-      return el("tr", { "data-version": r.version },
-        el("td", {}, el("strong", {}, `v${r.version}`)),
-        el("td", {}, badge(r.status)),
-        el("td", { class: "hide-narrow" }, r.cause),
-        el("td", { class: "mono hide-narrow" }, r.git_sha ? r.git_sha.slice(0, 7) : "—"),
-        el("td", { title: r.created_at }, ago(r.created_at)),
-        el("td", { class: "reason hide-narrow", title: r.reason || "" }, r.reason || ""),
-        el("td", { class: "actions" },
-          r.cause === "push" ? el("button", { class: "small link hide-narrow", onclick: () => showBuildLog(r.version) }, "build log") : "",
-          " ",
-          canRollBack ? el("button", { class: "small rollback", "data-version": r.version, onclick: () => rollback(r.version) }, "Roll back") : ""));
-    });
-    releases.replaceChildren(el("table", { id: "releases" },
-      el("thead", {}, el("tr", {}, el("th", {}, "Version"), el("th", {}, "Status"), el("th", { class: "hide-narrow" }, "Cause"), el("th", { class: "hide-narrow" }, "Commit"), el("th", {}, "Age"), el("th", { class: "hide-narrow" }, "Reason"), el("th", {}))),
-      el("tbody", {}, rows)));
-  }
-
-  function renderScale(app, ps) {
-    const s = app.scale || {};
-    // Several replicas: log lines show their replica's label.
-    logView.classList.toggle("multi", (app.replicas || 0) > 1 || (s.max || 0) > 1);
-    scaleSettings.textContent = scaleText(s);
-    if (!scaleForm.dataset.filled && s.max) { // fill once: never overwrite what the user types
-      scaleForm.dataset.filled = "1";
-      document.getElementById("scale-min").value = s.min;
-      document.getElementById("scale-max").value = s.max;
-      document.getElementById("scale-idle").value = s.idle ? dur(s.idle) : "";
-      document.getElementById("scale-target").value = s.target || "";
-    }
-    if (ps.length === 0) {
-      replicas.replaceChildren(el("p", { class: "muted", id: "replicas-none" },
-        app.status === "sleeping" ? "Asleep: no replica runs. The next request wakes the app." : "No replicas running."));
-      return;
-    }
-    replicas.replaceChildren(el("table", { id: "replicas" },
-      el("thead", {}, el("tr", {}, el("th", {}, "Replica"), el("th", {}, "State"), el("th", {}, "Release"), el("th", {}, "In flight"), el("th", { class: "hide-narrow" }, "Address"), el("th", { class: "hide-narrow" }, "Container"))),
-      el("tbody", {}, ps.map((r) => el("tr", { "data-label": r.label, "data-state": r.state },
-        el("td", {}, el("strong", {}, r.label)),
-        el("td", {}, badge(r.state)),
-        el("td", {}, r.release ? `v${r.release}` : "—"),
-        el("td", { class: "in-flight" }, String(r.in_flight)),
-        el("td", { class: "mono hide-narrow" }, r.addr || "—"),
-        el("td", { class: "mono hide-narrow", title: r.container_id }, (r.container_id || "").slice(0, 12)))))));
-  }
-
-  // scale sends the form's settings and shows the daemon's progress lines.
-  async function scale() {
-    const num = (id) => document.getElementById(id).value;
-    const body = { min: Number(num("scale-min")), max: Number(num("scale-max")) };
-    if (num("scale-idle")) body.idle = num("scale-idle");
-    if (num("scale-target")) body.target = Number(num("scale-target"));
-    const submit = document.getElementById("scale-submit");
-    submit.disabled = true;
-    scaleOut.hidden = false;
-    scaleOut.classList.remove("failed");
-    scaleOut.textContent = "";
-    const line = (text) => { scaleOut.append(text + "\n"); scaleOut.scrollTop = scaleOut.scrollHeight; };
-    const fail = (msg) => { scaleOut.classList.add("failed"); line(`error: ${msg}`); };
-    try {
-      const resp = await api(`${base}/scale`, { method: "POST", body });
-      if (!resp.ok) throw new Error((await resp.json()).error || resp.statusText);
-      await readNDJSON(resp, (msg) => {
-        if (msg.progress !== undefined) line(msg.progress);
-        if (msg.error) fail(msg.error);
-        const done = msg.app || msg.release;
-        if (done) line(`-----> scaled: ${scaleText(done.scale)}`);
-      });
-    } catch (e) {
-      if (!(e instanceof AuthError)) fail(e.message);
-    }
-    submit.disabled = false;
-    delete scaleForm.dataset.filled; // show what the daemon kept
-    refresh();
-  }
-
-  async function showBuildLog(version) {
-    const resp = await api(`${base}/releases/${version}/build-log`);
-    const text = resp.ok ? await resp.text() : (await resp.json()).error;
-    buildLog.hidden = false;
-    buildLog.replaceChildren(
-      el("div", { class: "panel-head" }, el("h2", {}, `Build log of v${version}`), el("button", { class: "small", onclick: () => { buildLog.hidden = true; } }, "Close")),
-      el("pre", { class: "terminal short" }, text));
-    buildLog.scrollIntoView({ behavior: "smooth", block: "nearest" });
-  }
-
-  async function loadConfig() {
-    const env = await json(`${base}/config`);
-    const keys = Object.keys(env).sort();
-    if (keys.length === 0) {
-      config.replaceChildren(el("p", { class: "muted" }, "No config vars. Set them with ", el("code", {}, `plat config:set ${name} KEY=value`), "."));
-      return;
-    }
-    config.replaceChildren(el("table", { class: "config" }, el("tbody", {}, keys.map((k) => {
-      const val = el("td", { class: "val" }, "••••••••");
-      let shown = false;
-      const btn = el("button", { class: "small", onclick: () => { shown = !shown; val.textContent = shown ? env[k] : "••••••••"; btn.textContent = shown ? "Hide" : "Reveal"; } }, "Reveal");
-      return el("tr", {}, el("td", { class: "mono" }, k), val, el("td", {}, btn));
-    }))));
-  }
-
-  // rollback asks for confirmation, then streams the deploy's progress.
-  function rollback(version) {
-    const dlg = document.getElementById("confirm");
-    document.getElementById("confirm-text").textContent =
-      `Roll ${name} back to v${version}? Its image and config are deployed as a new release; the current one keeps serving until the new one is healthy.`;
-    dlg.returnValue = "";
-    dlg.showModal();
-    dlg.addEventListener("close", async () => {
-      if (dlg.returnValue !== "ok") return;
-      document.querySelectorAll("button.rollback").forEach((b) => { b.disabled = true; });
-      streaming = true;
-      deployPanel.hidden = false;
-      deployOut.textContent = "";
-      setState(true, `rolling back to v${version}`);
-      try {
-        const resp = await api(`${base}/rollback`, { method: "POST", body: { version } });
-        if (!resp.ok) throw new Error((await resp.json()).error || resp.statusText);
-        await readNDJSON(resp, (msg) => {
-          if (msg.progress !== undefined) appendDeployLine(msg.progress);
-          if (msg.error) appendDeployLine(`error: ${msg.error}`);
-          if (msg.release) appendDeployLine(`-----> v${msg.release.version} is live`);
-        });
-      } catch (e) {
-        if (!(e instanceof AuthError)) appendDeployLine(`error: ${e.message}`);
-      }
-      setState(false, "finished");
-      streaming = false;
-      refresh();
-    }, { once: true });
-  }
-
-  function appendDeployLine(line) {
-    const atEnd = deployOut.scrollTop + deployOut.clientHeight >= deployOut.scrollHeight - 4;
-    deployOut.append(line + "\n");
-    if (atEnd) deployOut.scrollTop = deployOut.scrollHeight;
-  }
-  function setState(running, text) {
-    const s = document.getElementById("deploy-state");
-    s.className = `live ${running ? "on" : ""}`;
-    s.textContent = text;
-  }
-
-  // A deploy started elsewhere (git push, CLI) is shown by polling its
-  // output from the line last seen: a background tab that was throttled
-  // catches up on its next poll instead of freezing.
-  let seen = 0, seenVersion = 0, streaming = false;
-  async function fetchDeploy(from) {
-    const resp = await api(`${base}/deploy?from=${from}`);
-    return resp.ok ? resp.json() : null;
-  }
-  async function pollDeploy() {
-    if (streaming) return;
-    let p = await fetchDeploy(seen);
-    if (!p) return;
-    if (p.version !== seenVersion) {
-      const firstLook = seenVersion === 0;
-      seenVersion = p.version;
-      if (!(p = await fetchDeploy(0))) return;
-      seen = p.dropped || 0;
-      if (firstLook && !p.running) { seen += p.lines.length; return; } // an old, finished deploy
-      deployOut.textContent = "";
-    }
-    if (p.lines.length === 0 && deployPanel.hidden) return;
-    deployPanel.hidden = false;
-    p.lines.forEach(appendDeployLine);
-    seen = Math.max(seen, p.dropped || 0) + p.lines.length;
-    setState(p.running, p.running ? `deploying v${p.version}` : `v${p.version} finished`);
-  }
-
-  every(3000, refresh);
-  every(1000, pollDeploy);
-  followLogs(base, logView, logState);
-}
-
-// followLogs shows the app's live logs over a websocket and reconnects with
-// backoff, asking for the lines after the last one shown, so a network drop
-// or a daemon restart loses and repeats nothing the server still has.
-function followLogs(base, view, state) {
-  const maxLines = 2000;
-  let last = "", delay = 500, empty = true;
-  const connect = () => {
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const q = last ? `?since=${encodeURIComponent(last)}` : "";
-    const ws = new WebSocket(`${proto}//${location.host}${base}/logs/ws${q}`);
-    ws.onopen = () => { state.className = "live on"; state.textContent = "live"; delay = 500; };
-    ws.onmessage = (ev) => {
-      const line = JSON.parse(ev.data);
-      last = line.time;
-      if (empty) { view.replaceChildren(); empty = false; }
-      const atEnd = view.scrollTop + view.clientHeight >= view.scrollHeight - 4;
-      view.append(el("div", { class: "line", "data-replica": line.replica },
-        el("span", { class: "ts", title: line.time }, clock(line.time)),
-        line.replica ? el("span", { class: "replica" }, `${line.replica} | `) : "",
-        line.text));
-      while (view.childElementCount > maxLines) view.firstElementChild.remove();
-      if (atEnd) view.scrollTop = view.scrollHeight;
-    };
-    ws.onclose = async () => {
-      state.className = "live off";
-      state.textContent = "reconnecting";
-      // A closed socket may mean the session ended: ask once, cheaply.
-      try { await api("/api/whoami"); } catch (e) { if (e instanceof AuthError) return; }
-      setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 10000);
-    };
-  };
-  connect();
-}
-
-document.getElementById("logout").addEventListener("click", async () => {
-  await fetch("/logout", { method: "POST", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" });
-  location.href = "/login";
-});
-
-const m = location.pathname.match(/^\/apps\/([^/]+)$/);
-if (m) appPage(decodeURIComponent(m[1])); else appsPage();
+// plat is what later panels (rollouts, metrics) use to join the app page:
+// plat.appPanels.push({ id, title, after, mount(section, ctx) }) where ctx
+// has name, base (the app's API path) and on(event, fn) for the app's
+// live events (app, releases, events, domains, ps, deploy).
+window.plat = { el, api, json, errorOf, readNDJSON, setText, syncChildren, agoEl, badge, appPanels: [] };

@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Node is a swarm node as GET /api/nodes describes it.
+type Node struct {
+	ID           string     `json:"id"`
+	Hostname     string     `json:"hostname"`
+	Role         string     `json:"role"`
+	State        string     `json:"state"`
+	Availability string     `json:"availability"`
+	Addr         string     `json:"addr"`
+	Leader       bool       `json:"leader"`
+	Engine       string     `json:"engine"`
+	Tasks        []NodeTask `json:"tasks"`
+}
+
+// NodeTask is an app's replica running on a node.
+type NodeTask struct {
+	App     string `json:"app"`
+	Replica string `json:"replica"`
+	Release string `json:"release"`
+	Addr    string `json:"addr"`
+}
+
+func cmdNodes(e *env, args []string) error {
+	if _, err := e.parse(e.flags(), args, 0, 0); err != nil {
+		return err
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	var nodes []Node
+	raw, err := c.get(e.ctx, "/api/nodes", &nodes)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return writeRawJSON(e.stdout, raw)
+	}
+	table(e.stdout, nodeRows(nodes))
+	return nil
+}
+
+// nodeRows is the table of `plat nodes`: one row per node, its replicas
+// as NAME at ADDRESS.
+func nodeRows(nodes []Node) [][]string {
+	rows := [][]string{{"HOSTNAME", "ROLE", "STATE", "AVAILABILITY", "ADDRESS", "TASKS"}}
+	for _, n := range nodes {
+		role := n.Role
+		if n.Leader {
+			role += " (leader)"
+		}
+		var tasks []string
+		for _, t := range n.Tasks {
+			tasks = append(tasks, fmt.Sprintf("%s at %s", t.Replica, t.Addr))
+		}
+		list := strings.Join(tasks, ", ")
+		if list == "" {
+			list = "-"
+		}
+		rows = append(rows, []string{n.Hostname, role, n.State, n.Availability, n.Addr, list})
+	}
+	return rows
+}
+
+func cmdNodesJoinCommand(e *env, args []string) error {
+	if _, err := e.parse(e.flags(), args, 0, 0); err != nil {
+		return err
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Command string `json:"command"`
+	}
+	raw, err := c.get(e.ctx, "/api/nodes/join-command", &out)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return writeRawJSON(e.stdout, raw)
+	}
+	fmt.Fprintln(e.stdout, "Run this on each new host (its Docker Engine joins the swarm as a worker):")
+	fmt.Fprintln(e.stdout, "  "+out.Command)
+	return nil
+}

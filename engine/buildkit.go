@@ -1,0 +1,28 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+)
+
+// BuildKitDialer is implemented by engines that embed BuildKit and serve
+// its gRPC API and build sessions over the Engine API (Docker's /grpc and
+// /session hijack endpoints, as a "docker" buildx driver uses them).
+type BuildKitDialer interface {
+	// DialBuildKit opens a hijacked connection to the engine at path
+	// ("/grpc" or "/session") speaking proto ("h2c" for gRPC), with the
+	// given headers (a session's metadata).
+	DialBuildKit(ctx context.Context, path, proto string, meta map[string][]string) (net.Conn, error)
+}
+
+var _ BuildKitDialer = (*Docker)(nil)
+
+// DialBuildKit implements BuildKitDialer.
+func (d *Docker) DialBuildKit(ctx context.Context, path, proto string, meta map[string][]string) (net.Conn, error) {
+	conn, err := d.cli.DialHijack(ctx, path, proto, meta)
+	if err != nil {
+		return nil, fmt.Errorf("dial the engine's BuildKit at %s: %w", path, err)
+	}
+	return conn, nil
+}
