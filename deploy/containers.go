@@ -219,8 +219,8 @@ func containerEnv(env map[string]string, port int) []string {
 }
 
 // restart starts a stopped replica again (or unpauses a paused one) and
-// waits until it answers. The
-// probes come close together: a request is waiting.
+// waits until it answers. The probes come close together: a request is
+// waiting.
 func (ct *containers) restart(ctx context.Context, app store.App, rel store.Release, idx int, c engine.ContainerInfo) (r Replica, startTook, readyTook time.Duration, err error) {
 	t0 := time.Now()
 	switch {
