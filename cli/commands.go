@@ -150,7 +150,7 @@ func cmdApps(e *env, args []string) error {
 	sort.SliceStable(apps, func(i, j int) bool { return apps[i].Name < apps[j].Name })
 	rows := [][]string{{"NAME", "STATUS", "REPLICAS", "RELEASE", "URL", "DEPLOYED"}}
 	for _, a := range apps {
-		rows = append(rows, []string{a.Name, orDash(a.Status), replicasString(a), vstr(a.Active), orDash(a.URL), ago(a.DeployedAt)})
+		rows = append(rows, []string{a.Name, statusString(a), replicasString(a), vstr(a.Active), orDash(a.URL), ago(a.DeployedAt)})
 	}
 	table(e.stdout, rows)
 	for _, a := range apps { // beside the status, never instead of it
@@ -208,8 +208,9 @@ func cmdAppsInfo(e *env, args []string) error {
 	}
 	rows := [][]string{
 		{"name:", a.Name},
-		{"status:", orDash(a.Status)},
+		{"status:", statusString(a)},
 		{"release:", vstr(a.Active)},
+		{"standby:", standbyString(a)},
 		{"replicas:", replicasString(a)},
 		{"scale:", scaleString(a.Scale)},
 		{"url:", orDash(a.URL)},

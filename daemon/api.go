@@ -135,6 +135,7 @@ func (s *server) info(app store.App) api.App {
 			ai.GitSHA, ai.ImageID, ai.DeployedAt = r.GitSHA, r.ImageID, r.FinishedAt
 		}
 	}
+	warmInfo(&ai, app)
 	ai.Status = appStatus(app, ai.Replicas, releases)
 	ai.LastFailed, ai.Warning = lastFailed(app, releases)
 	return ai
@@ -411,7 +412,7 @@ func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
 
 func newScaleInfo(s store.Scale) api.Scale {
 	e := deploy.EffectiveScale(s)
-	return api.Scale{Min: e.Min, Max: e.Max, Idle: api.Duration(e.Idle), Target: e.Target, Description: deploy.DescribeScale(s)}
+	return api.Scale{Min: e.Min, Max: e.Max, Idle: api.Duration(e.Idle), Target: e.Target, ColdAfter: api.Duration(max(e.ColdAfter, 0)), Description: deploy.DescribeScale(s)}
 }
 
 // scale changes an app's replica settings and applies them, streaming
@@ -433,6 +434,14 @@ func (s *server) scale(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		change.Idle = &d
+	}
+	if body.ColdAfter != nil {
+		d, err := time.ParseDuration(*body.ColdAfter)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("cold_after %q is not a duration like 30m or 0 (stop at once)", *body.ColdAfter))
+			return
+		}
+		change.ColdAfter = &d
 	}
 	if err := change.Validate(app.Scale); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -476,7 +485,9 @@ func (s *server) replicas(ctx context.Context, app store.App) []api.Replica {
 	}
 	if app.Asleep {
 		for _, rep := range s.deployer.SleepingReplicas(ctx, app.Name) {
-			out = append(out, apiReplica(rep, "sleeping", 0))
+			r := apiReplica(rep, "sleeping", 0)
+			r.Sleep = sleepStage(app)
+			out = append(out, r)
 		}
 	}
 	for _, rep := range s.deployer.OneOffs(ctx, app.Name) {

@@ -168,6 +168,7 @@ func Main(args []string) int {
 	fs.Var(byteSize{&cfg.MaxSourceBytes}, "max-source-size", "largest unpacked source (the tar of the pushed commit) built, e.g. 1GiB or 200MiB")
 	fs.DurationVar(&cfg.PushIdleTimeout, "push-idle-timeout", DefaultPushIdleTimeout, "how long a push's body may send nothing before the push is dropped")
 	fs.DurationVar(&cfg.BodyIdleTimeout, "body-idle-timeout", httpx.DefaultBodyIdleTimeout, "how long a request body (upload, git push) may send nothing before the request ends with 408")
+	warmFlags(fs, &cfg)
 	fs.DurationVar(&cfg.Deploy.ScaleDownDelay, "scale-down-delay", deploy.DefaultScaleDownDelay, "how long the load must fit in fewer replicas before the autoscaler removes one")
 	fs.DurationVar(&cfg.UpgradeTimeout, "upgrade-timeout", DefaultUpgradeTimeout, "how long an upgrade (SIGHUP, plat daemon upgrade) lets running pushes and deploys finish on the old version before it cancels them")
 	fs.IntVar(&cfg.AuthFailures, "auth-max-failures", authlimit.DefaultMaxFailures, "refused tokens from one client address within a minute before it is locked out (429)")

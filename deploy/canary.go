@@ -52,7 +52,6 @@ type canary struct{ s store.Strategy }
 
 func (canary) Name() string { return string(store.StrategyCanary) }
 
-
 // stepNumbers are one release's counters over a step.
 type stepNumbers struct {
 	requests, errors uint64
