@@ -27,7 +27,8 @@ type switcher struct {
 	mu sync.Mutex
 }
 
-func (s *switcher) defaultHost(app string) string { return app + "." + s.domain }
+// defaultHost is <app>.<domain>, and <label>.<app>.<domain> for a preview.
+func (s *switcher) defaultHost(app string) string { return deploy.HostLabel(app) + "." + s.domain }
 
 // route is app's route as its record says, without backends: its default
 // host and custom domains, and its HSTS setting.
