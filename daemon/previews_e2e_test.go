@@ -1,0 +1,182 @@
+package daemon_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// previewPS is an item of `plat previews --json`.
+type previewPS struct {
+	Branch, Label, App, URL, Status string
+	Release                         int
+	LastPush                        time.Time `json:"last_push"`
+}
+
+func (d *daemon) previews(app string) []previewPS {
+	d.t.Helper()
+	var ps []previewPS
+	if err := json.Unmarshal([]byte(d.mustPlat("previews", app, "--json")), &ps); err != nil {
+		d.t.Fatal(err)
+	}
+	return ps
+}
+
+// leftovers lists what the engine still holds of the app record name:
+// containers (by label), images (by tag) and networks (by name).
+func (d *daemon) leftovers(name string) []string {
+	d.t.Helper()
+	var out []string
+	for _, args := range [][]string{
+		{"ps", "-aq", "--filter", "label=plat.instance=" + d.instance, "--filter", "label=plat.app=" + name},
+		{"images", "-q", d.instance + "/" + name},
+		{"network", "ls", "-q", "--filter", "label=plat.instance=" + d.instance, "--filter", "name=" + d.instance + "-" + name},
+	} {
+		b, err := exec.Command("docker", args...).Output()
+		if err != nil {
+			d.t.Fatalf("docker %v: %v", args, err)
+		}
+		for _, id := range strings.Fields(string(b)) {
+			out = append(out, args[0]+" "+id)
+		}
+	}
+	return out
+}
+
+// TestBranchPreviews pushes branches beside a production app under load:
+// each runs at <slug>.<app>.localhost with the app's config and its
+// preview-only values, updates on the next push, is refused with a reason
+// when its label is reserved, taken or over the cap, survives a daemon
+// restart, sleeps when idle and wakes on its host, and leaves nothing in
+// the engine once its branch (or the app) is deleted; production's answers
+// never change and no request to it fails. On main before previews any
+// branch but main was refused.
+func TestBranchPreviews(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, "--max-previews", "2", "--preview-idle", "4s")
+	const app = "shop"
+	r := d.deployedApp(app, "prod1")
+	d.mustPlat("config:set", app, "GREETING=hello")
+	d.mustServe(app, "version=prod1 greeting=hello")
+	stop := underLoad(d, app)
+
+	// A branch that is not a DNS label is slugged; the push says where.
+	const branch, label = "feature/Login_Page", "feature-login-page"
+	host := label + "." + app
+	r.git("checkout", "-q", "-b", branch)
+	r.commit("pv1", "")
+	if out := r.mustPush(branch); !strings.Contains(out, "http://"+host+".localhost") {
+		t.Errorf("the push does not say the preview's URL:\n%s", out)
+	}
+	d.mustServe(host, "version=pv1 greeting=hello") // inherits the app's config
+	d.mustServe(app, "version=prod1 greeting=hello")
+
+	// A preview-only value, taken at the next push, which updates it.
+	d.mustPlat("config:set", app, "--preview", "GREETING=preview")
+	r.commit("pv2", "")
+	r.mustPush(branch)
+	d.mustServe(host, "version=pv2 greeting=preview")
+	d.mustServe(app, "version=prod1 greeting=hello")
+	if got := d.mustPlat("config", app); strings.Contains(got, "preview") {
+		t.Errorf("the preview-only value leaked into the app's config:\n%s", got)
+	}
+
+	ps := d.previews(app)
+	if len(ps) != 1 || ps[0].Branch != branch || ps[0].Label != label || ps[0].Release != 2 ||
+		ps[0].URL != "http://"+host+".localhost:"+portOf(d.httpAddr)+"/" || ps[0].LastPush.IsZero() ||
+		(ps[0].Status != "running" && ps[0].Status != "sleeping") {
+		t.Errorf("plat previews: %+v", ps)
+	}
+	if out := d.mustPlat("previews", app); !strings.Contains(out, branch) || !strings.Contains(out, "v2") {
+		t.Errorf("plat previews:\n%s", out)
+	}
+	if out := d.mustPlat("apps"); strings.Contains(out, label) {
+		t.Errorf("plat apps lists the preview as an app:\n%s", out)
+	}
+	// Its own logs and releases.
+	if code, _, err := d.get(host, "/?print=preview-marker"); err != nil || code != http.StatusOK {
+		t.Fatalf("GET preview: %d %v", code, err)
+	}
+	waitFor(t, 10*time.Second, "the preview's log line", func() bool {
+		out, _ := d.plat("logs", app, "--preview", branch)
+		return strings.Contains(out, "preview-marker")
+	})
+	if out := d.mustPlat("logs", app); strings.Contains(out, "preview-marker") {
+		t.Errorf("the preview's output is in the app's logs:\n%s", out)
+	}
+	if out := d.mustPlat("releases", app, "--preview", label); !strings.Contains(out, "v2") {
+		t.Errorf("plat releases --preview:\n%s", out)
+	}
+
+	// Refusals: a reserved label, a slug another branch has, the cap.
+	refused := func(b, want string) {
+		t.Helper()
+		r.git("checkout", "-q", "-B", b)
+		out, err := r.push(b)
+		if err == nil || !strings.Contains(out, want) {
+			t.Errorf("push of %s: err %v, want a refusal saying %q:\n%s", b, err, want, out)
+		}
+	}
+	refused("v2", `"v2" is reserved`)
+	refused("www", `"www" is reserved`)
+	refused("Feature/login-page", "both make the host label")
+	r.git("checkout", "-q", "-B", "other")
+	r.commit("other1", "")
+	r.mustPush("other")
+	d.mustServe("other."+app, "version=other1")
+	refused("third", "already has 2 previews (feature/Login_Page, other)")
+	if ps := d.previews(app); len(ps) != 2 {
+		t.Errorf("after the refusals: %d previews, want 2: %+v", len(ps), ps)
+	}
+
+	// Deleting the branch deletes the preview, and everything of it.
+	name := app + "_" + label
+	if len(d.leftovers(name)) == 0 {
+		t.Fatal("no containers, images or networks found for the preview: the check below proves nothing")
+	}
+	if out := r.mustPush(":" + branch); !strings.Contains(out, "Preview of "+branch+" deleted") {
+		t.Errorf("branch deletion output:\n%s", out)
+	}
+	checkLoad(t, "production while previews were pushed, updated and deleted", stop())
+	d.mustServe(app, "version=prod1 greeting=hello")
+	gone := func(when string) {
+		t.Helper()
+		if left := d.leftovers(name); len(left) > 0 {
+			t.Errorf("%s: the deleted preview left %v", when, left)
+		}
+		if code, body, err := d.get(host, "/"); err != nil || code == http.StatusOK || strings.Contains(body, "version=") {
+			t.Errorf("%s: the deleted preview's host answers %d %q %v", when, code, body, err)
+		}
+	}
+	gone("after the deletion")
+
+	// A restart brings back the other preview, not the deleted one.
+	d.restart(syscall.SIGTERM)
+	gone("after a daemon restart")
+	d.mustServe("other."+app, "version=other1")
+	if ps := d.previews(app); len(ps) != 1 || ps[0].Branch != "other" {
+		t.Errorf("after a restart: %+v", ps)
+	}
+
+	// Idle, it sleeps (production does not); a request wakes it.
+	waitFor(t, 30*time.Second, "the idle preview to sleep", func() bool { return d.previews(app)[0].Status == "sleeping" })
+	if got := d.appState(app).Status; got != "running" {
+		t.Errorf("production is %q after the preview slept", got)
+	}
+	d.mustServe("other."+app, "version=other1")
+
+	// Destroying the app removes its previews.
+	d.mustPlat("apps:destroy", app, "--confirm", app)
+	if left := d.leftovers(app + "_other"); len(left) > 0 {
+		t.Errorf("apps:destroy left the preview's %v", left)
+	}
+}
+
+func portOf(addr string) string {
+	_, port, _ := strings.Cut(addr, ":")
+	return port
+}
