@@ -1,7 +1,9 @@
 package daemon_test
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -179,4 +181,48 @@ func TestBranchPreviews(t *testing.T) {
 func portOf(addr string) string {
 	_, port, _ := strings.Cut(addr, ":")
 	return port
+}
+
+// TestPreviewHTTPS serves a preview over HTTPS with a local-CA certificate,
+// which its host gets only once the preview exists; the push gives the
+// https URL. On main before previews the branch push was refused.
+func TestPreviewHTTPS(t *testing.T) {
+	t.Parallel()
+	httpsAddr := freePort(t)
+	d := startDaemon(t, "--https", httpsAddr)
+	d.createApp("web")
+	r := d.newRepo("web")
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM([]byte(d.mustPlat("ca"))) {
+		t.Fatal("plat ca printed no certificate")
+	}
+	client := httpsClient(httpsAddr, roots)
+	const url = "https://feature-x.web.localhost/"
+	if resp, err := client.Get(url); err == nil {
+		resp.Body.Close()
+		t.Fatalf("%s got a certificate before the preview existed", url)
+	}
+	r.git("checkout", "-q", "-b", "feature-x")
+	r.commit("tls-preview", "")
+	_, port, _ := strings.Cut(httpsAddr, ":")
+	if out := r.mustPush("feature-x"); !strings.Contains(out, "https://feature-x.web.localhost:"+port+"/") {
+		t.Errorf("the push does not give the preview's https URL:\n%s", out)
+	}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "version=tls-preview") {
+		t.Errorf("%s = %d %q", url, resp.StatusCode, body)
+	}
+	r.mustPush(":feature-x")
+	if resp, err := client.Get(url); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || strings.Contains(string(body), "version=") {
+			t.Errorf("after the deletion %s = %d %q", url, resp.StatusCode, body)
+		}
+	}
 }
