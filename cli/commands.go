@@ -384,12 +384,23 @@ func cmdEvents(e *env, args []string) error {
 }
 
 func cmdConfig(e *env, args []string) error {
-	name, c, err := e.appCmd(args)
+	fs := e.flags()
+	preview := fs.Bool("preview", false, "show the values only the app's branch previews get")
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
+	name := pos[0]
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	path := appPath(name, "config")
+	if *preview {
+		path = appPath(name, "preview-config")
+	}
 	var vars api.Config
-	raw, err := c.get(e.ctx, appPath(name, "config"), &vars)
+	raw, err := c.get(e.ctx, path, &vars)
 	if err != nil {
 		return err
 	}

@@ -86,6 +86,9 @@ func TestBranchPreviews(t *testing.T) {
 	if got := d.mustPlat("config", app); strings.Contains(got, "preview") {
 		t.Errorf("the preview-only value leaked into the app's config:\n%s", got)
 	}
+	if got := d.mustPlat("config", app, "--preview"); got != "GREETING=preview\n" {
+		t.Errorf("plat config --preview: %q", got)
+	}
 
 	ps := d.previews(app)
 	if len(ps) != 1 || ps[0].Branch != branch || ps[0].Label != label || ps[0].Release != 2 ||
