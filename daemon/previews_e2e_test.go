@@ -129,7 +129,20 @@ func TestBranchPreviews(t *testing.T) {
 	refused("v2", `"v2" is reserved`)
 	refused("www", `"www" is reserved`)
 	refused("Feature/login-page", "both make the host label")
-	r.git("checkout", "-q", "-B", "other")
+	// A first push that fails leaves no preview behind.
+	r.git("checkout", "-q", "-B", "broken")
+	r.git("rm", "-q", "Dockerfile")
+	r.commit("broken1", "")
+	if out, err := r.push("broken"); err == nil || !strings.Contains(out, "The preview was not created") {
+		t.Errorf("push of a branch that cannot build: err %v\n%s", err, out)
+	}
+	if left := d.leftovers(app + "_broken"); len(left) > 0 {
+		t.Errorf("the failed preview left %v", left)
+	}
+	if ps := d.previews(app); len(ps) != 1 {
+		t.Errorf("after a failed first push: %+v, want only %s", ps, branch)
+	}
+	r.git("checkout", "-q", "-B", "other", branch)
 	r.commit("other1", "")
 	r.mustPush("other")
 	d.mustServe("other."+app, "version=other1")
