@@ -111,6 +111,7 @@ func (s *server) hookPush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if pv != nil {
+		s.previewEvent(app, "preview", "preview of %s v%d is live at %s", q.Get("branch"), rel.Version, s.appURL(target))
 		fmt.Fprintf(out, "\n=====> Preview of %s v%d is live at %s\n", q.Get("branch"), rel.Version, s.appURL(target))
 		w.Header().Set(resultTrailer, "ok")
 		return

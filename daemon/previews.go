@@ -197,7 +197,7 @@ func (s *server) hookPreviewDelete(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	s.log.Info("preview destroyed", "app", app, "branch", branch)
+	s.previewEvent(app, "preview-deleted", "preview of %s deleted with its branch", branch)
 	fmt.Fprintf(out, "=====> Preview of %s deleted: containers, images, network and route removed\n", branch)
 	w.Header().Set(resultTrailer, "ok")
 }
@@ -285,6 +285,16 @@ func (s *server) setPreviewConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("preview config changed", "app", app.Name, "set", slices.Sorted(maps.Keys(change.Set)), "unset", change.Unset)
 	writeJSON(w, http.StatusOK, api.Config(nonNil(env)))
+}
+
+// previewEvent records a preview's change in its app's timeline (the
+// preview's own releases are in its own).
+func (s *server) previewEvent(app, kind, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.log.Info(kind, "app", app, "msg", msg)
+	if err := s.store.AddEvent(store.Event{App: app, Kind: kind, Message: msg}); err != nil {
+		s.log.Warn("record event", "app", app, "err", err)
+	}
 }
 
 func nonNil(m map[string]string) map[string]string {

@@ -71,17 +71,21 @@ func TestBranchPreviews(t *testing.T) {
 	host := label + "." + app
 	r.git("checkout", "-q", "-b", branch)
 	r.commit("pv1", "")
+	started := time.Now()
 	if out := r.mustPush(branch); !strings.Contains(out, "http://"+host+".localhost") {
 		t.Errorf("the push does not say the preview's URL:\n%s", out)
 	}
 	d.mustServe(host, "version=pv1 greeting=hello") // inherits the app's config
+	t.Logf("first push of a preview to served: %s", time.Since(started).Round(time.Millisecond))
 	d.mustServe(app, "version=prod1 greeting=hello")
 
 	// A preview-only value, taken at the next push, which updates it.
 	d.mustPlat("config:set", app, "--preview", "GREETING=preview")
 	r.commit("pv2", "")
+	started = time.Now()
 	r.mustPush(branch)
 	d.mustServe(host, "version=pv2 greeting=preview")
+	t.Logf("update push of a preview to served: %s", time.Since(started).Round(time.Millisecond))
 	d.mustServe(app, "version=prod1 greeting=hello")
 	if got := d.mustPlat("config", app); strings.Contains(got, "preview") {
 		t.Errorf("the preview-only value leaked into the app's config:\n%s", got)
@@ -156,10 +160,15 @@ func TestBranchPreviews(t *testing.T) {
 	if len(d.leftovers(name)) == 0 {
 		t.Fatal("no containers, images or networks found for the preview: the check below proves nothing")
 	}
+	started = time.Now()
 	if out := r.mustPush(":" + branch); !strings.Contains(out, "Preview of "+branch+" deleted") {
 		t.Errorf("branch deletion output:\n%s", out)
 	}
+	t.Logf("branch deletion (preview destroyed): %s", time.Since(started).Round(time.Millisecond))
 	checkLoad(t, "production while previews were pushed, updated and deleted", stop())
+	if n, m := d.eventCount(app, "preview"), d.eventCount(app, "preview-deleted"); n != 3 || m != 1 {
+		t.Errorf("the app's timeline has %d preview and %d preview-deleted events, want 3 and 1: %+v", n, m, d.events(app))
+	}
 	d.mustServe(app, "version=prod1 greeting=hello")
 	gone := func(when string) {
 		t.Helper()
@@ -185,7 +194,9 @@ func TestBranchPreviews(t *testing.T) {
 	if got := d.appState(app).Status; got != "running" {
 		t.Errorf("production is %q after the preview slept", got)
 	}
+	started = time.Now()
 	d.mustServe("other."+app, "version=other1")
+	t.Logf("first request to the sleeping preview answered after %s", time.Since(started).Round(time.Millisecond))
 
 	// Destroying the app removes its previews.
 	d.mustPlat("apps:destroy", app, "--confirm", app)
