@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -251,5 +253,41 @@ func TestPreviewHTTPS(t *testing.T) {
 		if resp.StatusCode == http.StatusOK || strings.Contains(string(body), "version=") {
 			t.Errorf("after the deletion %s = %d %q", url, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestPreviewBackupRestore restores a preview on a new host: its image is
+// rebuilt from its branch's commit in its app's repository (a preview has
+// no repository of its own). Before, the backup warned that the preview had
+// no repository and the restored preview never came back.
+func TestPreviewBackupRestore(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.createApp("web")
+	r := d.newRepo("web")
+	r.git("checkout", "-q", "-b", "feat")
+	r.commit("f1", "")
+	r.mustPush("feat")
+	d.mustServe("feat.web", "version=f1")
+
+	file := filepath.Join(t.TempDir(), "plat-backup.tar.gz")
+	if out, err := platDaemon(t, "backup", file, "--data", d.data); err != nil || strings.Contains(out, "no git repository") {
+		t.Fatalf("plat daemon backup: %v\n%s", err, out)
+	}
+	d.stop(syscall.SIGTERM)
+	d.cleanupDocker()
+	if err := os.RemoveAll(d.data); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := platDaemon(t, "restore", file, "--data", d.data); err != nil {
+		t.Fatalf("plat daemon restore: %v\n%s", err, out)
+	}
+	d.start()
+	waitFor(t, 2*time.Minute, "the preview to be rebuilt", func() bool {
+		code, body, err := d.get("feat.web", "/")
+		return err == nil && code == http.StatusOK && strings.Contains(body, "version=f1")
+	})
+	if ps := d.previews("web"); len(ps) != 1 || ps[0].Branch != "feat" || ps[0].Release != 1 {
+		t.Errorf("after the restore: %+v", ps)
 	}
 }
