@@ -261,9 +261,21 @@ func cmdAppsDestroy(e *env, args []string) error {
 }
 
 func cmdReleases(e *env, args []string) error {
-	name, c, err := e.appCmd(args)
+	fs := e.flags()
+	preview := fs.String("preview", "", "list the releases of the app's preview of this branch")
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
+	}
+	name := pos[0]
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	if *preview != "" {
+		if name, err = previewApp(e.ctx, c, name, *preview); err != nil {
+			return err
+		}
 	}
 	var raws []json.RawMessage
 	if _, err := c.get(e.ctx, appPath(name, "releases"), &raws); err != nil {
@@ -373,12 +385,23 @@ func cmdEvents(e *env, args []string) error {
 }
 
 func cmdConfig(e *env, args []string) error {
-	name, c, err := e.appCmd(args)
+	fs := e.flags()
+	preview := fs.Bool("preview", false, "show the values only the app's branch previews get")
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
+	name := pos[0]
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	path := appPath(name, "config")
+	if *preview {
+		path = appPath(name, "preview-config")
+	}
 	var vars api.Config
-	raw, err := c.get(e.ctx, appPath(name, "config"), &vars)
+	raw, err := c.get(e.ctx, path, &vars)
 	if err != nil {
 		return err
 	}
@@ -413,6 +436,7 @@ func cmdConfigSet(e *env, args []string) error {
 	fs := e.flags()
 	var bf buildFlags
 	bf.register(fs, false)
+	preview := fs.Bool("preview", false, "set values only the app's branch previews get (over its config), from their next push")
 	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
@@ -436,6 +460,12 @@ func cmdConfigSet(e *env, args []string) error {
 		}
 		set[k] = v
 	}
+	if *preview {
+		if !bc.empty() || len(set) == 0 {
+			return usagef("--preview takes KEY=VALUE pairs only")
+		}
+		return e.setPreviewConfig(name, api.ConfigChange{Set: set})
+	}
 	// Build settings make no release: the next push uses them.
 	if !bc.empty() {
 		if err := e.changeBuild(name, bc); err != nil || len(set) == 0 {
@@ -449,6 +479,7 @@ func cmdConfigUnset(e *env, args []string) error {
 	fs := e.flags()
 	var bf buildFlags
 	bf.register(fs, true)
+	preview := fs.Bool("preview", false, "unset values only the app's branch previews get")
 	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
@@ -468,6 +499,12 @@ func cmdConfigUnset(e *env, args []string) error {
 		if err := checkKey(k); err != nil {
 			return err
 		}
+	}
+	if *preview {
+		if !bc.empty() || len(pos) == 1 {
+			return usagef("--preview takes keys only")
+		}
+		return e.setPreviewConfig(name, api.ConfigChange{Unset: pos[1:]})
 	}
 	if !bc.empty() {
 		if err := e.changeBuild(name, bc); err != nil || len(pos) == 1 {
@@ -610,6 +647,7 @@ func cmdLogs(e *env, args []string) error {
 	follow := fs.Bool("f", false, "keep following the output until Ctrl-C")
 	n := fs.Int("n", 100, "number of recent lines to show first")
 	source := fs.String("source", "", "only the app's output (app) or the router's request lines (router)")
+	preview := fs.String("preview", "", "show the output of the app's preview of this branch")
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -624,6 +662,11 @@ func cmdLogs(e *env, args []string) error {
 	c, err := e.client()
 	if err != nil {
 		return err
+	}
+	if *preview != "" {
+		if name, err = previewApp(e.ctx, c, name, *preview); err != nil {
+			return err
+		}
 	}
 	if *follow {
 		return followLogs(e, c, name, *source, *n)

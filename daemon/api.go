@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plat-paas/plat/api"
@@ -56,6 +57,8 @@ type server struct {
 
 	// publicURLGiven: --public-url was set, so printed URLs use it as is.
 	publicURLGiven bool
+	// previewMu makes counting and creating an app's previews one step.
+	previewMu sync.Mutex
 }
 
 func (s *server) apiHandler() http.Handler {
@@ -68,6 +71,9 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/apps/{app}", s.getApp)
 	mux.HandleFunc("DELETE /api/apps/{app}", s.destroyApp)
 	mux.HandleFunc("GET /api/apps/{app}/releases", s.listReleases)
+	mux.HandleFunc("GET /api/apps/{app}/previews", s.listPreviews)
+	mux.HandleFunc("GET /api/apps/{app}/preview-config", s.getPreviewConfig)
+	mux.HandleFunc("POST /api/apps/{app}/preview-config", s.setPreviewConfig)
 	mux.HandleFunc("GET /api/apps/{app}/releases/{version}/build-log", s.buildLog)
 	mux.HandleFunc("GET /api/apps/{app}/releases/{version}/dockerfile", s.releaseDockerfile)
 	mux.HandleFunc("GET /api/apps/{app}/events", s.listEvents)
@@ -147,7 +153,7 @@ func (s *server) appURL(app string) string {
 	if s.routerTLSAddr != "" {
 		scheme, addr, defPort = "https", s.routerTLSAddr, "443"
 	}
-	u := scheme + "://" + app + "." + s.cfg.Domain
+	u := scheme + "://" + deploy.HostLabel(app) + "." + s.cfg.Domain
 	if _, port, err := net.SplitHostPort(addr); err == nil && port != defPort {
 		u += ":" + port
 	}
@@ -162,6 +168,9 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]api.App, 0, len(apps))
 	for _, a := range apps {
+		if a.Preview != nil {
+			continue // listed by GET /api/apps/{app}/previews
+		}
 		out = append(out, s.infoFor(r, a))
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -221,6 +230,10 @@ func (s *server) destroyApp(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Query().Get("confirm") != app.Name {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("destroying %s removes its releases, images and repository; confirm with `plat apps:destroy %s --confirm %s`", app.Name, app.Name, app.Name))
+		return
+	}
+	if err := s.destroyPreviews(r.Context(), app.Name); err != nil {
+		s.internalError(w, err)
 		return
 	}
 	if err := s.deployer.Destroy(r.Context(), app.Name); err != nil {

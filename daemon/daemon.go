@@ -93,6 +93,12 @@ type Config struct {
 	// CLIDir holds the cross-built CLI binaries GET /install-cli serves.
 	CLIDir string
 
+	// MaxPreviews is how many branch previews one app may have; PreviewIdle
+	// how long a preview runs without requests before it sleeps. Zero:
+	// deploy.DefaultMaxPreviews and deploy.DefaultPreviewIdle.
+	MaxPreviews int
+	PreviewIdle time.Duration
+
 	// Orchestrator runs the replicas: OrchestratorDocker (default) or
 	// OrchestratorSwarm; Registry is where swarm mode pushes app images.
 	Orchestrator string
@@ -181,6 +187,8 @@ func Main(args []string) int {
 	})
 	fs.StringVar(&cfg.Orchestrator, "orchestrator", envOr("PLAT_ORCHESTRATOR", DefaultOrchestrator), `what runs the apps: "docker" (this host's engine) or "swarm" (the swarm this host manages; see docs/swarm.md)`)
 	fs.StringVar(&cfg.Registry, "registry", envOr("PLAT_REGISTRY", engine.DefaultRegistry), "with --orchestrator swarm: host:port of the registry app images are pushed to and every node pulls from")
+	fs.IntVar(&cfg.MaxPreviews, "max-previews", deploy.DefaultMaxPreviews, "branch previews one app may have at once; a push of one more branch is refused")
+	fs.DurationVar(&cfg.PreviewIdle, "preview-idle", deploy.DefaultPreviewIdle, "how long a branch preview runs without requests before it sleeps (it wakes on its host)")
 	cfg.Deploy.BaseImages = builder.BaseImages{}
 	fs.Var(cfg.Deploy.BaseImages, "base-image", baseImageUsage())
 	if err := fs.Parse(args); err != nil {

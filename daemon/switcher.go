@@ -37,7 +37,8 @@ func (s *switcher) keepStats(app string) {
 	}
 }
 
-func (s *switcher) defaultHost(app string) string { return app + "." + s.domain }
+// defaultHost is <app>.<domain>, and <label>.<app>.<domain> for a preview.
+func (s *switcher) defaultHost(app string) string { return deploy.HostLabel(app) + "." + s.domain }
 
 // route is app's route as its record says, without backends: its default
 // host and custom domains, its HSTS setting and whether its requests are

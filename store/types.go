@@ -93,6 +93,20 @@ type App struct {
 	// RouterLogsOff stops the router's request lines in the app's logs
 	// (on by default: `plat logs:router NAME off`).
 	RouterLogsOff bool `json:"router_logs_off,omitempty"`
+	// Preview is set on a branch preview's record (named
+	// deploy.PreviewName(app, label)): what it previews.
+	Preview *Preview `json:"preview,omitempty"`
+	// PreviewEnv is config only the app's previews get, over Env.
+	PreviewEnv map[string]string `json:"preview_env,omitempty"`
+}
+
+// Preview says which app and branch a preview record runs.
+type Preview struct {
+	App    string `json:"app"`
+	Branch string `json:"branch"`
+	Label  string `json:"label"` // host label: <label>.<app>.<domain>
+	// LastPush is when the branch was last pushed.
+	LastPush time.Time `json:"last_push"`
 }
 
 // StrategyName names a release strategy.
