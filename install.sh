@@ -31,6 +31,7 @@
 #   PLAT_SWARM_ADVERTISE_ADDR  address for `docker swarm init` (Docker's choice)
 #   PLAT_REGISTRY              host:port of the registry (<node address>:5000)
 #   PLAT_REGISTRY_DATA         the registry's storage (/var/lib/plat-registry)
+#   PLAT_REGISTRY_CONFIG       the registry's configuration (/etc/plat/registry.yml)
 set -euo pipefail
 
 PLAT_DATA="${PLAT_DATA:-/var/lib/plat}"
@@ -44,6 +45,7 @@ PLAT_BIN_DIR="${PLAT_BIN_DIR:-/usr/local/bin}"
 PLAT_LOG_DIR="${PLAT_LOG_DIR:-/var/log/plat}"
 PLAT_ORCHESTRATOR="${PLAT_ORCHESTRATOR:-docker}"
 PLAT_REGISTRY_DATA="${PLAT_REGISTRY_DATA:-/var/lib/plat-registry}"
+PLAT_REGISTRY_CONFIG="${PLAT_REGISTRY_CONFIG:-/etc/plat/registry.yml}"
 SRC="$(cd "$(dirname "$0")" && pwd)"
 PLAT="$PLAT_BIN_DIR/plat"
 
@@ -94,8 +96,8 @@ if [ "$PLAT_ORCHESTRATOR" = swarm ]; then
     die "this host's engine is in a swarm but not a manager: run install.sh on a manager"
   node_addr="$(docker info --format '{{.Swarm.NodeAddr}}')"
   PLAT_REGISTRY="${PLAT_REGISTRY:-$node_addr:5000}"
-  mkdir -p /etc/plat "$PLAT_REGISTRY_DATA"
-  cat >/etc/plat/registry.yml <<REG
+  mkdir -p "$(dirname "$PLAT_REGISTRY_CONFIG")" "$PLAT_REGISTRY_DATA"
+  cat >"$PLAT_REGISTRY_CONFIG" <<REG
 version: 0.1
 log:
   level: warn
@@ -113,7 +115,7 @@ Description=registry for plat's app images
 After=network.target
 
 [Service]
-ExecStart=$(command -v docker-registry) serve /etc/plat/registry.yml
+ExecStart=$(command -v docker-registry) serve $PLAT_REGISTRY_CONFIG
 Restart=always
 
 [Install]
@@ -127,7 +129,7 @@ WantedBy=multi-user.target" >/etc/systemd/system/plat-registry.service
       kill "$(cat "$regpid")"
       sleep 0.5
     fi
-    nohup docker-registry serve /etc/plat/registry.yml >>"$PLAT_LOG_DIR/registry.log" 2>&1 &
+    nohup docker-registry serve "$PLAT_REGISTRY_CONFIG" >>"$PLAT_LOG_DIR/registry.log" 2>&1 &
     echo $! >"$regpid"
   fi
   say "Registry for app images at $PLAT_REGISTRY (storage $PLAT_REGISTRY_DATA)"
