@@ -106,6 +106,9 @@ type Options struct {
 	MaxResponseHeaderBytes int64
 	RetryAfter             time.Duration // 0 → DefaultRetryAfter
 	WakeTimeout            time.Duration // 0 → DefaultWakeTimeout
+	// RequestLogBuffer is how many request records (RequestLog) may wait
+	// for their reader before new ones are dropped. 0 → DefaultRequestLogBuffer.
+	RequestLogBuffer int
 }
 
 // Route says which hosts an app serves and where it runs.
@@ -150,6 +153,9 @@ type Route struct {
 	// Flags are the app's feature flags (see Flag): the router tells the
 	// app which are on for each user in the Plat-Flags request header.
 	Flags []Flag
+	// LogRequests sends a RequestRecord of each of the app's proxied
+	// requests to RequestLog.
+	LogRequests bool
 }
 
 // Group is the second release of a split route (Route.Canary).
@@ -197,6 +203,12 @@ type Router struct {
 	// shadows maps app → its shadow (shadow.go); nil when no app has one.
 	shadows  atomic.Pointer[map[string]*shadow]
 	shadowMu sync.Mutex // serializes SetShadow and StopShadow
+
+	reqLog        chan RequestRecord // see RequestLog
+	reqLogOn      atomic.Bool        // RequestLog was called: someone reads reqLog
+	reqLogDropped atomic.Uint64
+
+	wakeStats map[string]*wakeCounters // app → wakes; guarded by wakeMu
 }
 
 // table is one immutable version of the routing table.
@@ -223,6 +235,9 @@ type route struct {
 	hstsMaxAge time.Duration
 	// flags is Route.Flags; nil if none.
 	flags *flagSet
+	// appStats count every request of the app, whatever its release; Set
+	// carries them over to the app's next route, so they never go back.
+	appStats *releaseStats
 
 	// asleepRequests counts requests that arrived while the app was asleep
 	// or held. Set carries it over to the app's next route, so
@@ -240,6 +255,9 @@ type group struct {
 	proxies  []*httputil.ReverseProxy // proxies[i] sends to backends[i]
 	next     atomic.Uint32            // round-robin counter
 	stats    *releaseStats            // shared by the routes that route release
+	appStats *releaseStats            // the route's appStats
+	app      string
+	logReqs  bool // Route.LogRequests
 }
 
 // has reports whether b is one of the route's backends.
@@ -277,6 +295,12 @@ func New(opts Options) *Router {
 		r.wakeTimeout = DefaultWakeTimeout
 	}
 	r.wakes = map[string]*wakeCall{}
+	r.wakeStats = map[string]*wakeCounters{}
+	n := opts.RequestLogBuffer
+	if n <= 0 {
+		n = DefaultRequestLogBuffer
+	}
+	r.reqLog = make(chan RequestRecord, n)
 	r.table.Store(&table{hosts: map[string]*route{}, apps: map[string]*route{}})
 	return r
 }
@@ -512,7 +536,10 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, host string, bu
 func (r *Router) proxy(w http.ResponseWriter, req *http.Request, g *group, i int, cookie string) {
 	b := g.backends[i]
 	defer b.release()
-	rec := r.startRecording(w, g.stats, cookie)
+	rec := r.startRecording(w, g, cookie)
+	if g.logReqs && r.reqLogOn.Load() {
+		rec.req, rec.backend = req, b.addr
+	}
 	defer r.endRecording(rec) // deferred: ReverseProxy may panic (ErrAbortHandler)
 	if req.Body != nil && req.Body != http.NoBody {
 		cb := newClientBody(req.Body, b, req.ContentLength)
