@@ -110,6 +110,8 @@ func (s *server) apiHandler() http.Handler {
 	s.strategyRoutes(mux)
 	s.rolloutRoutes(mux)
 	s.doraRoutes(mux)
+	s.flagRoutes(mux)
+	s.shadowRoutes(mux)
 	s.metricsRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()

@@ -90,6 +90,9 @@ type App struct {
 	Strategy Strategy `json:"strategy,omitzero"`
 	// Build holds the build args, secrets and target of the next push.
 	Build BuildSettings `json:"build,omitzero"`
+	// Flags are the app's feature flags: name → percent of users (0..100)
+	// it is on for. The router applies them; no release needed.
+	Flags map[string]int `json:"flags,omitempty"`
 	// RouterLogsOff stops the router's request lines in the app's logs
 	// (on by default: `plat logs:router NAME off`).
 	RouterLogsOff bool `json:"router_logs_off,omitempty"`
