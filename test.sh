@@ -71,14 +71,46 @@ if [ $# -gt 0 ]; then
   exec go test -race -count=1 "$@"
 fi
 
+# daemon_tests runs daemon/'s tests: end-to-end tests that mostly wait on
+# the Docker Engine (starts, health checks, drains), one after another within
+# a process. PLAT_TEST_SHARDS processes of the one test binary run a share
+# of them each, side by side, so the suite's wall time is not the sum of
+# those waits.
+daemon_tests() {
+  local shards="${PLAT_TEST_SHARDS:-2}" dir bin i re rc=0
+  dir="$(mktemp -d)"
+  bin="$dir/daemon.test"
+  go test -race -c -o "$bin" ./daemon/ || return 1
+  mapfile -t names < <(cd daemon && "$bin" -test.list '.*' | grep '^Test')
+  for ((i = 0; i < shards; i++)); do
+    re=""
+    for ((j = i; j < ${#names[@]}; j += shards)); do re+="${re:+|}${names[j]}"; done
+    (cd daemon && "$bin" -test.count=1 -test.timeout 30m -test.run "^($re)\$" >"$dir/shard.$i" 2>&1
+      echo $? >"$dir/rc.$i") &
+  done
+  wait
+  for ((i = 0; i < shards; i++)); do
+    if [ "$(cat "$dir/rc.$i")" = 0 ]; then
+      echo "ok  	github.com/plat-paas/plat/daemon (shard $((i + 1))/$shards)	$(tail -1 "$dir/shard.$i")"
+    else
+      cat "$dir/shard.$i"
+      echo "FAIL	github.com/plat-paas/plat/daemon (shard $((i + 1))/$shards)"
+      rc=1
+    fi
+  done
+  rm -rf "$dir"
+  return $rc
+}
+
 say "Static checks: gofmt, go vet, go mod tidy"
 unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
 [ -z "$unformatted" ] || die "gofmt needed on: $unformatted (run gofmt -w on them)"
 go vet ./...
 go mod tidy -diff >/dev/null || { go mod tidy -diff || true; die "go.mod/go.sum are not tidy: run go mod tidy"; }
 
-say "Tests: go test -race ./..."
-go test -race -count=1 -timeout 30m ./...
+say "Tests: go test -race ./... (daemon/ in ${PLAT_TEST_SHARDS:-2} shards)"
+go test -race -count=1 -timeout 30m $(go list ./... | grep -v '/daemon$')
+daemon_tests
 
 say "Fuzz targets, 10 s each (bench/fuzz.sh runs them longer)"
 FUZZTIME="${PLAT_TEST_FUZZTIME:-10s}" bench/fuzz.sh

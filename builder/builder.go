@@ -177,6 +177,15 @@ func (b *Builder) BuildRelease(ctx context.Context, req Request, out io.Writer) 
 func (b *Builder) build(ctx context.Context, f *os.File, req Request, instance string, out io.Writer) (string, error) {
 	if bk, ok := b.engine.(engine.BuildKitDialer); ok {
 		id, err := b.buildKit(ctx, bk, f, req, instance, out)
+		if err == nil {
+			// The classic path's Engine.Build publishes by itself.
+			if p, ok := b.engine.(engine.ImagePublisher); ok {
+				if err := p.Publish(ctx, id, out); err != nil {
+					return "", fmt.Errorf("build: %w", err)
+				}
+			}
+			return id, nil
+		}
 		if !errors.Is(err, errNoBuildKit) {
 			return id, err
 		}

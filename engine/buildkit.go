@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 )
 
@@ -17,6 +18,16 @@ type BuildKitDialer interface {
 }
 
 var _ BuildKitDialer = (*Docker)(nil)
+
+// ImagePublisher is implemented by engines whose nodes pull images from a
+// registry (swarm mode): an image built outside Engine.Build (a BuildKit
+// build talks to the manager's engine directly) must be published before a
+// service can run it on any node.
+type ImagePublisher interface {
+	// Publish pushes the image with this ID (tagged by the build) to the
+	// registry, writing a progress line to out.
+	Publish(ctx context.Context, imageID string, out io.Writer) error
+}
 
 // DialBuildKit implements BuildKitDialer.
 func (d *Docker) DialBuildKit(ctx context.Context, path, proto string, meta map[string][]string) (net.Conn, error) {

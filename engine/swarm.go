@@ -131,6 +131,15 @@ func (s *Swarm) Build(ctx context.Context, buildContext io.Reader, opts BuildOpt
 	return id, nil
 }
 
+var _ ImagePublisher = (*Swarm)(nil)
+
+// Publish pushes an image that was built without Build (BuildKit builds on
+// the manager's engine) to the registry, as Build does.
+func (s *Swarm) Publish(ctx context.Context, imageID string, out io.Writer) error {
+	_, err := s.push(ctx, imageID, out)
+	return err
+}
+
 // RemoveImage removes ref and its registry tag from the manager (the
 // registry keeps its copy; see docs/swarm.md).
 func (s *Swarm) RemoveImage(ctx context.Context, ref string) error {
