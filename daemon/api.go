@@ -100,6 +100,7 @@ func (s *server) apiHandler() http.Handler {
 	s.nodeRoutes(mux)
 	s.strategyRoutes(mux)
 	s.doraRoutes(mux)
+	s.stagedRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()
 	api := s.authenticate(mux)
@@ -127,6 +128,12 @@ func (s *server) info(app store.App) api.App {
 	for _, r := range releases {
 		if r.Version == app.Active {
 			ai.GitSHA, ai.ImageID, ai.DeployedAt = r.GitSHA, r.ImageID, r.FinishedAt
+		}
+	}
+	ai.ReleaseMode = releaseMode(app)
+	for _, r := range releases {
+		if r.Status == store.StatusStaged {
+			ai.Staged, ai.StagedURL = r.Version, s.switcher.PreviewURL(app.Name, r.Version)
 		}
 	}
 	ai.Status = appStatus(app, ai.Replicas, releases)
@@ -239,7 +246,7 @@ func (s *server) listReleases(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]api.Release, len(releases))
 	for i, rel := range releases {
-		out[i] = apiRelease(rel)
+		out[i] = s.withPreview(apiRelease(rel))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -314,7 +321,7 @@ func (s *server) setConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	streamOperation(w, r, func(ctx context.Context, out io.Writer) (any, error) {
-		return releaseResult(s.deployer.SetConfig(ctx, app.Name, change, out))
+		return s.releaseResult(s.deployer.SetConfig(ctx, app.Name, change, out))
 	})
 }
 

@@ -60,6 +60,7 @@ func (sc *Scaler) scaleTick(ctx context.Context, now time.Time, wg *sync.WaitGro
 		return
 	}
 	for _, app := range apps {
+		sc.stagedTick(ctx, app, now, wg)
 		if app.Active == 0 || app.Asleep {
 			sc.load.forget(app.Name)
 			continue

@@ -149,8 +149,8 @@ func (ct *containers) removeByName(ctx context.Context, app, name string) {
 }
 
 // stopOldReleases stops and removes every container of app that is not of
-// release version (the one that just went live).
-func (ct *containers) stopOldReleases(ctx context.Context, app string, version int) {
+// release version (the one that just went live) nor of keepAlso.
+func (ct *containers) stopOldReleases(ctx context.Context, app string, version int, keepAlso ...int) {
 	cs, err := ct.engine.List(ctx, ct.labels(engine.LabelApp, app))
 	if err != nil {
 		ct.log.Warn("list containers", "app", app, "err", err)
@@ -160,6 +160,11 @@ func (ct *containers) stopOldReleases(ctx context.Context, app string, version i
 	for _, c := range cs {
 		if c.Labels[engine.LabelRelease] == strconv.Itoa(version) {
 			keep[c.ID] = true
+		}
+		for _, v := range keepAlso {
+			if v != 0 && c.Labels[engine.LabelRelease] == strconv.Itoa(v) {
+				keep[c.ID] = true
+			}
 		}
 	}
 	ct.stopOthers(ctx, app, keep)

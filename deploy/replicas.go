@@ -63,6 +63,9 @@ type replicaSet struct {
 	// replicas); see Deployer.OnSwitch.
 	onSwitch func(app string, replicas []Replica)
 	routed   routedReplicas
+	// previews and staged own the preview hosts (preview.go, staged.go).
+	previews previews
+	staged   stagedSet
 }
 
 // Replicas returns the replicas app's traffic goes to now, by index; none
@@ -88,6 +91,7 @@ func (rs *replicaSet) route(app string, reps []Replica) (drainOld func(context.C
 	if rs.onSwitch != nil {
 		rs.onSwitch(app, slices.Clone(reps))
 	}
+	rs.syncLivePreviews(app, reps, 0)
 	return drainOld, nil
 }
 
@@ -100,6 +104,9 @@ func (rs *replicaSet) routeAsleep(app string) (drainOld func(context.Context) er
 	rs.routed.set(app, nil)
 	if rs.onSwitch != nil {
 		rs.onSwitch(app, nil)
+	}
+	if a, err := rs.store.GetApp(app); err == nil {
+		rs.syncLivePreviews(app, nil, a.Active)
 	}
 	return drainOld, nil
 }

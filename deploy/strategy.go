@@ -55,6 +55,11 @@ type Rollout struct {
 	Replicas int
 	// Out receives the progress lines the pusher sees.
 	Out io.Writer
+	// Staged are running, healthy replicas of To from its staging (a
+	// promotion) that the strategy may take over instead of starting
+	// them; one that does not must leave them alone (Promote stopped
+	// them before the rollout when the strategy is not blue-green).
+	Staged []Replica
 
 	// A strategy reaches containers and the router only through rs.
 	rs    *replicaSet
@@ -176,7 +181,8 @@ func (ro *Rollout) Drain(ctx context.Context, drainOld func(context.Context) err
 // StopOthers stops and removes every container of the app that is not of
 // To: the old releases, once To is active and they are drained.
 func (ro *Rollout) StopOthers(ctx context.Context) {
-	ro.rs.stopOldReleases(context.WithoutCancel(ctx), ro.App.Name, ro.To.Version)
+	// The staged release is not an old one: it stays staged.
+	ro.rs.stopOldReleases(context.WithoutCancel(ctx), ro.App.Name, ro.To.Version, ro.rs.stagedVersion(ro.App.Name))
 }
 
 // Step writes a progress line ("-----> ...") to the pusher.
