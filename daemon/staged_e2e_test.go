@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -226,5 +227,34 @@ func TestStagedPreviewHTTPS(t *testing.T) {
 	}
 	if _, err := client.Get("https://v9.web.localhost/"); err == nil {
 		t.Error("https://v9.web.localhost/ (no such release) succeeded; want a failed handshake")
+	}
+}
+
+// TestStagedSleepsAndWakes: a staged release stops its container after the
+// app's idle period without requests to its preview host, and the next
+// request there starts it again and is answered.
+func TestStagedSleepsAndWakes(t *testing.T) {
+	t.Parallel() // its own daemon, ports and engine instance
+	d := startDaemon(t)
+	const app = "nap"
+	r := d.deployedApp(app, "one")
+	d.mustPlat("release-mode:set", app, "manual")
+	d.mustPlat("scale", app, "--min", "0", "--idle", "1s")
+	r.commit("two", "")
+	r.mustPush("main")
+	d.mustServeHost("v2.nap.localhost", "version=two")
+	waitFor(t, 30*time.Second, "the staged v2 to sleep", func() bool {
+		return strings.Contains(d.mustPlat("events", app), "staged v2 had no requests")
+	})
+	running, _ := exec.Command("docker", "ps", "-q", "--filter", "label=plat.instance="+d.instance, "--filter", "label=plat.release=2").Output()
+	if len(strings.TrimSpace(string(running))) != 0 {
+		t.Errorf("the staged v2 sleeps but its container still runs")
+	}
+	d.mustServeHost("v2.nap.localhost", "version=two")
+	if !strings.Contains(d.mustPlat("events", app), "staged v2 serving its preview host") {
+		t.Error("no wake event of the staged v2")
+	}
+	if got := d.releaseStatus(app, 2); got != "staged" {
+		t.Errorf("v2 is %q after its sleep; want staged", got)
 	}
 }
