@@ -90,7 +90,9 @@ func TestStagedReleases(t *testing.T) {
 	}
 
 	// config:set stages too, on the staged code, and stops v2.
-	d.mustPlat("config:set", app, "GREETING=hi")
+	if out := d.mustPlat("config:set", app, "GREETING=hi"); !strings.Contains(out, "v3 is staged at http://v3.web.localhost:"+httpPort+"/") {
+		t.Errorf("config:set in manual mode said:\n%s", out)
+	}
 	if _, body, _ := d.get(app, "/"); !strings.Contains(body, "version=one") || strings.Contains(body, "greeting=hi") {
 		t.Errorf("production serves %q after config:set in manual mode; want v1 with its old config", body)
 	}
