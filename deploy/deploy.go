@@ -12,7 +12,7 @@
 //     through; one file per strategy: bluegreen.go, rolling.go, inplace.go.
 //   - release.go, rollout.go, retention.go: Releases (push, config,
 //     rollback, destroy; the release command; image retention).
-//   - staged.go, preview.go: staged releases (manual release mode: stage,
+//   - staged.go, releasehost.go: staged releases (manual release mode: stage,
 //     promote, unstage, their sleep and wake, their restore at start-up)
 //     and the vN.APP preview hosts of running releases (PreviewSwitcher).
 //   - reconcile.go, watch.go: Supervisor (start-up and crash recovery).
