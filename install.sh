@@ -31,6 +31,7 @@
 #   PLAT_SWARM_ADVERTISE_ADDR  address for `docker swarm init` (Docker's choice)
 #   PLAT_REGISTRY              host:port of the registry (<node address>:5000)
 #   PLAT_REGISTRY_DATA         the registry's storage (/var/lib/plat-registry)
+#   PLAT_REGISTRY_CONFIG       the registry's configuration (/etc/plat/registry.yml)
 set -euo pipefail
 
 PLAT_DATA="${PLAT_DATA:-/var/lib/plat}"
@@ -44,6 +45,7 @@ PLAT_BIN_DIR="${PLAT_BIN_DIR:-/usr/local/bin}"
 PLAT_LOG_DIR="${PLAT_LOG_DIR:-/var/log/plat}"
 PLAT_ORCHESTRATOR="${PLAT_ORCHESTRATOR:-docker}"
 PLAT_REGISTRY_DATA="${PLAT_REGISTRY_DATA:-/var/lib/plat-registry}"
+PLAT_REGISTRY_CONFIG="${PLAT_REGISTRY_CONFIG:-/etc/plat/registry.yml}"
 SRC="$(cd "$(dirname "$0")" && pwd)"
 PLAT="$PLAT_BIN_DIR/plat"
 
@@ -88,14 +90,15 @@ swarm_args=()
 if [ "$PLAT_ORCHESTRATOR" = swarm ]; then
   if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" = inactive ]; then
     say "Making this host a swarm manager (docker swarm init)"
-    docker swarm init ${PLAT_SWARM_ADVERTISE_ADDR:+--advertise-addr "$PLAT_SWARM_ADVERTISE_ADDR"} >/dev/null
+    docker swarm init ${PLAT_SWARM_ADVERTISE_ADDR:+--advertise-addr "$PLAT_SWARM_ADVERTISE_ADDR"} >/dev/null ||
+      die "docker swarm init failed (above); on a host with several addresses, set PLAT_SWARM_ADVERTISE_ADDR to the one the other nodes reach"
   fi
   [ "$(docker info --format '{{.Swarm.ControlAvailable}}')" = true ] ||
     die "this host's engine is in a swarm but not a manager: run install.sh on a manager"
   node_addr="$(docker info --format '{{.Swarm.NodeAddr}}')"
   PLAT_REGISTRY="${PLAT_REGISTRY:-$node_addr:5000}"
-  mkdir -p /etc/plat "$PLAT_REGISTRY_DATA"
-  cat >/etc/plat/registry.yml <<REG
+  mkdir -p "$(dirname "$PLAT_REGISTRY_CONFIG")" "$PLAT_REGISTRY_DATA"
+  cat >"$PLAT_REGISTRY_CONFIG" <<REG
 version: 0.1
 log:
   level: warn
@@ -113,7 +116,7 @@ Description=registry for plat's app images
 After=network.target
 
 [Service]
-ExecStart=$(command -v docker-registry) serve /etc/plat/registry.yml
+ExecStart=$(command -v docker-registry) serve $PLAT_REGISTRY_CONFIG
 Restart=always
 
 [Install]
@@ -125,11 +128,15 @@ WantedBy=multi-user.target" >/etc/systemd/system/plat-registry.service
     regpid=/run/plat-registry.pid
     if [ -f "$regpid" ] && kill -0 "$(cat "$regpid")" 2>/dev/null; then
       kill "$(cat "$regpid")"
-      sleep 0.5
+      # The new one binds the same port: wait for the old one to go.
+      for _ in $(seq 1 40); do kill -0 "$(cat "$regpid")" 2>/dev/null || break; sleep 0.25; done
     fi
-    nohup docker-registry serve /etc/plat/registry.yml >>"$PLAT_LOG_DIR/registry.log" 2>&1 &
+    nohup docker-registry serve "$PLAT_REGISTRY_CONFIG" >>"$PLAT_LOG_DIR/registry.log" 2>&1 &
     echo $! >"$regpid"
   fi
+  for _ in $(seq 1 40); do curl -fs -o /dev/null "http://$PLAT_REGISTRY/v2/" && break; sleep 0.25; done
+  curl -fs -o /dev/null "http://$PLAT_REGISTRY/v2/" ||
+    die "the registry does not answer at $PLAT_REGISTRY; see $PLAT_LOG_DIR/registry.log (or journalctl -u plat-registry)"
   say "Registry for app images at $PLAT_REGISTRY (storage $PLAT_REGISTRY_DATA)"
   # Docker pulls over plain HTTP only from loopback and insecure-registries;
   # the engine reloads that list on SIGHUP, without restarting containers.
@@ -144,8 +151,15 @@ WantedBy=multi-user.target" >/etc/systemd/system/plat-registry.service
         fi
         mkdir -p /etc/docker
         printf '{"insecure-registries": ["%s"]}\n' "$PLAT_REGISTRY" >/etc/docker/daemon.json
+        [ -s /var/run/docker.pid ] ||
+          die "wrote /etc/docker/daemon.json but found no /var/run/docker.pid to reload dockerd with: reload or restart the Docker Engine, then run install.sh again"
         kill -HUP "$(cat /var/run/docker.pid)"
-        sleep 1
+        for _ in $(seq 1 20); do
+          docker info --format '{{range .RegistryConfig.IndexConfigs}}{{.Name}} {{end}}' | grep -qw "$PLAT_REGISTRY" && break
+          sleep 0.25
+        done
+        docker info --format '{{range .RegistryConfig.IndexConfigs}}{{.Name}} {{end}}' | grep -qw "$PLAT_REGISTRY" ||
+          die "the Docker Engine did not take $PLAT_REGISTRY as an insecure registry from /etc/docker/daemon.json (see its log)"
       fi
       ;;
   esac

@@ -8,7 +8,7 @@
 # Engine, git, openssh-client (pushes over SSH), busybox-static (the tests'
 # base image), debootstrap (the Debian base image of the tests of apps without
 # a Dockerfile; it needs Debian's mirror), chromium (dashboard tests), gcc (the race detector),
-# docker-registry (the swarm-mode tests' registry), and the Go toolchain go.mod asks for
+# docker-registry and iproute2 (the swarm-mode tests' registry and bridges), and the Go toolchain go.mod asks for
 # (scripts/gotoolchain.sh). That takes root and apt-get; without them it says
 # exactly what to install. Under CI=true no Docker, git or browser test may
 # skip, and the test that restarts the Docker Engine runs too (it stops every
@@ -25,10 +25,10 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 declare -A packages=(
   [git]=git [dockerd]=docker.io [busybox]=busybox-static [chromium]=chromium [docker-registry]=docker-registry
   [gcc]="gcc libc6-dev" [curl]="curl ca-certificates" [unzip]=unzip [ssh]=openssh-client
-  [debootstrap]=debootstrap
+  [debootstrap]=debootstrap [ip]=iproute2
 )
 need=()
-for cmd in git ssh dockerd busybox chromium gcc curl unzip docker-registry; do
+for cmd in git ssh dockerd busybox chromium gcc curl unzip docker-registry ip; do
   command -v "$cmd" >/dev/null || need+=(${packages[$cmd]})
 done
 # The tests read /bin/busybox itself to make their base image.

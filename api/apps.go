@@ -40,6 +40,12 @@ type App struct {
 	// beside Status, which says what is served.
 	LastFailed *FailedDeploy `json:"last_failed,omitempty"`
 	Warning    string        `json:"warning,omitempty"`
+	// Sleep is the stage of a sleeping app: SleepWarm or SleepCold; empty
+	// while it is not asleep.
+	Sleep string `json:"sleep,omitempty"`
+	// Standby is the previous release kept paused for a fast rollback;
+	// nil when there is none.
+	Standby *Standby `json:"standby,omitempty"`
 }
 
 // FailedDeploy is an app's newest release when its deploy failed.
@@ -47,6 +53,20 @@ type FailedDeploy struct {
 	Version    int       `json:"version"`
 	Reason     string    `json:"reason"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// Sleep stages (App.Sleep, Replica.Sleep).
+const (
+	SleepWarm = "warm" // containers paused: memory kept, no CPU, wakes in milliseconds
+	SleepCold = "cold" // containers stopped
+)
+
+// Standby is a release whose replicas are paused after a deploy replaced
+// it: `plat rollback` to it unpauses them instead of starting containers.
+type Standby struct {
+	Release  int       `json:"release"`
+	Replicas int       `json:"replicas"`
+	Until    time.Time `json:"until"` // removed then, or earlier on the next deploy or under memory pressure
 }
 
 // CreateApp is the body of POST /api/apps.
@@ -70,10 +90,13 @@ type HealthCheck struct {
 
 // Scale is an app's replica settings with the defaults filled in.
 type Scale struct {
-	Min         int      `json:"min"`
-	Max         int      `json:"max"`
-	Idle        Duration `json:"idle"`
-	Target      int      `json:"target"`
+	Min    int      `json:"min"`
+	Max    int      `json:"max"`
+	Idle   Duration `json:"idle"`
+	Target int      `json:"target"`
+	// ColdAfter is how long a sleeping app stays warm (paused) before its
+	// containers are stopped; 0: stopped at once.
+	ColdAfter   Duration `json:"cold_after"`
 	Description string   `json:"description"`
 }
 
@@ -85,6 +108,8 @@ type ScaleChange struct {
 	Max      *int    `json:"max,omitempty"`
 	Idle     *string `json:"idle,omitempty"` // a duration like "5m"
 	Target   *int    `json:"target,omitempty"`
+	// ColdAfter is a duration like "1h"; "0" stops a sleeping app at once.
+	ColdAfter *string `json:"cold_after,omitempty"`
 }
 
 // HSTS is an app's Strict-Transport-Security setting.
@@ -150,8 +175,9 @@ type Replica struct {
 	ContainerID string `json:"container_id"`
 	Index       int    `json:"index"`
 	Release     int    `json:"release"`
-	Addr        string `json:"addr"`  // where the router reaches it
-	State       string `json:"state"` // running, sleeping
+	Addr        string `json:"addr"`            // where the router reaches it
+	State       string `json:"state"`           // running, sleeping
+	Sleep       string `json:"sleep,omitempty"` // a sleeping replica's stage: warm (paused) or cold (stopped)
 	InFlight    int64  `json:"in_flight"`
 }
 
@@ -167,4 +193,5 @@ type LogLine struct {
 	Time    time.Time `json:"time"`
 	Text    string    `json:"text"`
 	Replica string    `json:"replica,omitempty"`
+	Source  string    `json:"source,omitempty"` // "router" for the router's request lines
 }

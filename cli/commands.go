@@ -150,7 +150,7 @@ func cmdApps(e *env, args []string) error {
 	sort.SliceStable(apps, func(i, j int) bool { return apps[i].Name < apps[j].Name })
 	rows := [][]string{{"NAME", "STATUS", "REPLICAS", "RELEASE", "URL", "DEPLOYED"}}
 	for _, a := range apps {
-		rows = append(rows, []string{a.Name, orDash(a.Status), replicasString(a), vstr(a.Active), orDash(a.URL), ago(a.DeployedAt)})
+		rows = append(rows, []string{a.Name, statusString(a), replicasString(a), vstr(a.Active), orDash(a.URL), ago(a.DeployedAt)})
 	}
 	table(e.stdout, rows)
 	for _, a := range apps { // beside the status, never instead of it
@@ -208,8 +208,9 @@ func cmdAppsInfo(e *env, args []string) error {
 	}
 	rows := [][]string{
 		{"name:", a.Name},
-		{"status:", orDash(a.Status)},
+		{"status:", statusString(a)},
 		{"release:", vstr(a.Active)},
+		{"standby:", standbyString(a)},
 		{"replicas:", replicasString(a)},
 		{"scale:", scaleString(a.Scale)},
 		{"url:", orDash(a.URL)},
@@ -264,9 +265,21 @@ func cmdAppsDestroy(e *env, args []string) error {
 }
 
 func cmdReleases(e *env, args []string) error {
-	name, c, err := e.appCmd(args)
+	fs := e.flags()
+	preview := fs.String("preview", "", "list the releases of the app's preview of this branch")
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
+	}
+	name := pos[0]
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	if *preview != "" {
+		if name, err = previewApp(e.ctx, c, name, *preview); err != nil {
+			return err
+		}
 	}
 	var raws []json.RawMessage
 	if _, err := c.get(e.ctx, appPath(name, "releases"), &raws); err != nil {
@@ -380,12 +393,23 @@ func cmdEvents(e *env, args []string) error {
 }
 
 func cmdConfig(e *env, args []string) error {
-	name, c, err := e.appCmd(args)
+	fs := e.flags()
+	preview := fs.Bool("preview", false, "show the values only the app's branch previews get")
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
+	name := pos[0]
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	path := appPath(name, "config")
+	if *preview {
+		path = appPath(name, "preview-config")
+	}
 	var vars api.Config
-	raw, err := c.get(e.ctx, appPath(name, "config"), &vars)
+	raw, err := c.get(e.ctx, path, &vars)
 	if err != nil {
 		return err
 	}
@@ -420,6 +444,7 @@ func cmdConfigSet(e *env, args []string) error {
 	fs := e.flags()
 	var bf buildFlags
 	bf.register(fs, false)
+	preview := fs.Bool("preview", false, "set values only the app's branch previews get (over its config), from their next push")
 	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
@@ -443,6 +468,12 @@ func cmdConfigSet(e *env, args []string) error {
 		}
 		set[k] = v
 	}
+	if *preview {
+		if !bc.empty() || len(set) == 0 {
+			return usagef("--preview takes KEY=VALUE pairs only")
+		}
+		return e.setPreviewConfig(name, api.ConfigChange{Set: set})
+	}
 	// Build settings make no release: the next push uses them.
 	if !bc.empty() {
 		if err := e.changeBuild(name, bc); err != nil || len(set) == 0 {
@@ -456,6 +487,7 @@ func cmdConfigUnset(e *env, args []string) error {
 	fs := e.flags()
 	var bf buildFlags
 	bf.register(fs, true)
+	preview := fs.Bool("preview", false, "unset values only the app's branch previews get")
 	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
@@ -475,6 +507,12 @@ func cmdConfigUnset(e *env, args []string) error {
 		if err := checkKey(k); err != nil {
 			return err
 		}
+	}
+	if *preview {
+		if !bc.empty() || len(pos) == 1 {
+			return usagef("--preview takes keys only")
+		}
+		return e.setPreviewConfig(name, api.ConfigChange{Unset: pos[1:]})
 	}
 	if !bc.empty() {
 		if err := e.changeBuild(name, bc); err != nil || len(pos) == 1 {
@@ -618,6 +656,8 @@ func cmdLogs(e *env, args []string) error {
 	fs := e.flags()
 	follow := fs.Bool("f", false, "keep following the output until Ctrl-C")
 	n := fs.Int("n", 100, "number of recent lines to show first")
+	source := fs.String("source", "", "only the app's output (app) or the router's request lines (router)")
+	preview := fs.String("preview", "", "show the output of the app's preview of this branch")
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -625,15 +665,26 @@ func cmdLogs(e *env, args []string) error {
 	if *n < 0 {
 		return usagef("-n must be 0 or more")
 	}
+	if *source != "" && *source != "app" && *source != "router" {
+		return usagef("--source %q: say app (the app's output) or router (its request lines)", *source)
+	}
 	name := pos[0]
 	c, err := e.client()
 	if err != nil {
 		return err
 	}
+	if *preview != "" {
+		if name, err = previewApp(e.ctx, c, name, *preview); err != nil {
+			return err
+		}
+	}
 	if *follow {
-		return followLogs(e, c, name, *n)
+		return followLogs(e, c, name, *source, *n)
 	}
 	q := url.Values{"tail": {strconv.Itoa(*n)}}
+	if *source != "" {
+		q.Set("source", *source)
+	}
 	resp, err := c.do(e.ctx, true, http.MethodGet, appPath(name, "logs")+"?"+q.Encode(), nil)
 	if errors.Is(err, errInterrupted) {
 		return nil

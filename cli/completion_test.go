@@ -45,7 +45,7 @@ func TestComplete(t *testing.T) {
 		{[]string{"rollback", "web", "2"}, []string{"2"}},
 		{[]string{"releases:log", "--json", "web", "v"}, []string{"v3", "v2", "v1"}},
 		{[]string{"rollback", "nope", ""}, nil}, // daemon error: silent
-		{[]string{"logs", "web", "-"}, []string{"-f", "--json", "-n"}},
+		{[]string{"logs", "web", "-"}, []string{"-f", "--json", "-n", "--preview", "--source"}},
 		{[]string{"logs", "-n", ""}, nil},                         // a flag's value
 		{[]string{"logs", "-n", "5", "w"}, []string{"web"}},       // the value is not an argument
 		{[]string{"logs", "-f", "w"}, []string{"web"}},            // a bool flag takes no value
@@ -171,7 +171,7 @@ printf '%s\n' "${COMPREPLY[@]}"`, "bash", script, line)
 		{"plat rel", []string{"releases", "releases:log", "releases:dockerfile", "release-mode", "release-mode:set", "releases:unstage"}},
 		{"plat apps:info ", []string{"web", "api"}},
 		{"plat rollback web ", []string{"v3", "v2", "v1"}},
-		{"plat logs web -", []string{"-f", "--json", "-n"}},
+		{"plat logs web -", []string{"-f", "--json", "-n", "--preview", "--source"}},
 		{"plat completion z", []string{"zsh"}},
 	}
 	for _, tt := range tests {

@@ -27,6 +27,9 @@ const (
 
 // formatLine is l as `plat logs` prints it.
 func formatLine(l api.LogLine) string {
+	if l.Source == "router" {
+		return "router | " + l.Text
+	}
 	if l.Replica != "" {
 		return l.Replica + " | " + l.Text
 	}
@@ -34,7 +37,7 @@ func formatLine(l api.LogLine) string {
 }
 
 // followLogs streams name's output until Ctrl-C, reconnecting as needed.
-func followLogs(e *env, c *client, name string, tail int) error {
+func followLogs(e *env, c *client, name, source string, tail int) error {
 	since := time.Time{}
 	began := time.Now()
 	terminal := isTerminal(e.stdout)
@@ -42,6 +45,9 @@ func followLogs(e *env, c *client, name string, tail int) error {
 	wait := followRetryMin
 	for {
 		q := url.Values{"follow": {"1"}, "format": {"json"}, "tail": {strconv.Itoa(tail)}}
+		if source != "" {
+			q.Set("source", source)
+		}
 		switch {
 		case !since.IsZero():
 			q.Set("since", since.Format(time.RFC3339Nano))

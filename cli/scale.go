@@ -20,6 +20,7 @@ func cmdScale(e *env, args []string) error {
 	maxN := fs.Int("max", 0, "most replicas the autoscaler may run")
 	idle := fs.String("idle", "", "with --min 0: time without requests before the app sleeps, e.g. 5m")
 	target := fs.Int("target", 0, "in-flight requests per replica the autoscaler aims at")
+	coldAfter := fs.String("cold-after", "", "with --min 0: how long a sleeping app stays paused (warm, wakes in milliseconds) before it is stopped, e.g. 1h; 0 stops it at once")
 	pos, err := e.parse(fs, args, 1, 2)
 	if err != nil {
 		return err
@@ -34,6 +35,11 @@ func cmdScale(e *env, args []string) error {
 	change, err := parseScale(pos[1:], given, *minN, *maxN, *idle, *target)
 	if err != nil {
 		return err
+	}
+	if given["cold-after"] {
+		if change.ColdAfter, err = parseColdAfter(*coldAfter); err != nil {
+			return err
+		}
 	}
 	raw, err := e.operation(appPath(name, "scale"), change, "plat scale "+name)
 	if err != nil {
@@ -126,7 +132,7 @@ func showScale(e *env, name string) error {
 		return writeJSON(e.stdout, map[string]any{"app": name, "status": a.Status, "scale": scale, "replicas": json.RawMessage(rawPs)})
 	}
 	table(e.stdout, [][]string{
-		{"status:", orDash(a.Status)},
+		{"status:", statusString(a)},
 		{"scale:", scaleString(a.Scale)},
 		{"replicas:", fmt.Sprintf("%d running", a.Replicas)},
 	})
@@ -161,7 +167,7 @@ func cmdPs(e *env, args []string) error {
 func printReplicas(e *env, reps []api.Replica) {
 	rows := [][]string{{"REPLICA", "STATE", "RELEASE", "IN-FLIGHT", "ADDRESS", "CONTAINER"}}
 	for _, r := range reps {
-		rows = append(rows, []string{orDash(r.Label), orDash(r.State), vstr(r.Release), strconv.FormatInt(r.InFlight, 10), orDash(r.Addr), orDash(shortContainer(r.ContainerID))})
+		rows = append(rows, []string{orDash(r.Label), replicaState(r), vstr(r.Release), strconv.FormatInt(r.InFlight, 10), orDash(r.Addr), orDash(shortContainer(r.ContainerID))})
 	}
 	table(e.stdout, rows)
 }
@@ -184,6 +190,9 @@ func scaleString(s api.Scale) string {
 		note := "sleeps when idle"
 		if s.Idle != 0 {
 			note = "sleeps after " + fmtDur(time.Duration(s.Idle)) + " without requests"
+		}
+		if s.ColdAfter != 0 {
+			note += ", paused, stopped after " + fmtDur(time.Duration(s.ColdAfter))
 		}
 		notes = append(notes, note)
 	}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plat-paas/plat/api"
@@ -20,6 +21,7 @@ import (
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/internal/authlimit"
 	"github.com/plat-paas/plat/logs"
+	"github.com/plat-paas/plat/metrics"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
 	"github.com/plat-paas/plat/web"
@@ -49,10 +51,14 @@ type server struct {
 	tokens        *tokenManager
 	limiter       *authlimit.Limiter // failed authentication per client address
 	sshInfo       sshInfo            // GET /api/ssh
+	sampler       *metrics.Sampler   // GET /api/apps/{app}/metrics
+	prom          http.Handler       // GET /metrics (with a token)
 	upgradeState                     // pushes in flight, the hand-over (upgrade.go)
 
 	// publicURLGiven: --public-url was set, so printed URLs use it as is.
 	publicURLGiven bool
+	// previewMu makes counting and creating an app's previews one step.
+	previewMu sync.Mutex
 }
 
 func (s *server) apiHandler() http.Handler {
@@ -65,6 +71,9 @@ func (s *server) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/apps/{app}", s.getApp)
 	mux.HandleFunc("DELETE /api/apps/{app}", s.destroyApp)
 	mux.HandleFunc("GET /api/apps/{app}/releases", s.listReleases)
+	mux.HandleFunc("GET /api/apps/{app}/previews", s.listPreviews)
+	mux.HandleFunc("GET /api/apps/{app}/preview-config", s.getPreviewConfig)
+	mux.HandleFunc("POST /api/apps/{app}/preview-config", s.setPreviewConfig)
 	mux.HandleFunc("GET /api/apps/{app}/releases/{version}/build-log", s.buildLog)
 	mux.HandleFunc("GET /api/apps/{app}/releases/{version}/dockerfile", s.releaseDockerfile)
 	mux.HandleFunc("GET /api/apps/{app}/events", s.listEvents)
@@ -99,13 +108,16 @@ func (s *server) apiHandler() http.Handler {
 	s.keyRoutes(mux)
 	s.nodeRoutes(mux)
 	s.strategyRoutes(mux)
+	s.rolloutRoutes(mux)
 	s.doraRoutes(mux)
 	s.stagedRoutes(mux)
+	s.metricsRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()
 	api := s.authenticate(mux)
 	root.Handle("/api/", api)
 	root.Handle("/git/", api)
+	root.Handle("GET /metrics", s.authenticate(s.prom))
 	s.cliRoutes(root)                 // the CLI downloads need no token
 	root.Handle("/", s.web.Handler()) // the dashboard checks its own sessions
 	return root
@@ -136,6 +148,7 @@ func (s *server) info(app store.App) api.App {
 			ai.Staged, ai.StagedURL = r.Version, s.switcher.PreviewURL(app.Name, r.Version)
 		}
 	}
+	warmInfo(&ai, app)
 	ai.Status = appStatus(app, ai.Replicas, releases)
 	ai.LastFailed, ai.Warning = lastFailed(app, releases)
 	return ai
@@ -147,7 +160,7 @@ func (s *server) appURL(app string) string {
 	if s.routerTLSAddr != "" {
 		scheme, addr, defPort = "https", s.routerTLSAddr, "443"
 	}
-	u := scheme + "://" + app + "." + s.cfg.Domain
+	u := scheme + "://" + deploy.HostLabel(app) + "." + s.cfg.Domain
 	if _, port, err := net.SplitHostPort(addr); err == nil && port != defPort {
 		u += ":" + port
 	}
@@ -162,6 +175,9 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]api.App, 0, len(apps))
 	for _, a := range apps {
+		if a.Preview != nil {
+			continue // listed by GET /api/apps/{app}/previews
+		}
 		out = append(out, s.infoFor(r, a))
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -223,6 +239,10 @@ func (s *server) destroyApp(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("destroying %s removes its releases, images and repository; confirm with `plat apps:destroy %s --confirm %s`", app.Name, app.Name, app.Name))
 		return
 	}
+	if err := s.destroyPreviews(r.Context(), app.Name); err != nil {
+		s.internalError(w, err)
+		return
+	}
 	if err := s.deployer.Destroy(r.Context(), app.Name); err != nil {
 		s.internalError(w, err)
 		return
@@ -230,6 +250,7 @@ func (s *server) destroyApp(w http.ResponseWriter, r *http.Request) {
 	if err := s.repos.remove(app.Name); err != nil {
 		s.log.Warn("remove repository", "app", app.Name, "err", err)
 	}
+	s.forgetTraffic(app.Name)
 	s.log.Info("app destroyed", "app", app.Name)
 	writeJSON(w, http.StatusOK, api.Destroyed{Destroyed: app.Name})
 }
@@ -411,7 +432,7 @@ func (s *server) setHealth(w http.ResponseWriter, r *http.Request) {
 
 func newScaleInfo(s store.Scale) api.Scale {
 	e := deploy.EffectiveScale(s)
-	return api.Scale{Min: e.Min, Max: e.Max, Idle: api.Duration(e.Idle), Target: e.Target, Description: deploy.DescribeScale(s)}
+	return api.Scale{Min: e.Min, Max: e.Max, Idle: api.Duration(e.Idle), Target: e.Target, ColdAfter: api.Duration(max(e.ColdAfter, 0)), Description: deploy.DescribeScale(s)}
 }
 
 // scale changes an app's replica settings and applies them, streaming
@@ -433,6 +454,14 @@ func (s *server) scale(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		change.Idle = &d
+	}
+	if body.ColdAfter != nil {
+		d, err := time.ParseDuration(*body.ColdAfter)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("cold_after %q is not a duration like 30m or 0 (stop at once)", *body.ColdAfter))
+			return
+		}
+		change.ColdAfter = &d
 	}
 	if err := change.Validate(app.Scale); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -476,7 +505,9 @@ func (s *server) replicas(ctx context.Context, app store.App) []api.Replica {
 	}
 	if app.Asleep {
 		for _, rep := range s.deployer.SleepingReplicas(ctx, app.Name) {
-			out = append(out, apiReplica(rep, "sleeping", 0))
+			r := apiReplica(rep, "sleeping", 0)
+			r.Sleep = sleepStage(app)
+			out = append(out, r)
 		}
 	}
 	for _, rep := range s.deployer.OneOffs(ctx, app.Name) {
@@ -516,6 +547,11 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	source := r.URL.Query().Get("source")
+	if source != "" && source != logs.SourceApp && source != logs.SourceRouter {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("source %q: give app (the app's output) or router (its request lines)", source))
+		return
+	}
 	asJSON := r.URL.Query().Get("format") == "json"
 	if asJSON {
 		w.Header().Set("Content-Type", "application/x-ndjson")
@@ -528,7 +564,7 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(fw)
 	// Lines say which replica printed them when the app can run several.
 	multi := deploy.EffectiveScale(app.Scale).Max > 1 || len(s.deployer.Replicas(app.Name)) > 1
-	err := s.logHub.Stream(r.Context(), app.Name, since, tail, follow, func(l logs.Line) error {
+	err := s.logHub.StreamSource(r.Context(), app.Name, source, since, tail, follow, func(l logs.Line) error {
 		if asJSON {
 			if !multi {
 				l.Replica = ""

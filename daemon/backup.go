@@ -104,6 +104,11 @@ func writeBackup(ctx context.Context, w io.Writer, src backupSource) (backupMani
 	reposDir := filepath.Join(src.dataDir, reposEntry)
 	for _, a := range apps {
 		ba := backupApp{Name: a.app.Name, Active: a.app.Active, GitSHA: a.activeSHA}
+		if a.app.Preview != nil {
+			// Its commits are its branch's, in its app's bundle.
+			m.Apps = append(m.Apps, ba)
+			continue
+		}
 		bundle := filepath.Join(tmp, a.app.Name+bundleSuffix)
 		var want []string
 		if a.activeSHA != "" {

@@ -28,6 +28,7 @@ import (
 	"github.com/plat-paas/plat/internal/authlimit"
 	"github.com/plat-paas/plat/internal/httpx"
 	"github.com/plat-paas/plat/logs"
+	"github.com/plat-paas/plat/metrics"
 	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
 	"github.com/plat-paas/plat/web"
@@ -92,10 +93,19 @@ type Config struct {
 	// CLIDir holds the cross-built CLI binaries GET /install-cli serves.
 	CLIDir string
 
+	// MaxPreviews is how many branch previews one app may have; PreviewIdle
+	// how long a preview runs without requests before it sleeps. Zero:
+	// deploy.DefaultMaxPreviews and deploy.DefaultPreviewIdle.
+	MaxPreviews int
+	PreviewIdle time.Duration
+
 	// Orchestrator runs the replicas: OrchestratorDocker (default) or
 	// OrchestratorSwarm; Registry is where swarm mode pushes app images.
 	Orchestrator string
 	Registry     string
+	// MetricsAddr, if set, is a loopback address serving /metrics without
+	// a token (the API serves it with one).
+	MetricsAddr string
 }
 
 func (c Config) maxPushBytes() int64 {
@@ -157,12 +167,14 @@ func Main(args []string) int {
 	fs.IntVar(&cfg.Deploy.Retain, "retain", deploy.DefaultRetain, "releases per app whose images are kept for rollback")
 	fs.DurationVar(&cfg.Deploy.DrainTimeout, "drain-timeout", deploy.DefaultDrainTimeout, "how long a deploy waits for the old version's in-flight requests")
 	fs.IntVar(&cfg.Deploy.Port, "app-port", deploy.DefaultPort, "port apps listen on inside their container ($PORT)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", `loopback address (e.g. 127.0.0.1:9100) serving /metrics without a token; "" (default): /metrics only on the API, with a token`)
 	fs.DurationVar(&cfg.WakeTimeout, "wake-timeout", router.DefaultWakeTimeout, "how long a request to a sleeping app waits for it to wake before a 504")
 	cfg.MaxPushBytes, cfg.MaxSourceBytes = DefaultMaxPushBytes, DefaultMaxSourceBytes
 	fs.Var(byteSize{&cfg.MaxPushBytes}, "max-push-size", "largest push body (the pack git sends) accepted, e.g. 1GiB or 200MiB")
 	fs.Var(byteSize{&cfg.MaxSourceBytes}, "max-source-size", "largest unpacked source (the tar of the pushed commit) built, e.g. 1GiB or 200MiB")
 	fs.DurationVar(&cfg.PushIdleTimeout, "push-idle-timeout", DefaultPushIdleTimeout, "how long a push's body may send nothing before the push is dropped")
 	fs.DurationVar(&cfg.BodyIdleTimeout, "body-idle-timeout", httpx.DefaultBodyIdleTimeout, "how long a request body (upload, git push) may send nothing before the request ends with 408")
+	warmFlags(fs, &cfg)
 	fs.DurationVar(&cfg.Deploy.ScaleDownDelay, "scale-down-delay", deploy.DefaultScaleDownDelay, "how long the load must fit in fewer replicas before the autoscaler removes one")
 	fs.DurationVar(&cfg.UpgradeTimeout, "upgrade-timeout", DefaultUpgradeTimeout, "how long an upgrade (SIGHUP, plat daemon upgrade) lets running pushes and deploys finish on the old version before it cancels them")
 	fs.IntVar(&cfg.AuthFailures, "auth-max-failures", authlimit.DefaultMaxFailures, "refused tokens from one client address within a minute before it is locked out (429)")
@@ -175,10 +187,18 @@ func Main(args []string) int {
 	})
 	fs.StringVar(&cfg.Orchestrator, "orchestrator", envOr("PLAT_ORCHESTRATOR", DefaultOrchestrator), `what runs the apps: "docker" (this host's engine) or "swarm" (the swarm this host manages; see docs/swarm.md)`)
 	fs.StringVar(&cfg.Registry, "registry", envOr("PLAT_REGISTRY", engine.DefaultRegistry), "with --orchestrator swarm: host:port of the registry app images are pushed to and every node pulls from")
+	fs.IntVar(&cfg.MaxPreviews, "max-previews", deploy.DefaultMaxPreviews, "branch previews one app may have at once; a push of one more branch is refused")
+	fs.DurationVar(&cfg.PreviewIdle, "preview-idle", deploy.DefaultPreviewIdle, "how long a branch preview runs without requests before it sleeps (it wakes on its host)")
 	cfg.Deploy.BaseImages = builder.BaseImages{}
 	fs.Var(cfg.Deploy.BaseImages, "base-image", baseImageUsage())
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if cfg.MetricsAddr != "" {
+		if err := checkMetricsAddr(cfg.MetricsAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "plat daemon:", err)
+			return 2
+		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if spec := os.Getenv(envWorker); spec != "" {
@@ -219,6 +239,7 @@ type daemon struct {
 	dep   *deploy.Deployer
 	hub   *logs.Hub
 	tls   *router.TLS
+	smp   *metrics.Sampler
 
 	srv       *server
 	ssh       *sshServer // nil when --ssh is ""
@@ -266,6 +287,8 @@ func newDaemon(ctx context.Context, cfg Config, log *slog.Logger, ws *workerSetu
 	d.hub = logs.NewHub(logSource{d.dep, d.eng}, logs.Options{Logger: log})
 	d.dep.OnSwitch(func(app string, reps []deploy.Replica) { d.hub.Switch(app, logContainers(reps)) })
 	d.rt.SetWaker(d.wake)
+	d.smp = metrics.New(d.rt, metrics.Options{})
+	d.sw.keep = d.smp.Keep
 	if err := d.dep.Reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("restore state: %w", err)
 	}
@@ -322,6 +345,8 @@ func (d *daemon) listen() error {
 		routerAddr: httpLn.Addr().String(),
 		switcher:   d.sw, localCA: localCA,
 		logHub:       d.hub,
+		sampler:      d.smp,
+		prom:         promHandler(d.rt, st),
 		upgradeState: upgradeState{supervised: d.ws != nil, started: time.Now()},
 		web: web.New(web.Options{
 			VerifyToken: tokens.verifyLogin,
@@ -372,6 +397,13 @@ func (d *daemon) listen() error {
 	d.servers = []*http.Server{newServer(api), newServer(routerHandler), local}
 	if httpsHandler != nil {
 		d.servers = append(d.servers, newServer(httpsHandler))
+	}
+	if cfg.MetricsAddr != "" {
+		if _, err := d.listenOn(roleMetrics, "tcp", cfg.MetricsAddr, "metrics address"); err != nil {
+			return err
+		}
+		// Gated like the API: a scrape reads the store (the releases).
+		d.servers = append(d.servers, newServer(d.gate.wrap(metricsOnly(srv.prom))))
 	}
 	// Opened last: serve pairs d.servers with the first listeners.
 	if cfg.SSHAddr != "" {
@@ -436,6 +468,8 @@ func (d *daemon) serve(ctx context.Context) error {
 	defer stopLoops()
 	d.loops.Go(func() { d.dep.Watch(loopCtx) })
 	d.loops.Go(func() { d.dep.Autoscale(loopCtx) })
+	d.loops.Go(func() { d.smp.Run(loopCtx) })
+	d.loops.Go(func() { runRequestLog(loopCtx, d.rt, d.dep, d.hub) })
 	d.loops.Go(func() { d.dep.MigrateNetworks(loopCtx) }) // apps adopted on the old shared network
 	// Apps whose image is missing (a restored backup) are rebuilt while the
 	// others already serve.

@@ -278,7 +278,9 @@ func (s *server) watchApps(w http.ResponseWriter, r *http.Request) {
 		}
 		out := make([]api.App, 0, len(apps))
 		for _, a := range apps {
-			out = append(out, s.infoFor(r, a))
+			if a.Preview == nil { // previews are not production deploys
+				out = append(out, s.infoFor(r, a))
+			}
 		}
 		return sw.send("apps", out)
 	})

@@ -30,6 +30,9 @@ func (s *server) hostDORA(w http.ResponseWriter, r *http.Request) {
 	var changes []dora.Change
 	var incidents []dora.Incident
 	for _, a := range apps {
+		if a.Preview != nil {
+			continue // a preview's pushes are not deployments to production
+		}
 		c, i, err := s.classify(a.Name)
 		if err != nil {
 			s.internalError(w, err)

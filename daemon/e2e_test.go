@@ -142,10 +142,16 @@ func TestPushDeployConfigRollback(t *testing.T) {
 		d.mustServe("shop", "version=two")
 	})
 
-	t.Run("push to another branch is refused", func(t *testing.T) {
-		out, err := r.push("main:feature")
-		if err == nil || !strings.Contains(out, "only pushes to main deploy") {
-			t.Fatalf("push to feature: err %v\n%s", err, out)
+	// Other branches deploy previews (TestBranchPreviews); tags, and
+	// more than one branch per push, are refused before any build.
+	t.Run("push of a tag or of two branches is refused", func(t *testing.T) {
+		out, err := r.push("HEAD:refs/tags/v9")
+		if err == nil || !strings.Contains(out, "only branches deploy") {
+			t.Fatalf("push of a tag: err %v\n%s", err, out)
+		}
+		out, err = r.push("HEAD:refs/heads/a", "HEAD:refs/heads/b")
+		if err == nil || !strings.Contains(out, "push one branch at a time") {
+			t.Fatalf("push of two branches: err %v\n%s", err, out)
 		}
 	})
 

@@ -53,14 +53,17 @@ func (r *repos) ensure(app string) error {
 func (r *repos) remove(app string) error { return os.RemoveAll(r.path(app)) }
 
 // head returns where app's deploy branch points, "" if it does not exist.
-func (r *repos) head(app string) (string, error) {
-	out, err := exec.Command("git", "--git-dir", r.path(app), "rev-parse", "-q", "--verify", deployBranch).Output()
+func (r *repos) head(app string) (string, error) { return r.ref(app, deployBranch) }
+
+// ref returns where ref points in app's repository, "" if it does not exist.
+func (r *repos) ref(app, ref string) (string, error) {
+	out, err := exec.Command("git", "--git-dir", r.path(app), "rev-parse", "-q", "--verify", ref).Output()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == 1 {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read %s of %s: %w", deployBranch, app, err)
+		return "", fmt.Errorf("read %s of %s: %w", ref, app, err)
 	}
 	return strings.TrimSpace(string(out)), nil
 }
@@ -77,6 +80,10 @@ func (s *server) gitApp(w http.ResponseWriter, r *http.Request) (store.App, bool
 			msg = "cannot read app: " + err.Error()
 		}
 		http.Error(w, msg, http.StatusNotFound)
+		return app, false
+	}
+	if app.Preview != nil {
+		http.Error(w, fmt.Sprintf("%s is the preview of branch %s: push that branch to %s's repository instead", app.Name, app.Preview.Branch, app.Preview.App), http.StatusNotFound)
 		return app, false
 	}
 	if err := s.repos.ensure(app.Name); err != nil {

@@ -143,7 +143,9 @@ func startDaemonFrom(t *testing.T, bin string, extra ...string) *daemon {
 
 func (d *daemon) start() {
 	d.t.Helper()
-	args := append([]string{"daemon", "--data", d.data, "--api", d.apiAddr, "--http", d.httpAddr, "--drain-timeout", "5s", "--instance", d.instance, "--https", "", "--ssh", ""}, d.extra...)
+	// No standby unless a test asks (--standby in extra wins, as the last
+	// flag): tests count an app's containers after a deploy.
+	args := append([]string{"daemon", "--data", d.data, "--api", d.apiAddr, "--http", d.httpAddr, "--drain-timeout", "5s", "--instance", d.instance, "--https", "", "--ssh", "", "--standby", "0"}, d.extra...)
 	bin := d.bin
 	if bin == "" {
 		bin = platBin

@@ -21,7 +21,8 @@ import (
 	"github.com/plat-paas/plat/store"
 )
 
-// deployBranch is the only branch whose pushes deploy.
+// deployBranch is the branch whose pushes deploy the app; pushes of other
+// branches deploy their previews (previews.go).
 const deployBranch = "refs/heads/main"
 
 const resultTrailer = "X-Plat-Result"
@@ -32,6 +33,7 @@ const resultTrailer = "X-Plat-Result"
 func (s *server) localHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /hook/push", s.hookPush)
+	mux.HandleFunc("POST /hook/preview/delete", s.hookPreviewDelete)
 	mux.HandleFunc("GET /admin/backup", s.adminBackup)
 	mux.HandleFunc("POST /admin/token", s.adminToken)
 	mux.HandleFunc("GET /admin/daemon", s.adminDaemon)
@@ -62,28 +64,57 @@ func (s *server) hookPush(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	out := newFlushWriter(w)
 	src := &limitedSource{r: r.Body, limit: s.cfg.maxSourceBytes()}
+	// A branch other than main deploys its preview, under its own name.
+	target, lease, ref, moved, what := app, q.Get("lease"), deployBranch, errMainMoved, app
+	var pv *previewPush
+	if branch := q.Get("branch"); branch != "" {
+		var err error
+		if pv, err = s.startPreviewPush(app, branch, lease); err != nil {
+			fmt.Fprintf(out, "\n !     Push rejected: %v\n", err)
+			w.Header().Set(resultTrailer, "failed")
+			return
+		}
+		target, lease, ref, what = pv.name, pv.lease.ID, "refs/heads/"+branch, fmt.Sprintf("the preview of %s", branch)
+		moved = fmt.Errorf("%s moved while this push waited (another push was deployed first); fetch or rebase onto it, then push again", branch)
+		fmt.Fprintf(out, "-----> Branch %s previews at %s\n", branch, s.appURL(pv.name))
+	}
 	rel, err := s.deployer.Push(r.Context(), deploy.PushRequest{
-		App: app, GitSHA: sha, CommittedAt: committed, Source: src, Lease: q.Get("lease"),
+		App: target, GitSHA: sha, CommittedAt: committed, Source: src, Lease: lease,
 		Check: func() error {
 			if old == "" {
 				return nil
 			}
-			current, err := s.repos.head(app)
+			current, err := s.repos.ref(app, ref)
 			if err != nil {
 				return err
 			}
 			if !sameRef(current, old) {
-				return errMainMoved
+				return moved
 			}
 			return nil
 		},
 	}, out)
 	if err != nil {
 		if src.exceeded {
-			s.log.Warn("push refused: source too large", "app", app, "limit", src.limit)
+			s.log.Warn("push refused: source too large", "app", target, "limit", src.limit)
 		}
-		fmt.Fprintf(out, "\n !     Push rejected: %v\n !     %s is still serving its previous release.\n", err, app)
+		if pv != nil && pv.created {
+			// A preview that never went live leaves nothing behind.
+			pv.lease.Release()
+			if derr := s.deployer.Destroy(context.WithoutCancel(r.Context()), pv.name); derr != nil {
+				s.log.Warn("remove failed preview", "app", target, "err", derr)
+			}
+			fmt.Fprintf(out, "\n !     Push rejected: %v\n !     The preview was not created.\n", err)
+		} else {
+			fmt.Fprintf(out, "\n !     Push rejected: %v\n !     %s is still serving its previous release.\n", err, what)
+		}
 		w.Header().Set(resultTrailer, "failed")
+		return
+	}
+	if pv != nil {
+		s.previewEvent(app, "preview", "preview of %s v%d is live at %s", q.Get("branch"), rel.Version, s.appURL(target))
+		fmt.Fprintf(out, "\n=====> Preview of %s v%d is live at %s\n", q.Get("branch"), rel.Version, s.appURL(target))
+		w.Header().Set(resultTrailer, "ok")
 		return
 	}
 	if rel.Status == store.StatusStaged {
@@ -105,8 +136,9 @@ func unixClient(socket string) *http.Client {
 }
 
 // HookMain runs `plat hook pre-receive` inside a bare repository: git gives
-// it "old new ref" lines on stdin. It refuses anything but a push to main,
-// streams `git archive` of the pushed commit to the daemon, and relays the
+// it "old new ref" lines on stdin. It takes one branch per push: main
+// deploys the app, another branch its preview (previews.go), and deleting
+// such a branch deletes its preview. It streams `git archive` of the pushed commit to the daemon, and relays the
 // daemon's output. A non-zero exit makes git reject the push.
 func HookMain(args []string) int {
 	if len(args) != 1 || args[0] != "pre-receive" {
@@ -118,39 +150,50 @@ func HookMain(args []string) int {
 		fmt.Println("plat: this hook runs only under the plat daemon")
 		return 1
 	}
-	var oldSHA, sha string
+	type update struct{ old, new, ref string }
+	var updates []update
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 {
-			continue
+		if f := strings.Fields(sc.Text()); len(f) == 3 {
+			updates = append(updates, update{f[0], f[1], f[2]})
 		}
-		newSHA, ref := f[1], f[2]
-		switch {
-		case ref != deployBranch:
-			fmt.Printf("plat: only pushes to main deploy; %s was not accepted.\nplat: push your branch to main: git push platform %s:main\n", ref, strings.TrimPrefix(ref, "refs/heads/"))
-			return 1
-		case isZeroSHA(newSHA):
-			fmt.Println("plat: deleting main is not allowed; to remove the app use `plat apps:destroy`")
-			return 1
-		}
-		oldSHA, sha = f[0], newSHA
 	}
-	if sha == "" {
+	if len(updates) == 0 {
 		return 0
 	}
-	// Another push may have moved main since the pusher looked: deploying
-	// would deploy a commit git then refuses to record. The daemon checks
-	// again once it holds the app's lock, after the build.
-	current, _ := exec.Command("git", "rev-parse", "-q", "--verify", deployBranch).Output()
-	if !sameRef(strings.TrimSpace(string(current)), oldSHA) {
-		fmt.Println("plat: main moved while this push waited (another push was deployed first).\nplat: fetch or rebase onto it, then push again.")
+	if len(updates) > 1 {
+		fmt.Println("plat: push one branch at a time: main deploys the app, any other branch its preview.")
 		return 1
 	}
-	return hookDeploy(socket, app, sha, oldSHA, lease)
+	u := updates[0]
+	branch, isBranch := strings.CutPrefix(u.ref, "refs/heads/")
+	switch {
+	case !isBranch:
+		fmt.Printf("plat: only branches deploy; %s was not accepted.\nplat: push main to deploy, or another branch for its preview.\n", u.ref)
+		return 1
+	case u.ref == deployBranch && isZeroSHA(u.new):
+		fmt.Println("plat: deleting main is not allowed; to remove the app use `plat apps:destroy`")
+		return 1
+	case u.ref != deployBranch && isZeroSHA(u.new):
+		return hookPreviewDelete(socket, app, branch, lease)
+	}
+	// Another push may have moved the branch since the pusher looked:
+	// deploying would deploy a commit git then refuses to record. The
+	// daemon checks again once it holds the app's lock, after the build.
+	current, _ := exec.Command("git", "rev-parse", "-q", "--verify", u.ref).Output()
+	if !sameRef(strings.TrimSpace(string(current)), u.old) {
+		fmt.Printf("plat: %s moved while this push waited (another push was deployed first).\nplat: fetch or rebase onto it, then push again.\n", branch)
+		return 1
+	}
+	if u.ref == deployBranch {
+		branch = ""
+	}
+	return hookDeploy(socket, app, branch, u.new, u.old, lease)
 }
 
-func hookDeploy(socket, app, sha, oldSHA, lease string) int {
+// hookDeploy streams sha's tree to the daemon: a deploy of app, or of its
+// preview of branch when branch is set.
+func hookDeploy(socket, app, branch, sha, oldSHA, lease string) int {
 	archive := exec.Command("git", "archive", "--format=tar", sha)
 	archive.Stderr = os.Stderr
 	tar, err := archive.StdoutPipe()
@@ -163,6 +206,9 @@ func hookDeploy(socket, app, sha, oldSHA, lease string) int {
 		return 1
 	}
 	q := url.Values{"app": {app}, "sha": {sha}, "old": {oldSHA}, "lease": {lease}}
+	if branch != "" {
+		q.Set("branch", branch)
+	}
 	// The commit time, for the lead time of the change (plat dora): only
 	// this hook sees the pushed objects, which git keeps in quarantine
 	// until the push is accepted.

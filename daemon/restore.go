@@ -306,6 +306,10 @@ func install(stage, dataDir string) error {
 // archive streams `git archive` of app's commit sha: the source a missing
 // image is rebuilt from (deploy.SourceFunc).
 func (r *repos) archive(ctx context.Context, app, sha string) (io.ReadCloser, error) {
+	// A preview's commits are in its app's repository (its branch).
+	if parent, _, ok := deploy.SplitPreviewName(app); ok {
+		app = parent
+	}
 	if _, err := os.Stat(filepath.Join(r.path(app), "HEAD")); err != nil {
 		return nil, fmt.Errorf("no git repository for %s: %w", app, err)
 	}

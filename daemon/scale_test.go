@@ -189,15 +189,15 @@ func TestReplicas(t *testing.T) {
 	waitFor(t, 30*time.Second, "extra replicas removed", func() bool { return len(d.containers(app)) == 1 })
 }
 
-// TestScaleToZero lets an app sleep when idle and wakes it on requests:
-// the containers are stopped, not removed; 20 concurrent requests on the
+// TestScaleToZero lets an app sleep cold (--cold-after 0) when idle and
+// wakes it on requests: the containers are stopped, not removed; 20 concurrent requests on the
 // sleeping app start one container and all get 200; a daemon restart keeps
 // the app asleep.
 func TestScaleToZero(t *testing.T) {
 	d := startDaemon(t)
 	const app = "nap"
 	d.deployedApp(app, "v1")
-	d.mustPlat("scale", app, "--min", "0", "--idle", "2s")
+	d.mustPlat("scale", app, "--min", "0", "--idle", "2s", "--cold-after", "0")
 	waitFor(t, 30*time.Second, "the idle app to sleep", func() bool { return d.appState(app).Status == "sleeping" })
 	ids := d.containers(app)
 	if len(ids) != 1 {
@@ -260,7 +260,8 @@ func TestScaleToZero(t *testing.T) {
 }
 
 // sleepingSlowApp deploys v1 of app with a health check that takes
-// answerAfter to answer, and lets it fall asleep (min 0, idle 1s).
+// answerAfter to answer, and lets it fall asleep cold (min 0, idle 1s,
+// cold-after 0).
 func (d *daemon) sleepingSlowApp(app, answerAfter string) {
 	d.t.Helper()
 	d.createApp(app)
@@ -268,7 +269,7 @@ func (d *daemon) sleepingSlowApp(app, answerAfter string) {
 	r := d.newRepo(app)
 	r.commit("v1", "")
 	r.mustPush("main")
-	d.mustPlat("scale", app, "--min", "0", "--idle", "1s")
+	d.mustPlat("scale", app, "--min", "0", "--idle", "1s", "--cold-after", "0")
 	waitFor(d.t, 30*time.Second, "the app to sleep", func() bool { return d.appState(app).Status == "sleeping" })
 }
 

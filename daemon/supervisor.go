@@ -72,12 +72,13 @@ const (
 
 // Listener roles, in the order they are opened and passed on.
 const (
-	roleAPI   = "api"
-	roleHTTP  = "http"
-	roleLocal = "local"
-	roleHTTPS = "https"
-	roleSSH   = "ssh"
-	roleCtl   = "ctl"
+	roleAPI     = "api"
+	roleHTTP    = "http"
+	roleLocal   = "local"
+	roleHTTPS   = "https"
+	roleSSH     = "ssh"
+	roleMetrics = "metrics"
+	roleCtl     = "ctl"
 )
 
 // workerExe is what a supervisor runs its workers from: its own image, so
@@ -223,6 +224,11 @@ func (s *supervisor) listen() error {
 	}
 	if cfg.HTTPSAddr != "" {
 		if err := open(roleHTTPS, "tcp", cfg.HTTPSAddr, "router HTTPS address"); err != nil {
+			return err
+		}
+	}
+	if cfg.MetricsAddr != "" {
+		if err := open(roleMetrics, "tcp", cfg.MetricsAddr, "metrics address"); err != nil {
 			return err
 		}
 	}

@@ -30,17 +30,30 @@ type switcher struct {
 	// appURL, once the listeners are open, turns a host label
 	// ("v8.myapp") into the URL users reach it at.
 	appURL atomic.Pointer[func(label string) string]
+	// keep, if set, reads app's release counters before a route change
+	// that may end them (the metrics sampler's Keep).
+	keep func(app string)
 }
 
-func (s *switcher) defaultHost(app string) string { return app + "." + s.domain }
+// keepStats runs keep for app.
+func (s *switcher) keepStats(app string) {
+	if s.keep != nil {
+		s.keep(app)
+	}
+}
+
+// defaultHost is <app>.<domain>, and <label>.<app>.<domain> for a preview.
+func (s *switcher) defaultHost(app string) string { return deploy.HostLabel(app) + "." + s.domain }
 
 // route is app's route as its record says, without backends: its default
-// host and custom domains, and its HSTS setting.
+// host and custom domains, its HSTS setting and whether its requests are
+// logged.
 func (s *switcher) route(app string) router.Route {
-	rt := router.Route{App: app, Hosts: []string{s.defaultHost(app)}}
+	rt := router.Route{App: app, Hosts: []string{s.defaultHost(app)}, LogRequests: true}
 	if a, err := s.store.GetApp(app); err == nil {
 		rt.Hosts = append(rt.Hosts, a.Domains...)
 		rt.HSTSMaxAge = a.HSTSMaxAge
+		rt.LogRequests = !a.RouterLogsOff
 	}
 	return rt
 }
@@ -77,6 +90,7 @@ func (s *switcher) SwitchSplit(app string, sp deploy.Split) (func(context.Contex
 	if c := sp.Canary; c != nil {
 		rt.Canary = &router.Group{Release: c.Release, Backends: take(c.Addrs), Weight: sp.Weight}
 	}
+	s.keepStats(app)
 	if _, err := s.router.Set(rt); err != nil {
 		return nil, fmt.Errorf("route %s: %w", app, err)
 	}
@@ -108,6 +122,7 @@ func (s *switcher) Hold(app string, timeout time.Duration) (func(context.Context
 	defer s.mu.Unlock()
 	rt := s.route(app)
 	rt.Hold, rt.HoldTimeout = true, timeout
+	s.keepStats(app)
 	prev, err := s.router.Set(rt)
 	if err != nil {
 		return nil, fmt.Errorf("hold %s: %w", app, err)
@@ -135,6 +150,7 @@ func (s *switcher) Sleep(app string) (func(context.Context) error, error) {
 	defer s.mu.Unlock()
 	rt := s.route(app)
 	rt.Asleep = true
+	s.keepStats(app)
 	prev, err := s.router.Set(rt)
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", app, err)
@@ -169,6 +185,7 @@ func (s *switcher) Rehost(app string) error {
 func (s *switcher) Remove(app string) func(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.keepStats(app)
 	return s.retireAll(s.router.Remove(app))
 }
 

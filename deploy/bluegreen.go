@@ -9,8 +9,9 @@ import (
 
 // blueGreen ships a release beside the running one: start all of the new
 // release's replicas, health-check them, switch all traffic in one step,
-// drain the old replicas and stop them. Until the switch the old release
-// serves alone, so any failure before it leaves the app as it was.
+// drain the old replicas and retire them (paused as a standby, or
+// stopped). Until the switch the old release serves alone, so any failure
+// before it leaves the app as it was.
 type blueGreen struct{}
 
 func (blueGreen) Name() string { return "blue-green" }
@@ -47,6 +48,6 @@ func (blueGreen) Rollout(ctx context.Context, ro *Rollout) error {
 	// From here on the release is live: cancelling no longer applies.
 	ro.Drain(ctx, drainOld)
 	ro.Mark("drain")
-	ro.StopOthers(ctx)
+	ro.Retire(ctx, ro.Serving)
 	return nil
 }

@@ -149,25 +149,20 @@ func (ct *containers) removeByName(ctx context.Context, app, name string) {
 }
 
 // stopOldReleases stops and removes every container of app that is not of
-// release version (the one that just went live) nor of keepAlso.
-func (ct *containers) stopOldReleases(ctx context.Context, app string, version int, keepAlso ...int) {
+// release rel (the one that just went live) nor in keep.
+func (ct *containers) stopOldReleases(ctx context.Context, app string, rel store.Release, keep ...string) {
 	cs, err := ct.engine.List(ctx, ct.labels(engine.LabelApp, app))
 	if err != nil {
 		ct.log.Warn("list containers", "app", app, "err", err)
 		return
 	}
-	keep := map[string]bool{}
+	kept := map[string]bool{}
 	for _, c := range cs {
-		if c.Labels[engine.LabelRelease] == strconv.Itoa(version) {
-			keep[c.ID] = true
-		}
-		for _, v := range keepAlso {
-			if v != 0 && c.Labels[engine.LabelRelease] == strconv.Itoa(v) {
-				keep[c.ID] = true
-			}
+		if ofRelease(c.Labels, rel) || slices.Contains(keep, c.ID) {
+			kept[c.ID] = true
 		}
 	}
-	ct.stopOthers(ctx, app, keep)
+	ct.stopContainers(ctx, app, cs, kept)
 }
 
 // stopOthers stops and removes every container of app not in keep.
@@ -186,7 +181,8 @@ func (ct *containers) stopContainers(ctx context.Context, app string, cs []engin
 			continue
 		}
 		if c.Running {
-			ct.stopAndRemove(ctx, app, c.ID)
+			ct.stopPaused(ctx, app, c)
+			ct.remove(c.ID)
 		} else {
 			ct.remove(c.ID)
 		}
@@ -222,17 +218,32 @@ func containerEnv(env map[string]string, port int) []string {
 	return append(out, "PORT="+strconv.Itoa(port))
 }
 
-// restart starts a stopped replica again and waits until it answers. The
-// probes come close together: a request is waiting.
+// restart starts a stopped replica again (or unpauses a paused one) and
+// waits until it answers. The probes come close together: a request is
+// waiting.
 func (ct *containers) restart(ctx context.Context, app store.App, rel store.Release, idx int, c engine.ContainerInfo) (r Replica, startTook, readyTook time.Duration, err error) {
 	t0 := time.Now()
-	if !c.Running {
+	switch {
+	case c.Paused:
+		// A warm replica: thawed, not started.
+		if err := ct.engine.Unpause(ctx, c.ID); err != nil {
+			// Thawed already (by hand)? Then it serves as it is.
+			info, ierr := ct.engine.Inspect(ctx, c.ID)
+			if ierr != nil || !info.Running || info.Paused {
+				return Replica{}, 0, 0, fmt.Errorf("unpause %s: %w", c.Name, err)
+			}
+			c = info
+		}
+	case !c.Running:
 		if err := ct.engine.Start(ctx, c.ID); err != nil {
 			return Replica{}, 0, 0, fmt.Errorf("start %s: %w", c.Name, err)
 		}
 	}
-	info, err := ct.engine.Inspect(ctx, c.ID)
-	if err != nil {
+	info := c
+	if c.Paused && c.HostAddr != "" {
+		// A paused container keeps its published port: no inspect needed.
+		info.Paused, info.State = false, "running"
+	} else if info, err = ct.engine.Inspect(ctx, c.ID); err != nil {
 		return Replica{}, 0, 0, fmt.Errorf("inspect %s: %w", c.Name, err)
 	}
 	r = ct.replica(app.Name, rel.Version, idx, info)

@@ -9,7 +9,9 @@
 //   - containers.go: containers, the only code that starts and stops app
 //     containers; replicas.go: replicaSet, the only code that moves traffic.
 //   - strategy.go: the Strategy interface and the Rollout a strategy works
-//     through; one file per strategy: bluegreen.go, rolling.go, inplace.go.
+//     through; one file per strategy: bluegreen.go, rolling.go, inplace.go,
+//     canary.go (steps, analysis, abort); liverollout.go: the rollouts in
+//     progress (status, promote, abort without the release lock).
 //   - release.go, rollout.go, retention.go: Releases (push, config,
 //     rollback, destroy; the release command; image retention).
 //   - staged.go, releasehost.go: staged releases (manual release mode: stage,
@@ -17,7 +19,9 @@
 //     and the vN.APP preview hosts of running releases (PreviewSwitcher).
 //   - reconcile.go, watch.go: Supervisor (start-up and crash recovery).
 //   - scale.go, sleep.go, autoscale.go, load.go: Scaler (scale, sleep and
-//     wake, autoscale) and its load model.
+//     wake, autoscale) and its load model; warm.go: the warm stage (paused
+//     sleepers, standbys, memory pressure); standby.go: Retire and the
+//     rollback that thaws a standby.
 //   - lock.go, lease.go: guard (the app locks and the leases that hold them).
 //   - deploy.go: Deployer, the facade the daemon wires.
 package deploy
@@ -101,6 +105,18 @@ type Config struct {
 	// (below) the target before a replica is added (removed).
 	ScaleUpDelay   time.Duration
 	ScaleDownDelay time.Duration
+
+	// Standby is how long the previous release's replicas stay paused
+	// after a deploy, for a fast rollback; 0 turns standbys off (the
+	// daemon's flag defaults to DefaultStandby).
+	Standby time.Duration
+	// MinAvailableMemory: below it (bytes of the host's MemAvailable)
+	// standbys are dropped and warm apps go cold; 0 turns the check off
+	// (the daemon's flag defaults to DefaultMinAvailableMemory).
+	MinAvailableMemory int64
+	// AvailableMemory reads the host's available memory; nil reads
+	// DefaultMeminfo.
+	AvailableMemory func() (int64, error)
 
 	// BaseImages are the base images, by stack, of the Dockerfiles plat
 	// generates for pushes without one (builder.DefaultBaseImages).
@@ -190,7 +206,8 @@ func New(s *store.Store, e engine.Engine, sw Switcher, cfg Config, log *slog.Log
 	d := &Deployer{replicaSet: rs, guard: g, builder: builder.New(e, builder.WithMaxBuilds(cfg.MaxBuilds), builder.WithTimeout(cfg.BuildTimeout)), oneOffs: &oneOffs{containers: rs.containers}}
 	d.Releases = &Releases{replicaSet: rs, guard: g, builder: d.builder, oneOffs: d.oneOffs, progress: &d.progress, load: &d.load}
 	d.Scaler = &Scaler{replicaSet: rs, guard: g, load: &d.load}
-	d.Supervisor = &Supervisor{replicaSet: rs, guard: g, restarts: &d.restarts, restartGrace: defaultRestartGrace}
+	d.Supervisor = &Supervisor{replicaSet: rs, guard: g, restarts: &d.restarts, restartGrace: defaultRestartGrace,
+		wake: func(ctx context.Context, app store.App) error { return d.Scaler.wakeLocked(ctx, app, io.Discard) }}
 	d.progress.save = d.keepProgress
 	return d
 }

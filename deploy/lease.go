@@ -228,6 +228,20 @@ func (g *guard) lockApp(ctx context.Context, name string, deploys bool, out io.W
 	return app, l, nil
 }
 
+// SubLease starts an operation on app under the running lease id of
+// parent: a branch preview's push runs under the lease of its app's git
+// push. It ends when the parent does (so it holds app's lock until git
+// recorded the branch), or when the caller releases it.
+func (g *guard) SubLease(id, parent, app string) (*Lease, error) {
+	p, err := g.lease(id, parent)
+	if err != nil {
+		return nil, err
+	}
+	l := g.NewLease(p.ctx, app, true)
+	context.AfterFunc(p.ctx, l.Release)
+	return l, nil
+}
+
 // lease returns the running lease id of app, or ErrNoLease.
 func (g *guard) lease(id, app string) (*Lease, error) {
 	l := g.leases.get(id)

@@ -133,3 +133,41 @@ func TestCancelAllCancelsNewLeases(t *testing.T) {
 		t.Errorf("Lock after CancelAll: %v, want ErrShutdown", err)
 	}
 }
+
+// TestSubLease: a preview's push runs under its app's git push lease: only
+// that lease's ID and app are accepted, and the sub-lease holds the
+// preview's release lock until the parent lease ends.
+func TestSubLease(t *testing.T) {
+	d := newTestDeployer(t)
+	parent := d.NewLease(context.Background(), "a", true)
+	other := d.NewLease(context.Background(), "b", true)
+	defer other.Release()
+	for _, tt := range []struct{ id, app string }{{"", "a"}, {"nope", "a"}, {other.ID, "a"}, {parent.ID, "b"}} {
+		if _, err := d.SubLease(tt.id, tt.app, "a_x"); !errors.Is(err, ErrNoLease) {
+			t.Errorf("SubLease(%q, %q): %v, want ErrNoLease", tt.id, tt.app, err)
+		}
+	}
+	sub, err := d.SubLease(parent.ID, "a", "a_x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Lock(context.Background(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := d.locks.lockRelease(ctx, "a_x", io.Discard); err == nil {
+		t.Fatal("the preview's lock was free while its push held it")
+	}
+	parent.Release()
+	select {
+	case <-sub.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sub-lease outlived its parent")
+	}
+	unlock, err := d.locks.lockRelease(context.Background(), "a_x", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+}

@@ -79,6 +79,7 @@ func (d *Deployer) migrateNetwork(ctx context.Context, app store.App) error {
 		return nil
 	}
 	if app.Asleep {
+		d.frozen.forget(app.Name)
 		for _, c := range elsewhere {
 			d.remove(c.ID)
 		}

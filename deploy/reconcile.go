@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/store"
@@ -20,7 +21,9 @@ import (
 //     new replicas) or in-place (the old replicas stopped);
 //   - the active release's running replicas are adopted into the router as
 //     they are (not restarted); stopped ones are started, missing ones
-//     recreated; a sleeping app stays asleep;
+//     recreated; a sleeping app stays asleep, warm (paused) or cold
+//     (stopped) as it was;
+//   - a standby whose time is not up is kept (paused), else removed;
 //   - every other plat container (old, failed, extra, or of a deleted app)
 //     is removed.
 func (sv *Supervisor) Reconcile(ctx context.Context) error {
@@ -29,7 +32,12 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 		return fmt.Errorf("list unfinished deploys: %w", err)
 	}
 	for _, r := range stale {
-		sv.fail(context.Background(), r, "", errors.New("interrupted: the plat daemon stopped during this deploy; push again"))
+		why := errors.New("interrupted: the plat daemon stopped during this deploy; push again")
+		if step := sv.canaryStep(r); step != "" {
+			// The router started empty: the stable release serves alone below.
+			why = fmt.Errorf("aborted: the daemon restarted during %s", step)
+		}
+		sv.fail(context.Background(), r, "", why)
 	}
 	containers, err := sv.engine.List(ctx, sv.labels())
 	if err != nil {
@@ -109,7 +117,7 @@ func (sv *Supervisor) adopt(ctx context.Context, app store.App, containers []eng
 	if err != nil {
 		return nil, fmt.Errorf("active release v%d: %w", app.Active, err)
 	}
-	byIndex := byReplica(containers, app.Name, rel.Version)
+	byIndex := byReplica(containers, app.Name, rel)
 	if len(byIndex) == 0 {
 		// No container means no image either, perhaps: then RebuildMissing
 		// builds it again, rather than every replica failing to start here.
@@ -118,23 +126,26 @@ func (sv *Supervisor) adopt(ctx context.Context, app store.App, containers []eng
 			return nil, errors.Join(errImageMissing, err)
 		}
 	}
+	sv.frozen.forget(app.Name) // the engine may have restarted them
+	standby := sv.adoptStandby(ctx, app, containers)
 	if app.Asleep {
-		var ids []string
-		for _, c := range byIndex {
-			if c.Running {
-				sv.stopKeep(ctx, app.Name, c.ID)
-			}
-			ids = append(ids, c.ID)
-		}
+		ids := sv.adoptAsleep(ctx, app, byIndex)
 		_, err := sv.routeAsleep(app.Name)
-		return ids, err
+		return append(ids, standby...), err
 	}
 	n := awakeReplicas(app)
 	reps := make([]Replica, 0, n)
 	var errs []error
 	for idx := 1; idx <= n; idx++ {
 		c, found := byIndex[idx]
-		if found && c.Running && c.HostAddr != "" {
+		if found && c.Paused {
+			// Paused outside plat, or by a daemon that died putting the
+			// app to sleep: thawed, it serves as it is.
+			if err := sv.engine.Unpause(ctx, c.ID); err == nil {
+				c.Paused = false
+			}
+		}
+		if found && c.Running && !c.Paused && c.HostAddr != "" {
 			// Taken as it is: a daemon restart costs no request.
 			reps = append(reps, sv.replica(app.Name, rel.Version, idx, c))
 			sv.log.Info("adopted running container", "app", app.Name, "release", rel.Version, "replica", idx, "addr", c.HostAddr)
@@ -157,8 +168,9 @@ func (sv *Supervisor) adopt(ctx context.Context, app store.App, containers []eng
 	for i, r := range reps {
 		ids[i] = r.ID
 	}
+	ids = append(ids, standby...)
 	if len(reps) == 0 {
-		return nil, errors.Join(errs...)
+		return standby, errors.Join(errs...)
 	}
 	if _, err := sv.route(app.Name, reps); err != nil {
 		return ids, err
@@ -167,4 +179,64 @@ func (sv *Supervisor) adopt(ctx context.Context, app store.App, containers []eng
 		_ = sv.store.UpdateRelease(app.Name, rel.Version, func(r *store.Release) error { r.ContainerID = reps[0].ID; return nil })
 	}
 	return ids, errors.Join(errs...)
+}
+
+// adoptAsleep keeps a sleeping app's containers in its sleep stage: a warm
+// app's are paused (a running one, which the engine restarted after its
+// own restart, is paused again), a cold app's stopped. A warm app none of
+// whose containers could be kept paused is cold.
+func (sv *Supervisor) adoptAsleep(ctx context.Context, app store.App, byIndex map[int]engine.ContainerInfo) []string {
+	var ids []string
+	warm := false
+	for _, c := range byIndex {
+		ids = append(ids, c.ID)
+		switch {
+		case app.Warm && c.Paused:
+			warm = true
+		case app.Warm && c.Running:
+			if err := sv.engine.Pause(ctx, c.ID); err == nil {
+				warm = true
+				continue
+			}
+			sv.stopKeep(ctx, app.Name, c.ID)
+		case c.Running:
+			sv.stopPaused(ctx, app.Name, c)
+		}
+	}
+	if app.Warm && !warm {
+		if err := sv.store.UpdateApp(app.Name, func(a *store.App) error { a.Warm = false; return nil }); err != nil {
+			sv.log.Error("record cold sleep", "app", app.Name, "err", err)
+		}
+	}
+	return ids
+}
+
+// adoptStandby keeps app's standby while its time lasts and its containers
+// are still there (paused again if the engine restarted them), and returns
+// their IDs; otherwise it forgets the standby, whose containers the caller
+// then removes as leftovers.
+func (sv *Supervisor) adoptStandby(ctx context.Context, app store.App, containers []engine.ContainerInfo) []string {
+	sb := app.Standby
+	if sb.Release == 0 {
+		return nil
+	}
+	ok := time.Now().Before(sb.Until)
+	for _, id := range sb.IDs {
+		i := slices.IndexFunc(containers, func(c engine.ContainerInfo) bool { return c.ID == id })
+		switch {
+		case !ok:
+		case i < 0 || !containers[i].Running:
+			ok = false
+		case !containers[i].Paused:
+			ok = sv.engine.Pause(ctx, id) == nil
+		}
+	}
+	if ok {
+		return sb.IDs
+	}
+	if err := sv.store.UpdateApp(app.Name, func(a *store.App) error { a.Standby = store.Standby{}; return nil }); err != nil {
+		sv.log.Error("record standby dropped", "app", app.Name, "err", err)
+	}
+	sv.event(app.Name, "standby-dropped", sb.Release, "at start-up: its time was up or its containers were gone")
+	return nil
 }

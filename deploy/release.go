@@ -26,6 +26,8 @@ type Releases struct {
 	oneOffs  *oneOffs
 	progress *progressLogs
 	load     *appLoads
+	// live are the rollouts in progress (canary), for status, promote and abort.
+	live liveRollouts
 }
 
 // PushRequest is one pushed commit to build and deploy.
@@ -212,6 +214,11 @@ func (rl *Releases) redeploy(ctx context.Context, l *Lease, app store.App, chang
 // release. version 0 means the newest release before the active one that
 // went live.
 func (rl *Releases) Rollback(ctx context.Context, appName string, version int, out io.Writer) (store.Release, error) {
+	// A rollout in progress holds the release lock until it ends: abort it
+	// (traffic back on stable) rather than wait for its steps.
+	if _, err := rl.AbortRollout(ctx, appName, "a rollback"); err == nil {
+		step(out, "Aborted the rollout in progress; all traffic is back on the stable release")
+	}
 	app, l, err := rl.lockApp(ctx, appName, true, out)
 	if err != nil {
 		return store.Release{}, err
@@ -222,11 +229,20 @@ func (rl *Releases) Rollback(ctx context.Context, appName string, version int, o
 	if err != nil {
 		return store.Release{}, err
 	}
+	// A rollback to the release standing by thaws its paused replicas.
+	var s Strategy = blueGreen{}
+	containersOf := 0
+	if sb, ok := standbyFor(app, target.Version, time.Now()); ok {
+		s, containersOf = fromStandby{sb: sb}, target.Version
+		if target.ContainersOf != 0 {
+			containersOf = target.ContainersOf
+		}
+	}
 	rel, err := rl.store.CreateRelease(store.Release{
 		App: appName, Cause: store.CauseRollback, Status: store.StatusDeploying,
 		ImageID: target.ImageID, GitSHA: target.GitSHA, Env: target.Env, Resources: target.Resources,
 		Procfile: target.Procfile, Dockerfile: target.Dockerfile, Reason: fmt.Sprintf("rollback to v%d", target.Version),
-		RolledBackTo: target.Version, CommittedAt: target.CommittedAt,
+		RolledBackTo: target.Version, CommittedAt: target.CommittedAt, ContainersOf: containersOf,
 	})
 	if err != nil {
 		return store.Release{}, fmt.Errorf("create release: %w", err)
@@ -235,9 +251,14 @@ func (rl *Releases) Rollback(ctx context.Context, appName string, version int, o
 	out, done := rl.progress.track(appName, rel.Version, out)
 	defer done()
 	rl.event(appName, "started", rel.Version, "rollback to v%d", target.Version)
-	step(out, "Rolling back %s to v%d as v%d (no rebuild)", appName, target.Version, rel.Version)
-	// A rollback is a recovery, not an experiment: always one blue-green switch.
-	return rl.run(ctx, blueGreen{}, app, rel, newTimings(), out)
+	from := ""
+	if containersOf != 0 {
+		from = ", from its paused standby"
+	}
+	step(out, "Rolling back %s to v%d as v%d (no rebuild%s)", appName, target.Version, rel.Version, from)
+	// A rollback is a recovery, not an experiment: always one switch of
+	// all traffic, blue-green or from the standby.
+	return rl.run(ctx, s, app, rel, newTimings(), out)
 }
 
 // CheckRollback says, without taking the app's lock, whether a rollback of
@@ -326,6 +347,7 @@ func (rl *Releases) Destroy(ctx context.Context, appName string) error {
 	rl.removePreviews(appName)
 	rl.routed.set(appName, nil)
 	rl.load.forget(appName)
+	rl.frozen.forget(appName)
 	rl.stopOthers(ctx, appName, nil)
 	// By tag, as pruneImages does: an image shared with another app keeps
 	// that app's tag.

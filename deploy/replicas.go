@@ -66,6 +66,9 @@ type replicaSet struct {
 	// previews and staged own the preview hosts (preview.go, staged.go).
 	previews previews
 	staged   stagedSet
+	// frozen are the replicas of warm-sleeping apps, for a wake without
+	// a listing; whatever changes them otherwise forgets them.
+	frozen frozenReplicas
 }
 
 // Replicas returns the replicas app's traffic goes to now, by index; none
@@ -83,7 +86,13 @@ func (rs *replicaSet) route(app string, reps []Replica) (drainOld func(context.C
 	for i, r := range reps {
 		addrs[i] = r.Addr
 	}
-	drainOld, err = rs.switcher.Switch(app, addrs)
+	// The router counts requests per release label: give it the release
+	// when the switcher takes one (all reps run one release here).
+	if ss, ok := rs.switcher.(SplitSwitcher); ok && len(reps) > 0 {
+		drainOld, err = ss.SwitchSplit(app, Split{Stable: Group{Release: ReleaseLabel(reps[0].Release), Addrs: addrs}})
+	} else {
+		drainOld, err = rs.switcher.Switch(app, addrs)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -124,10 +133,16 @@ func replicaOf(reps []Replica, id string) (Replica, bool) {
 	return reps[i], true
 }
 
-// replica describes a container of rel as a Replica.
+// replica describes a container of rel as a Replica. It keeps the
+// container's own name: a rollback that thawed a standby is served by an
+// earlier release's containers (store.Release.ContainersOf).
 func (ct *containers) replica(app string, rel int, index int, c engine.ContainerInfo) Replica {
+	name := c.Name
+	if name == "" {
+		name = ct.containerName(app, rel, index)
+	}
 	return Replica{
-		Name: ct.containerName(app, rel, index), Label: "web." + strconv.Itoa(index),
+		Name: name, Label: "web." + strconv.Itoa(index),
 		ID: c.ID, Index: index, Release: rel, Addr: c.HostAddr,
 	}
 }
@@ -141,25 +156,36 @@ func replicaIndex(c engine.ContainerInfo) int {
 	return 1
 }
 
-// byReplica picks the containers of app's release from containers, by
-// replica number.
-func byReplica(containers []engine.ContainerInfo, app string, release int) map[int]engine.ContainerInfo {
+// byReplica picks the containers of app's release rel from containers, by
+// replica number: its own, and those of the release it reuses
+// (rel.ContainersOf).
+func byReplica(containers []engine.ContainerInfo, app string, rel store.Release) map[int]engine.ContainerInfo {
 	out := map[int]engine.ContainerInfo{}
 	for _, c := range containers {
-		if c.Labels[engine.LabelApp] == app && c.Labels[engine.LabelRelease] == strconv.Itoa(release) {
+		if c.Labels[engine.LabelApp] == app && ofRelease(c.Labels, rel) {
 			out[replicaIndex(c)] = c
 		}
 	}
 	return out
 }
 
+// ofRelease says whether a container's labels make it one of rel's.
+func ofRelease(labels map[string]string, rel store.Release) bool {
+	v := labels[engine.LabelRelease]
+	return v == strconv.Itoa(rel.Version) || (rel.ContainersOf != 0 && v == strconv.Itoa(rel.ContainersOf))
+}
+
 // releaseContainers lists the containers of app's release by replica number.
 func (ct *containers) releaseContainers(ctx context.Context, app string, release int) (map[int]engine.ContainerInfo, error) {
-	cs, err := ct.engine.List(ctx, ct.labels(engine.LabelApp, app, engine.LabelRelease, strconv.Itoa(release)))
+	rel, err := ct.store.GetRelease(app, release)
+	if err != nil {
+		return nil, fmt.Errorf("release v%d: %w", release, err)
+	}
+	cs, err := ct.engine.List(ctx, ct.labels(engine.LabelApp, app))
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	return byReplica(cs, app, release), nil
+	return byReplica(cs, app, rel), nil
 }
 
 // bringUp makes replica idx of rel answer from its container c: started
@@ -281,3 +307,6 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// ReleaseLabel is the router's label of release version v: "v8".
+func ReleaseLabel(v int) string { return "v" + strconv.Itoa(v) }

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/plat-paas/plat/engine"
 	"github.com/plat-paas/plat/store"
 )
 
@@ -163,12 +162,17 @@ func (d *Deployer) restartAsleep(ctx context.Context, app store.App, out io.Writ
 	if a, err := d.store.GetApp(app.Name); err != nil || !a.Asleep {
 		return fmt.Errorf("%s woke during the restart; run plat restart again", app.Name)
 	}
-	cs, err := d.engine.List(ctx, d.labels(engine.LabelApp, app.Name, engine.LabelRelease, strconv.Itoa(app.Active)))
+	d.frozen.forget(app.Name)
+	cs, err := d.releaseContainers(ctx, app.Name, app.Active)
 	if err != nil {
-		return fmt.Errorf("list containers: %w", err)
+		return err
 	}
 	for _, c := range cs {
-		d.stopAndRemove(ctx, app.Name, c.ID)
+		d.stopPaused(ctx, app.Name, c)
+		d.remove(c.ID)
+	}
+	if err := d.store.UpdateApp(app.Name, func(a *store.App) error { a.Warm = false; return nil }); err != nil {
+		d.log.Error("record cold sleep", "app", app.Name, "err", err)
 	}
 	step(out, "%s sleeps: its stopped containers were removed, the next request starts new ones", app.Name)
 	d.event(app.Name, "restarted", app.Active, "removed %d stopped %s of the sleeping app; the next request starts new ones (plat restart)", len(cs), plural(len(cs), "container", "containers"))

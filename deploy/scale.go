@@ -44,7 +44,16 @@ func EffectiveScale(s store.Scale) store.Scale {
 	if s.Target <= 0 {
 		s.Target = DefaultTarget
 	}
+	if s.ColdAfter == 0 {
+		s.ColdAfter = DefaultColdAfter
+	}
 	return s
+}
+
+// coldAfter is how long a sleeping app with settings s stays warm; 0: it
+// goes cold at once (store.Scale keeps that as a negative ColdAfter).
+func coldAfter(s store.Scale) time.Duration {
+	return max(EffectiveScale(s).ColdAfter, 0)
 }
 
 // awakeReplicas is how many replicas app runs while awake.
@@ -62,6 +71,9 @@ type ScaleChange struct {
 	Max      *int
 	Idle     *time.Duration
 	Target   *int
+	// ColdAfter is how long a sleeping app stays warm (paused) before it
+	// is stopped; 0: stop at once, no warm stage.
+	ColdAfter *time.Duration
 }
 
 // Validate checks c against the current settings s without applying it.
@@ -94,6 +106,15 @@ func (c ScaleChange) apply(s store.Scale) (store.Scale, error) {
 	if c.Target != nil {
 		s.Target = *c.Target
 	}
+	if c.ColdAfter != nil {
+		if *c.ColdAfter < 0 {
+			return s, fmt.Errorf("%w: cold-after %s: use 0 (stop at once) or a positive duration", ErrInvalidScale, *c.ColdAfter)
+		}
+		s.ColdAfter = *c.ColdAfter
+		if s.ColdAfter == 0 {
+			s.ColdAfter = -1 // stored: at once, not the default
+		}
+	}
 	switch {
 	case s.Min < 0 || s.Min > MaxReplicas:
 		return s, fmt.Errorf("%w: min %d: use 0 (sleep when idle) to %d", ErrInvalidScale, s.Min, MaxReplicas)
@@ -118,7 +139,11 @@ func DescribeScale(s store.Scale) string {
 		parts[0] = fmt.Sprintf("web=%d..%d", s.Min, s.Max)
 	}
 	if s.Min == 0 {
-		parts = append(parts, "sleeps after "+s.Idle.String()+" idle")
+		sleep := "sleeps after " + s.Idle.String() + " idle"
+		if ca := coldAfter(s); ca > 0 {
+			sleep += " (paused, stopped after " + ca.String() + ")"
+		}
+		parts = append(parts, sleep)
 	}
 	if s.Max > max(s.Min, 1) {
 		parts = append(parts, fmt.Sprintf("target %d requests in flight per replica", s.Target))
@@ -133,6 +158,7 @@ type Scaler struct {
 	*replicaSet
 	*guard
 	load *appLoads
+	jobs warmJobs
 }
 
 // Scale changes app's scale settings and applies them: replicas are added

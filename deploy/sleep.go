@@ -12,8 +12,8 @@ import (
 	"github.com/plat-paas/plat/store"
 )
 
-// SleepingReplicas lists the stopped containers of a sleeping app's active
-// release, as the replicas they become on a wake.
+// SleepingReplicas lists the stopped or paused containers of a sleeping
+// app's active release, as the replicas they become on a wake.
 func (sc *Scaler) SleepingReplicas(ctx context.Context, appName string) []Replica {
 	app, err := sc.store.GetApp(appName)
 	if err != nil || app.Active == 0 || !app.Asleep {
@@ -63,11 +63,14 @@ func (sc *Scaler) wakeLocked(ctx context.Context, app store.App, out io.Writer) 
 	if err != nil {
 		return fmt.Errorf("active release: %w", err)
 	}
-	byIndex, err := sc.releaseContainers(ctx, app.Name, rel.Version)
-	if err != nil {
-		return err
-	}
 	n := awakeReplicas(app)
+	// A warm wake knows its paused containers: no listing on the engine.
+	byIndex, ok := sc.frozen.take(app.Name, rel.Version, n)
+	if !ok {
+		if byIndex, err = sc.releaseContainers(ctx, app.Name, rel.Version); err != nil {
+			return err
+		}
+	}
 	reps := make([]Replica, n)
 	errs := make([]error, n)
 	var engineTime, readyTime time.Duration
@@ -93,6 +96,9 @@ func (sc *Scaler) wakeLocked(ctx context.Context, app store.App, out io.Writer) 
 				sc.stopKeep(context.WithoutCancel(ctx), app.Name, r.ID)
 			}
 		}
+		if err := sc.store.UpdateApp(app.Name, func(a *store.App) error { a.Warm = false; return nil }); err != nil {
+			sc.log.Error("record cold sleep", "app", app.Name, "err", err)
+		}
 		sc.event(app.Name, "wake-failed", rel.Version, "%v", err)
 		return fmt.Errorf("wake %s: %w", app.Name, err)
 	}
@@ -101,17 +107,25 @@ func (sc *Scaler) wakeLocked(ctx context.Context, app store.App, out io.Writer) 
 	}
 	took := time.Since(started)
 	sc.load.touch(app.Name)
-	if err := sc.store.UpdateApp(app.Name, func(a *store.App) error { a.Asleep = false; return nil }); err != nil {
+	if err := sc.store.UpdateApp(app.Name, func(a *store.App) error {
+		a.Asleep, a.Warm, a.AsleepSince = false, false, time.Time{}
+		return nil
+	}); err != nil {
 		sc.log.Error("record wake", "app", app.Name, "err", err)
 	}
-	step(out, "Woke %s in %s", app.Name, roundDuration(took))
-	sc.event(app.Name, "woke", rel.Version, "%d %s serving after %s (engine start %s, app ready %s later)",
-		n, plural(n, "replica", "replicas"), roundDuration(took), roundDuration(engineTime), roundDuration(readyTime))
+	stage, start := "cold", "start"
+	if app.Warm {
+		stage, start = "warm", "unpause"
+	}
+	step(out, "Woke %s (%s) in %s", app.Name, stage, roundDuration(took))
+	sc.event(app.Name, "woke", rel.Version, "%d %s serving after %s, from %s sleep (engine %s %s, app ready %s later)",
+		n, plural(n, "replica", "replicas"), roundDuration(took), stage, start, roundDuration(engineTime), roundDuration(readyTime))
 	return nil
 }
 
-// sleep stops app's replicas (keeping the containers) and routes its hosts
-// to wake it, if it still qualifies: minimum 0, awake, idle long enough.
+// sleep pauses app's replicas (warm; stopped, keeping the containers, when
+// its cold-after is 0) and routes its hosts to wake it, if it still
+// qualifies: minimum 0, awake, idle long enough.
 func (sc *Scaler) sleep(ctx context.Context, appName string, idle time.Duration) {
 	sc.withLockedApp(ctx, appName, func(app store.App) {
 		s := EffectiveScale(app.Scale)
@@ -124,7 +138,11 @@ func (sc *Scaler) sleep(ctx context.Context, appName string, idle time.Duration)
 		// Asleep is recorded first: the containers' exits that follow must
 		// not look like crashes, and a daemon that dies halfway finishes
 		// putting the app to sleep when it starts again.
-		if err := sc.store.UpdateApp(appName, func(a *store.App) error { a.Asleep = true; return nil }); err != nil {
+		warm := coldAfter(app.Scale) > 0
+		if err := sc.store.UpdateApp(appName, func(a *store.App) error {
+			a.Asleep, a.Warm, a.AsleepSince = true, warm, time.Now()
+			return nil
+		}); err != nil {
 			sc.log.Error("record sleep", "app", appName, "err", err)
 			return
 		}
@@ -135,10 +153,39 @@ func (sc *Scaler) sleep(ctx context.Context, appName string, idle time.Duration)
 			return
 		}
 		sc.drain(ctx, drainOld, io.Discard)
-		for _, r := range reps {
-			sc.stopKeep(ctx, appName, r.ID)
+		if !warm {
+			for _, r := range reps {
+				sc.stopKeep(ctx, appName, r.ID)
+			}
+			sc.event(appName, "sleeping", app.Active, "no requests for %s; stopped %d %s, the next request wakes it",
+				idle.Round(time.Second), len(reps), plural(len(reps), "replica", "replicas"))
+			return
 		}
-		sc.event(appName, "sleeping", app.Active, "no requests for %s; stopped %d %s, the next request wakes it",
-			idle.Round(time.Second), len(reps), plural(len(reps), "replica", "replicas"))
+		var frozen []Replica
+		for _, r := range reps {
+			if err := sc.engine.Pause(ctx, r.ID); err != nil {
+				// Cold then: a stopped replica wakes too, only slower.
+				if !errors.Is(err, errors.ErrUnsupported) {
+					sc.log.Warn("pause container; stopping it", "app", appName, "id", shortID(r.ID), "err", err)
+				}
+				sc.stopKeep(ctx, appName, r.ID)
+				continue
+			}
+			frozen = append(frozen, r)
+		}
+		switch {
+		case len(frozen) == len(reps):
+			sc.frozen.put(appName, app.Active, frozen)
+		case len(frozen) == 0:
+			// Nothing could be paused (an engine without pause): cold.
+			if err := sc.store.UpdateApp(appName, func(a *store.App) error { a.Warm = false; return nil }); err != nil {
+				sc.log.Error("record cold sleep", "app", appName, "err", err)
+			}
+			sc.event(appName, "sleeping", app.Active, "no requests for %s; stopped %d %s (the engine cannot pause), the next request wakes it",
+				idle.Round(time.Second), len(reps), plural(len(reps), "replica", "replicas"))
+			return
+		}
+		sc.event(appName, "sleeping", app.Active, "no requests for %s; paused %d %s (warm, stopped after %s), the next request wakes it",
+			idle.Round(time.Second), len(reps), plural(len(reps), "replica", "replicas"), coldAfter(app.Scale))
 	})
 }

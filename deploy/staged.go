@@ -470,7 +470,7 @@ func (sv *Supervisor) adoptStaged(ctx context.Context, app store.App, containers
 	}
 	var ids []string
 	var reps []Replica
-	for idx, c := range byReplica(containers, app.Name, rel.Version) {
+	for idx, c := range byReplica(containers, app.Name, rel) {
 		ids = append(ids, c.ID)
 		if c.Running && c.HostAddr != "" && idx <= stagedReplicas {
 			reps = append(reps, sv.replica(app.Name, rel.Version, idx, c))
@@ -491,6 +491,24 @@ func (sv *Supervisor) adoptStaged(ctx context.Context, app store.App, containers
 	}
 	sv.staged.set(app.Name, rel.Version, reps)
 	sv.log.Info("restored staged release", "app", app.Name, "release", rel.Version, "running", len(reps))
+	return ids
+}
+
+// stagedIDs lists the containers of app's staged release, running or not.
+func (rs *replicaSet) stagedIDs(ctx context.Context, app string) []string {
+	v := rs.stagedVersion(app)
+	if v == 0 {
+		return nil
+	}
+	cs, err := rs.releaseContainers(ctx, app, v)
+	if err != nil {
+		rs.log.Warn("list staged containers", "app", app, "release", v, "err", err)
+		return nil
+	}
+	var ids []string
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+	}
 	return ids
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"time"
 
 	"github.com/plat-paas/plat/store"
 )
@@ -24,10 +25,12 @@ type Strategy interface {
 	Rollout(ctx context.Context, ro *Rollout) error
 }
 
-// strategyFor picks how app ships its releases, by its strategy setting.
+// strategyFor picks how app ships its releases, by its strategy setting
+// (StrategyOf).
 func strategyFor(app store.App) Strategy {
-	s := StrategyOf(app)
-	switch s.Name {
+	switch s := StrategyOf(app); s.Name {
+	case store.StrategyCanary:
+		return canary{s}
 	case store.StrategyRolling:
 		return rolling{batch: s.Batch}
 	case store.StrategyInPlace:
@@ -66,6 +69,7 @@ type Rollout struct {
 	locks *appLocks
 	load  *appLoads
 	tm    *timings
+	live  *liveRollouts
 }
 
 // newRollout describes the rollout of rel for app.
@@ -73,7 +77,7 @@ func (rl *Releases) newRollout(app store.App, rel store.Release, tm *timings, ou
 	ro := &Rollout{
 		App: app, To: rel, Replicas: awakeReplicas(app), Out: out,
 		Serving: rl.routed.get(app.Name),
-		rs:      rl.replicaSet, locks: &rl.locks, load: rl.load, tm: tm,
+		rs:      rl.replicaSet, locks: &rl.locks, load: rl.load, tm: tm, live: &rl.live,
 	}
 	if app.Active != 0 {
 		from, err := rl.store.GetRelease(app.Name, app.Active)
@@ -161,7 +165,7 @@ func (ro *Rollout) Activate(ctx context.Context, reps []Replica) (drainOld func(
 	if rel.Cause != store.CausePush || !maps.Equal(app.Env, rel.Env) || app.Resources != rel.Resources || app.Asleep {
 		// A deploy wakes a sleeping app: it runs until it is idle again.
 		if err := rs.store.UpdateApp(name, func(a *store.App) error {
-			a.Env, a.Resources, a.Asleep = rel.Env, rel.Resources, false
+			a.Env, a.Resources, a.Asleep, a.Warm, a.AsleepSince = rel.Env, rel.Resources, false, false, time.Time{}
 			return nil
 		}); err != nil {
 			rs.log.Error("save config", "app", name, "err", err)
@@ -179,10 +183,10 @@ func (ro *Rollout) Drain(ctx context.Context, drainOld func(context.Context) err
 }
 
 // StopOthers stops and removes every container of the app that is not of
-// To: the old releases, once To is active and they are drained.
+// To: the old releases, once To is active and they are drained. It is
+// Retire with no standby: an earlier standby goes too.
 func (ro *Rollout) StopOthers(ctx context.Context) {
-	// The staged release is not an old one: it stays staged.
-	ro.rs.stopOldReleases(context.WithoutCancel(ctx), ro.App.Name, ro.To.Version, ro.rs.stagedVersion(ro.App.Name))
+	ro.Retire(ctx, nil)
 }
 
 // Step writes a progress line ("-----> ...") to the pusher.

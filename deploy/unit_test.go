@@ -376,7 +376,8 @@ func TestWake(t *testing.T) {
 			t.Parallel()
 			u := newUnit(t)
 			u.app(t, "web", 1)
-			if err := u.st.UpdateApp("web", func(a *store.App) error { a.Scale.Min = 0; return nil }); err != nil {
+			// Cold sleep (no warm stage): the wake starts the stopped container.
+			if err := u.st.UpdateApp("web", func(a *store.App) error { a.Scale.Min, a.Scale.ColdAfter = 0, -1; return nil }); err != nil {
 				t.Fatal(err)
 			}
 			if _, _, err := u.deploy(t, "web", u.push(t, "web", "sha256:one")); err != nil {

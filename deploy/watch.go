@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -30,6 +31,8 @@ type Supervisor struct {
 	// restartGrace is how long after a crash the engine's restart policy
 	// gets before plat starts the container itself.
 	restartGrace time.Duration
+	// wake wakes a sleeping app, the replica lock held (Scaler.wakeLocked).
+	wake func(ctx context.Context, app store.App) error
 }
 
 // Watch keeps the router in line with the engine while the daemon runs,
@@ -139,12 +142,19 @@ func (sv *Supervisor) handleEvent(ctx context.Context, e engine.ContainerEvent) 
 		}
 	}()
 	sv.withLockedApp(ctx, appName, func(app store.App) {
-		if app.Asleep || e.Labels[engine.LabelRelease] != strconv.Itoa(app.Active) {
+		if e.Action == engine.ActionUnpause && sv.unpausedByHand(ctx, app, e.ID) {
+			return
+		}
+		if app.Asleep || !sv.ofActive(app, e.Labels) {
 			return
 		}
 		reps := sv.routed.get(app.Name)
 		r, routed := replicaOf(reps, e.ID)
 		switch e.Action {
+		case engine.ActionPause:
+			if routed {
+				sv.thawRouted(ctx, app, r)
+			}
 		case engine.ActionDie:
 			if !routed {
 				return
@@ -247,4 +257,53 @@ func (sv *Supervisor) replace(ctx context.Context, app store.App, gone Replica) 
 		return
 	}
 	sv.event(app.Name, "recreated", app.Active, "%s was missing (removed outside plat) and was recreated", gone.Name)
+}
+
+// ofActive says whether a container's labels make it one of app's active
+// release (its own, or those a standby rollback reuses).
+func (sv *Supervisor) ofActive(app store.App, labels map[string]string) bool {
+	if labels[engine.LabelRelease] == strconv.Itoa(app.Active) {
+		return true
+	}
+	rel, err := sv.store.GetRelease(app.Name, app.Active)
+	return err == nil && ofRelease(labels, rel)
+}
+
+// unpausedByHand handles a container of app thawed outside plat (`docker
+// unpause`; plat's own thaws happen under the lock held here and leave
+// nothing to do): a warm app's replica wakes the app, as a request would; a
+// standby's is paused again, as a standby stays paused. It reports whether
+// the event was one of these.
+func (sv *Supervisor) unpausedByHand(ctx context.Context, app store.App, id string) bool {
+	info, err := sv.engine.Inspect(ctx, id)
+	if err != nil || info.Paused || !info.Running {
+		return false
+	}
+	switch {
+	case slices.Contains(app.Standby.IDs, id):
+		if err := sv.engine.Pause(ctx, id); err != nil {
+			sv.log.Warn("pause standby again", "app", app.Name, "id", shortID(id), "err", err)
+			return true
+		}
+		sv.event(app.Name, "standby", app.Standby.Release, "%s was unpaused outside plat; paused again (it stands by)", info.Name)
+		return true
+	case app.Asleep && app.Warm && sv.ofActive(app, info.Labels):
+		sv.event(app.Name, "unpaused", app.Active, "%s was unpaused outside plat; waking the app", info.Name)
+		sv.frozen.forget(app.Name)
+		if err := sv.wake(ctx, app); err != nil {
+			sv.log.Warn("wake after a manual unpause", "app", app.Name, "err", err)
+		}
+		return true
+	}
+	return false
+}
+
+// thawRouted unpauses a routed replica of the awake app that was paused
+// outside plat (`docker pause`): its requests would hang.
+func (sv *Supervisor) thawRouted(ctx context.Context, app store.App, r Replica) {
+	if err := sv.engine.Unpause(ctx, r.ID); err != nil {
+		sv.log.Warn("unpause a replica paused outside plat", "app", app.Name, "replica", r.Name, "err", err)
+		return
+	}
+	sv.event(app.Name, "unpaused", app.Active, "%s was paused outside plat; plat unpaused it (it serves)", r.Name)
 }

@@ -663,6 +663,7 @@ func (d *Docker) Inspect(ctx context.Context, id string) (ContainerInfo, error) 
 		if s := c.State; s != nil {
 			info.State = s.Status
 			info.Running = s.Running
+			info.Paused = s.Paused
 			info.ExitCode = s.ExitCode
 			info.StartedAt = parseTime(s.StartedAt)
 			info.FinishedAt = parseTime(s.FinishedAt)
@@ -716,6 +717,16 @@ func (d *Docker) Rename(ctx context.Context, id, name string) error {
 // Start starts an existing container.
 func (d *Docker) Start(ctx context.Context, id string) error {
 	return containerErr("start container", id, d.cli.ContainerStart(ctx, id, container.StartOptions{}))
+}
+
+// Pause freezes a running container's processes.
+func (d *Docker) Pause(ctx context.Context, id string) error {
+	return containerErr("pause container", id, d.cli.ContainerPause(ctx, id))
+}
+
+// Unpause thaws a paused container.
+func (d *Docker) Unpause(ctx context.Context, id string) error {
+	return containerErr("unpause container", id, d.cli.ContainerUnpause(ctx, id))
 }
 
 // Stop stops a container, killing it after timeout (rounded up to whole
@@ -872,10 +883,11 @@ func containerErr(op, id string, err error) error {
 	}
 }
 
-// Events streams container start, die and destroy events filtered by labels.
+// Events streams container start, die, destroy, pause and unpause events
+// filtered by labels.
 func (d *Docker) Events(ctx context.Context, labels map[string]string, fn func(ContainerEvent)) error {
 	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)))
-	for _, a := range []string{ActionStart, ActionDie, ActionDestroy} {
+	for _, a := range []string{ActionStart, ActionDie, ActionDestroy, ActionPause, ActionUnpause} {
 		f.Add("event", a)
 	}
 	for k, v := range labels {

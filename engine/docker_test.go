@@ -451,8 +451,21 @@ func TestDocker(t *testing.T) {
 		if err := d.Start(ctx, info.ID); err != nil {
 			t.Fatal(err)
 		}
+		// Paused: still running, frozen, its port kept; thawed by Unpause.
+		if err := d.Pause(ctx, info.ID); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := d.Inspect(ctx, info.ID); err != nil || !p.Running || !p.Paused || p.State != "paused" || p.HostAddr == "" {
+			t.Errorf("paused container: %+v %v; want running, paused, with its address", p, err)
+		}
+		if err := d.Unpause(ctx, info.ID); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := d.Inspect(ctx, info.ID); err != nil || !p.Running || p.Paused {
+			t.Errorf("unpaused container: %+v %v; want running", p, err)
+		}
 		var got []string
-		for len(got) < 2 {
+		for len(got) < 4 {
 			select {
 			case e := <-evs:
 				if e.ID != info.ID || e.Labels["plat.test"] != suffix {
@@ -460,11 +473,11 @@ func TestDocker(t *testing.T) {
 				}
 				got = append(got, e.Action)
 			case <-time.After(30 * time.Second):
-				t.Fatalf("events so far %v, want die and start", got)
+				t.Fatalf("events so far %v, want die, start, pause and unpause", got)
 			}
 		}
-		if !slices.Equal(got, []string{ActionDie, ActionStart}) {
-			t.Errorf("events %v, want [die start]", got)
+		if want := []string{ActionDie, ActionStart, ActionPause, ActionUnpause}; !slices.Equal(got, want) {
+			t.Errorf("events %v, want %v", got, want)
 		}
 		ecancel()
 		if err := <-done; err != nil {

@@ -93,12 +93,15 @@ type OneOff struct {
 
 // ContainerInfo is what plat needs to know about a container.
 type ContainerInfo struct {
-	ID       string
-	Name     string
-	Image    string // image ID
-	Labels   map[string]string
-	State    string // created, running, exited, restarting, ...
+	ID     string
+	Name   string
+	Image  string // image ID
+	Labels map[string]string
+	State  string // created, running, paused, exited, restarting, ...
+	// Running is true for a paused container too (its processes exist,
+	// frozen); Paused tells them apart.
 	Running  bool
+	Paused   bool
 	ExitCode int
 	// HostAddr is "127.0.0.1:PORT" where the container's app port is
 	// published; empty when the container is not running.
@@ -115,12 +118,14 @@ const (
 	ActionStart   = "start"
 	ActionDie     = "die"
 	ActionDestroy = "destroy"
+	ActionPause   = "pause"
+	ActionUnpause = "unpause"
 )
 
 // ContainerEvent is one lifecycle change of a container.
 type ContainerEvent struct {
 	ID       string
-	Action   string // ActionStart, ActionDie or ActionDestroy
+	Action   string // ActionStart, ActionDie, ActionDestroy, ActionPause or ActionUnpause
 	Labels   map[string]string
 	ExitCode int // set for ActionDie
 	Time     time.Time
@@ -162,6 +167,11 @@ type Engine interface {
 	Rename(ctx context.Context, id, name string) error
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string, timeout time.Duration) error
+	// Pause freezes a running container's processes (the cgroup freezer):
+	// they keep their memory and use no CPU. Unpause thaws them. An engine
+	// that cannot returns an error wrapping errors.ErrUnsupported.
+	Pause(ctx context.Context, id string) error
+	Unpause(ctx context.Context, id string) error
 	// Remove force-removes a container; ErrNotFound if it is gone already.
 	Remove(ctx context.Context, id string) error
 	// List returns all containers (running or not) carrying all the given labels.
@@ -169,7 +179,7 @@ type Engine interface {
 	// Logs writes a container's stdout and stderr, demultiplexed, to w. tail <
 	// 0 means all lines. With follow it returns when ctx ends or the container stops.
 	Logs(ctx context.Context, id string, tail int, follow bool, w io.Writer) error
-	// Events calls fn for every start, die and destroy of a container
+	// Events calls fn for every start, die, destroy, pause and unpause of a container
 	// carrying all the given labels, from now on, until ctx ends (nil) or
 	// the connection to the engine drops (an error).
 	Events(ctx context.Context, labels map[string]string, fn func(ContainerEvent)) error

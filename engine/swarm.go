@@ -612,6 +612,17 @@ func (s *Swarm) Start(ctx context.Context, id string) error {
 	return err
 }
 
+// Pause is not supported in swarm mode (a task's container is on any
+// node): sleeping apps go cold at once and there are no standbys.
+func (s *Swarm) Pause(context.Context, string) error {
+	return fmt.Errorf("pause a replica in swarm mode: %w", errors.ErrUnsupported)
+}
+
+// Unpause is not supported in swarm mode (see Pause).
+func (s *Swarm) Unpause(context.Context, string) error {
+	return fmt.Errorf("unpause a replica in swarm mode: %w", errors.ErrUnsupported)
+}
+
 // Stop scales the service to no task. It returns once Swarm has told the
 // task to stop, not when the container has: an app's task on an overlay
 // network first leaves the service's DNS and waits for gossip to converge

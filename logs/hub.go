@@ -49,11 +49,28 @@ type Line struct {
 	Time    time.Time `json:"time"`
 	Text    string    `json:"text"`
 	Replica string    `json:"replica,omitempty"`
+	// Source is SourceRouter for the router's request lines, "" for the
+	// app's own output.
+	Source string `json:"source,omitempty"`
 }
+
+// Sources of lines, as `plat logs --source` names them.
+const (
+	SourceApp    = "app"
+	SourceRouter = "router"
+)
+
+// DefaultRouterBacklog is how many router lines the hub keeps per app
+// while nobody watches it (app lines are kept by the engine).
+const DefaultRouterBacklog = 500
 
 // Format is l as a text line (without newline); with multi (the app runs
 // several replicas) the replica's label comes first: "web.2 | listening".
+// Router lines always start with "router | ".
 func (l Line) Format(multi bool) string {
+	if l.Source == SourceRouter {
+		return SourceRouter + " | " + l.Text
+	}
 	if multi && l.Replica != "" {
 		return l.Replica + " | " + l.Text
 	}
@@ -76,6 +93,9 @@ type Hub struct {
 
 	mu    sync.Mutex
 	feeds map[string]*feed
+	// routerLines are each app's last DefaultRouterBacklog router lines,
+	// kept whether or not anybody watches.
+	routerLines map[string][]Line
 
 	closed    chan struct{} // closed by Close: streams end
 	closeOnce sync.Once
@@ -105,7 +125,7 @@ func NewHub(src Source, opts Options) *Hub {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Hub{src: src, opts: opts, log: log, feeds: map[string]*feed{}, closed: make(chan struct{})}
+	return &Hub{src: src, opts: opts, log: log, feeds: map[string]*feed{}, routerLines: map[string][]Line{}, closed: make(chan struct{})}
 }
 
 // feed is one app's followers, its recent lines and its viewers. All
@@ -119,6 +139,7 @@ type feed struct {
 	ready   chan struct{}
 	switch_ chan []Container // new set of active containers, latest wins
 	cancel  context.CancelFunc
+	loaded  bool // the backlog is in lines: router lines go straight in
 }
 
 // Viewer receives an app's lines on C until it closes the viewer, or until
@@ -170,6 +191,11 @@ func (h *Hub) release(f *feed) {
 // after since when since is not zero, else the last tail lines (tail < 0:
 // all kept). Every later line arrives on the viewer's C exactly once.
 func (h *Hub) Subscribe(ctx context.Context, app string, since time.Time, tail int) ([]Line, *Viewer, error) {
+	return h.subscribe(ctx, app, "", since, tail)
+}
+
+// subscribe is Subscribe with the recent lines of source only ("": all).
+func (h *Hub) subscribe(ctx context.Context, app, source string, since time.Time, tail int) ([]Line, *Viewer, error) {
 	h.mu.Lock()
 	f := h.feeds[app]
 	if f == nil {
@@ -195,10 +221,31 @@ func (h *Hub) Subscribe(ctx context.Context, app string, since time.Time, tail i
 	c := make(chan Line, h.opts.ViewerBuffer)
 	v := &Viewer{C: c, c: c, hub: h, feed: f}
 	f.viewers[v] = struct{}{}
-	return backlog(f.lines, since, tail), v, nil
+	return backlog(f.lines, source, since, tail), v, nil
 }
 
-func backlog(lines []Line, since time.Time, tail int) []Line {
+// IsSource reports whether l comes from source: SourceApp, SourceRouter,
+// or "" for any.
+func (l Line) IsSource(source string) bool {
+	switch source {
+	case "":
+		return true
+	case SourceApp:
+		return l.Source == ""
+	}
+	return l.Source == source
+}
+
+func backlog(lines []Line, source string, since time.Time, tail int) []Line {
+	if source != "" {
+		var kept []Line
+		for _, l := range lines {
+			if l.IsSource(source) {
+				kept = append(kept, l)
+			}
+		}
+		lines = kept
+	}
 	if !since.IsZero() {
 		var out []Line
 		for _, l := range lines {
@@ -240,11 +287,75 @@ func (h *Hub) Switch(app string, containers []Container) {
 	}
 }
 
+// RouterLine is one of the router's request lines for an app.
+type RouterLine struct {
+	App  string
+	Time time.Time
+	Text string
+}
+
+// AddRouterLine adds one of the router's request lines to app's feed: its
+// viewers see it at once, and the hub keeps the app's last
+// DefaultRouterBacklog router lines for later viewers.
+func (h *Hub) AddRouterLine(app string, t time.Time, text string) {
+	h.AddRouterLines([]RouterLine{{App: app, Time: t, Text: text}})
+}
+
+// AddRouterLines is AddRouterLine for a batch, under one lock.
+func (h *Hub) AddRouterLines(lines []RouterLine) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, rl := range lines {
+		l := Line{Time: rl.Time, Text: rl.Text, Source: SourceRouter}
+		kept := append(h.routerLines[rl.App], l)
+		// Trimmed in batches, not per line: a busy app's lines cost O(1) each.
+		if n := len(kept); n >= 2*DefaultRouterBacklog {
+			kept = append(make([]Line, 0, 2*DefaultRouterBacklog), kept[n-DefaultRouterBacklog:]...)
+		}
+		h.routerLines[rl.App] = kept
+		if f := h.feeds[rl.App]; f != nil && f.loaded {
+			h.add(f, l)
+		}
+	}
+}
+
+// keptRouterLines returns app's last DefaultRouterBacklog router lines;
+// the caller holds h.mu.
+func (h *Hub) keptRouterLines(app string) []Line {
+	kept := h.routerLines[app]
+	if n := len(kept); n > DefaultRouterBacklog {
+		kept = kept[n-DefaultRouterBacklog:]
+	}
+	return kept
+}
+
+// Forget drops the router lines kept for app (it was destroyed).
+func (h *Hub) Forget(app string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.routerLines, app)
+}
+
 // Stream sends app's lines to send: the recent ones (see Subscribe), then,
 // with follow, every new line until ctx ends or send fails. A viewer that
 // falls behind is re-subscribed from its last line, so a slow client skips
 // nothing the hub still keeps and never holds up the others.
 func (h *Hub) Stream(ctx context.Context, app string, since time.Time, tail int, follow bool, send func(Line) error) error {
+	return h.StreamSource(ctx, app, "", since, tail, follow, send)
+}
+
+// StreamSource is Stream of the lines of one source only (SourceApp,
+// SourceRouter; "" for all); tail counts lines of that source.
+func (h *Hub) StreamSource(ctx context.Context, app, source string, since time.Time, tail int, follow bool, send func(Line) error) error {
+	if source != "" {
+		all := send
+		send = func(l Line) error {
+			if !l.IsSource(source) {
+				return nil
+			}
+			return all(l)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -255,7 +366,7 @@ func (h *Hub) Stream(ctx context.Context, app string, since time.Time, tail int,
 		}
 	}()
 	for {
-		lines, v, err := h.Subscribe(ctx, app, since, tail)
+		lines, v, err := h.subscribe(ctx, app, source, since, tail)
 		if err != nil {
 			return err
 		}
@@ -481,14 +592,16 @@ func (h *Hub) loadBacklog(ctx context.Context, f *feed, cs []Container) []*follo
 		w.flush()
 		followers = append(followers, fl)
 	}
+	h.mu.Lock()
+	lines = append(lines, h.keptRouterLines(f.app)...)
 	slices.SortStableFunc(lines, func(a, b Line) int { return a.Time.Compare(b.Time) })
 	if n := len(lines); n > h.opts.Backlog {
 		lines = lines[n-h.opts.Backlog:]
 	}
-	h.mu.Lock()
 	for _, l := range lines {
 		h.add(f, l)
 	}
+	f.loaded = true
 	h.mu.Unlock()
 	return followers
 }

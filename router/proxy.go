@@ -30,16 +30,21 @@ func (r *Router) newRoute(in Route, hosts []string, prev *route) *route {
 		hosts:      hosts,
 		page503:    []byte("503 service unavailable: app " + in.App + " has no running release; deploy it with git push\n"),
 		replaced:   make(chan struct{}),
+		appStats:   new(releaseStats),
+	}
+	if prev != nil {
+		rt.appStats = prev.appStats
 	}
 	keepBodies := len(in.Backends) > 1 // a retry needs the body
 	if in.Canary != nil {
 		keepBodies = keepBodies || len(in.Canary.Backends) > 1
 	}
 	newGroup := func(release string, backends []*Backend) *group {
-		g := &group{release: release, backends: slices.Clone(backends), stats: prev.statsOf(release)}
+		g := &group{release: release, backends: slices.Clone(backends), stats: prev.statsOf(release),
+			appStats: rt.appStats, app: in.App, logReqs: in.LogRequests}
 		g.proxies = make([]*httputil.ReverseProxy, len(backends))
 		for i, b := range g.backends {
-			g.proxies[i] = r.newProxy(in.App, &backendTransport{r: r, b: b, release: release, keepBodies: keepBodies}, g.stats)
+			g.proxies[i] = r.newProxy(in.App, &backendTransport{r: r, b: b, release: release, keepBodies: keepBodies}, g)
 			if hsts != "" {
 				g.proxies[i].ModifyResponse = addHSTS(hsts)
 			}
@@ -87,9 +92,9 @@ func addHSTS(value string) func(*http.Response) error {
 	}
 }
 
-// newProxy returns the proxy to bt's backend; st counts the requests the
-// router answers itself because the backend did not.
-func (r *Router) newProxy(app string, bt *backendTransport, st *releaseStats) *httputil.ReverseProxy {
+// newProxy returns the proxy to bt's backend; g's counters count the
+// requests the router answers itself because the backend did not.
+func (r *Router) newProxy(app string, bt *backendTransport, g *group) *httputil.ReverseProxy {
 	addr := bt.b.addr
 	page502 := []byte("502 bad gateway: app " + app + " did not answer; see what it says with: plat logs " + app + "\n")
 	pageHeaderTooLarge := []byte("502 bad gateway: app " + app + " sent response headers that are too large; see what it says with: plat logs " + app + "\n")
@@ -133,7 +138,8 @@ func (r *Router) newProxy(app string, bt *backendTransport, st *releaseStats) *h
 				r.logger.Error("router: app sent response headers over the limit; answered 502",
 					"app", app, "backend", addr, "status", http.StatusBadGateway,
 					"method", req.Method, "host", req.Host, "path", req.URL.Path, "error", err)
-				st.proxyErrors.Add(1)
+				g.stats.proxyErrors.Add(1)
+				g.appStats.proxyErrors.Add(1)
 				writePage(w, http.StatusBadGateway, pageHeaderTooLarge)
 				return
 			}
@@ -145,7 +151,8 @@ func (r *Router) newProxy(app string, bt *backendTransport, st *releaseStats) *h
 			r.logger.Error("router: backend did not answer",
 				"app", app, "backend", addr, "status", status,
 				"method", req.Method, "host", req.Host, "path", req.URL.Path, "error", err)
-			st.proxyErrors.Add(1)
+			g.stats.proxyErrors.Add(1)
+			g.appStats.proxyErrors.Add(1)
 			writePage(w, status, page)
 		},
 	}

@@ -76,6 +76,50 @@ func (r *Router) ReleaseStats(app, release string) (ReleaseStats, bool) {
 	default:
 		return ReleaseStats{}, false
 	}
+	return st.snapshot(), true
+}
+
+// AppStats returns the counters of all of app's requests, whatever their
+// release, since the app was first routed (they carry over every Set until
+// Remove); false if no route has app. They never go back, so a sampler can
+// subtract two to get an interval across deploys.
+func (r *Router) AppStats(app string) (ReleaseStats, bool) {
+	rt, ok := r.table.Load().apps[app]
+	if !ok {
+		return ReleaseStats{}, false
+	}
+	return rt.appStats.snapshot(), true
+}
+
+// Releases returns the release labels app's route has now: the stable
+// group's first, then the canary's; unlabelled groups are left out.
+func (r *Router) Releases(app string) []string {
+	rt, ok := r.table.Load().apps[app]
+	if !ok {
+		return nil
+	}
+	var out []string
+	if rt.stable.release != "" {
+		out = append(out, rt.stable.release)
+	}
+	if rt.canary != nil && rt.canary.release != "" {
+		out = append(out, rt.canary.release)
+	}
+	return out
+}
+
+// Apps returns the names of the apps the router has a route for.
+func (r *Router) Apps() []string {
+	t := r.table.Load()
+	out := make([]string, 0, len(t.apps))
+	for a := range t.apps {
+		out = append(out, a)
+	}
+	return out
+}
+
+// snapshot reads st's counters.
+func (st *releaseStats) snapshot() ReleaseStats {
 	// In flight first: a request counted there is already in Requests.
 	out := ReleaseStats{InFlight: st.inFlight.Load()}
 	out.Status1xx = st.status[1].Load()
@@ -88,7 +132,7 @@ func (r *Router) ReleaseStats(app, release string) (ReleaseStats, bool) {
 	out.BytesWritten = st.bytes.Load()
 	out.Latency = st.latency.Snapshot()
 	out.Requests = st.requests.Load()
-	return out, true
+	return out
 }
 
 // recorder is the ResponseWriter the proxy writes to: it notes the status
@@ -96,35 +140,45 @@ func (r *Router) ReleaseStats(app, release string) (ReleaseStats, bool) {
 // the final response head. Pooled: one per request in flight.
 type recorder struct {
 	w         http.ResponseWriter
-	st        *releaseStats
+	g         *group
 	start     time.Time
 	status    int
 	bytes     uint64
 	setCookie string
+	// req and backend are set when the request is logged (RequestLog).
+	req     *http.Request
+	backend string
 }
 
-func (r *Router) startRecording(w http.ResponseWriter, st *releaseStats, setCookie string) *recorder {
+func (r *Router) startRecording(w http.ResponseWriter, g *group, setCookie string) *recorder {
 	rec, _ := r.recorders.Get().(*recorder)
 	if rec == nil {
 		rec = new(recorder)
 	}
-	*rec = recorder{w: w, st: st, start: time.Now(), setCookie: setCookie}
-	st.requests.Add(1)
-	st.inFlight.Add(1)
+	*rec = recorder{w: w, g: g, start: time.Now(), setCookie: setCookie}
+	for _, st := range [2]*releaseStats{g.stats, g.appStats} {
+		st.requests.Add(1)
+		st.inFlight.Add(1)
+	}
 	return rec
 }
 
 func (r *Router) endRecording(rec *recorder) {
-	st := rec.st
 	class := min(rec.status/100, 5)
-	st.status[class].Add(1)
-	if rec.bytes > 0 {
-		st.bytes.Add(rec.bytes)
+	took := time.Since(rec.start)
+	for _, st := range [2]*releaseStats{rec.g.stats, rec.g.appStats} {
+		st.status[class].Add(1)
+		if rec.bytes > 0 {
+			st.bytes.Add(rec.bytes)
+		}
+		if class != 1 {
+			st.latency.Record(took)
+		}
+		st.inFlight.Add(-1)
 	}
-	if class != 1 {
-		st.latency.Record(time.Since(rec.start))
+	if rec.req != nil {
+		r.logRequest(rec, took)
 	}
-	st.inFlight.Add(-1)
 	*rec = recorder{}
 	r.recorders.Put(rec)
 }

@@ -106,6 +106,9 @@ type Options struct {
 	MaxResponseHeaderBytes int64
 	RetryAfter             time.Duration // 0 → DefaultRetryAfter
 	WakeTimeout            time.Duration // 0 → DefaultWakeTimeout
+	// RequestLogBuffer is how many request records (RequestLog) may wait
+	// for their reader before new ones are dropped. 0 → DefaultRequestLogBuffer.
+	RequestLogBuffer int
 }
 
 // Route says which hosts an app serves and where it runs.
@@ -146,6 +149,10 @@ type Route struct {
 	// wins over Asleep.
 	Hold        bool
 	HoldTimeout time.Duration
+
+	// LogRequests sends a RequestRecord of each of the app's proxied
+	// requests to RequestLog.
+	LogRequests bool
 }
 
 // Group is the second release of a split route (Route.Canary).
@@ -189,6 +196,12 @@ type Router struct {
 	wakes       map[string]*wakeCall                        // app → wake running now; guarded by wakeMu
 
 	recorders sync.Pool // of *recorder
+
+	reqLog        chan RequestRecord // see RequestLog
+	reqLogOn      atomic.Bool        // RequestLog was called: someone reads reqLog
+	reqLogDropped atomic.Uint64
+
+	wakeStats map[string]*wakeCounters // app → wakes; guarded by wakeMu
 }
 
 // table is one immutable version of the routing table.
@@ -213,6 +226,9 @@ type route struct {
 	holdTimeout time.Duration
 	// hstsMaxAge is Route.HSTSMaxAge; the proxies add its header.
 	hstsMaxAge time.Duration
+	// appStats count every request of the app, whatever its release; Set
+	// carries them over to the app's next route, so they never go back.
+	appStats *releaseStats
 
 	// asleepRequests counts requests that arrived while the app was asleep
 	// or held. Set carries it over to the app's next route, so
@@ -230,6 +246,9 @@ type group struct {
 	proxies  []*httputil.ReverseProxy // proxies[i] sends to backends[i]
 	next     atomic.Uint32            // round-robin counter
 	stats    *releaseStats            // shared by the routes that route release
+	appStats *releaseStats            // the route's appStats
+	app      string
+	logReqs  bool // Route.LogRequests
 }
 
 // has reports whether b is one of the route's backends.
@@ -267,6 +286,12 @@ func New(opts Options) *Router {
 		r.wakeTimeout = DefaultWakeTimeout
 	}
 	r.wakes = map[string]*wakeCall{}
+	r.wakeStats = map[string]*wakeCounters{}
+	n := opts.RequestLogBuffer
+	if n <= 0 {
+		n = DefaultRequestLogBuffer
+	}
+	r.reqLog = make(chan RequestRecord, n)
 	r.table.Store(&table{hosts: map[string]*route{}, apps: map[string]*route{}})
 	return r
 }
@@ -486,7 +511,10 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, host string, bu
 func (r *Router) proxy(w http.ResponseWriter, req *http.Request, g *group, i int, cookie string) {
 	b := g.backends[i]
 	defer b.release()
-	rec := r.startRecording(w, g.stats, cookie)
+	rec := r.startRecording(w, g, cookie)
+	if g.logReqs && r.reqLogOn.Load() {
+		rec.req, rec.backend = req, b.addr
+	}
 	defer r.endRecording(rec) // deferred: ReverseProxy may panic (ErrAbortHandler)
 	if req.Body != nil && req.Body != http.NoBody {
 		cb := newClientBody(req.Body, b, req.ContentLength)

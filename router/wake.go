@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/plat-paas/plat/internal/latency"
 )
 
 // wakeCall is one run of the waker for an app, shared by every request
@@ -118,6 +120,17 @@ func (r *Router) runWake(app string, wake func(context.Context, string) error, c
 	}
 	c.err = err
 	r.wakeMu.Lock()
+	wc := r.wakeStats[app]
+	if wc == nil {
+		wc = new(wakeCounters)
+		r.wakeStats[app] = wc
+	}
+	if err != nil {
+		wc.failed++
+	} else {
+		wc.ok++
+	}
+	wc.latency.Record(time.Since(start))
 	delete(r.wakes, app)
 	r.wakeMu.Unlock()
 	close(c.done)
@@ -130,4 +143,29 @@ func (r *Router) wakeFailed(w http.ResponseWriter, req *http.Request, app string
 	page := "504 gateway timeout: app " + app + " did not wake up within " + r.wakeTimeout.String() +
 		": " + err.Error() + "; see what it says with: plat logs " + app + "\n"
 	writePage(w, http.StatusGatewayTimeout, []byte(page))
+}
+
+// wakeCounters count an app's wakes.
+type wakeCounters struct {
+	ok, failed uint64
+	latency    latency.Histogram
+}
+
+// WakeStats are an app's wakes since the router started.
+type WakeStats struct {
+	Woken, Failed uint64
+	// Latency of every wake, woken or failed: from the first request that
+	// found the app asleep to the waker's return.
+	Latency latency.Snapshot
+}
+
+// WakeStats returns the wakes of every app that was woken at least once.
+func (r *Router) WakeStats() map[string]WakeStats {
+	r.wakeMu.Lock()
+	defer r.wakeMu.Unlock()
+	out := make(map[string]WakeStats, len(r.wakeStats))
+	for app, c := range r.wakeStats {
+		out[app] = WakeStats{Woken: c.ok, Failed: c.failed, Latency: c.latency.Snapshot()}
+	}
+	return out
 }

@@ -86,6 +86,14 @@ type App struct {
 	// Asleep: plat stopped the app's containers because nobody used it
 	// (Scale.Min is 0); the next request wakes it.
 	Asleep bool `json:"asleep,omitempty"`
+	// Warm: the sleeping app's containers are paused (memory kept, no
+	// CPU), not stopped; AsleepSince is when it fell asleep, for the step
+	// to cold (Scale.ColdAfter).
+	Warm        bool      `json:"warm,omitempty"`
+	AsleepSince time.Time `json:"asleep_since,omitzero"`
+	// Standby is the previous release's paused replicas, kept after a
+	// deploy for a fast rollback; zero when there is none.
+	Standby Standby `json:"standby,omitzero"`
 	// Resources for the next release, like Env.
 	Resources Resources `json:"resources,omitzero"`
 	// HSTSMaxAge > 0: the router sends Strict-Transport-Security with this
@@ -99,6 +107,23 @@ type App struct {
 	Build BuildSettings `json:"build,omitzero"`
 	// ReleaseMode: "" (every record written before it existed) is auto.
 	ReleaseMode ReleaseMode `json:"release_mode,omitempty"`
+	// RouterLogsOff stops the router's request lines in the app's logs
+	// (on by default: `plat logs:router NAME off`).
+	RouterLogsOff bool `json:"router_logs_off,omitempty"`
+	// Preview is set on a branch preview's record (named
+	// deploy.PreviewName(app, label)): what it previews.
+	Preview *Preview `json:"preview,omitempty"`
+	// PreviewEnv is config only the app's previews get, over Env.
+	PreviewEnv map[string]string `json:"preview_env,omitempty"`
+}
+
+// Preview says which app and branch a preview record runs.
+type Preview struct {
+	App    string `json:"app"`
+	Branch string `json:"branch"`
+	Label  string `json:"label"` // host label: <label>.<app>.<domain>
+	// LastPush is when the branch was last pushed.
+	LastPush time.Time `json:"last_push"`
 }
 
 // Manual reports whether the app's new releases stop at staged.
@@ -139,6 +164,14 @@ type Strategy struct {
 	Hold time.Duration `json:"hold,omitempty"`
 }
 
+// Standby is a release's replicas paused after a deploy replaced it: a
+// rollback to Release unpauses them instead of starting new containers.
+type Standby struct {
+	Release int       `json:"release"`
+	IDs     []string  `json:"ids"`   // the paused containers
+	Until   time.Time `json:"until"` // dropped (removed) then
+}
+
 // Scale is an app's replica settings. They belong to the app, not to a
 // release: a rollback brings back code and config, and keeps the scale.
 type Scale struct {
@@ -150,6 +183,10 @@ type Scale struct {
 	// Idle is how long an app with Min 0 may go without requests before it
 	// sleeps (0: the default).
 	Idle time.Duration `json:"idle,omitempty"`
+	// ColdAfter is how long a sleeping app stays warm (paused) before its
+	// containers are stopped: 0 means the default, negative means at once
+	// (no warm stage).
+	ColdAfter time.Duration `json:"cold_after,omitempty"`
 	// Target is the number of in-flight requests per replica the
 	// autoscaler aims at (0: the default).
 	Target int `json:"target,omitempty"`
@@ -165,7 +202,11 @@ type Release struct {
 	Reason  string `json:"reason,omitempty"` // why it failed, or "rollback to v3"
 	// RolledBackTo is the version a rollback release brought back (0 for
 	// other causes, and for rollbacks recorded before the field existed).
-	RolledBackTo int    `json:"rolled_back_to,omitempty"`
+	RolledBackTo int `json:"rolled_back_to,omitempty"`
+	// ContainersOf is the earlier release whose containers serve this one
+	// (a rollback that unpaused a standby): they carry its version in their
+	// labels. 0: the release's own containers.
+	ContainersOf int    `json:"containers_of,omitempty"`
 	ImageID      string `json:"image_id,omitempty"`
 	GitSHA       string `json:"git_sha,omitempty"`
 	// CommittedAt is the commit time of GitSHA, read from the repository

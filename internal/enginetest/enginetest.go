@@ -56,6 +56,8 @@ type container struct {
 	restart bool
 	srv     *httptest.Server
 	logs    string
+	// thawed is open while the container is paused: its requests wait.
+	thawed chan struct{}
 }
 
 type subscriber struct {
@@ -120,6 +122,10 @@ func (e *Engine) Close() {
 }
 
 func (c *container) stopServer() {
+	if c.thawed != nil {
+		close(c.thawed)
+		c.thawed = nil
+	}
 	if c.srv != nil {
 		c.srv.Close()
 		c.srv = nil
@@ -152,11 +158,29 @@ func (e *Engine) start(c *container) error {
 	if h == nil {
 		h = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	}
-	c.srv = httptest.NewServer(h)
+	c.srv = httptest.NewServer(e.frozen(c, h))
 	c.info.State, c.info.Running, c.info.ExitCode = "running", true, 0
 	c.info.HostAddr = c.srv.Listener.Addr().String()
 	e.emit(c, engine.ActionStart, 0)
 	return nil
+}
+
+// frozen makes c's requests wait while c is paused, as a frozen process
+// answers nothing.
+func (e *Engine) frozen(c *container, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		thawed := c.thawed
+		e.mu.Unlock()
+		if thawed != nil {
+			select {
+			case <-thawed:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // emit sends an event to the subscribers whose labels match; e.mu is held.
@@ -341,8 +365,43 @@ func (e *Engine) Stop(_ context.Context, id string, _ time.Duration) error {
 		return nil
 	}
 	c.stopServer()
-	c.info.State, c.info.Running, c.info.HostAddr, c.info.FinishedAt = "exited", false, "", time.Now()
+	c.info.State, c.info.Running, c.info.Paused, c.info.HostAddr, c.info.FinishedAt = "exited", false, false, "", time.Now()
 	e.emit(c, engine.ActionDie, 0)
+	return nil
+}
+
+// Pause freezes a running container: it keeps its address, its requests
+// wait until it is unpaused, and a pause event is sent.
+func (e *Engine) Pause(_ context.Context, id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	if !c.info.Running || c.info.Paused {
+		return fmt.Errorf("container %s is not running or already paused", id)
+	}
+	c.info.Paused, c.info.State, c.thawed = true, "paused", make(chan struct{})
+	e.emit(c, engine.ActionPause, 0)
+	return nil
+}
+
+// Unpause thaws a paused container.
+func (e *Engine) Unpause(_ context.Context, id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	if !c.info.Paused {
+		return fmt.Errorf("container %s is not paused", id)
+	}
+	c.info.Paused, c.info.State = false, "running"
+	close(c.thawed)
+	c.thawed = nil
+	e.emit(c, engine.ActionUnpause, 0)
 	return nil
 }
 

@@ -138,3 +138,17 @@ func lowerBound(i int) uint64 {
 	mant := uint64(i % subCount)
 	return (subCount + mant) << (e - subBits)
 }
+
+// CountBelow returns how many durations fell in buckets that end at or
+// before d: exactly those < d when d is a bucket boundary (every power of
+// two nanoseconds is), for cumulative histogram buckets (Prometheus' le).
+func (s Snapshot) CountBelow(d time.Duration) uint64 {
+	var n uint64
+	for i, c := range s.Counts {
+		if lowerBound(i+1) > uint64(max(d, 0)) {
+			break
+		}
+		n += c
+	}
+	return n
+}

@@ -120,3 +120,28 @@ func BenchmarkRecord(b *testing.B) {
 		}
 	})
 }
+
+func TestCountBelow(t *testing.T) {
+	var h Histogram
+	h.Record(time.Duration(1<<20) - 1) // just under 2^20 ns
+	h.Record(time.Duration(1 << 20))   // exactly: in the next bucket
+	h.Record(time.Second)
+	s := h.Snapshot()
+	for _, tt := range []struct {
+		d    time.Duration
+		want uint64
+	}{{1 << 19, 0}, {1 << 20, 1}, {1 << 21, 2}, {1 << 29, 2}, {1 << 30, 3}} {
+		if got := s.CountBelow(tt.d); got != tt.want {
+			t.Errorf("CountBelow(2^%d ns) = %d, want %d", log2(tt.d), got, tt.want)
+		}
+	}
+}
+
+func log2(d time.Duration) int {
+	n := 0
+	for d > 1 {
+		d >>= 1
+		n++
+	}
+	return n
+}

@@ -2,7 +2,9 @@
 // binary for FROM-scratch images whose behaviour is set by files baked into
 // the image (/version, /mode) and by its environment.
 //
-// Modes: "" serves normally; "unhealthy" answers 500; "crash" exits at once;
+// Modes: "" serves normally; "unhealthy" answers 500; "errors" answers 500
+// on every path but "/" (the health check passes, real traffic fails: a bad
+// canary); "crash" exits at once;
 // "slowstart" waits 30s before listening (to kill the daemon mid-check);
 // "startdelay D" waits D before listening (a replica to catch mid-check);
 // "dial" serves normally plus /dial?addr=HOST:PORT, which tries a TCP
@@ -56,7 +58,7 @@ func main() {
 		http.HandleFunc("/dial", dial)
 	}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if mode == "unhealthy" {
+		if mode == "unhealthy" || (mode == "errors" && r.URL.Path != "/") {
 			http.Error(w, "unhealthy on purpose", http.StatusInternalServerError)
 			return
 		}

@@ -29,6 +29,7 @@ func main() {
 	loadFor := flag.Duration("load", 5*time.Second, "length of each routing-cost load run")
 	coldStarts := flag.Int("coldstart", 10, "cold starts (sleeping app → first byte) to time, beside direct starts (0 skips)")
 	replicaRounds := flag.Int("replica-rounds", 3, "rounds of the 1 vs 3 replicas throughput run (0 skips it)")
+	warmRounds := flag.Int("warm", 0, "rounds of the warm-stage run: rollback from the standby vs new containers, first requests to warm, cold and running apps (0 skips it)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -47,6 +48,9 @@ func main() {
 	}
 	if *replicaRounds > 0 {
 		b.replicaThroughput(*replicaRounds, *loadFor)
+	}
+	if *warmRounds > 0 {
+		b.warm(*warmRounds)
 	}
 	if *apps > 0 {
 		b.footprint(*apps, *loadFor)

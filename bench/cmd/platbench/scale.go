@@ -46,7 +46,7 @@ func (b *bench) coldStart(n int) {
 	const app = "cold"
 	b.newApp(app)
 	b.push(app)
-	b.api(http.MethodPost, "/api/apps/"+app+"/scale", `{"min":0,"idle":"1s"}`)
+	b.api(http.MethodPost, "/api/apps/"+app+"/scale", `{"min":0,"idle":"1s","cold_after":"0"}`)
 
 	ctx := context.Background()
 	eng, err := engine.NewDocker(ctx)

@@ -79,7 +79,9 @@ function clock(iso) {
   return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-const badge = (status, id) => el("span", { class: `badge ${status}`, id, title: status === "sleeping" ? "scaled to zero: the next request wakes it" : undefined }, status);
+const badge = (status, id, label) => el("span", { class: `badge ${status}`, id, title: status === "sleeping" ? "scaled to zero: the next request wakes it" : undefined }, label || status);
+// statusLabel is an app's status with its sleep stage: "sleeping (warm)".
+const statusLabel = (a) => a.status === "sleeping" && a.sleep ? `sleeping (${a.sleep})` : a.status;
 
 // dur shortens a Go duration string: 5m, not 5m0s. Numbers are nanoseconds
 // (older daemons send durations so).
@@ -263,11 +265,11 @@ function appsPage() {
 }
 
 // cardData is what an app card shows: the keys that change it.
-const cardData = (a) => ({ name: a.name, status: a.status, warning: a.warning || "", active: a.active, replicas: a.replicas, url: a.url, deployed_at: a.deployed_at, git_sha: a.git_sha || "" });
+const cardData = (a) => ({ name: a.name, status: a.status, sleep: a.sleep || "", warning: a.warning || "", active: a.active, replicas: a.replicas, url: a.url, deployed_at: a.deployed_at, git_sha: a.git_sha || "" });
 
 function appCard(a) {
   return el("a", { class: `app-card ${a.status}`, href: `/apps/${encodeURIComponent(a.name)}`, "data-app": a.name, "data-status": a.status },
-    el("div", { class: "name" }, a.name, badge(a.status)),
+    el("div", { class: "name" }, a.name, badge(a.status, undefined, statusLabel(a))),
     a.warning ? el("p", { class: "warning" }, a.warning) : "",
     el("dl", {},
       el("dt", {}, "Release"), el("dd", {}, a.active ? `v${a.active}` : "—"),

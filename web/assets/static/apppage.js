@@ -51,7 +51,7 @@ async function appPage(name) {
   on("app", (app) => {
     state.app = app;
     const b = status.firstElementChild;
-    if (!b || b.textContent !== app.status) status.replaceChildren(badge(app.status, "app-status"));
+    if (!b || b.textContent !== statusLabel(app)) status.replaceChildren(badge(app.status, "app-status", statusLabel(app)));
     setText(warning, app.warning ? `⚠ ${app.warning}` : "");
     warning.hidden = !app.warning;
     const url = document.getElementById("app-url");
