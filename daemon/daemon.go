@@ -287,7 +287,7 @@ func newDaemon(ctx context.Context, cfg Config, log *slog.Logger, ws *workerSetu
 	d.hub = logs.NewHub(logSource{d.dep, d.eng}, logs.Options{Logger: log})
 	d.dep.OnSwitch(func(app string, reps []deploy.Replica) { d.hub.Switch(app, logContainers(reps)) })
 	d.rt.SetWaker(d.wake)
-	d.smp = metrics.New(d.rt, metrics.Options{})
+	d.smp = metrics.New(appsOnly{d.rt}, metrics.Options{})
 	d.sw.keep = d.smp.Keep
 	if err := d.dep.Reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("restore state: %w", err)

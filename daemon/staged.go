@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/deploy"
+	"github.com/plat-paas/plat/router"
 	"github.com/plat-paas/plat/store"
 )
 
@@ -153,4 +155,25 @@ func (s *server) unstage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, apiRelease(rel))
+}
+
+// appsOnly is the router without the routes of release hosts
+// (deploy.PreviewKey): the metrics count apps, and a vN.APP host's
+// requests are not another app.
+type appsOnly struct{ *router.Router }
+
+func (a appsOnly) Apps() []string {
+	return slices.DeleteFunc(a.Router.Apps(), func(key string) bool {
+		_, _, ok := deploy.ParsePreviewKey(key)
+		return ok
+	})
+}
+
+// routeApp is the app a router route belongs to: a release host's route
+// (deploy.PreviewKey) logs into its app's feed.
+func routeApp(key string) string {
+	if app, _, ok := deploy.ParsePreviewKey(key); ok {
+		return app
+	}
+	return key
 }
