@@ -111,6 +111,8 @@ func (s *server) apiHandler() http.Handler {
 	s.rolloutRoutes(mux)
 	s.doraRoutes(mux)
 	s.stagedRoutes(mux)
+	s.flagRoutes(mux)
+	s.shadowRoutes(mux)
 	s.metricsRoutes(mux)
 	mux.HandleFunc("POST /api/login-links", s.createLoginLink)
 	root := http.NewServeMux()

@@ -46,13 +46,14 @@ func (s *switcher) keepStats(app string) {
 func (s *switcher) defaultHost(app string) string { return deploy.HostLabel(app) + "." + s.domain }
 
 // route is app's route as its record says, without backends: its default
-// host and custom domains, its HSTS setting and whether its requests are
-// logged.
+// host and custom domains, its HSTS setting, its feature flags and whether
+// its requests are logged.
 func (s *switcher) route(app string) router.Route {
 	rt := router.Route{App: app, Hosts: []string{s.defaultHost(app)}, LogRequests: true}
 	if a, err := s.store.GetApp(app); err == nil {
 		rt.Hosts = append(rt.Hosts, a.Domains...)
 		rt.HSTSMaxAge = a.HSTSMaxAge
+		rt.Flags = routerFlags(a.Flags)
 		rt.LogRequests = !a.RouterLogsOff
 	}
 	return rt

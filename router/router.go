@@ -150,6 +150,9 @@ type Route struct {
 	Hold        bool
 	HoldTimeout time.Duration
 
+	// Flags are the app's feature flags (see Flag): the router tells the
+	// app which are on for each user in the Plat-Flags request header.
+	Flags []Flag
 	// LogRequests sends a RequestRecord of each of the app's proxied
 	// requests to RequestLog.
 	LogRequests bool
@@ -197,6 +200,10 @@ type Router struct {
 
 	recorders sync.Pool // of *recorder
 
+	// shadows maps app → its shadow (shadow.go); nil when no app has one.
+	shadows  atomic.Pointer[map[string]*shadow]
+	shadowMu sync.Mutex // serializes SetShadow and StopShadow
+
 	reqLog        chan RequestRecord // see RequestLog
 	reqLogOn      atomic.Bool        // RequestLog was called: someone reads reqLog
 	reqLogDropped atomic.Uint64
@@ -226,6 +233,8 @@ type route struct {
 	holdTimeout time.Duration
 	// hstsMaxAge is Route.HSTSMaxAge; the proxies add its header.
 	hstsMaxAge time.Duration
+	// flags is Route.Flags; nil if none.
+	flags *flagSet
 	// appStats count every request of the app, whatever its release; Set
 	// carries them over to the app's next route, so they never go back.
 	appStats *releaseStats
@@ -342,6 +351,10 @@ func (r *Router) Set(in Route) (previous []*Backend, err error) {
 	if err := validateBackends(in); err != nil {
 		return nil, err
 	}
+	flags, err := newFlagSet(in.App, in.Flags)
+	if err != nil {
+		return nil, err
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -353,6 +366,7 @@ func (r *Router) Set(in Route) (previous []*Backend, err error) {
 	}
 	prev := old.apps[in.App]
 	nr := r.newRoute(in, hosts, prev)
+	nr.flags = flags
 	t := &table{
 		hosts: make(map[string]*route, len(old.hosts)+len(hosts)),
 		apps:  make(map[string]*route, len(old.apps)+1),
@@ -446,6 +460,7 @@ func (r *Router) Remove(app string) (previous []*Backend) {
 	}
 	r.table.Store(t)
 	close(prev.replaced)
+	_, _ = r.StopShadow(app) // a removed app mirrors nothing; ErrNoShadow if it had none
 	return slices.Clone(prev.backends)
 }
 
@@ -464,6 +479,9 @@ func (r *Router) Lookup(host string) (Route, bool) {
 	if c := rt.canary; c != nil {
 		out.Canary = &Group{Release: c.release, Backends: slices.Clone(c.backends), Weight: rt.weight}
 	}
+	if rt.flags != nil {
+		out.Flags = slices.Clone(rt.flags.flags)
+	}
 	return out, true
 }
 
@@ -471,7 +489,14 @@ func (r *Router) Lookup(host string) (Route, bool) {
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	host := normalizeHost(req.Host)
 	bucket := takeBucket(req)
-	r.serve(w, req, host, bucket, r.table.Load())
+	t := r.table.Load()
+	rt := t.hosts[host]
+	w = applyFlags(w, req, rt)
+	if sh := r.shadowOf(rt); sh != nil && sh.wants(req) {
+		r.serveShadowed(w, req, host, bucket, t, sh)
+		return
+	}
+	r.serve(w, req, host, bucket, t)
 }
 
 // serve proxies req (for host, its bucket cookie taken: -1 if none) with

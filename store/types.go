@@ -107,6 +107,9 @@ type App struct {
 	Build BuildSettings `json:"build,omitzero"`
 	// ReleaseMode: "" (every record written before it existed) is auto.
 	ReleaseMode ReleaseMode `json:"release_mode,omitempty"`
+	// Flags are the app's feature flags: name → percent of users (0..100)
+	// it is on for. The router applies them; no release needed.
+	Flags map[string]int `json:"flags,omitempty"`
 	// RouterLogsOff stops the router's request lines in the app's logs
 	// (on by default: `plat logs:router NAME off`).
 	RouterLogsOff bool `json:"router_logs_off,omitempty"`

@@ -20,7 +20,9 @@
 // Query parameters of any request: sleep=DURATION waits before answering;
 // print=LINE writes LINE to stdout; readbody=1 reads the request body
 // whole before answering; hugeheader=N answers with a response
-// header of N bytes, streamed (a hostile app, for the router's limits).
+// header of N bytes, streamed (a hostile app, for the router's limits);
+// echo=NAME adds " NAME=[VALUE]" to the answer, VALUE the request header's
+// values joined by "|" (what the router added or removed).
 package main
 
 import (
@@ -81,6 +83,9 @@ func main() {
 		extra := ""
 		if webWord != "" {
 			extra = " web=" + webWord
+		}
+		for _, name := range r.URL.Query()["echo"] {
+			extra += fmt.Sprintf(" %s=[%s]", name, strings.Join(r.Header.Values(name), "|"))
 		}
 		fmt.Fprintf(w, "host=%s version=%s greeting=%s%s\n", host, version, os.Getenv("GREETING"), extra)
 	})
