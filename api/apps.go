@@ -31,6 +31,11 @@ type App struct {
 	Scale    Scale    `json:"scale"`
 	HSTS     HSTS     `json:"hsts"`
 	Strategy Strategy `json:"strategy"`
+	// ReleaseMode is auto or manual; Staged the staged release (0: none)
+	// and StagedURL its preview URL.
+	ReleaseMode string `json:"release_mode"`
+	Staged      int    `json:"staged,omitempty"`
+	StagedURL   string `json:"staged_url,omitempty"`
 	// LastFailed is the newest release when its deploy failed: a warning
 	// beside Status, which says what is served.
 	LastFailed *FailedDeploy `json:"last_failed,omitempty"`

@@ -16,7 +16,20 @@ const (
 	ReleaseActive     = "active"     // the one release the router serves
 	ReleaseSuperseded = "superseded" // was active, replaced by a newer release
 	ReleaseFailed     = "failed"     // never went live; Reason says why
+	ReleaseStaged     = "staged"     // running at its preview URL only, until promoted
+	ReleaseUnstaged   = "unstaged"   // was staged, stopped without going live
 )
+
+// Release modes (App.ReleaseMode, PUT /api/apps/{app}/release-mode).
+const (
+	ReleaseModeAuto   = "auto"   // pushes and config changes go live (the default)
+	ReleaseModeManual = "manual" // they stop at staged; promote releases them
+)
+
+// ReleaseMode is GET and the body of PUT /api/apps/{app}/release-mode.
+type ReleaseMode struct {
+	Mode string `json:"mode"`
+}
 
 // Release is one numbered version of an app: each item of
 // GET /api/apps/{app}/releases and the result of a deploying operation. It
@@ -45,6 +58,9 @@ type Release struct {
 	CreatedAt   time.Time         `json:"created_at"`
 	// FinishedAt is when it went live or failed; zero while deploying.
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// PreviewURL is where a running release (staged or active) answers on
+	// its own: https://vN.APP.<domain>/.
+	PreviewURL string `json:"preview_url,omitempty"`
 }
 
 // Rollback is the body of POST /api/apps/{app}/rollback; Version 0 means

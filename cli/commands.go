@@ -222,6 +222,10 @@ func cmdAppsInfo(e *env, args []string) error {
 		{"config keys:", cfgKeys},
 		{"hsts:", hstsString(a.HSTS)},
 		{"strategy:", orDash(a.Strategy.Description)},
+		{"release mode:", orDash(a.ReleaseMode)},
+	}
+	if a.Staged > 0 {
+		rows = append(rows, []string{"staged:", fmt.Sprintf("v%d at %s", a.Staged, a.StagedURL)})
 	}
 	if a.Warning != "" { // beside the status: what it serves is the status
 		rows = slices.Insert(rows, 2, []string{"warning:", a.Warning})
@@ -307,7 +311,11 @@ func cmdReleases(e *env, args []string) error {
 	rows := [][]string{{"VERSION", "CAUSE", "STATUS", "SHA", "CREATED", "REASON"}}
 	for _, it := range items {
 		r := it.rel
-		rows = append(rows, []string{vstr(r.Version), orDash(r.Cause), orDash(r.Status), orDash(shortSHA(r.GitSHA)), ago(r.CreatedAt), r.Reason})
+		reason := r.Reason
+		if r.Status == api.ReleaseStaged && r.PreviewURL != "" {
+			reason = r.PreviewURL // what a staged release is for
+		}
+		rows = append(rows, []string{vstr(r.Version), orDash(r.Cause), orDash(r.Status), orDash(shortSHA(r.GitSHA)), ago(r.CreatedAt), reason})
 	}
 	table(e.stdout, rows)
 	return nil
@@ -552,7 +560,9 @@ func (e *env) deploy(name, path string, body any, done func(api.Release) string)
 		return writeRawJSON(e.stdout, raw)
 	}
 	msg := fmt.Sprintf("%s v%d (%s) is live", name, r.Version, r.Cause)
-	if done != nil {
+	if r.Status == api.ReleaseStaged {
+		msg = fmt.Sprintf("v%d is staged at %s (plat promote %s v%d to release it)", r.Version, orDash(r.PreviewURL), name, r.Version)
+	} else if done != nil {
 		msg = done(r)
 	}
 	fmt.Fprintln(e.stdout, msg)

@@ -35,7 +35,7 @@ func TestComplete(t *testing.T) {
 	}{
 		{[]string{""}, commandNames()},
 		{[]string{"apps:"}, []string{"apps:create", "apps:info", "apps:destroy"}},
-		{[]string{"--json", "rel"}, []string{"releases", "releases:log", "releases:dockerfile"}},
+		{[]string{"--json", "rel"}, []string{"releases", "releases:log", "releases:dockerfile", "release-mode", "release-mode:set", "releases:unstage"}},
 		{[]string{"-"}, []string{"--json", "--help", "--version"}},
 		{[]string{"apps:info", ""}, []string{"web", "api"}},
 		{[]string{"apps:info", "w"}, []string{"web"}},
@@ -168,7 +168,7 @@ printf '%s\n' "${COMPREPLY[@]}"`, "bash", script, line)
 		want []string
 	}{
 		{"plat apps:i", []string{"info"}}, // bash replaces only what follows the ':'
-		{"plat rel", []string{"releases", "releases:log", "releases:dockerfile"}},
+		{"plat rel", []string{"releases", "releases:log", "releases:dockerfile", "release-mode", "release-mode:set", "releases:unstage"}},
 		{"plat apps:info ", []string{"web", "api"}},
 		{"plat rollback web ", []string{"v3", "v2", "v1"}},
 		{"plat logs web -", []string{"-f", "--json", "-n", "--preview", "--source"}},

@@ -110,6 +110,7 @@ func (s *server) apiHandler() http.Handler {
 	s.strategyRoutes(mux)
 	s.rolloutRoutes(mux)
 	s.doraRoutes(mux)
+	s.stagedRoutes(mux)
 	s.flagRoutes(mux)
 	s.shadowRoutes(mux)
 	s.metricsRoutes(mux)
@@ -141,6 +142,12 @@ func (s *server) info(app store.App) api.App {
 	for _, r := range releases {
 		if r.Version == app.Active {
 			ai.GitSHA, ai.ImageID, ai.DeployedAt = r.GitSHA, r.ImageID, r.FinishedAt
+		}
+	}
+	ai.ReleaseMode = releaseMode(app)
+	for _, r := range releases {
+		if r.Status == store.StatusStaged {
+			ai.Staged, ai.StagedURL = r.Version, s.switcher.PreviewURL(app.Name, r.Version)
 		}
 	}
 	warmInfo(&ai, app)
@@ -262,7 +269,7 @@ func (s *server) listReleases(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]api.Release, len(releases))
 	for i, rel := range releases {
-		out[i] = apiRelease(rel)
+		out[i] = s.withPreview(apiRelease(rel))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -337,7 +344,7 @@ func (s *server) setConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	streamOperation(w, r, func(ctx context.Context, out io.Writer) (any, error) {
-		return releaseResult(s.deployer.SetConfig(ctx, app.Name, change, out))
+		return s.releaseResult(s.deployer.SetConfig(ctx, app.Name, change, out))
 	})
 }
 

@@ -286,8 +286,8 @@ func newDaemon(ctx context.Context, cfg Config, log *slog.Logger, ws *workerSetu
 	d.dep = deploy.New(st, d.eng, d.sw, cfg.Deploy, log)
 	d.hub = logs.NewHub(logSource{d.dep, d.eng}, logs.Options{Logger: log})
 	d.dep.OnSwitch(func(app string, reps []deploy.Replica) { d.hub.Switch(app, logContainers(reps)) })
-	d.rt.SetWaker(d.dep.Wake)
-	d.smp = metrics.New(d.rt, metrics.Options{})
+	d.rt.SetWaker(d.wake)
+	d.smp = metrics.New(appsOnly{d.rt}, metrics.Options{})
 	d.sw.keep = d.smp.Keep
 	if err := d.dep.Reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("restore state: %w", err)
@@ -357,6 +357,8 @@ func (d *daemon) listen() error {
 		}),
 	}
 	d.srv = srv
+	appURL := srv.appURL
+	d.sw.appURL.Store(&appURL)
 	api := d.gate.wrap(srv.apiHandler())
 	routerHandler := http.Handler(d.rt)
 	var httpsHandler http.Handler
@@ -571,4 +573,13 @@ func envOr(key, def string) string {
 // the git endpoint bounds itself with --push-idle-timeout.
 func isPushBody(r *http.Request) bool {
 	return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/git/") && strings.HasSuffix(r.URL.Path, "/git-receive-pack")
+}
+
+// wake is the router's waker: a preview host's route (deploy.PreviewKey)
+// wakes its release, an app's own route the app.
+func (d *daemon) wake(ctx context.Context, key string) error {
+	if app, release, ok := deploy.ParsePreviewKey(key); ok {
+		return d.dep.WakePreview(ctx, app, release)
+	}
+	return d.dep.Wake(ctx, key)
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/plat-paas/plat/deploy"
+	"github.com/plat-paas/plat/store"
 )
 
 // deployBranch is the branch whose pushes deploy the app; pushes of other
@@ -116,7 +117,11 @@ func (s *server) hookPush(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(resultTrailer, "ok")
 		return
 	}
-	fmt.Fprintf(out, "\n=====> %s v%d is live at %s\n", app, rel.Version, s.appURL(app))
+	if rel.Status == store.StatusStaged {
+		fmt.Fprintf(out, "\n=====> v%d is staged at %s (plat promote %s v%d to release it)\n", rel.Version, s.switcher.PreviewURL(app, rel.Version), app, rel.Version)
+	} else {
+		fmt.Fprintf(out, "\n=====> %s v%d is live at %s\n", app, rel.Version, s.appURL(app))
+	}
 	w.Header().Set(resultTrailer, "ok")
 }
 

@@ -171,7 +171,7 @@ func drainRequestLog(ch <-chan router.RequestRecord, batch []logs.RouterLine, re
 	for range cap(ch) {
 		select {
 		case rec := <-ch:
-			batch = append(batch, logs.RouterLine{App: rec.App, Time: rec.Time, Text: rec.Format(replica(rec))})
+			batch = append(batch, logs.RouterLine{App: routeApp(rec.App), Time: rec.Time, Text: rec.Format(replica(rec))})
 		default:
 			return batch
 		}
@@ -289,7 +289,7 @@ func (c *platCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(d, n, append(labels, class)...)
 		}
 	}
-	for _, app := range c.rt.Apps() {
+	for _, app := range (appsOnly{c.rt}).Apps() {
 		st, ok := c.rt.AppStats(app)
 		if !ok {
 			continue

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plat-paas/plat/deploy"
@@ -25,6 +27,9 @@ type switcher struct {
 	// mu makes Switch and Rehost each one read-and-set of the route, so a
 	// domain change cannot put back backends a deploy just switched away from.
 	mu sync.Mutex
+	// appURL, once the listeners are open, turns a host label
+	// ("v8.myapp") into the URL users reach it at.
+	appURL atomic.Pointer[func(label string) string]
 	// keep, if set, reads app's release counters before a route change
 	// that may end them (the metrics sampler's Keep).
 	keep func(app string)
@@ -197,4 +202,58 @@ func (s *switcher) retireAll(backends []*router.Backend) func(context.Context) e
 		}
 		return errors.Join(errs...)
 	}
+}
+
+var _ deploy.PreviewSwitcher = (*switcher)(nil)
+
+// previewHost is the host at which release of app answers on its own.
+func (s *switcher) previewHost(app string, release int) string {
+	return "v" + strconv.Itoa(release) + "." + app + "." + s.domain
+}
+
+// SwitchPreview routes release's preview host, a route of its own (keyed
+// deploy.PreviewKey) so the app's production route never sees it. A
+// backend whose address stays keeps its object.
+func (s *switcher) SwitchPreview(app string, release int, addrs []string, asleep bool) (func(context.Context) error, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	host := s.previewHost(app, release)
+	cur := map[string]*router.Backend{}
+	if rt, ok := s.router.Lookup(host); ok {
+		for _, b := range rt.Backends {
+			cur[b.Addr()] = b
+		}
+	}
+	rt := router.Route{App: deploy.PreviewKey(app, release), Hosts: []string{host}, Release: "v" + strconv.Itoa(release), Asleep: asleep}
+	for _, a := range addrs {
+		b, ok := cur[a]
+		if ok {
+			delete(cur, a)
+		} else {
+			b = router.NewBackend(a)
+		}
+		rt.Backends = append(rt.Backends, b)
+	}
+	if _, err := s.router.Set(rt); err != nil {
+		return nil, fmt.Errorf("route %s: %w", host, err)
+	}
+	return s.retireAll(slices.Collect(maps.Values(cur))), nil
+}
+
+func (s *switcher) RemovePreview(app string, release int) func(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.retireAll(s.router.Remove(deploy.PreviewKey(app, release)))
+}
+
+func (s *switcher) PreviewStats(app string, release int) (deploy.TrafficStats, bool) {
+	return s.Stats(deploy.PreviewKey(app, release))
+}
+
+// PreviewURL is https://vN.APP.<domain>[:port]/ (http:// without HTTPS).
+func (s *switcher) PreviewURL(app string, release int) string {
+	if u := s.appURL.Load(); u != nil {
+		return (*u)("v" + strconv.Itoa(release) + "." + app)
+	}
+	return "http://" + s.previewHost(app, release) + "/"
 }

@@ -243,3 +243,47 @@ func TestSwitcherHold(t *testing.T) {
 		t.Fatalf("held request got %q, want 200 from v2", g)
 	}
 }
+
+// TestSwitcherPreview: a release's preview host is a route of its own:
+// it serves only its release, its requests are not counted as the app's,
+// a production switch leaves it alone, and removing it leaves production.
+func TestSwitcherPreview(t *testing.T) {
+	sw, front := newTestSwitcher(t)
+	v1, v2 := replica(t, "v1", nil), replica(t, "v2", nil)
+	if _, err := sw.Switch("web", []string{v1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sw.SwitchPreview("web", 2, []string{v2}, false); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if got := fetch(t, front, "v2.web.localhost", ""); got != "v2" {
+			t.Fatalf("v2.web.localhost answered %q", got)
+		}
+	}
+	if got := fetch(t, front, "web.localhost", ""); got != "v1" {
+		t.Errorf("web.localhost answered %q beside a preview; want v1", got)
+	}
+	if st, _ := sw.Stats("web"); st.Requests != 1 {
+		t.Errorf("production counted %d requests; want 1 (the preview's are its own)", st.Requests)
+	}
+	if st, ok := sw.PreviewStats("web", 2); !ok || st.Requests != 3 {
+		t.Errorf("preview stats %+v, %v; want 3 requests", st, ok)
+	}
+	if _, err := sw.Switch("web", []string{v1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fetch(t, front, "v2.web.localhost", ""); got != "v2" {
+		t.Errorf("after a production switch v2.web.localhost answered %q", got)
+	}
+	_ = sw.RemovePreview("web", 2)
+	if sw.router.Serves("v2.web.localhost") {
+		t.Error("v2.web.localhost is still routed after RemovePreview")
+	}
+	if got := fetch(t, front, "web.localhost", ""); got != "v1" {
+		t.Errorf("after RemovePreview web.localhost answered %q", got)
+	}
+	if got, want := sw.PreviewURL("web", 2), "http://v2.web.localhost/"; got != want {
+		t.Errorf("PreviewURL = %q, want %q", got, want)
+	}
+}

@@ -61,6 +61,7 @@ func (sc *Scaler) scaleTick(ctx context.Context, now time.Time, wg *sync.WaitGro
 	}
 	sc.warmTick(ctx, apps, now, wg)
 	for _, app := range apps {
+		sc.stagedTick(ctx, app, now, wg)
 		if app.Active == 0 || app.Asleep {
 			sc.load.forget(app.Name)
 			continue

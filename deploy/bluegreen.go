@@ -18,10 +18,18 @@ func (blueGreen) Name() string { return "blue-green" }
 
 func (blueGreen) Rollout(ctx context.Context, ro *Rollout) error {
 	n := ro.Replicas
-	reps, err := ro.Start(ctx, ro.To, replicaIndexes(n))
+	// A promotion's staged replicas serve as they are; only the rest start.
+	staged := ro.Staged
+	if len(staged) > n {
+		ro.Stop(ctx, staged[n:])
+		staged = staged[:n]
+	}
+	reps, err := ro.Start(ctx, ro.To, freeIndexes(staged, n-len(staged)))
 	if err != nil {
+		ro.Remove(staged)
 		return ro.Failed("the start and health check", err)
 	}
+	reps = append(staged, reps...)
 	ro.To.ContainerID = reps[0].ID
 	drainOld, err := ro.Activate(ctx, reps)
 	if err != nil {

@@ -14,6 +14,9 @@
 //     progress (status, promote, abort without the release lock).
 //   - release.go, rollout.go, retention.go: Releases (push, config,
 //     rollback, destroy; the release command; image retention).
+//   - staged.go, releasehost.go: staged releases (manual release mode: stage,
+//     promote, unstage, their sleep and wake, their restore at start-up)
+//     and the vN.APP preview hosts of running releases (PreviewSwitcher).
 //   - reconcile.go, watch.go: Supervisor (start-up and crash recovery).
 //   - scale.go, sleep.go, autoscale.go, load.go: Scaler (scale, sleep and
 //     wake, autoscale) and its load model; warm.go: the warm stage (paused

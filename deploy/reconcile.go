@@ -54,7 +54,7 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 	keep := map[string]bool{}
 	for _, app := range apps {
 		ids, err := sv.adopt(ctx, app, containers)
-		for _, id := range ids {
+		for _, id := range append(ids, sv.adoptStaged(ctx, app, containers)...) {
 			keep[id] = true
 		}
 		if errors.Is(err, errImageMissing) {

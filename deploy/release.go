@@ -125,6 +125,9 @@ func (rl *Releases) Push(ctx context.Context, req PushRequest, out io.Writer) (s
 		}
 		rel.Env = app.Env
 	}
+	if app.Manual() {
+		return rl.stage(ctx, app, rel, tm, out)
+	}
 	return rl.run(ctx, strategyFor(app), app, rel, tm, out)
 }
 
@@ -153,6 +156,13 @@ func (rl *Releases) SetConfig(ctx context.Context, appName string, change Config
 		step(out, "Config saved; it takes effect with the first push")
 		return store.Release{}, err
 	}
+	if app.Manual() {
+		// The next release's config: the staged one shows it, a later
+		// push keeps it.
+		if err := rl.store.UpdateApp(appName, func(a *store.App) error { a.Env = env; return nil }); err != nil {
+			return store.Release{}, fmt.Errorf("save config: %w", err)
+		}
+	}
 	return rl.redeploy(ctx, l, app, releaseChange{
 		cause: store.CauseConfig, env: env, resources: app.Resources,
 		kind: "config change", reason: describeChange(change), reused: "image",
@@ -173,9 +183,13 @@ type releaseChange struct {
 // redeploy records change as a new release of app, the caller holding its
 // lease l, and deploys it with the app's strategy, without a rebuild.
 func (rl *Releases) redeploy(ctx context.Context, l *Lease, app store.App, change releaseChange, out io.Writer) (store.Release, error) {
-	active, err := rl.store.GetRelease(app.Name, app.Active)
+	base := app.Active
+	if v := rl.stagedVersion(app.Name); app.Manual() && v != 0 {
+		base = v // a staged push's code, with the new config
+	}
+	active, err := rl.store.GetRelease(app.Name, base)
 	if err != nil {
-		return store.Release{}, fmt.Errorf("active release: %w", err)
+		return store.Release{}, fmt.Errorf("base release v%d: %w", base, err)
 	}
 	rel, err := rl.store.CreateRelease(store.Release{
 		App: app.Name, Cause: change.cause, Status: store.StatusDeploying,
@@ -190,6 +204,9 @@ func (rl *Releases) redeploy(ctx context.Context, l *Lease, app store.App, chang
 	defer done()
 	rl.event(app.Name, "started", rel.Version, "%s: %s", change.kind, rel.Reason)
 	step(out, "Deploying %s v%d: %s (%s of v%d, no rebuild)", app.Name, rel.Version, rel.Reason, change.reused, active.Version)
+	if app.Manual() {
+		return rl.stage(ctx, app, rel, newTimings(), out)
+	}
 	return rl.run(ctx, strategyFor(app), app, rel, newTimings(), out)
 }
 
@@ -288,6 +305,10 @@ func (rl *Releases) rollbackTarget(ctx context.Context, app store.App, version i
 			return store.Release{}, fmt.Errorf("%w: %s has no release v%d; see `plat releases %s`", ErrUnknownRelease, app.Name, version, app.Name)
 		case version == app.Active:
 			return store.Release{}, fmt.Errorf("%w: v%d is already the active release of %s", ErrNoRelease, version, app.Name)
+		case target.Status == store.StatusStaged:
+			return store.Release{}, fmt.Errorf("%w: v%d is staged and never went live; release it with `plat promote %s v%d`", ErrNoRelease, version, app.Name, version)
+		case target.Status == store.StatusUnstaged || target.Status == store.StatusDeploying:
+			return store.Release{}, fmt.Errorf("%w: v%d never went live (%s), so it cannot be rolled back to", ErrNoRelease, version, target.Status)
 		case target.ImageID == "" || target.Status == store.StatusFailed:
 			return store.Release{}, fmt.Errorf("%w: v%d never went live (%s), so it cannot be rolled back to", ErrNoRelease, version, target.Reason)
 		}
@@ -323,6 +344,7 @@ func (rl *Releases) Destroy(ctx context.Context, appName string) error {
 		return fmt.Errorf("app %s: %w", appName, err)
 	}
 	rl.switcher.Remove(appName)
+	rl.removePreviews(appName)
 	rl.routed.set(appName, nil)
 	rl.load.forget(appName)
 	rl.frozen.forget(appName)

@@ -63,6 +63,9 @@ type replicaSet struct {
 	// replicas); see Deployer.OnSwitch.
 	onSwitch func(app string, replicas []Replica)
 	routed   routedReplicas
+	// previews and staged own the preview hosts (preview.go, staged.go).
+	previews previews
+	staged   stagedSet
 	// frozen are the replicas of warm-sleeping apps, for a wake without
 	// a listing; whatever changes them otherwise forgets them.
 	frozen frozenReplicas
@@ -97,6 +100,7 @@ func (rs *replicaSet) route(app string, reps []Replica) (drainOld func(context.C
 	if rs.onSwitch != nil {
 		rs.onSwitch(app, slices.Clone(reps))
 	}
+	rs.syncLivePreviews(app, reps, 0)
 	return drainOld, nil
 }
 
@@ -109,6 +113,9 @@ func (rs *replicaSet) routeAsleep(app string) (drainOld func(context.Context) er
 	rs.routed.set(app, nil)
 	if rs.onSwitch != nil {
 		rs.onSwitch(app, nil)
+	}
+	if a, err := rs.store.GetApp(app); err == nil {
+		rs.syncLivePreviews(app, nil, a.Active)
 	}
 	return drainOld, nil
 }

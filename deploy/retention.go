@@ -26,12 +26,12 @@ func (rl *Releases) pruneImages(ctx context.Context, app string) {
 	keep := map[string]bool{}
 	cut := len(releases) - rl.cfg.Retain
 	for i, r := range releases {
-		if i >= cut || r.Version == a.Active {
+		if i >= cut || r.Version == a.Active || r.Status == store.StatusStaged {
 			keep[r.ImageID] = true
 		}
 	}
 	for i, r := range releases {
-		if i >= cut || r.Cause != store.CausePush || r.ImageID == "" || keep[r.ImageID] {
+		if i >= cut || r.Status == store.StatusStaged || r.Cause != store.CausePush || r.ImageID == "" || keep[r.ImageID] {
 			continue
 		}
 		tag := builder.InstanceTag(rl.cfg.Instance, app, r.Version)

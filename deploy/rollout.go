@@ -16,6 +16,12 @@ import (
 // serving. Only the switch steps take the replica lock, so wakes and crash
 // recovery go on meanwhile; a cancelled ctx stops it up to the switch.
 func (rl *Releases) run(ctx context.Context, s Strategy, app store.App, rel store.Release, tm *timings, out io.Writer) (store.Release, error) {
+	return rl.runStaged(ctx, s, app, rel, nil, tm, out)
+}
+
+// runStaged is run for a promotion: staged are rel's running replicas the
+// strategy may take over (Rollout.Staged).
+func (rl *Releases) runStaged(ctx context.Context, s Strategy, app store.App, rel store.Release, staged []Replica, tm *timings, out io.Writer) (store.Release, error) {
 	// The release phase comes before any new replica exists, so none can
 	// take traffic before it succeeded.
 	if ran, err := rl.oneOffs.releasePhase(ctx, app.Name, rel, out); err != nil {
@@ -24,6 +30,7 @@ func (rl *Releases) run(ctx context.Context, s Strategy, app store.App, rel stor
 		tm.mark("release")
 	}
 	ro := rl.newRollout(app, rel, tm, out)
+	ro.Staged = staged
 	if err := s.Rollout(ctx, ro); err != nil {
 		var live *liveError
 		if errors.As(err, &live) {

@@ -46,7 +46,8 @@ func (ro *Rollout) Retire(ctx context.Context, old []Replica) {
 		rs.log.Error("record standby", "app", name, "err", err)
 		paused = nil
 	}
-	rs.stopOldReleases(ctx, name, ro.To, paused...)
+	// The staged release is not an old one: it stays staged.
+	rs.stopOldReleases(ctx, name, ro.To, append(paused, rs.stagedIDs(ctx, name)...)...)
 	if len(paused) > 0 {
 		ro.Step("v%d stands by (paused) for %s: `plat rollback` to it takes milliseconds", ro.From.Version, rs.cfg.Standby)
 		rs.event(name, "standby", ro.From.Version, "paused %d %s of v%d for a fast rollback until %s",

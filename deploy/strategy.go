@@ -58,6 +58,11 @@ type Rollout struct {
 	Replicas int
 	// Out receives the progress lines the pusher sees.
 	Out io.Writer
+	// Staged are running, healthy replicas of To from its staging (a
+	// promotion) that the strategy may take over instead of starting
+	// them; one that does not must leave them alone (Promote stopped
+	// them before the rollout when the strategy is not blue-green).
+	Staged []Replica
 
 	// A strategy reaches containers and the router only through rs.
 	rs    *replicaSet

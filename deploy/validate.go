@@ -185,6 +185,8 @@ func ValidateDomain(host, base, app string) (string, error) {
 	switch {
 	case rest == app:
 		return "", fmt.Errorf("%w: %q is already the default host of %s", ErrInvalidDomain, h, app)
+	case owner == app && isReleaseLabel(strings.TrimSuffix(rest, "."+app)):
+		return "", fmt.Errorf("%w: %q is reserved: vN.%s.%s is where release N of %s answers (its preview host)", ErrInvalidDomain, h, app, base, app)
 	case owner == app:
 		return h, nil // under the app's own default host
 	case owner == APIHostLabel:
@@ -194,6 +196,20 @@ func ValidateDomain(host, base, app string) (string, error) {
 	default:
 		return "", fmt.Errorf("%w: %q is under %s.%s, the default host of app %s (or of an app of that name created later), and could read its cookies: use a name under %s.%s or outside %s", ErrInvalidDomain, h, owner, base, owner, app, base, base)
 	}
+}
+
+// isReleaseLabel reports whether label names a release's preview host
+// ("v8").
+func isReleaseLabel(label string) bool {
+	if len(label) < 2 || label[0] != 'v' {
+		return false
+	}
+	for _, c := range label[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func isASCII(s string) bool {

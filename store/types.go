@@ -22,6 +22,21 @@ const (
 	StatusActive     Status = "active"     // the one release the router serves
 	StatusSuperseded Status = "superseded" // was active, replaced by a newer release
 	StatusFailed     Status = "failed"     // never went live; Reason says why
+	// StatusStaged: built, started and healthy, serving only its preview
+	// host (vN.APP.<domain>) until promoted; at most one per app.
+	StatusStaged Status = "staged"
+	// StatusUnstaged: was staged, then stopped (releases:unstage, or a
+	// newer release was staged) without going live.
+	StatusUnstaged Status = "unstaged"
+)
+
+// ReleaseMode says whether an app's pushes and config changes go live
+// (auto, the default) or stop at staged (manual: `plat promote` releases).
+type ReleaseMode string
+
+const (
+	ReleaseAuto   ReleaseMode = "auto"
+	ReleaseManual ReleaseMode = "manual"
 )
 
 // Cause says what made a release.
@@ -90,6 +105,8 @@ type App struct {
 	Strategy Strategy `json:"strategy,omitzero"`
 	// Build holds the build args, secrets and target of the next push.
 	Build BuildSettings `json:"build,omitzero"`
+	// ReleaseMode: "" (every record written before it existed) is auto.
+	ReleaseMode ReleaseMode `json:"release_mode,omitempty"`
 	// Flags are the app's feature flags: name → percent of users (0..100)
 	// it is on for. The router applies them; no release needed.
 	Flags map[string]int `json:"flags,omitempty"`
@@ -111,6 +128,9 @@ type Preview struct {
 	// LastPush is when the branch was last pushed.
 	LastPush time.Time `json:"last_push"`
 }
+
+// Manual reports whether the app's new releases stop at staged.
+func (a App) Manual() bool { return a.ReleaseMode == ReleaseManual }
 
 // StrategyName names a release strategy.
 type StrategyName string

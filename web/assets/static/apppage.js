@@ -125,7 +125,8 @@ async function appPage(name) {
     const active = state.app.active;
     const rows = rels.slice().reverse().map((r) => ({ version: r.version, status: r.version === active && r.status === "active" ? "active" : r.status,
       cause: r.cause, git_sha: r.git_sha || "", created_at: r.created_at, reason: r.reason || "",
-      canRollBack: r.version !== active && !!r.image_id && r.status !== "failed" && r.status !== "deploying" }));
+      preview: r.status === "staged" ? r.preview_url || "" : "",
+      canRollBack: r.version !== active && !!r.image_id && !["failed", "deploying", "staged", "unstaged"].includes(r.status) }));
     syncChildren(relBody, rows, (r) => r.version, releaseRow);
   });
   function releaseRow(r) {
@@ -135,7 +136,8 @@ async function appPage(name) {
       el("td", { "data-label": "Cause" }, r.cause),
       el("td", { class: "mono", "data-label": "Commit" }, r.git_sha ? r.git_sha.slice(0, 7) : "—"),
       agoEl("td", r.created_at, { "data-label": "Age" }),
-      el("td", { class: "reason", "data-label": "Reason" }, r.reason),
+      el("td", { class: "reason", "data-label": "Reason" },
+        r.preview ? el("a", { href: r.preview, target: "_blank", rel: "noopener", class: "preview-link" }, `staged at ${r.preview}`) : r.reason),
       el("td", { class: "actions" },
         r.cause === "push" ? el("button", { class: "small build-log", onclick: () => showLog(r.version, "build-log", "build log") }, "Build log") : "",
         el("button", { class: "small deploy-log", onclick: () => showLog(r.version, "deploy-log", "deploy output") }, "Output"),
