@@ -168,3 +168,17 @@ func newShadowInfo(app string, st router.ShadowStats, active bool) api.Shadow {
 	}
 	return out
 }
+
+// endShadowOf stops app's shadow when it mirrors to release version: a
+// release about to go live must not also get copies of the live requests
+// (they would reach it twice, once marked Plat-Shadow).
+func (s *server) endShadowOf(app string, version int) {
+	st, ok := s.switcher.router.Shadow(app)
+	if !ok || st.Release != "v"+strconv.Itoa(version) {
+		return
+	}
+	if st, err := s.switcher.router.StopShadow(app); err == nil {
+		s.shadowEvent(app, version, fmt.Sprintf("shadow of %s stopped: it is being promoted (%d mirrored, %d match, %d mismatch)",
+			st.Release, st.Mirrored, st.Match, st.Mismatch))
+	}
+}

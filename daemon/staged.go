@@ -127,6 +127,7 @@ func (s *server) promote(w http.ResponseWriter, r *http.Request) {
 		s.refuseNotStaged(w, err)
 		return
 	}
+	s.endShadowOf(app.Name, v)
 	streamOperation(w, r, func(ctx context.Context, out io.Writer) (any, error) {
 		return s.releaseResult(s.deployer.Promote(ctx, app.Name, v, out))
 	})

@@ -260,3 +260,28 @@ func TestStagedSleepsAndWakes(t *testing.T) {
 		t.Errorf("v2 is %q after its sleep; want staged", got)
 	}
 }
+
+// Promoting the release a shadow mirrors to ends the shadow first: once
+// live, the release would otherwise get each live request twice.
+func TestPromoteEndsItsShadow(t *testing.T) {
+	t.Parallel() // its own daemon, ports and engine instance
+	d := startDaemon(t)
+	const app = "shp"
+	r := d.deployedApp(app, "one")
+	d.mustPlat("release-mode:set", app, "manual")
+	r.commit("two", "")
+	r.mustPush("main")
+	d.mustServeHost("v2.shp.localhost", "version=two")
+	d.mustPlat("shadow", app, "v2")
+	if out := d.mustPlat("shadow", app); strings.Contains(out, "has no shadow") {
+		t.Fatalf("no shadow of the staged v2: %q", out)
+	}
+	d.mustPlat("promote", app, "v2")
+	d.mustServe(app, "version=two")
+	if out := d.mustPlat("shadow", app); !strings.Contains(out, "has no shadow") {
+		t.Errorf("the shadow of v2 still runs after v2 was promoted: %q", out)
+	}
+	if !strings.Contains(d.mustPlat("events", app), "stopped: it is being promoted") {
+		t.Error("no event says the shadow stopped for the promotion")
+	}
+}
