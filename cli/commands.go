@@ -422,7 +422,7 @@ func cmdConfigSet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) == 1 && bc.empty() {
+	if len(pos) == 1 && bc.Empty() {
 		return usagef("give KEY=VALUE pairs, or --build-arg/--build-secret KEY=VALUE or --build-target NAME")
 	}
 	set := map[string]string{}
@@ -437,7 +437,7 @@ func cmdConfigSet(e *env, args []string) error {
 		set[k] = v
 	}
 	// Build settings make no release: the next push uses them.
-	if !bc.empty() {
+	if !bc.Empty() {
 		if err := e.changeBuild(name, bc); err != nil || len(set) == 0 {
 			return err
 		}
@@ -458,7 +458,7 @@ func cmdConfigUnset(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) == 1 && bc.empty() {
+	if len(pos) == 1 && bc.Empty() {
 		return usagef("give keys to unset, or --build-arg/--build-secret KEY or --build-target")
 	}
 	for _, k := range pos[1:] {
@@ -469,7 +469,7 @@ func cmdConfigUnset(e *env, args []string) error {
 			return err
 		}
 	}
-	if !bc.empty() {
+	if !bc.Empty() {
 		if err := e.changeBuild(name, bc); err != nil || len(pos) == 1 {
 			return err
 		}
