@@ -23,8 +23,17 @@ func TestDashboardStrategy(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), d.token),
 		chromedp.Submit(chromedp.CSS("#token")),
-		chromedp.WaitVisible(chromedp.CSS(`.app-card[data-app="shop"]`)),
-		chromedp.Navigate("http://"+d.apiAddr+"/apps/shop"),
+		chromedp.WaitVisible(chromedp.CSS(`.app-card[data-app="shop"]`)))
+	// A plain daemon has no swarm: GET /api/nodes answers 409 and the apps
+	// page shows no nodes panel.
+	b.wait(t, `performance.getEntriesByName(location.origin + "/api/nodes").length > 0`, 10*time.Second)
+	b.do(t, chromedp.Sleep(200*time.Millisecond))
+	var nodes bool
+	b.eval(t, `document.querySelector("#nodes") !== null`, &nodes)
+	if nodes {
+		t.Error("the apps page of a daemon not in swarm mode shows a nodes panel")
+	}
+	b.do(t, chromedp.Navigate("http://"+d.apiAddr+"/apps/shop"),
 		chromedp.WaitVisible(chromedp.CSS("#strategy-form")))
 	if s := b.text(t, "#app-strategy"); s != "blue-green" {
 		t.Fatalf("strategy line %q before any change, want blue-green", s)
