@@ -93,6 +93,8 @@ func TestWireNames(t *testing.T) {
 			[]string{`"since":"1h0m0s"`, `"step":"5m0s"`, `"interval":"0s"`, `"retention":"0s"`, `"router_logs":false`, `"router_logs_dropped":0`, `"p99_ms":0`, `"status_5xx":0`, `"proxy_errors":0`, `"in_flight":0`, `"release":"3"`}},
 		{"router logs", RouterLogs{App: "a", Enabled: true}, []string{`"app":"a"`, `"enabled":true`}},
 		{"nodes", Node{Hostname: "h", Tasks: []NodeTask{{Replica: "r"}}}, []string{`"hostname":"h"`, `"availability":""`, `"leader":false`, `"engine":""`, `"replica":"r"`, `"addr":""`}},
+		{"join command", JoinCommand{Command: "c"}, []string{`"command":"c"`}},
+		{"run eof", RunControl{EOF: true}, []string{`{"eof":true}`}},
 		{"build", BuildSettings{Target: "t"}, []string{`"args":null`, `"secrets":null`, `"target":"t"`, `"note":""`}},
 		{"build change", BuildChange{SetArgs: map[string]string{"A": "1"}, UnsetSecrets: []string{"s"}}, []string{`"set_args":{"A":"1"}`, `"unset_secrets":["s"]`}},
 	}

@@ -21,3 +21,9 @@ type NodeTask struct {
 	Release string `json:"release"`
 	Addr    string `json:"addr"` // where the router reaches it
 }
+
+// JoinCommand is the answer of GET /api/nodes/join-command: what a new
+// worker runs (its token is a cluster secret).
+type JoinCommand struct {
+	Command string `json:"command"`
+}

@@ -57,9 +57,7 @@ func cmdNodesJoinCommand(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Command string `json:"command"`
-	}
+	var out api.JoinCommand
 	raw, err := c.get(e.ctx, "/api/nodes/join-command", &out)
 	if err != nil {
 		return err
