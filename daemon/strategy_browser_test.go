@@ -18,7 +18,7 @@ func TestDashboardStrategy(t *testing.T) {
 	chromium := browsertest.Require(t)
 	d := startDaemon(t)
 	d.mustPlat("apps:create", "shop")
-	b := browser{ctx: browsertest.New(t, chromium)}
+	b := browser{ctx: browsertest.New(t, chromium), shots: screenshotDir()}
 	b.do(t, chromedp.Navigate("http://"+d.apiAddr+"/"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), d.token),
@@ -58,6 +58,8 @@ func TestDashboardStrategy(t *testing.T) {
 		if !strings.HasPrefix(line, "canary (steps 20,100 every 30s") {
 			t.Errorf("strategy line after saving: %q", line)
 		}
+		b.do(t, chromedp.ScrollIntoView(chromedp.CSS("#strategy")))
+		b.shot(t, "dashboard-strategy.png")
 		if got := d.mustPlat("strategy", "shop"); !strings.Contains(got, "20%, 100%") || !strings.Contains(got, "30s") {
 			t.Errorf("plat strategy after the change from the browser:\n%s", got)
 		}
