@@ -391,7 +391,7 @@ function followLogs(base, view, state) {
       view.append(el("div", { class: router ? "line router" : "line", "data-replica": line.replica, "data-source": line.source },
         el("span", { class: "ts", title: line.time }, clock(line.time)),
         router ? el("span", { class: "source" }, "router | ") : "",
-        line.replica ? el("span", { class: "replica" }, `${line.replica} | `) : "",
+        !router && line.replica ? el("span", { class: "replica" }, `${line.replica} | `) : "",
         line.text));
       while (view.childElementCount > maxLines) view.firstElementChild.remove();
       if (atEnd) view.scrollTop = view.scrollHeight;
