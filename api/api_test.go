@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -77,5 +78,37 @@ func TestStreamLine(t *testing.T) {
 		if b, _ := json.Marshal(tc.l); string(b) != tc.want {
 			t.Errorf("got %s, want %s", b, tc.want)
 		}
+	}
+}
+
+// TestWireNames pins the JSON names the dashboard and older CLIs read from
+// the types that moved here from the daemon and the CLI.
+func TestWireNames(t *testing.T) {
+	tests := []struct {
+		name string
+		v    any
+		want []string
+	}{
+		{"metrics", AppMetrics{Since: Duration(time.Hour), Step: Duration(5 * time.Minute), Releases: []MetricsSeries{{Release: "3"}}},
+			[]string{`"since":"1h0m0s"`, `"step":"5m0s"`, `"interval":"0s"`, `"retention":"0s"`, `"router_logs":false`, `"router_logs_dropped":0`, `"p99_ms":0`, `"status_5xx":0`, `"proxy_errors":0`, `"in_flight":0`, `"release":"3"`}},
+		{"router logs", RouterLogs{App: "a", Enabled: true}, []string{`"app":"a"`, `"enabled":true`}},
+		{"nodes", Node{Hostname: "h", Tasks: []NodeTask{{Replica: "r"}}}, []string{`"hostname":"h"`, `"availability":""`, `"leader":false`, `"engine":""`, `"replica":"r"`, `"addr":""`}},
+		{"join command", JoinCommand{Command: "c"}, []string{`"command":"c"`}},
+		{"run eof", RunControl{EOF: true}, []string{`{"eof":true}`}},
+		{"build", BuildSettings{Target: "t"}, []string{`"args":null`, `"secrets":null`, `"target":"t"`, `"note":""`}},
+		{"build change", BuildChange{SetArgs: map[string]string{"A": "1"}, UnsetSecrets: []string{"s"}}, []string{`"set_args":{"A":"1"}`, `"unset_secrets":["s"]`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := json.Marshal(tt.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("%s lacks %s", b, w)
+				}
+			}
+		})
 	}
 }

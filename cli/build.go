@@ -6,28 +6,9 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/plat-paas/plat/api"
 )
-
-// BuildSettings is an app's build args, secret names and target.
-type BuildSettings struct {
-	Args    map[string]string `json:"args"`
-	Secrets []string          `json:"secrets"`
-	Target  string            `json:"target"`
-	Note    string            `json:"note"`
-}
-
-// buildChange is the body of PATCH /api/apps/{app}/build.
-type buildChange struct {
-	SetArgs      map[string]string `json:"set_args,omitempty"`
-	UnsetArgs    []string          `json:"unset_args,omitempty"`
-	SetSecrets   map[string]string `json:"set_secrets,omitempty"`
-	UnsetSecrets []string          `json:"unset_secrets,omitempty"`
-	Target       *string           `json:"target,omitempty"`
-}
-
-func (c buildChange) empty() bool {
-	return len(c.SetArgs)+len(c.UnsetArgs)+len(c.SetSecrets)+len(c.UnsetSecrets) == 0 && c.Target == nil
-}
 
 // listFlag collects a flag given several times.
 type listFlag []string
@@ -56,8 +37,8 @@ func (b *buildFlags) register(fs *flag.FlagSet, unset bool) {
 
 // change turns the flags into a build change; set says whether they set
 // (KEY=VALUE) or unset (KEY) values.
-func (b *buildFlags) change(fs *flag.FlagSet, set bool) (buildChange, error) {
-	var c buildChange
+func (b *buildFlags) change(fs *flag.FlagSet, set bool) (api.BuildChange, error) {
+	var c api.BuildChange
 	for _, list := range []struct {
 		vals  listFlag
 		flag  string
@@ -95,7 +76,7 @@ func (b *buildFlags) change(fs *flag.FlagSet, set bool) (buildChange, error) {
 }
 
 // changeBuild sends a build change and prints the settings it made.
-func (e *env) changeBuild(name string, c buildChange) error {
+func (e *env) changeBuild(name string, c api.BuildChange) error {
 	cl, err := e.client()
 	if err != nil {
 		return err
@@ -104,7 +85,7 @@ func (e *env) changeBuild(name string, c buildChange) error {
 	if err != nil {
 		return err
 	}
-	var b BuildSettings
+	var b api.BuildSettings
 	if done, err := e.jsonOrDecode(raw, &b); done || err != nil {
 		return err
 	}
@@ -112,7 +93,7 @@ func (e *env) changeBuild(name string, c buildChange) error {
 	return nil
 }
 
-func printBuildSettings(e *env, name string, b BuildSettings) {
+func printBuildSettings(e *env, name string, b api.BuildSettings) {
 	keys := make([]string, 0, len(b.Args))
 	for k := range b.Args {
 		keys = append(keys, k)
@@ -138,7 +119,7 @@ func cmdConfigBuild(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var b BuildSettings
+	var b api.BuildSettings
 	raw, err := c.get(e.ctx, appPath(name, "build"), &b)
 	if err != nil {
 		return err

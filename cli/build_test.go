@@ -5,6 +5,8 @@ import (
 	"io"
 	"reflect"
 	"testing"
+
+	"github.com/plat-paas/plat/api"
 )
 
 func TestBuildFlagsChange(t *testing.T) {
@@ -13,17 +15,17 @@ func TestBuildFlagsChange(t *testing.T) {
 		name    string
 		unset   bool
 		args    []string
-		want    buildChange
+		want    api.BuildChange
 		wantErr bool
 	}{
 		{"set all", false, []string{"--build-arg", "A=1", "--build-arg", "B=x=y", "--build-secret", "tok=s", "--build-target", "web"},
-			buildChange{SetArgs: map[string]string{"A": "1", "B": "x=y"}, SetSecrets: map[string]string{"tok": "s"}, Target: str("web")}, false},
-		{"empty target is the last stage", false, []string{"--build-target", ""}, buildChange{Target: str("")}, false},
-		{"none", false, nil, buildChange{}, false},
-		{"set needs KEY=VALUE", false, []string{"--build-arg", "A"}, buildChange{}, true},
+			api.BuildChange{SetArgs: map[string]string{"A": "1", "B": "x=y"}, SetSecrets: map[string]string{"tok": "s"}, Target: str("web")}, false},
+		{"empty target is the last stage", false, []string{"--build-target", ""}, api.BuildChange{Target: str("")}, false},
+		{"none", false, nil, api.BuildChange{}, false},
+		{"set needs KEY=VALUE", false, []string{"--build-arg", "A"}, api.BuildChange{}, true},
 		{"unset", true, []string{"--build-arg", "A", "--build-secret", "tok", "--build-target"},
-			buildChange{UnsetArgs: []string{"A"}, UnsetSecrets: []string{"tok"}, Target: str("")}, false},
-		{"unset takes keys", true, []string{"--build-secret", "tok=s"}, buildChange{}, true},
+			api.BuildChange{UnsetArgs: []string{"A"}, UnsetSecrets: []string{"tok"}, Target: str("")}, false},
+		{"unset takes keys", true, []string{"--build-secret", "tok=s"}, api.BuildChange{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -454,7 +454,7 @@ func cmdConfigSet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) == 1 && bc.empty() {
+	if len(pos) == 1 && bc.Empty() {
 		return usagef("give KEY=VALUE pairs, or --build-arg/--build-secret KEY=VALUE or --build-target NAME")
 	}
 	set := map[string]string{}
@@ -469,13 +469,13 @@ func cmdConfigSet(e *env, args []string) error {
 		set[k] = v
 	}
 	if *preview {
-		if !bc.empty() || len(set) == 0 {
+		if !bc.Empty() || len(set) == 0 {
 			return usagef("--preview takes KEY=VALUE pairs only")
 		}
 		return e.setPreviewConfig(name, api.ConfigChange{Set: set})
 	}
 	// Build settings make no release: the next push uses them.
-	if !bc.empty() {
+	if !bc.Empty() {
 		if err := e.changeBuild(name, bc); err != nil || len(set) == 0 {
 			return err
 		}
@@ -497,7 +497,7 @@ func cmdConfigUnset(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) == 1 && bc.empty() {
+	if len(pos) == 1 && bc.Empty() {
 		return usagef("give keys to unset, or --build-arg/--build-secret KEY or --build-target")
 	}
 	for _, k := range pos[1:] {
@@ -509,12 +509,12 @@ func cmdConfigUnset(e *env, args []string) error {
 		}
 	}
 	if *preview {
-		if !bc.empty() || len(pos) == 1 {
+		if !bc.Empty() || len(pos) == 1 {
 			return usagef("--preview takes keys only")
 		}
 		return e.setPreviewConfig(name, api.ConfigChange{Unset: pos[1:]})
 	}
-	if !bc.empty() {
+	if !bc.Empty() {
 		if err := e.changeBuild(name, bc); err != nil || len(pos) == 1 {
 			return err
 		}

@@ -109,10 +109,7 @@ func cmdKeysRemove(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var r struct {
-		Removed     string `json:"removed"`
-		Fingerprint string `json:"fingerprint"`
-	}
+	var r api.KeyRemoved
 	if done, err := e.jsonOrDecode(raw, &r); done || err != nil {
 		return err
 	}

@@ -7,49 +7,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/plat-paas/plat/api"
 )
-
-// MetricsPoint is one window of GET /api/apps/{app}/metrics.
-type MetricsPoint struct {
-	Time        time.Time `json:"time"`
-	Requests    uint64    `json:"requests"`
-	Status1xx   uint64    `json:"status_1xx"`
-	Status2xx   uint64    `json:"status_2xx"`
-	Status3xx   uint64    `json:"status_3xx"`
-	Status4xx   uint64    `json:"status_4xx"`
-	Status5xx   uint64    `json:"status_5xx"`
-	NoStatus    uint64    `json:"no_status"`
-	ProxyErrors uint64    `json:"proxy_errors"`
-	Bytes       uint64    `json:"bytes"`
-	InFlight    int64     `json:"in_flight"`
-	ErrorRate   float64   `json:"error_rate"`
-	P50Ms       float64   `json:"p50_ms"`
-	P95Ms       float64   `json:"p95_ms"`
-	P99Ms       float64   `json:"p99_ms"`
-	Partial     bool      `json:"partial,omitempty"`
-}
-
-// MetricsSeries is a release's part of the answer.
-type MetricsSeries struct {
-	Release string         `json:"release"`
-	Totals  MetricsPoint   `json:"totals"`
-	Points  []MetricsPoint `json:"points"`
-}
-
-// AppMetrics is GET /api/apps/{app}/metrics.
-type AppMetrics struct {
-	App               string          `json:"app"`
-	Since             string          `json:"since"`
-	Step              string          `json:"step"`
-	Interval          string          `json:"interval"`
-	Retention         string          `json:"retention"`
-	Now               time.Time       `json:"now"`
-	Totals            MetricsPoint    `json:"totals"`
-	Points            []MetricsPoint  `json:"points"`
-	Releases          []MetricsSeries `json:"releases"`
-	RouterLogs        bool            `json:"router_logs"`
-	RouterLogsDropped uint64          `json:"router_logs_dropped"`
-}
 
 // metricsRows is about how many rows the table shows when --step is not
 // given: the window is cut into steps of whole minutes to fit.
@@ -83,14 +43,14 @@ func cmdMetrics(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var m AppMetrics
+	var m api.AppMetrics
 	if done, err := e.jsonOrDecode(raw, &m); done || err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s traffic, last %s (rows of %s; kept %s, in memory)\n\n", m.App, m.Since, m.Step, m.Retention)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "UNTIL\tREQS\t2xx\t3xx\t4xx\t5xx\t5xx%\tp50\tp95\tp99\tBYTES\tIN FLIGHT\t")
-	row := func(label string, p MetricsPoint) {
+	row := func(label string, p api.MetricsPoint) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t\n", label, p.Requests, p.Status2xx, p.Status3xx,
 			p.Status4xx, p.Status5xx, percent(p.ErrorRate, p.Requests), ms(p.P50Ms, p.Requests), ms(p.P95Ms, p.Requests),
 			ms(p.P99Ms, p.Requests), humanBytes(p.Bytes), p.InFlight)
@@ -169,13 +129,11 @@ func cmdLogsRouter(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := c.call(e.ctx, http.MethodPut, appPath(name, "router-logs"), map[string]bool{"enabled": on})
+	raw, err := c.call(e.ctx, http.MethodPut, appPath(name, "router-logs"), api.RouterLogs{Enabled: on})
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Enabled bool `json:"enabled"`
-	}
+	var out api.RouterLogs
 	if done, err := e.jsonOrDecode(raw, &out); done || err != nil {
 		return err
 	}

@@ -3,28 +3,9 @@ package cli
 import (
 	"fmt"
 	"strings"
+
+	"github.com/plat-paas/plat/api"
 )
-
-// Node is a swarm node as GET /api/nodes describes it.
-type Node struct {
-	ID           string     `json:"id"`
-	Hostname     string     `json:"hostname"`
-	Role         string     `json:"role"`
-	State        string     `json:"state"`
-	Availability string     `json:"availability"`
-	Addr         string     `json:"addr"`
-	Leader       bool       `json:"leader"`
-	Engine       string     `json:"engine"`
-	Tasks        []NodeTask `json:"tasks"`
-}
-
-// NodeTask is an app's replica running on a node.
-type NodeTask struct {
-	App     string `json:"app"`
-	Replica string `json:"replica"`
-	Release string `json:"release"`
-	Addr    string `json:"addr"`
-}
 
 func cmdNodes(e *env, args []string) error {
 	if _, err := e.parse(e.flags(), args, 0, 0); err != nil {
@@ -34,7 +15,7 @@ func cmdNodes(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var nodes []Node
+	var nodes []api.Node
 	raw, err := c.get(e.ctx, "/api/nodes", &nodes)
 	if err != nil {
 		return err
@@ -48,7 +29,7 @@ func cmdNodes(e *env, args []string) error {
 
 // nodeRows is the table of `plat nodes`: one row per node, its replicas
 // as NAME at ADDRESS.
-func nodeRows(nodes []Node) [][]string {
+func nodeRows(nodes []api.Node) [][]string {
 	rows := [][]string{{"HOSTNAME", "ROLE", "STATE", "AVAILABILITY", "ADDRESS", "TASKS"}}
 	for _, n := range nodes {
 		role := n.Role
@@ -76,9 +57,7 @@ func cmdNodesJoinCommand(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Command string `json:"command"`
-	}
+	var out api.JoinCommand
 	raw, err := c.get(e.ctx, "/api/nodes/join-command", &out)
 	if err != nil {
 		return err

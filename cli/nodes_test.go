@@ -3,12 +3,14 @@ package cli
 import (
 	"slices"
 	"testing"
+
+	"github.com/plat-paas/plat/api"
 )
 
 func TestNodeRows(t *testing.T) {
-	rows := nodeRows([]Node{
+	rows := nodeRows([]api.Node{
 		{Hostname: "m1", Role: "manager", Leader: true, State: "ready", Availability: "active", Addr: "10.0.0.1",
-			Tasks: []NodeTask{{App: "a", Replica: "plat-a-v2.1", Release: "2", Addr: "10.0.0.1:30001"}, {Replica: "plat-a-v2.2", Addr: "10.0.0.1:30002"}}},
+			Tasks: []api.NodeTask{{App: "a", Replica: "plat-a-v2.1", Release: "2", Addr: "10.0.0.1:30001"}, {Replica: "plat-a-v2.2", Addr: "10.0.0.1:30002"}}},
 		{Hostname: "w1", Role: "worker", State: "down", Availability: "active", Addr: "10.0.0.2"},
 	})
 	want := [][]string{

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/gorilla/websocket"
+	"github.com/plat-paas/plat/api"
 )
 
 // The run socket's framing (docs/api.md): binary messages start with the
@@ -30,6 +31,9 @@ func (e *exitCodeError) Error() string { return "exit code " + strconv.Itoa(e.co
 
 // interruptedCode is the exit code after Ctrl-C, as a shell gives.
 const interruptedCode = 130
+
+// eofMessage tells the daemon stdin ended.
+var eofMessage, _ = json.Marshal(api.RunControl{EOF: true})
 
 func cmdRun(e *env, args []string) error {
 	fs := e.flags()
@@ -103,7 +107,7 @@ func cmdRun(e *env, args []string) error {
 					}
 				}
 				if err != nil {
-					send(websocket.TextMessage, []byte(`{"eof":true}`))
+					send(websocket.TextMessage, eofMessage)
 					return
 				}
 			}
@@ -135,10 +139,7 @@ func cmdRun(e *env, args []string) error {
 			}
 			w.Write(data[1:])
 		case websocket.TextMessage:
-			var ctl struct {
-				Exit  *int    `json:"exit"`
-				Error *string `json:"error"`
-			}
+			var ctl api.RunControl
 			if err := json.Unmarshal(data, &ctl); err != nil {
 				return fmt.Errorf("the daemon sent a malformed message: %v", err)
 			}

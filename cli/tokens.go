@@ -106,12 +106,7 @@ func cmdTokensRevoke(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var r struct {
-		Revoked       string `json:"revoked"`
-		Current       bool   `json:"current"`
-		SessionsEnded int    `json:"sessions_ended"`
-		RequestsEnded int    `json:"requests_ended"`
-	}
+	var r api.Revoked
 	if done, err := e.jsonOrDecode(raw, &r); done || err != nil {
 		return err
 	}

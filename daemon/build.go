@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/builder"
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/store"
@@ -27,16 +28,7 @@ var (
 
 var errBuildSettings = errors.New("invalid build settings")
 
-// buildInfo is an app's build settings as the API shows them: secrets by
-// name only.
-type buildInfo struct {
-	Args    map[string]string `json:"args"`
-	Secrets []string          `json:"secrets"`
-	Target  string            `json:"target"`
-	Note    string            `json:"note"`
-}
-
-func newBuildInfo(b store.BuildSettings) buildInfo {
+func newBuildInfo(b store.BuildSettings) api.BuildSettings {
 	args := b.Args
 	if args == nil {
 		args = map[string]string{}
@@ -45,7 +37,7 @@ func newBuildInfo(b store.BuildSettings) buildInfo {
 	if secrets == nil {
 		secrets = []string{}
 	}
-	return buildInfo{
+	return api.BuildSettings{
 		Args:    args,
 		Secrets: secrets,
 		Target:  b.Target,
@@ -53,23 +45,9 @@ func newBuildInfo(b store.BuildSettings) buildInfo {
 	}
 }
 
-// buildChange is the body of PATCH /api/apps/{app}/build.
-type buildChange struct {
-	SetArgs      map[string]string `json:"set_args"`
-	UnsetArgs    []string          `json:"unset_args"`
-	SetSecrets   map[string]string `json:"set_secrets"`
-	UnsetSecrets []string          `json:"unset_secrets"`
-	// Target, when not nil, replaces the target; "" builds the last stage.
-	Target *string `json:"target"`
-}
-
-func (c buildChange) empty() bool {
-	return len(c.SetArgs)+len(c.UnsetArgs)+len(c.SetSecrets)+len(c.UnsetSecrets) == 0 && c.Target == nil
-}
-
 // applyBuildChange returns b changed by c, or why c is not valid.
-func applyBuildChange(b store.BuildSettings, c buildChange) (store.BuildSettings, error) {
-	if c.empty() {
+func applyBuildChange(b store.BuildSettings, c api.BuildChange) (store.BuildSettings, error) {
+	if c.Empty() {
 		return b, fmt.Errorf("%w: nothing to change: give --build-arg, --build-secret or --build-target", errBuildSettings)
 	}
 	out := store.BuildSettings{Args: maps.Clone(b.Args), Secrets: maps.Clone(b.Secrets), Target: b.Target}
@@ -137,7 +115,7 @@ func (s *server) setBuild(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var change buildChange
+	var change api.BuildChange
 	if !readJSON(w, r, &change) {
 		return
 	}

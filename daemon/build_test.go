@@ -5,6 +5,7 @@ import (
 	"maps"
 	"testing"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/store"
 )
 
@@ -13,21 +14,21 @@ func TestApplyBuildChange(t *testing.T) {
 	before := store.BuildSettings{Args: map[string]string{"A": "1"}, Secrets: map[string]string{"tok": "x"}, Target: "web"}
 	tests := []struct {
 		name    string
-		change  buildChange
+		change  api.BuildChange
 		want    store.BuildSettings
 		wantErr bool
 	}{
-		{"set arg and secret", buildChange{SetArgs: map[string]string{"B": "2"}, SetSecrets: map[string]string{"npm.token": "y"}},
+		{"set arg and secret", api.BuildChange{SetArgs: map[string]string{"B": "2"}, SetSecrets: map[string]string{"npm.token": "y"}},
 			store.BuildSettings{Args: map[string]string{"A": "1", "B": "2"}, Secrets: map[string]string{"tok": "x", "npm.token": "y"}, Target: "web"}, false},
-		{"unset all", buildChange{UnsetArgs: []string{"A"}, UnsetSecrets: []string{"tok"}, Target: str("")},
+		{"unset all", api.BuildChange{UnsetArgs: []string{"A"}, UnsetSecrets: []string{"tok"}, Target: str("")},
 			store.BuildSettings{}, false},
-		{"target", buildChange{Target: str("debug-1")}, store.BuildSettings{Args: before.Args, Secrets: before.Secrets, Target: "debug-1"}, false},
-		{"nothing", buildChange{}, before, true},
-		{"BUILDKIT_ args are plat's", buildChange{SetArgs: map[string]string{"BUILDKIT_CACHE_MOUNT_NS": "other"}}, before, true},
-		{"bad arg name", buildChange{SetArgs: map[string]string{"1A": "x"}}, before, true},
-		{"bad secret id", buildChange{SetSecrets: map[string]string{"a/b": "x"}}, before, true},
-		{"bad target", buildChange{Target: str("-x")}, before, true},
-		{"too large", buildChange{SetSecrets: map[string]string{"big": string(make([]byte, maxBuildSettingsBytes))}}, before, true},
+		{"target", api.BuildChange{Target: str("debug-1")}, store.BuildSettings{Args: before.Args, Secrets: before.Secrets, Target: "debug-1"}, false},
+		{"nothing", api.BuildChange{}, before, true},
+		{"BUILDKIT_ args are plat's", api.BuildChange{SetArgs: map[string]string{"BUILDKIT_CACHE_MOUNT_NS": "other"}}, before, true},
+		{"bad arg name", api.BuildChange{SetArgs: map[string]string{"1A": "x"}}, before, true},
+		{"bad secret id", api.BuildChange{SetSecrets: map[string]string{"a/b": "x"}}, before, true},
+		{"bad target", api.BuildChange{Target: str("-x")}, before, true},
+		{"too large", api.BuildChange{SetSecrets: map[string]string{"big": string(make([]byte, maxBuildSettingsBytes))}}, before, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/internal/latency"
 	"github.com/plat-paas/plat/logs"
@@ -24,32 +25,6 @@ const (
 	// defaultMetricsSince is the window GET .../metrics answers without ?since.
 	defaultMetricsSince = time.Hour
 )
-
-// appMetrics is the answer of GET /api/apps/{app}/metrics.
-type appMetrics struct {
-	App string `json:"app"`
-	// Since and Step are the window asked for and the width of a point.
-	Since string `json:"since"`
-	Step  string `json:"step"`
-	// Interval is the sampler's bucket width, Retention how far back it keeps.
-	Interval  string           `json:"interval"`
-	Retention string           `json:"retention"`
-	Now       time.Time        `json:"now"`
-	Totals    metrics.Point    `json:"totals"`
-	Points    []metrics.Point  `json:"points"`
-	Releases  []metrics.Series `json:"releases"`
-	// RouterLogs says whether the router writes the app's request lines.
-	RouterLogs bool `json:"router_logs"`
-	// RouterLogsDropped counts the request lines of every app dropped
-	// because the log hand-over was full (a burst beyond its buffer).
-	RouterLogsDropped uint64 `json:"router_logs_dropped"`
-}
-
-// routerLogsInfo is the answer of PUT /api/apps/{app}/router-logs.
-type routerLogsInfo struct {
-	App     string `json:"app"`
-	Enabled bool   `json:"enabled"`
-}
 
 // metricsRoutes adds the metrics endpoints to the API mux.
 func (s *server) metricsRoutes(mux *http.ServeMux) {
@@ -83,9 +58,9 @@ func (s *server) appMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	out := appMetrics{
-		App: app.Name, Since: since.String(), Step: step.String(),
-		Interval: sm.Interval().String(), Retention: sm.Retention().String(), Now: now,
+	out := api.AppMetrics{
+		App: app.Name, Since: api.Duration(since), Step: api.Duration(step),
+		Interval: api.Duration(sm.Interval()), Retention: api.Duration(sm.Retention()), Now: now,
 		Points: []metrics.Point{}, Releases: []metrics.Series{},
 		RouterLogs: !app.RouterLogsOff, RouterLogsDropped: s.switcher.router.RequestLogDropped(),
 	}
@@ -97,7 +72,7 @@ func (s *server) appMetrics(w http.ResponseWriter, r *http.Request) {
 			out.Releases = append(out.Releases, sr)
 		}
 	}
-	out.Step = (max(sm.Interval(), (step+sm.Interval()-1)/sm.Interval()*sm.Interval())).String()
+	out.Step = api.Duration(max(sm.Interval(), (step+sm.Interval()-1)/sm.Interval()*sm.Interval()))
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -134,7 +109,7 @@ func (s *server) setRouterLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("router logs set", "app", app.Name, "enabled", !off)
-	writeJSON(w, http.StatusOK, routerLogsInfo{App: app.Name, Enabled: !off})
+	writeJSON(w, http.StatusOK, api.RouterLogs{App: app.Name, Enabled: !off})
 }
 
 // requestLogFlush is how often the log loop collects the router's request

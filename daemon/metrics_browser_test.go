@@ -23,7 +23,7 @@ func TestTrafficCharts(t *testing.T) {
 	}
 	ctx := browsertest.New(t, chromium)
 	must(t, chromedp.Do(ctx,
-		chromedp.Navigate("http://"+d.apiAddr+"/apps/web"),
+		chromedp.Navigate("http://"+d.apiAddr+"/"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), d.token),
 		chromedp.Submit(chromedp.CSS("#token")),
@@ -46,6 +46,18 @@ func TestTrafficCharts(t *testing.T) {
 	must(t, err)
 	if !placed {
 		t.Error("the traffic panel is not right below the app's header")
+	}
+	// The live log view shows the router's request lines as `plat logs`
+	// does, "router | " first, and dimmer than the app's own output.
+	waitRouter, cancelRouter := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelRouter()
+	must(t, chromedp.Do(waitRouter, chromedp.WaitVisible(chromedp.CSS(`#logs .line[data-source="router"]`))))
+	router, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#logs .line[data-source="router"]')].map((l) => l.textContent.slice(l.querySelector(".ts").textContent.length) + " opacity=" + getComputedStyle(l).opacity)`))
+	must(t, err)
+	for _, l := range router {
+		if !strings.HasPrefix(l, "router | ") || !strings.HasSuffix(l, " opacity=0.6") {
+			t.Errorf("router line in the live logs: %q, want it to start with \"router | \" and be dimmed", l)
+		}
 	}
 	screenshot(t, ctx, filepath.Join(testOutDir(t), "dashboard-traffic.png"))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/deploy"
 	"github.com/plat-paas/plat/engine"
 )
@@ -37,13 +38,6 @@ var runUpgrader = websocket.Upgrader{
 	WriteBufferSize: 32 << 10,
 	// The default CheckOrigin refuses a browser page of another origin: a
 	// session cookie must not let another site run commands.
-}
-
-// runControl is a JSON control message of the run socket.
-type runControl struct {
-	EOF   bool    `json:"eof,omitempty"`   // client: stdin ended
-	Exit  *int    `json:"exit,omitempty"`  // server: the command's exit code, last message
-	Error *string `json:"error,omitempty"` // server: the run failed, last message
 }
 
 // runCommand serves `plat run`: a websocket on which a one-off container's
@@ -114,7 +108,7 @@ func (s *server) runCommand(w http.ResponseWriter, r *http.Request) {
 					inW = nil // the command no longer reads its stdin
 				}
 			case typ == websocket.TextMessage:
-				var c runControl
+				var c api.RunControl
 				if json.Unmarshal(data, &c) == nil && c.EOF && inW != nil {
 					inW.Close()
 					inW = nil
@@ -146,9 +140,9 @@ func (s *server) runCommand(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		msg := err.Error()
-		ws.control(runControl{Error: &msg})
+		ws.control(api.RunControl{Error: &msg})
 	} else {
-		ws.control(runControl{Exit: &code})
+		ws.control(api.RunControl{Exit: &code})
 	}
 	ws.close()
 }
@@ -177,7 +171,7 @@ func (w *wsWriter) stream(id byte) io.Writer {
 	})
 }
 
-func (w *wsWriter) control(c runControl) {
+func (w *wsWriter) control(c api.RunControl) {
 	b, _ := json.Marshal(c)
 	_ = w.write(websocket.TextMessage, b)
 }

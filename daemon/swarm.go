@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/engine"
 )
 
@@ -86,7 +87,7 @@ func (s *server) joinCommand(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"command": cmd})
+	writeJSON(w, http.StatusOK, api.JoinCommand{Command: cmd})
 }
 
 func (s *server) nodeRoutes(mux *http.ServeMux) {

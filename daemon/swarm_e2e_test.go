@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/plat-paas/plat/bench/load"
+	"github.com/plat-paas/plat/internal/browsertest"
 	"github.com/plat-paas/plat/internal/swarmtest"
 )
 
@@ -69,6 +71,17 @@ func TestSwarmMode(t *testing.T) {
 	if out := d.mustPlat("nodes:join-command"); !strings.Contains(out, "docker swarm join --token SWMTKN-") {
 		t.Errorf("plat nodes:join-command:\n%s", out)
 	}
+	t.Run("the apps page shows the nodes", func(t *testing.T) {
+		b := browser{ctx: browsertest.New(t, browsertest.Require(t))}
+		b.do(t, chromedp.Navigate("http://"+d.apiAddr+"/"),
+			chromedp.WaitVisible(chromedp.CSS("#token")),
+			chromedp.SendKeys(chromedp.CSS("#token"), d.token),
+			chromedp.Submit(chromedp.CSS("#token")),
+			chromedp.WaitVisible(chromedp.CSS("#nodes tbody tr")))
+		if row := b.text(t, "#nodes tbody tr"); !strings.Contains(row, "manager (leader)") || !strings.Contains(row, "ready") || !strings.Contains(row, app+" v1") {
+			t.Errorf("nodes panel row: %q", row)
+		}
+	})
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()

@@ -7,28 +7,15 @@ import (
 	"sort"
 
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/plat-paas/plat/api"
 )
 
-// Node is one machine of the swarm as `plat nodes` shows it.
-type Node struct {
-	ID           string     `json:"id"`
-	Hostname     string     `json:"hostname"`
-	Role         string     `json:"role"`         // manager or worker
-	State        string     `json:"state"`        // ready, down, unknown, disconnected
-	Availability string     `json:"availability"` // active, pause, drain
-	Addr         string     `json:"addr"`
-	Leader       bool       `json:"leader"`
-	Engine       string     `json:"engine"` // the node's Docker Engine version
-	Tasks        []NodeTask `json:"tasks"`
-}
+// Node is one machine of the swarm as `plat nodes` shows it (the API's
+// wire type).
+type Node = api.Node
 
 // NodeTask is a running replica of an app on a node.
-type NodeTask struct {
-	App     string `json:"app"`
-	Replica string `json:"replica"` // the replica's name
-	Release string `json:"release"`
-	Addr    string `json:"addr"` // where the router reaches it
-}
+type NodeTask = api.NodeTask
 
 // Nodes lists the swarm's nodes with the running tasks of the services
 // carrying labels (this daemon's replicas).

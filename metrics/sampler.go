@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/plat-paas/plat/api"
 	"github.com/plat-paas/plat/internal/latency"
 	"github.com/plat-paas/plat/router"
 )
@@ -257,38 +258,12 @@ func (s *Sampler) Buckets() int {
 	return n
 }
 
-// Point is the traffic of one window (or of a whole query: Totals).
-type Point struct {
-	// Time is the end of the window.
-	Time        time.Time `json:"time"`
-	Requests    uint64    `json:"requests"`
-	Status1xx   uint64    `json:"status_1xx"`
-	Status2xx   uint64    `json:"status_2xx"`
-	Status3xx   uint64    `json:"status_3xx"`
-	Status4xx   uint64    `json:"status_4xx"`
-	Status5xx   uint64    `json:"status_5xx"`
-	NoStatus    uint64    `json:"no_status"`
-	ProxyErrors uint64    `json:"proxy_errors"`
-	Bytes       uint64    `json:"bytes"`
-	// InFlight is the most requests in flight seen at the end of a bucket
-	// of the window (the current count for the partial one).
-	InFlight int64 `json:"in_flight"`
-	// ErrorRate is Status5xx/Requests (0 without requests).
-	ErrorRate float64 `json:"error_rate"`
-	// Latency quantiles in milliseconds (within ±6.25%), 0 without requests.
-	P50Ms float64 `json:"p50_ms"`
-	P95Ms float64 `json:"p95_ms"`
-	P99Ms float64 `json:"p99_ms"`
-	// Partial marks the window that holds the current, unfinished interval.
-	Partial bool `json:"partial,omitempty"`
-}
+// Point is the traffic of one window (or of a whole query: Totals); it is
+// the API's wire type.
+type Point = api.MetricsPoint
 
 // Series is a query's answer for an app or one of its releases.
-type Series struct {
-	Release string  `json:"release,omitempty"` // "" for the app's totals
-	Totals  Point   `json:"totals"`
-	Points  []Point `json:"points"`
-}
+type Series = api.MetricsSeries
 
 // Query returns app's traffic since now-since in windows of step (rounded
 // up to whole intervals): the app's totals first, then each release seen

@@ -387,9 +387,13 @@ function followLogs(base, view, state) {
       last = line.time;
       if (empty) { view.replaceChildren(); empty = false; }
       const atEnd = view.scrollTop + view.clientHeight >= view.scrollHeight - 4;
-      view.append(el("div", { class: "line", "data-replica": line.replica },
+      // The router's request lines say so, as `plat logs` does, and are
+      // dimmer than the app's own output.
+      const router = line.source === "router";
+      view.append(el("div", { class: router ? "line router" : "line", "data-replica": line.replica, "data-source": line.source },
         el("span", { class: "ts", title: line.time }, clock(line.time)),
-        line.replica ? el("span", { class: "replica" }, `${line.replica} | `) : "",
+        router ? el("span", { class: "source" }, "router | ") : "",
+        !router && line.replica ? el("span", { class: "replica" }, `${line.replica} | `) : "",
         line.text));
       while (view.childElementCount > maxLines) view.firstElementChild.remove();
       if (atEnd) view.scrollTop = view.scrollHeight;
