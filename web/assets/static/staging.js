@@ -52,7 +52,8 @@
     if (r.status !== "staged") return "";
     const path = `${base}/releases/${r.version}`;
     const promote = async () => {
-      const body = el("p", {}, `v${r.version} becomes ${name}'s live release: production switches to it once it is healthy.`);
+      const body = el("p", {}, `Production switches to v${r.version} with the app's strategy; the live release keeps serving until then. `,
+        r.preview ? ["It runs now at ", el("a", { href: r.preview, target: "_blank", rel: "noopener" }, r.preview), "."] : "");
       if (!(await confirmDialog(`Promote v${r.version} of ${name}?`, body, "Promote"))) return;
       const out = inlineRow(rowOf(r.version), "promote-output");
       out.scrollIntoView({ block: "nearest" });
