@@ -13,7 +13,8 @@ import (
 // TestDashboardStagingAndPreviews: in a real browser on the app page, a
 // pushed branch shows up live in the branch previews panel with its link;
 // a staged release's Promote (after its confirmation) makes production
-// serve it, and Unstage stops a staged release. On main before this the
+// serve it, Unstage stops a staged release, and a refused promote says why
+// under the row. On main before this the
 // page had neither the panel nor the buttons.
 func TestDashboardStagingAndPreviews(t *testing.T) {
 	t.Parallel()
@@ -77,6 +78,24 @@ func TestDashboardStagingAndPreviews(t *testing.T) {
 		t.Errorf("v3 is %q after Unstage; want unstaged", got)
 	}
 	d.mustNotServeHost("v3." + app + ".localhost")
+
+	// A refusal shows under the row: v4 is unstaged from the CLI while
+	// its Promote confirmation is open.
+	d.mustPlat("config:set", app, "GREETING=hey")
+	b.wait(t, `!!document.querySelector('#releases tr[data-version="4"] button.promote')`, 10*time.Second)
+	b.do(t,
+		chromedp.Click(chromedp.CSS(`#releases tr[data-version="4"] button.promote`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)),
+	)
+	d.mustPlat("releases:unstage", app, "v4")
+	b.do(t, chromedp.Click(chromedp.CSS(`#confirm-ok`)))
+	b.wait(t, `document.getElementById("promote-output")?.classList.contains("failed")`, 10*time.Second)
+	if got := b.text(t, "#promote-output"); !strings.Contains(got, "unstaged") {
+		t.Errorf("promote of an unstaged release shows %q; want the refusal", got)
+	}
+	if row := b.text(t, `#releases tr[data-version="4"] + tr`); !strings.Contains(row, "unstaged") {
+		t.Errorf("the refusal is not under v4's row: %q", row)
+	}
 	d.mustServe(app, "version=two")
 }
 
