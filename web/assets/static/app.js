@@ -294,5 +294,7 @@ function cliPanel() {
 // plat is what later panels (rollouts, metrics) use to join the app page:
 // plat.appPanels.push({ id, title, after, mount(section, ctx) }) where ctx
 // has name, base (the app's API path) and on(event, fn) for the app's
-// live events (app, releases, events, domains, ps, deploy).
-window.plat = { el, api, json, errorOf, readNDJSON, setText, syncChildren, agoEl, badge, appPanels: [] };
+// live events (app, releases, events, domains, ps, deploy);
+// plat.releaseActions.push((release, { name, base, rowOf }) => nodes) adds
+// buttons to each release row.
+window.plat = { el, api, json, errorOf, readNDJSON, setText, syncChildren, agoEl, badge, appPanels: [], releaseActions: [] };

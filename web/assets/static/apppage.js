@@ -141,7 +141,8 @@ async function appPage(name) {
       el("td", { class: "actions" },
         r.cause === "push" ? el("button", { class: "small build-log", onclick: () => showLog(r.version, "build-log", "build log") }, "Build log") : "",
         el("button", { class: "small deploy-log", onclick: () => showLog(r.version, "deploy-log", "deploy output") }, "Output"),
-        r.canRollBack ? el("button", { class: "small rollback", "data-version": r.version, onclick: () => rollback(r.version) }, "Roll back") : ""));
+        r.canRollBack ? el("button", { class: "small rollback", "data-version": r.version, onclick: () => rollback(r.version) }, "Roll back") : "",
+        ...window.plat.releaseActions.flatMap((fn) => fn(r, { name, base, rowOf }))));
     return tr;
   }
   // rowOf is a release's row as shown now (rows are replaced as they change).
