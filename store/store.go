@@ -560,12 +560,15 @@ func (s *Store) DeployingReleases() ([]Release, error) {
 
 // truncateLog keeps the tail of log so that the result, including the
 // truncation marker, is at most MaxBuildLog bytes.
-func truncateLog(log []byte) []byte {
-	if len(log) <= MaxBuildLog {
+func truncateLog(log []byte) []byte { return tailBytes(log, MaxBuildLog) }
+
+// tailBytes keeps the tail of log so that the result, with the truncation
+// marker, is at most max bytes, starting at a whole UTF-8 character.
+func tailBytes(log []byte, max int) []byte {
+	if len(log) <= max {
 		return bytes.Clone(log)
 	}
-	tail := log[len(log)-(MaxBuildLog-len(truncatedPrefix)):]
-	// Don't start in the middle of a UTF-8 sequence.
+	tail := log[len(log)-(max-len(truncatedPrefix)):]
 	for i := 0; i < utf8.UTFMax && len(tail) > 0 && !utf8.RuneStart(tail[0]); i++ {
 		tail = tail[1:]
 	}
@@ -579,7 +582,17 @@ func truncateLog(log []byte) []byte {
 // so listing releases doesn't load megabytes of output. They are stored as
 // raw bytes, not JSON, to avoid base64 bloat.
 func (s *Store) SetBuildLog(app string, version int, log []byte) error {
-	data := truncateLog(log)
+	return s.putReleaseLog(bucketBuildLogs, "build log", app, version, truncateLog(log))
+}
+
+// BuildLog returns a release's build log, or ErrNotFound if none was stored.
+func (s *Store) BuildLog(app string, version int) ([]byte, error) {
+	return s.releaseLog(bucketBuildLogs, "build log", app, version)
+}
+
+// putReleaseLog stores data as the log (kind, in bucket top) of an existing
+// release of app.
+func (s *Store) putReleaseLog(top []byte, kind, app string, version int, data []byte) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		rb, err := appBucketRead(tx, bucketReleases, app)
 		if err != nil {
@@ -588,7 +601,10 @@ func (s *Store) SetBuildLog(app string, version int, log []byte) error {
 		if _, err := getRelease(rb, app, version); err != nil {
 			return err
 		}
-		b, err := appBucket(tx, bucketBuildLogs, app)
+		if _, err := tx.CreateBucketIfNotExists(top); err != nil {
+			return fmt.Errorf("create bucket: %w", err)
+		}
+		b, err := appBucket(tx, top, app)
 		if err != nil {
 			return err
 		}
@@ -598,33 +614,34 @@ func (s *Store) SetBuildLog(app string, version int, log []byte) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("set build log %q v%d: %w", app, version, err)
+		return fmt.Errorf("set %s %q v%d: %w", kind, app, version, err)
 	}
 	return nil
 }
 
-// BuildLog returns a release's build log, or ErrNotFound if none was stored.
-func (s *Store) BuildLog(app string, version int) ([]byte, error) {
+// releaseLog returns the log (kind, in bucket top) of a release of app, or
+// ErrNotFound if none was stored.
+func (s *Store) releaseLog(top []byte, kind, app string, version int) ([]byte, error) {
 	var log []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		key, err := versionKey(version)
 		if err != nil {
 			return err
 		}
-		b := tx.Bucket(bucketBuildLogs).Bucket([]byte(app))
 		var v []byte
-		if b != nil {
-			v = b.Get(key)
+		if t := tx.Bucket(top); t != nil {
+			if b := t.Bucket([]byte(app)); b != nil {
+				v = b.Get(key)
+			}
 		}
 		if v == nil {
 			return ErrNotFound
 		}
-		// bbolt memory is only valid inside the transaction.
-		log = bytes.Clone(v)
+		log = bytes.Clone(v) // bbolt memory is only valid inside the transaction
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("build log %q v%d: %w", app, version, err)
+		return nil, fmt.Errorf("%s %q v%d: %w", kind, app, version, err)
 	}
 	return log, nil
 }
