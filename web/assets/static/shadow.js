@@ -33,13 +33,24 @@
         facts.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", { "data-key": k }, v)]));
       }
 
+      // load reads the shadow; only the newest of overlapping loads (a
+      // timer's and an event's) renders, and a failed read is retried
+      // while the panel shows, so a stopped shadow never stays on screen.
+      let seq = 0;
       async function load() {
-        const resp = await api(`${base}/shadow`);
-        if (!resp.ok) return;
-        const sh = await resp.json();
-        render(sh);
+        const mine = ++seq;
         clearTimeout(timer);
-        if (sh.active) timer = setTimeout(load, every);
+        let sh = null;
+        try {
+          const resp = await api(`${base}/shadow`);
+          if (resp.status === 404 || resp.status === 401) return;
+          if (resp.ok) sh = await resp.json();
+        } catch (_) {
+          // unreachable for now: the page's banner says so; retry below
+        }
+        if (mine !== seq) return;
+        if (sh) render(sh);
+        if (sh ? sh.active : !section.hidden) timer = setTimeout(load, every);
       }
       load();
       on("events", () => load()); // a shadow started or stopped is an event
