@@ -19,6 +19,7 @@
       let timer = null;
 
       function render(sh) {
+        section.dataset.read = "1"; // the shadow was read at least once
         section.hidden = !sh.active;
         if (!sh.active) return;
         setText(summary, `Mirroring ${sh.percent}% of ${sh.methods.join(", ")} requests to ${sh.release}.`);
