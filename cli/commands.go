@@ -330,13 +330,24 @@ func parseVersion(s string) (int, error) {
 	return n, nil
 }
 
-func cmdReleasesLog(e *env, args []string) error {
+// releaseArgs reads a command's NAME vN arguments.
+func (e *env) releaseArgs(args []string) (string, int, error) {
 	pos, err := e.parse(e.flags(), args, 2, 2)
 	if err != nil {
-		return err
+		return "", 0, err
 	}
-	name := pos[0]
 	v, err := parseVersion(pos[1])
+	return pos[0], v, err
+}
+
+func cmdReleasesLog(e *env, args []string) error {
+	return e.releaseText(args, "build-log", "log")
+}
+
+// releaseText prints a text kept with a release (GET
+// .../releases/{v}/{kind}); with --json as {"app","version",key}.
+func (e *env) releaseText(args []string, kind, key string) error {
+	name, v, err := e.releaseArgs(args)
 	if err != nil {
 		return err
 	}
@@ -344,7 +355,7 @@ func cmdReleasesLog(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.do(e.ctx, true, http.MethodGet, appPath(name, "releases", strconv.Itoa(v), "build-log"), nil)
+	resp, err := c.do(e.ctx, true, http.MethodGet, appPath(name, "releases", strconv.Itoa(v), kind), nil)
 	if err != nil {
 		return err
 	}
@@ -354,7 +365,7 @@ func cmdReleasesLog(e *env, args []string) error {
 		if err != nil {
 			return c.transportError(e.ctx, err)
 		}
-		return writeJSON(e.stdout, map[string]any{"app": name, "version": v, "log": string(b)})
+		return writeJSON(e.stdout, map[string]any{"app": name, "version": v, key: string(b)})
 	}
 	if _, err := io.Copy(e.stdout, resp.Body); err != nil {
 		return c.transportError(e.ctx, err)

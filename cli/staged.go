@@ -61,12 +61,7 @@ func cmdReleaseModeSet(e *env, args []string) error {
 }
 
 func cmdPromote(e *env, args []string) error {
-	pos, err := e.parse(e.flags(), args, 2, 2)
-	if err != nil {
-		return err
-	}
-	name := pos[0]
-	v, err := parseVersion(pos[1])
+	name, v, err := e.releaseArgs(args)
 	if err != nil {
 		return err
 	}
@@ -76,12 +71,7 @@ func cmdPromote(e *env, args []string) error {
 }
 
 func cmdUnstage(e *env, args []string) error {
-	pos, err := e.parse(e.flags(), args, 2, 2)
-	if err != nil {
-		return err
-	}
-	name := pos[0]
-	v, err := parseVersion(pos[1])
+	name, v, err := e.releaseArgs(args)
 	if err != nil {
 		return err
 	}
