@@ -61,6 +61,8 @@ docker version --format 'Docker Engine {{.Server.Version}} (API {{.Server.APIVer
 
 # shellcheck source=scripts/gotoolchain.sh
 . scripts/gotoolchain.sh
+# shellcheck source=scripts/shards.sh
+. scripts/shards.sh
 plat_go_ensure . || die "no Go toolchain to test plat with (see above)"
 say "Go: $(go env GOVERSION) ($(command -v go))"
 
@@ -77,27 +79,10 @@ fi
 # of them each, side by side, so the suite's wall time is not the sum of
 # those waits.
 daemon_tests() {
-  local shards="${PLAT_TEST_SHARDS:-2}" dir bin i re rc=0
+  local dir rc=0
   dir="$(mktemp -d)"
-  bin="$dir/daemon.test"
-  go test -race -c -o "$bin" ./daemon/ || return 1
-  mapfile -t names < <(cd daemon && "$bin" -test.list '.*' | grep '^Test')
-  for ((i = 0; i < shards; i++)); do
-    re=""
-    for ((j = i; j < ${#names[@]}; j += shards)); do re+="${re:+|}${names[j]}"; done
-    (cd daemon && "$bin" -test.count=1 -test.timeout 30m -test.run "^($re)\$" >"$dir/shard.$i" 2>&1
-      echo $? >"$dir/rc.$i") &
-  done
-  wait
-  for ((i = 0; i < shards; i++)); do
-    if [ "$(cat "$dir/rc.$i")" = 0 ]; then
-      echo "ok  	github.com/plat-paas/plat/daemon (shard $((i + 1))/$shards)	$(tail -1 "$dir/shard.$i")"
-    else
-      cat "$dir/shard.$i"
-      echo "FAIL	github.com/plat-paas/plat/daemon (shard $((i + 1))/$shards)"
-      rc=1
-    fi
-  done
+  go test -race -c -o "$dir/daemon.test" ./daemon/ || return 1
+  (cd daemon && plat_test_shards "$dir/daemon.test" "${PLAT_TEST_SHARDS:-2}" github.com/plat-paas/plat/daemon) || rc=1
   rm -rf "$dir"
   return $rc
 }

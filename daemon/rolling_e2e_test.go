@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -101,22 +102,39 @@ func sampler(d *daemon, app string) (stop func() (maxContainers, maxReleases int
 	}
 }
 
-// killWhenStarting waits until app's container of release.replica exists
-// and calls fn (from the test's goroutine).
-func killWhenStarting(t *testing.T, d *daemon, app, replica string, fn func()) {
+// killWhenStarting waits until app's container of release.replica runs
+// and calls kill until it succeeds. A container is listed from "created"
+// on, when a docker kill fails ("is not running"), so it waits for
+// "running" and retries a kill that failed; it fails the test if none
+// succeeded before done was closed (the push ended) or a minute passed.
+func killWhenStarting(t *testing.T, d *daemon, app, replica string, done <-chan struct{}, kill func() error) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		cs, _ := appContainers(d, app)
-		for _, c := range cs {
-			if strings.HasPrefix(c, replica+" ") {
-				fn()
+	err := fmt.Errorf("replica %s of %s never ran", replica, app)
+	for failed := 0; time.Now().Before(deadline); {
+		select {
+		case <-done:
+			t.Fatalf("the push ended before replica %s of %s could be killed while it started: %v", replica, app, err)
+		default:
+		}
+		if cs, _ := appContainers(d, app); slices.Contains(cs, replica+" running") {
+			if err = kill(); err == nil {
+				t.Logf("killed replica %s of %s while it started (%d failed tries before)", replica, app, failed)
 				return
 			}
+			failed++
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("replica %s of %s never appeared", replica, app)
+	t.Fatalf("could not kill replica %s of %s while it started: %v", replica, app, err)
+}
+
+// dockerKill kills a container, with the engine's reason when it cannot.
+func dockerKill(name string) error {
+	if out, err := exec.Command("docker", "kill", name).CombinedOutput(); err != nil {
+		return fmt.Errorf("docker kill %s: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // releaseStatus reads a release's status and reason through the API.
@@ -206,14 +224,13 @@ func TestRollingDeploy(t *testing.T) {
 		out string
 		err error
 	}
-	pushed := make(chan result, 1)
+	pushed, finished := make(chan result, 1), make(chan struct{})
 	go func() {
 		out, err := r.push("main")
 		pushed <- result{out, err}
+		close(finished)
 	}()
-	killWhenStarting(t, d, app, "4.2", func() {
-		exec.Command("docker", "kill", d.instance+"-"+app+"-v4.2").Run()
-	})
+	killWhenStarting(t, d, app, "4.2", finished, func() error { return dockerKill(d.instance + "-" + app + "-v4.2") })
 	res := <-pushed
 	most, _ = stopSampler()
 	checkLoad(t, "failing rolling push", stopLoad())
@@ -302,7 +319,7 @@ func TestRollingKilledMidway(t *testing.T) {
 	pushed := make(chan struct{})
 	go func() { r.push("main"); close(pushed) }()
 	// v2.2 starts once v2.1 serves and v1.1 is gone: a mix of both.
-	killWhenStarting(t, d, app, "2.2", func() { d.stop(syscall.SIGKILL) })
+	killWhenStarting(t, d, app, "2.2", pushed, func() error { d.stop(syscall.SIGKILL); return nil })
 	<-pushed
 	d.start()
 

@@ -244,21 +244,39 @@ func TestStagedSleepsAndWakes(t *testing.T) {
 	d.mustPlat("scale", app, "--min", "0", "--idle", "1s")
 	r.commit("two", "")
 	r.mustPush("main")
+	// The push returns about a second after v2 is staged, more under load:
+	// v2 may have slept already and this request woken it. Only a sleep
+	// after it counts.
 	d.mustServeHost("v2.nap.localhost", "version=two")
+	const slept, woke = "staged v2 had no requests", "staged v2 serving its preview host"
+	sleeps := d.countEvents(app, "sleeping", slept)
 	waitFor(t, 30*time.Second, "the staged v2 to sleep", func() bool {
-		return strings.Contains(d.mustPlat("events", app), "staged v2 had no requests")
+		return d.countEvents(app, "sleeping", slept) > sleeps
 	})
 	running, _ := exec.Command("docker", "ps", "-q", "--filter", "label=plat.instance="+d.instance, "--filter", "label=plat.release=2").Output()
 	if len(strings.TrimSpace(string(running))) != 0 {
 		t.Errorf("the staged v2 sleeps but its container still runs")
 	}
+	wakes := d.countEvents(app, "woke", woke)
 	d.mustServeHost("v2.nap.localhost", "version=two")
-	if !strings.Contains(d.mustPlat("events", app), "staged v2 serving its preview host") {
+	if d.countEvents(app, "woke", woke) <= wakes {
 		t.Error("no wake event of the staged v2")
 	}
 	if got := d.releaseStatus(app, 2); got != "staged" {
 		t.Errorf("v2 is %q after its sleep; want staged", got)
 	}
+}
+
+// countEvents counts app's events of kind whose message contains text.
+func (d *daemon) countEvents(app, kind, text string) int {
+	d.t.Helper()
+	n := 0
+	for _, e := range d.events(app) {
+		if e.Kind == kind && strings.Contains(e.Message, text) {
+			n++
+		}
+	}
+	return n
 }
 
 // Promoting the release a shadow mirrors to ends the shadow first: once
