@@ -463,6 +463,9 @@ func parseResponseHead(b []byte, h *responseHead) error {
 		h.fields = append(h.fields, f)
 	}
 	if h.chunked {
+		if h.http10 {
+			return errBadResponse // RFC 9112 6.1: faulty framing in HTTP/1.0
+		}
 		h.contentLength = -1 // RFC 9112 6.3: Transfer-Encoding overrides it
 	}
 	if h.http10 && !keepAlive {
@@ -515,12 +518,14 @@ func parseContentLength(v []byte) (int64, bool) {
 // chunkScanner follows the framing of a chunked body as its bytes pass
 // through: chunk-size [ext] CRLF data CRLF ..., 0 CRLF, trailer fields,
 // CRLF. It is strict: hex sizes of at most 15 digits, no control
-// characters in extensions or trailers, CRLF line ends.
+// characters in extensions or trailers, trailer fields "token:value",
+// CRLF line ends.
 type chunkScanner struct {
 	state     chunkState
 	remaining int64 // data bytes left in the current chunk
 	digits    int
 	lineBytes int // bytes of the trailer section so far
+	nameLen   int // of the trailer field being read
 }
 
 type chunkState uint8
@@ -533,7 +538,8 @@ const (
 	chunkDataCR
 	chunkDataLF
 	chunkTrailerStart
-	chunkTrailerLine
+	chunkTrailerName
+	chunkTrailerValue
 	chunkTrailerLF
 	chunkEndLF
 	chunkDone
@@ -604,9 +610,21 @@ func (cs *chunkScanner) scan(p []byte) (n int, done bool, err error) {
 				cs.state = chunkEndLF
 				break
 			}
-			cs.state = chunkTrailerLine
+			cs.state, cs.nameLen = chunkTrailerName, 0
 			continue // this byte starts a field line
-		case chunkTrailerLine:
+		case chunkTrailerName:
+			if cs.lineBytes++; cs.lineBytes > maxTrailerBytes {
+				return n, false, errBadChunk
+			}
+			switch {
+			case c == ':' && cs.nameLen > 0:
+				cs.state = chunkTrailerValue
+			case tokenChar[c]:
+				cs.nameLen++
+			default:
+				return n, false, errBadChunk
+			}
+		case chunkTrailerValue:
 			if cs.lineBytes++; cs.lineBytes > maxTrailerBytes {
 				return n, false, errBadChunk
 			}
