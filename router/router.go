@@ -487,6 +487,9 @@ func (r *Router) Lookup(host string) (Route, bool) {
 
 // ServeHTTP proxies req to a backend of the app serving req.Host.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if closeAfter(req) {
+		w.Header()["Connection"] = []string{"close"}
+	}
 	host := normalizeHost(req.Host)
 	bucket := takeBucket(req)
 	t := r.table.Load()
@@ -733,4 +736,18 @@ func normalizeHost(h string) string {
 	}
 	h = strings.TrimSuffix(h, ".")
 	return strings.ToLower(h)
+}
+
+// closeAfter reports whether the client's connection must end after the
+// answer to req because its framing may be in doubt (RFC 9112 6.1, 6.3):
+// a chunked HTTP/1.1 request may also have carried a Content-Length, and
+// an HTTP/1.0 request with a body a Transfer-Encoding, which net/http
+// drops before the handler can see them. A front end that framed the body
+// the other way would read what follows the body as the next request
+// (request smuggling); closing leaves it nothing to read. Clients that
+// send such requests (chunked uploads, HTTP/1.0 keep-alive with a body)
+// are rare and only pay a new connection.
+func closeAfter(req *http.Request) bool {
+	return req.ProtoMajor == 1 &&
+		(len(req.TransferEncoding) > 0 || req.ProtoMinor == 0 && req.ContentLength != 0)
 }
