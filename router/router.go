@@ -490,6 +490,12 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if closeAfter(req) {
 		w.Header()["Connection"] = []string{"close"}
 	}
+	if req.URL.Path == "*" && req.Method != http.MethodOptions {
+		// net/http passes "GET *" on; apps would see a target no client
+		// may send (RFC 9112 3.2.4: asterisk-form is for OPTIONS only).
+		writePage(w, http.StatusBadRequest, pageAsterisk)
+		return
+	}
 	host := normalizeHost(req.Host)
 	bucket := takeBucket(req)
 	t := r.table.Load()
@@ -737,6 +743,9 @@ func normalizeHost(h string) string {
 	h = strings.TrimSuffix(h, ".")
 	return strings.ToLower(h)
 }
+
+// pageAsterisk answers a request for "*" other than OPTIONS.
+var pageAsterisk = []byte("400 bad request: the request target * is only for OPTIONS; ask for a path such as /\n")
 
 // closeAfter reports whether the client's connection must end after the
 // answer to req because its framing may be in doubt (RFC 9112 6.1, 6.3):

@@ -396,7 +396,10 @@ func (c *smClient) read() (*rawMsg, error) {
 
 // closes reports whether the front end announced it closes after m.
 func closes(m *rawMsg) bool {
-	return slices.ContainsFunc(m.get("Connection"), func(v string) bool { return strings.EqualFold(v, "close") })
+	has := func(token string) bool {
+		return slices.ContainsFunc(m.get("Connection"), func(v string) bool { return strings.EqualFold(v, token) })
+	}
+	return has("close") || strings.HasPrefix(m.start, "HTTP/1.0 ") && !has("keep-alive")
 }
 
 // expectClosed checks that the front end closes the connection with no
@@ -654,5 +657,133 @@ func TestSmugglingRequestFraming(t *testing.T) {
 			netHTTP: 400, forward: []string{"/chunklf"}, body: "hello", mustClose: true},
 		{name: "Connection close stops a pipelined request", raw: "GET /close HTTP/1.1\r\n" + hostLine + "Connection: close\r\n\r\n" + smuggled,
 			netHTTP: 200, forward: []string{"/close"}, mustForward: true, mustClose: true},
+	})
+}
+
+// TestMalformedRequests: malformed request lines, header fields and
+// versions are rejected before any byte reaches the backend, or, where the
+// RFC lets a recipient repair them, forwarded in a clean form; a valid
+// request is never rejected.
+func TestMalformedRequests(t *testing.T) {
+	get := func(target, headers string) string {
+		return "GET " + target + " HTTP/1.1\r\n" + hostLine + headers + "\r\n"
+	}
+	noInjected := func(t *testing.T, reqs []*rawMsg) {
+		for _, r := range reqs {
+			if v := r.get("X-Injected"); len(v) > 0 {
+				t.Errorf("backend received an injected field X-Injected: %q in %q", v, r.raw)
+			}
+		}
+	}
+	hostIs := func(want string) func(*testing.T, []*rawMsg) {
+		return func(t *testing.T, reqs []*rawMsg) {
+			for _, r := range reqs {
+				if h := r.get("Host"); len(h) != 1 || h[0] != want {
+					t.Errorf("backend received Host %q; want exactly %q (the host the router routed by)", h, want)
+				}
+			}
+		}
+	}
+	methodIs := func(want string) func(*testing.T, []*rawMsg) {
+		return func(t *testing.T, reqs []*rawMsg) {
+			for _, r := range reqs {
+				if got := r.word(0); got != want {
+					t.Errorf("backend received method %q; want %q", got, want)
+				}
+			}
+		}
+	}
+	big := strings.Repeat("a", daemonMaxHeaderBytes+8<<10)
+	runReqCases(t, []reqCase{
+		{name: "valid", raw: get("/valid", ""), netHTTP: 200, forward: []string{"/valid"}, mustForward: true},
+		{name: "bare LF line endings", raw: "GET /lf HTTP/1.1\n" + "Host: " + smHost + "\nX-A: 1\n\n",
+			netHTTP: 200, forward: []string{"/lf"}},
+		{name: "bare CR ends the request line", raw: "GET /cr HTTP/1.1\rHost: " + smHost + "\r\n\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "bare CR in a value", raw: get("/crval", "X-A: a\rX-Injected: 1\r\n"),
+			netHTTP: 400, mustClose: true},
+		{name: "bare LF in a value", raw: get("/lfval", "X-A: a\nX-Injected: 1\r\n"),
+			netHTTP: 200, forward: []string{"/lfval"}}, // a line of its own: two fields
+		{name: "obs-fold", raw: get("/fold", "X-A: a\r\n b\r\n"),
+			netHTTP: 200, forward: []string{"/fold"}},
+		{name: "obs-fold on the first field", raw: "GET /fold1 HTTP/1.1\r\n X-A: a\r\n" + hostLine + "\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "space before colon", raw: "GET /hostsp HTTP/1.1\r\nHost : " + smHost + "\r\n\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "tab before colon", raw: get("/tabname", "Foo\t: x\r\n"),
+			netHTTP: 400, mustClose: true},
+		{name: "space in a name", raw: get("/spname", "Fo o: x\r\n"),
+			netHTTP: 400, mustClose: true},
+		{name: "no colon", raw: get("/nocolon", "Foo\r\n"),
+			netHTTP: 400, mustClose: true},
+		{name: "empty name", raw: get("/emptyname", ": x\r\n"),
+			netHTTP: 400, mustClose: true},
+		{name: "NUL in a name", raw: get("/nulname", "F\x00o: x\r\n"),
+			netHTTP: 400, mustClose: true},
+		{name: "NUL in a value", raw: get("/nulval", "X-A: a\x00b\r\n"),
+			netHTTP: 400, mustClose: true},
+		{name: "CTL in a value", raw: get("/ctlval", "X-A: a\x01b\r\n"),
+			netHTTP: 400, mustClose: true},
+		{name: "DEL in a value", raw: get("/delval", "X-A: a\x7fb\r\n"),
+			netHTTP: 400, mustClose: true},
+		{name: "percent-encoded CRLF in the target", raw: get("/a%0d%0aX-Injected:%201", ""),
+			netHTTP: 200, forward: []string{"/a%0d%0aX-Injected:%201"}, mustForward: true, check: noInjected},
+		{name: "header line just under the limit", raw: get("/under", "X-Big: "+big[:daemonMaxHeaderBytes-1<<10]+"\r\n"),
+			netHTTP: 200, forward: []string{"/under"}, mustForward: true},
+		{name: "oversized header", raw: get("/bighdr", "X-Big: "+big+"\r\n"),
+			netHTTP: 431, mustClose: true},
+		{name: "oversized request line", raw: get("/"+big, ""),
+			netHTTP: 431, mustClose: true},
+		{name: "many headers", raw: get("/many", strings.Repeat("X-A: 0123456789\r\n", daemonMaxHeaderBytes/16)),
+			netHTTP: 431, mustClose: true},
+		{name: "empty method", raw: " /nomethod HTTP/1.1\r\n" + hostLine + "\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "lower-case method", raw: "get /lower HTTP/1.1\r\n" + hostLine + "\r\n",
+			netHTTP: 200, forward: []string{"/lower"}, check: methodIs("get")},
+		{name: "method not a token", raw: "G(T /paren HTTP/1.1\r\n" + hostLine + "\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "method with NUL", raw: "GE\x00T /nulmethod HTTP/1.1\r\n" + hostLine + "\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "two spaces after the method", raw: "GET  /twospace HTTP/1.1\r\n" + hostLine + "\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "target without a slash", raw: get("noslash", ""),
+			netHTTP: 400, mustClose: true},
+		{name: "space in the target", raw: get("/a b", ""),
+			netHTTP: 400, mustClose: true},
+		{name: "CTL in the target", raw: get("/a\x01b", ""),
+			netHTTP: 400, mustClose: true},
+		{name: "asterisk with GET", raw: get("*", ""),
+			netHTTP: 400},
+		{name: "absolute-form, Host of another app", raw: "GET http://" + smHost + "/abs HTTP/1.1\r\nHost: other.test\r\n\r\n",
+			netHTTP: 200, forward: []string{"/abs"}, check: hostIs(smHost)},
+		{name: "absolute-form of an unknown host", raw: "GET http://other.test/abs HTTP/1.1\r\n" + hostLine + "\r\n",
+			netHTTP: 404},
+		{name: "missing Host", raw: "GET /nohost HTTP/1.1\r\n\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "two Host fields", raw: "GET /twohost HTTP/1.1\r\n" + hostLine + "Host: other.test\r\n\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "two equal Host fields", raw: "GET /twohost2 HTTP/1.1\r\n" + hostLine + hostLine + "\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "Host with a path", raw: "GET /hostpath HTTP/1.1\r\nHost: " + smHost + "/x\r\n\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "HTTP/1.0 without Host", raw: "GET /nohost10 HTTP/1.0\r\n\r\n",
+			netHTTP: 404},
+		{name: "HTTP/0.9 request line", raw: "GET /\r\n\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "HTTP/0.9 version", raw: "GET /v09 HTTP/0.9\r\n" + hostLine + "\r\n",
+			netHTTP: 505, mustClose: true},
+		{name: "HTTP/1.2", raw: "GET /v12 HTTP/1.2\r\n" + hostLine + "\r\n",
+			netHTTP: 200, forward: []string{"/v12"}},
+		{name: "HTTP/2.0", raw: "GET /v20 HTTP/2.0\r\n" + hostLine + "\r\n",
+			netHTTP: 505, mustClose: true},
+		{name: "lower-case version", raw: "GET /lowerv http/1.1\r\n" + hostLine + "\r\n",
+			netHTTP: 400, mustClose: true},
+		// net/http hands "PRI * HTTP/2.0" to the handler (for h2c); the
+		// router refuses "*" but for OPTIONS.
+		{name: "HTTP/2 preface on the HTTP/1 port", raw: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+			netHTTP: 400, mustClose: true},
+		{name: "Upgrade without a websocket backend",
+			raw:     get("/ws", "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"),
+			netHTTP: 200, forward: []string{"/ws"}, mustForward: true},
 	})
 }
