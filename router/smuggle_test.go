@@ -346,9 +346,10 @@ func smSetup(t *testing.T, fe frontEnd, opts Options) (addr string, be *rawBacke
 
 // smClient is a raw client connection to a front end.
 type smClient struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
+	t    *testing.T
+	c    net.Conn
+	br   *bufio.Reader
+	head bool // the next answer is to a HEAD request: it has no body
 }
 
 func smDial(t *testing.T, addr string) *smClient {
@@ -374,7 +375,7 @@ func (c *smClient) read() (*rawMsg, error) {
 	c.t.Helper()
 	_ = c.c.SetReadDeadline(time.Now().Add(smWait))
 	for {
-		m, err := readMsg(c.br, true, false, nil)
+		m, err := readMsg(c.br, true, c.head, nil)
 		if err != nil {
 			if m.raw != "" {
 				// A response cut short: the front end gave up mid-body.
@@ -862,29 +863,31 @@ func TestSmugglingPipelined(t *testing.T) {
 // (head and chunked body) is put together whole, and the next request on
 // the connection gets its own answer.
 func TestMalformedSplitWrites(t *testing.T) {
-	forEachFrontEnd(t, Options{}, func(t *testing.T, c *smClient, be *rawBackend) {
-		raw := "POST /split HTTP/1.1\r\n" + hostLine + "X-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n" + "3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"
-		for i := 0; i < len(raw); i += 3 {
-			c.write(raw[i:min(i+3, len(raw))])
-			if i%30 == 0 {
-				time.Sleep(time.Millisecond) // let some pieces arrive alone
+	t.Run("chunked POST in 3-byte pieces", func(t *testing.T) {
+		forEachFrontEnd(t, Options{}, func(t *testing.T, c *smClient, be *rawBackend) {
+			raw := "POST /split HTTP/1.1\r\n" + hostLine + "X-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n" + "3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"
+			for i := 0; i < len(raw); i += 3 {
+				c.write(raw[i:min(i+3, len(raw))])
+				if i%30 == 0 {
+					time.Sleep(time.Millisecond) // let some pieces arrive alone
+				}
 			}
-		}
-		c.expectAnswers("/split")
-		if reqs := be.requests(); len(reqs) != 1 || reqs[0].body != "hello" || len(reqs[0].get("X-A")) != 1 {
-			t.Fatalf("backend received %d requests: %q; want one with body hello", len(reqs), be.targets())
-		}
-		// Chunked: the connection ends (closeAfter); a plain split GET then
-		// on a new connection.
-		c.expectClosed()
+			c.expectAnswers("/split")
+			if reqs := be.requests(); len(reqs) != 1 || reqs[0].body != "hello" || len(reqs[0].get("X-A")) != 1 {
+				t.Fatalf("backend received %d requests: %q; want one with body hello", len(reqs), be.targets())
+			}
+			c.expectClosed() // chunked: the connection ends (closeAfter)
+		})
 	})
-	forEachFrontEnd(t, Options{}, func(t *testing.T, c *smClient, be *rawBackend) {
-		raw := "GET /split2 HTTP/1.1\r\n" + hostLine + "X-A: 1\r\n\r\n"
-		for i := range len(raw) {
-			c.write(raw[i : i+1])
-		}
-		c.expectAnswers("/split2")
-		c.next(be, "/next")
+	t.Run("GET byte by byte", func(t *testing.T) {
+		forEachFrontEnd(t, Options{}, func(t *testing.T, c *smClient, be *rawBackend) {
+			raw := "GET /split2 HTTP/1.1\r\n" + hostLine + "X-A: 1\r\n\r\n"
+			for i := range len(raw) {
+				c.write(raw[i : i+1])
+			}
+			c.expectAnswers("/split2")
+			c.next(be, "/next")
+		})
 	})
 }
 
@@ -1099,5 +1102,38 @@ func runRespCase(t *testing.T, fe frontEnd, method string, tc respCase) {
 	}
 	for i := range 3 {
 		smDial(t, addr).next(be, "/other"+strconv.Itoa(i))
+	}
+}
+
+// TestSmugglingHeadBody: an app that answers HEAD with a body (a common
+// bug) never gets those bytes to a client as the answer to another
+// request, whether they come with the head or a moment later.
+func TestSmugglingHeadBody(t *testing.T) {
+	for name, parts := range map[string][]string{
+		"one write":   {okResponse("/first")},
+		"later write": {"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n", "smuggled" + smuggledAnswer},
+	} {
+		t.Run(name, func(t *testing.T) {
+			forEachFrontEnd(t, Options{}, func(t *testing.T, c *smClient, be *rawBackend) {
+				addr := c.c.RemoteAddr().String()
+				be.script = func(n int, m *rawMsg) []string {
+					if n == 0 {
+						return parts
+					}
+					return nil
+				}
+				c.head = true
+				c.write("HEAD /first HTTP/1.1\r\n" + hostLine + "\r\n")
+				if m, err := c.read(); err != nil || m.status() != 200 {
+					t.Fatalf("HEAD answer %v, %v; want a 200", m, err)
+				}
+				c.head = false
+				time.Sleep(time.Duration(len(parts)+1) * smPause)
+				c.next(be, "/next")
+				for i := range 3 {
+					smDial(t, addr).next(be, "/other"+strconv.Itoa(i))
+				}
+			})
+		})
 	}
 }
