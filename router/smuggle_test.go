@@ -227,6 +227,34 @@ type rawBackend struct {
 	// script, if not nil, gives the raw response to the n-th request (from
 	// 0): parts written with a pause between them; nil parts: the default.
 	script func(n int, m *rawMsg) []string
+	// firstSent is closed once the answer to the first request is written
+	// whole.
+	firstSent chan struct{}
+}
+
+// misbehave makes the backend answer the first request with parts
+// (written with smPause between them) and the others normally.
+func (b *rawBackend) misbehave(parts []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.script = func(n int, _ *rawMsg) []string {
+		if n == 0 {
+			return parts
+		}
+		return nil
+	}
+}
+
+// waitFirstSent waits until the backend has written its whole answer to
+// the first request, and then a moment for the front end's own reads.
+func (b *rawBackend) waitFirstSent() {
+	b.t.Helper()
+	select {
+	case <-b.firstSent:
+	case <-time.After(smWait):
+		b.t.Fatal("the backend did not finish its first answer")
+	}
+	time.Sleep(smPause)
 }
 
 // smPause separates the parts of a scripted response, so that they
@@ -239,7 +267,7 @@ func newRawBackend(t *testing.T) *rawBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &rawBackend{t: t, ln: ln, addr: ln.Addr().String()}
+	b := &rawBackend{t: t, ln: ln, addr: ln.Addr().String(), firstSent: make(chan struct{})}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		_ = ln.Close()
@@ -303,6 +331,9 @@ func (b *rawBackend) serveConn(c net.Conn) {
 				return
 			}
 		}
+		if n == 0 {
+			close(b.firstSent)
+		}
 	}
 }
 
@@ -329,7 +360,7 @@ func (b *rawBackend) targets() []string {
 }
 
 func isClosedErr(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // smSetup serves an app at smHost, proxied to a fresh raw backend, on fe.
@@ -1054,12 +1085,7 @@ func TestSmugglingResponses(t *testing.T) {
 
 func runRespCase(t *testing.T, fe frontEnd, method string, tc respCase) {
 	addr, be := smSetup(t, fe, tc.opts)
-	be.script = func(n int, m *rawMsg) []string {
-		if n == 0 {
-			return tc.parts
-		}
-		return nil
-	}
+	be.misbehave(tc.parts)
 	c := smDial(t, addr)
 	if method == "GET" {
 		c.write("GET /first HTTP/1.1\r\n" + hostLine + "\r\n")
@@ -1095,8 +1121,7 @@ func runRespCase(t *testing.T, fe frontEnd, method string, tc respCase) {
 	default:
 		t.Errorf("answered %d; want a 502, an answer cut short or the backend's answer", status)
 	}
-	// Let every part the backend sends arrive before the next requests.
-	time.Sleep(time.Duration(len(tc.parts)+1) * smPause)
+	be.waitFirstSent() // every byte it sends arrives before the next requests
 	if status != 0 && !closes(m) {
 		c.next(be, "/next")
 	}
@@ -1116,19 +1141,14 @@ func TestSmugglingHeadBody(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			forEachFrontEnd(t, Options{}, func(t *testing.T, c *smClient, be *rawBackend) {
 				addr := c.c.RemoteAddr().String()
-				be.script = func(n int, m *rawMsg) []string {
-					if n == 0 {
-						return parts
-					}
-					return nil
-				}
+				be.misbehave(parts)
 				c.head = true
 				c.write("HEAD /first HTTP/1.1\r\n" + hostLine + "\r\n")
 				if m, err := c.read(); err != nil || m.status() != 200 {
 					t.Fatalf("HEAD answer %v, %v; want a 200", m, err)
 				}
 				c.head = false
-				time.Sleep(time.Duration(len(parts)+1) * smPause)
+				be.waitFirstSent()
 				c.next(be, "/next")
 				for i := range 3 {
 					smDial(t, addr).next(be, "/other"+strconv.Itoa(i))
