@@ -41,6 +41,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Defaults for Options fields left zero.
@@ -489,6 +491,14 @@ func (r *Router) Lookup(host string) (Route, bool) {
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if closeAfter(req) {
 		w.Header()["Connection"] = []string{"close"}
+	}
+	if up := req.Header["Upgrade"]; len(up) > 0 && httpguts.HeaderValuesContainsToken(up, "h2c") {
+		// An HTTP/2 cleartext upgrade is for the front end, never the app:
+		// an app that accepted it would give the client a tunnel whose
+		// requests skip what the router strips and sets (h2c smuggling).
+		// The request is answered as HTTP/1.1 (RFC 9110 7.8).
+		delete(req.Header, "Upgrade")
+		delete(req.Header, "Http2-Settings")
 	}
 	if req.URL.Path == "*" && req.Method != http.MethodOptions {
 		// net/http passes "GET *" on; apps would see a target no client

@@ -1157,3 +1157,35 @@ func TestSmugglingHeadBody(t *testing.T) {
 		})
 	}
 }
+
+// TestSmugglingH2CUpgrade: an HTTP/2 cleartext upgrade (h2c) never
+// reaches the app, so an app that would accept it cannot give the client
+// a tunnel past the router (h2c smuggling): requests in it would skip
+// what the router strips and sets (X-Forwarded-For, Plat-Flags, the
+// plat cookies). The request itself is answered as HTTP/1.1.
+func TestSmugglingH2CUpgrade(t *testing.T) {
+	for _, upgrade := range []string{"h2c", "H2C", "websocket, h2c"} {
+		t.Run(upgrade, func(t *testing.T) {
+			forEachFrontEnd(t, Options{}, func(t *testing.T, c *smClient, be *rawBackend) {
+				be.mu.Lock()
+				be.script = func(n int, m *rawMsg) []string {
+					if len(m.get("Upgrade")) > 0 { // an app that accepts h2c
+						return []string{"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"}
+					}
+					return nil
+				}
+				be.mu.Unlock()
+				c.write("GET /h2c HTTP/1.1\r\n" + hostLine + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: " + upgrade + "\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+				c.expectAnswers("/h2c")
+				for _, r := range be.requests() {
+					for _, name := range []string{"Upgrade", "HTTP2-Settings"} {
+						if v := r.get(name); len(v) > 0 {
+							t.Errorf("backend received %s: %q", name, v)
+						}
+					}
+				}
+				c.next(be, "/next")
+			})
+		})
+	}
+}
