@@ -41,8 +41,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/net/http/httpguts"
 )
 
 // Defaults for Options fields left zero.
@@ -489,21 +487,7 @@ func (r *Router) Lookup(host string) (Route, bool) {
 
 // ServeHTTP proxies req to a backend of the app serving req.Host.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if closeAfter(req) {
-		w.Header()["Connection"] = []string{"close"}
-	}
-	if up := req.Header["Upgrade"]; len(up) > 0 && httpguts.HeaderValuesContainsToken(up, "h2c") {
-		// An HTTP/2 cleartext upgrade is for the front end, never the app:
-		// an app that accepted it would give the client a tunnel whose
-		// requests skip what the router strips and sets (h2c smuggling).
-		// The request is answered as HTTP/1.1 (RFC 9110 7.8).
-		delete(req.Header, "Upgrade")
-		delete(req.Header, "Http2-Settings")
-	}
-	if req.URL.Path == "*" && req.Method != http.MethodOptions {
-		// net/http passes "GET *" on; apps would see a target no client
-		// may send (RFC 9112 3.2.4: asterisk-form is for OPTIONS only).
-		writePage(w, http.StatusBadRequest, pageAsterisk)
+	if !screen(w, req) {
 		return
 	}
 	host := normalizeHost(req.Host)
@@ -752,21 +736,4 @@ func normalizeHost(h string) string {
 	}
 	h = strings.TrimSuffix(h, ".")
 	return strings.ToLower(h)
-}
-
-// pageAsterisk answers a request for "*" other than OPTIONS.
-var pageAsterisk = []byte("400 bad request: the request target * is only for OPTIONS; ask for a path such as /\n")
-
-// closeAfter reports whether the client's connection must end after the
-// answer to req because its framing may be in doubt (RFC 9112 6.1, 6.3):
-// a chunked HTTP/1.1 request may also have carried a Content-Length, and
-// an HTTP/1.0 request with a body a Transfer-Encoding, which net/http
-// drops before the handler can see them. A front end that framed the body
-// the other way would read what follows the body as the next request
-// (request smuggling); closing leaves it nothing to read. Clients that
-// send such requests (chunked uploads, HTTP/1.0 keep-alive with a body)
-// are rare and only pay a new connection.
-func closeAfter(req *http.Request) bool {
-	return req.ProtoMajor == 1 &&
-		(len(req.TransferEncoding) > 0 || req.ProtoMinor == 0 && req.ContentLength != 0)
 }

@@ -814,6 +814,10 @@ func TestMalformedRequests(t *testing.T) {
 		// router refuses "*" but for OPTIONS.
 		{name: "HTTP/2 preface on the HTTP/1 port", raw: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
 			netHTTP: 400, mustClose: true},
+		// The router is no forward proxy: a tunnel to the app would carry
+		// requests past it.
+		{name: "CONNECT", raw: "CONNECT " + smHost + ":80 HTTP/1.1\r\nHost: " + smHost + ":80\r\n\r\n",
+			netHTTP: 501, mustClose: true},
 		{name: "Upgrade without a websocket backend",
 			raw:     get("/ws", "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"),
 			netHTTP: 200, forward: []string{"/ws"}, mustForward: true},
