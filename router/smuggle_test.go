@@ -537,6 +537,8 @@ func runOutcome(t *testing.T, fe frontEnd, tc reqCase, c *smClient, be *rawBacke
 		status = m.status()
 	case m != nil:
 		t.Fatalf("%v", err)
+	case !isClosedErr(err):
+		t.Fatalf("no answer and no close: %v", err)
 	}
 	t.Logf("%s answers %d", fe.name, status)
 	if fe.name == "net/http" && status != tc.netHTTP {
