@@ -487,6 +487,9 @@ func (r *Router) Lookup(host string) (Route, bool) {
 
 // ServeHTTP proxies req to a backend of the app serving req.Host.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if !screen(w, req) {
+		return
+	}
 	host := normalizeHost(req.Host)
 	bucket := takeBucket(req)
 	t := r.table.Load()
