@@ -219,6 +219,16 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 	return p.Conn.Read(b)
 }
 
+// CloseWrite half-closes the connection when it can (TCP, TLS): net/http
+// does before closing after an error answer, so the client reads the
+// answer instead of a reset.
+func (p *prefixConn) CloseWrite() error {
+	if cw, ok := p.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // HandedOverTLS returns the TLS state of a connection the fast front end
 // handed to net/http after reading from it (net/http sees only a
 // net.Conn then, and leaves Request.TLS nil), or nil for any other

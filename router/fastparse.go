@@ -71,8 +71,8 @@ var (
 func parseRequestHead(b []byte, h *requestHead) error {
 	end := bytes.Index(b, crlfcrlf)
 	if end < 0 {
-		if bytes.IndexByte(b, '\n') >= 0 && bytes.Contains(b, []byte("\n\n")) {
-			return errHandOver // bare LF ends the head: net/http's call
+		if hasBareLF(b) {
+			return errHandOver // a head with bare LFs is net/http's call
 		}
 		return errNeedMore
 	}
@@ -142,6 +142,21 @@ func parseRequestHead(b []byte, h *requestHead) error {
 		return errHandOver
 	}
 	return nil
+}
+
+// hasBareLF reports whether b has an LF not preceded by CR.
+func hasBareLF(b []byte) bool {
+	for i := bytes.IndexByte(b, '\n'); i >= 0; {
+		if i == 0 || b[i-1] != '\r' {
+			return true
+		}
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 var (
@@ -393,6 +408,9 @@ var errBadResponse = errors.New("malformed response from app")
 func parseResponseHead(b []byte, h *responseHead) error {
 	end := bytes.Index(b, crlfcrlf)
 	if end < 0 {
+		if hasBareLF(b) {
+			return errBadResponse // it would never end the head we wait for
+		}
 		return errNeedMore
 	}
 	*h = responseHead{fields: h.fields[:0], connOpts: h.connOpts[:0], contentLength: -1}

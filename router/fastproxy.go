@@ -68,7 +68,7 @@ func (fc *fastConn) classify(err error) failure {
 func (fc *fastConn) exchange(b *Backend) (*backendConn, error) {
 	t := fc.fl.t
 	for {
-		bc, reused := t.get(b.addr)
+		bc, reused := t.take(b.addr)
 		if bc == nil {
 			var err error
 			if bc, err = t.dialConn(context.Background(), b.addr); err != nil { // the dialer has the dial timeout

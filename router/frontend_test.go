@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log"
@@ -29,7 +30,34 @@ type frontEnd struct {
 	serve func(t *testing.T, rt *Router) (addr string)
 }
 
-var frontEnds = []frontEnd{{"net/http", serveNetHTTP}}
+var frontEnds = []frontEnd{{"net/http", serveNetHTTP}, {"fast", serveFast}}
+
+// serveFast serves rt the way the daemon serves its app listener: the
+// fast front end, with serveNetHTTP's server behind it.
+func serveFast(t *testing.T, rt *Router) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := rt.FastListener(ln, FastOptions{ReadHeaderTimeout: daemonReadHeaderTimeout, IdleTimeout: daemonIdleTimeout})
+	srv := httpx.NewServer(rt, httpx.Limits{
+		ReadHeaderTimeout: daemonReadHeaderTimeout,
+		IdleTimeout:       daemonIdleTimeout,
+		MaxHeaderBytes:    daemonMaxHeaderBytes,
+	}, log.New(io.Discard, "", 0))
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(fl) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		_ = fl.Shutdown(ctx)
+		<-done
+		rt.CloseIdleConnections()
+	})
+	return fl.Addr().String()
+}
 
 // serveNetHTTP serves rt the way the daemon serves its router listener:
 // internal/httpx.NewServer with the daemon's limits.

@@ -68,20 +68,6 @@ func (m *rawMsg) problem(format string, args ...any) {
 	m.problems = append(m.problems, fmt.Sprintf(format, args...))
 }
 
-// isToken reports whether s is an RFC 9110 token (a method or field name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // readMsg reads one message from br the way a strict HTTP/1.1 peer does:
 // CRLF lines only, no obs-fold, token field names, no CTLs in values, one
 // framing header at most. What it finds wrong goes to problems; it fails
@@ -129,7 +115,7 @@ func readMsg(br *bufio.Reader, response, headRequest bool, beforeBody func(*rawM
 			continue
 		}
 		name, value, ok := strings.Cut(s, ":")
-		if !ok || !isToken(name) {
+		if !ok || !isToken([]byte(name)) {
 			m.problem("malformed field line %q", s)
 		}
 		value = strings.Trim(value, " \t")
