@@ -380,7 +380,7 @@ func (d *daemon) listen() error {
 		}
 		apiHost := cfg.apiHost()
 		routerHandler = d.tls.HTTPHandler(d.rt, func(host string) bool { return host == apiHost || d.rt.Serves(host) })
-		httpsHandler = handedTLS(byHost(apiHost, withHSTS(api), d.rt))
+		httpsHandler = router.WithHandedOverTLS(byHost(apiHost, withHSTS(api), d.rt))
 		d.listeners[len(d.listeners)-1] = tls.NewListener(httpsLn, d.tls.TLSConfig())
 	}
 	// The fast front end serves the router's listener that reaches apps:

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/plat-paas/plat/deploy"
-	"github.com/plat-paas/plat/internal/httpx"
 	"github.com/plat-paas/plat/router"
 )
 
@@ -70,21 +69,6 @@ func byHost(apiHost string, api, apps http.Handler) http.Handler {
 			return
 		}
 		apps.ServeHTTP(w, r)
-	})
-}
-
-// handedTLS gives requests on connections that the router's fast front
-// end handed to net/http after reading from them their TLS state, which
-// net/http cannot see there: the API and the router tell HTTPS requests by
-// it (HSTS, Secure cookies, X-Forwarded-Proto).
-func handedTLS(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil {
-			if st := router.HandedOverTLS(httpx.ConnFrom(r.Context())); st != nil {
-				r.TLS = st
-			}
-		}
-		h.ServeHTTP(w, r)
 	})
 }
 

@@ -6,9 +6,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/plat-paas/plat/internal/httpx"
 )
 
 // The fast front end. net/http's server costs the router about as much CPU
@@ -70,6 +73,8 @@ type FastListener struct {
 	conns      map[*fastConn]struct{}
 	keepAlives atomic.Bool
 	unread     atomic.Int64
+	served     atomic.Uint64 // requests the fast path answered
+	handedOver atomic.Uint64 // connections given to net/http
 	wg         sync.WaitGroup
 }
 
@@ -105,6 +110,17 @@ func (fl *FastListener) Close() error { return fl.ln.Close() }
 
 // Addr returns the listener's address.
 func (fl *FastListener) Addr() net.Addr { return fl.ln.Addr() }
+
+// FastStats count what a FastListener did.
+type FastStats struct {
+	Served     uint64 // requests the fast path answered itself
+	HandedOver uint64 // connections it gave to net/http
+}
+
+// Stats returns the listener's counters.
+func (fl *FastListener) Stats() FastStats {
+	return FastStats{Served: fl.served.Load(), HandedOver: fl.handedOver.Load()}
+}
 
 // Unread returns how many accepted connections have not sent a complete
 // request head yet (like http.StateNew).
@@ -196,6 +212,7 @@ func isTemporary(err error) bool {
 // handOver gives c to net/http (Accept). After the accept loop ended no
 // server takes connections: c is closed.
 func (fl *FastListener) handOver(c net.Conn) {
+	fl.handedOver.Add(1)
 	select {
 	case fl.handed <- c:
 	case <-fl.closed:
@@ -229,11 +246,24 @@ func (p *prefixConn) CloseWrite() error {
 	return nil
 }
 
+// WithHandedOverTLS fills Request.TLS for requests on connections the
+// fast front end handed to net/http after reading from a TLS connection
+// (see HandedOverTLS), so h tells them from plain HTTP (HSTS, Secure
+// cookies, X-Forwarded-Proto). The server must set ConnContext to
+// httpx.ConnContext.
+func WithHandedOverTLS(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			r.TLS = HandedOverTLS(httpx.ConnFrom(r.Context()))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // HandedOverTLS returns the TLS state of a connection the fast front end
 // handed to net/http after reading from it (net/http sees only a
 // net.Conn then, and leaves Request.TLS nil), or nil for any other
-// connection. Servers fill Request.TLS with it (see the daemon's HTTPS
-// handler), so the router knows the request came over HTTPS.
+// connection.
 func HandedOverTLS(c net.Conn) *tls.ConnectionState {
 	p, ok := c.(*prefixConn)
 	if !ok {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -17,6 +18,14 @@ import (
 )
 
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// bytesOf returns the bytes of *a, an array of bytes.
+func bytesOf[A any](a *A) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(a)), unsafe.Sizeof(*a))
+}
+
+// arrayOf returns the array b (of the array's length) is the bytes of.
+func arrayOf[A any](b []byte) *A { return (*A)(unsafe.Pointer(unsafe.SliceData(b))) }
 
 // fastConn is one client connection on the fast path.
 type fastConn struct {
@@ -118,6 +127,7 @@ func (fc *fastConn) handOver() bool {
 	if fc.state.Swap(connActive) == connNew {
 		fl.unread.Add(-1) // net/http counts it (StateNew) from here on
 	}
+	fl.handedOver.Add(1)
 	select {
 	case fl.handed <- c:
 		return true
@@ -179,9 +189,8 @@ func (fc *fastConn) serveRequest() (keep, handOver bool) {
 	}
 	// The router's cookies: taken from the request, never shown to the app.
 	bucket, uid := -1, ""
-	var cookies []string
 	if h.hasCookie {
-		cookies, bucket, uid = routerCookies(h.fields)
+		bucket, uid = takeRouterCookies(h.fields)
 	}
 	var setCookies [2]string
 	nCookies := 0
@@ -214,7 +223,14 @@ func (fc *fastConn) serveRequest() (keep, handOver bool) {
 		rec.method, rec.client, rec.backend = string(h.method), fc.addr, b.addr
 		rec.path = requestPath(h.target)
 	}
-	fc.buildRequest(cookies, flags)
+	fc.out, fc.bbuf = outBuffers.get(), backendBuffers.get()
+	defer func() {
+		outBuffers.put(fc.out)
+		backendBuffers.put(fc.bbuf)
+		fc.out, fc.bbuf = nil, nil
+	}()
+	fl.served.Add(1)
+	fc.buildRequest(flags)
 	keep = fc.proxy(rt, g, b, rec, setCookies[:nCookies]) && !h.close
 	r.endRecording(rec)
 	if err := fc.flush(); err != nil {
@@ -222,6 +238,31 @@ func (fc *fastConn) serveRequest() (keep, handOver bool) {
 	}
 	return keep, false
 }
+
+// bytePool recycles buffers of one size (a pointer to an array, so Get and
+// Put do not allocate). Buffers are taken per request, so idle keep-alive
+// connections hold none.
+type bytePool[A any] struct{ p sync.Pool }
+
+func (bp *bytePool[A]) get() []byte {
+	a, ok := bp.p.Get().(*A)
+	if !ok {
+		a = new(A)
+	}
+	return bytesOf(a)
+}
+
+func (bp *bytePool[A]) put(b []byte) {
+	var zero A
+	if cap(b) == len(bytesOf(&zero)) {
+		bp.p.Put(arrayOf[A](b))
+	}
+}
+
+var (
+	outBuffers     bytePool[[fastOutBuffer]byte]
+	backendBuffers bytePool[[fastBackendBuffer]byte]
+)
 
 // requestPath returns the decoded path of an origin-form target, as
 // net/http's Request.URL.Path has it (the query left out).
@@ -233,39 +274,39 @@ func requestPath(target []byte) string {
 	return path
 }
 
-// routerCookies takes the router's cookies out of the request's Cookie
-// fields: it returns the lines to send instead (nil if none is left), the
-// client's canary bucket (-1 if none) and its flags id ("" if none).
-func routerCookies(fields []headerField) (lines []string, bucket int, uid string) {
+// takeRouterCookies takes the router's cookies out of the request's Cookie
+// fields (marking those fields rewritten or dropped) and returns the
+// client's canary bucket (-1 if none) and flags id ("" if none). Fields
+// without them are left as they are, to be copied without allocating.
+func takeRouterCookies(fields []headerField) (bucket int, uid string) {
 	bucket = -1
 	for i := range fields {
 		f := &fields[i]
-		if f.kind != fieldCookie {
+		if f.kind != fieldCookie || !bytes.Contains(f.value, []byte("plat_")) {
 			continue
 		}
-		l := bytesAsString(f.value)
+		l := string(f.value)
 		if strings.Contains(l, BucketCookie) {
 			l = stripBucket(l, &bucket)
 		}
 		if strings.Contains(l, UIDCookie) {
 			l = stripUID(l, &uid)
 		}
-		if l != "" {
-			lines = append(lines, strings.Clone(l))
+		if l == "" {
+			f.kind = fieldDropped
+		} else {
+			f.kind, f.value = fieldCookieRewritten, []byte(l)
 		}
 	}
-	return lines, bucket, uid
+	return bucket, uid
 }
 
 // buildRequest writes the request head for the backend into fc.out: the
 // client's head without hop-by-hop fields and the ones the router owns,
 // with X-Forwarded-*, X-Request-Id, Plat-Flags and the cookies left.
-func (fc *fastConn) buildRequest(cookies []string, flags string) {
+func (fc *fastConn) buildRequest(flags string) {
 	h := &fc.h
 	out := fc.out[:0]
-	if cap(out) == 0 {
-		out = make([]byte, 0, fastOutBuffer)
-	}
 	out = append(out, h.method...)
 	out = append(out, ' ')
 	out = append(out, h.target...)
@@ -274,16 +315,15 @@ func (fc *fastConn) buildRequest(cookies []string, flags string) {
 	out = append(out, "\r\n"...)
 	for _, f := range h.fields {
 		switch f.kind {
-		case fieldOther, fieldRequestID:
+		case fieldOther, fieldRequestID, fieldCookie:
 			out = append(out, f.line...)
+		case fieldCookieRewritten:
+			out = append(out, "Cookie: "...)
+			out = append(out, f.value...)
+			out = append(out, "\r\n"...)
 		case fieldContentLength:
 			out = append(out, "Content-Length: 0\r\n"...)
 		}
-	}
-	for _, c := range cookies {
-		out = append(out, "Cookie: "...)
-		out = append(out, c...)
-		out = append(out, "\r\n"...)
 	}
 	out = append(out, "X-Forwarded-For: "...)
 	out = append(out, fc.ip...)

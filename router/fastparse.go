@@ -35,6 +35,8 @@ const (
 	fieldContentLength              // Content-Length
 	fieldConnection                 // Connection
 	fieldCookie                     // Cookie
+	fieldCookieRewritten            // Cookie without the router\'s cookies: value holds the rest
+	fieldDropped                    // Cookie that held only the router\'s cookies
 	fieldRequestID                  // X-Request-Id
 	fieldDate                       // Date (responses)
 	fieldTransferEncoding           // Transfer-Encoding (responses)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -94,9 +95,6 @@ func (fc *fastConn) roundTrip(t *transport, bc *backendConn) error {
 	if _, err := bc.conn.Write(fc.out); err != nil {
 		return fmt.Errorf("%w: %w", errNothingRead, err)
 	}
-	if fc.bbuf == nil {
-		fc.bbuf = make([]byte, fastBackendBuffer)
-	}
 	w := fc.startWatch(bc.conn)
 	err := fc.readResponseHead(t, bc)
 	if w.stop() {
@@ -159,8 +157,10 @@ func (fc *fastConn) respond(rt *route, bc *backendConn, rec *recorder, setCookie
 	resp, h := &fc.resp, &fc.h
 	head := bytesAsString(h.method) == http.MethodHead
 	noBody := head || resp.status == http.StatusNoContent || resp.status == http.StatusNotModified
+	// A body that ends when the backend closes goes to the client
+	// chunked, so the client's connection lives on.
 	closeDelimited := !noBody && !resp.chunked && resp.contentLength < 0
-	keepClient := !closeDelimited && !h.close && fc.fl.keepAlives.Load()
+	keepClient := !h.close && fc.fl.keepAlives.Load()
 
 	out := fc.out[:0]
 	out = appendStatus(out, resp.status)
@@ -184,7 +184,7 @@ func (fc *fastConn) respond(rt *route, bc *backendConn, rec *recorder, setCookie
 		out = append(out, f.line...)
 	}
 	switch {
-	case resp.chunked && !noBody:
+	case (resp.chunked || closeDelimited) && !noBody:
 		out = append(out, "Transfer-Encoding: chunked\r\n"...)
 	case resp.contentLength >= 0:
 		out = append(out, "Content-Length: "...)
@@ -219,6 +219,8 @@ func (fc *fastConn) respond(rt *route, bc *backendConn, rec *recorder, setCookie
 		clean = len(body) == 0
 	case resp.chunked:
 		clean, err = fc.copyChunked(bc, body, rec)
+	case closeDelimited:
+		err = fc.copyUntilClose(bc, body, rec)
 	default:
 		clean, err = fc.copyBody(bc, body, resp.contentLength, rec)
 	}
@@ -270,19 +272,46 @@ func (fc *fastConn) flush() error {
 	return nil
 }
 
-// copyBody copies a body of n bytes (n < 0: until the backend closes)
-// that starts with body, read already. Whatever the response holds is
+// copyUntilClose copies a body that ends when the backend closes the
+// connection (it starts with body, read already), as chunks.
+func (fc *fastConn) copyUntilClose(bc *backendConn, body []byte, rec *recorder) error {
+	for {
+		if len(body) > 0 {
+			fc.out = strconv.AppendInt(fc.out, int64(len(body)), 16)
+			fc.out = append(fc.out, "\r\n"...)
+			if err := fc.emit(body); err != nil {
+				return err
+			}
+			fc.out = append(fc.out, "\r\n"...)
+			rec.bytes += uint64(len(body))
+		}
+		if err := fc.flush(); err != nil {
+			return err
+		}
+		m, err := fc.readBody(bc)
+		body = fc.bbuf[:m]
+		if err == io.EOF {
+			if m > 0 {
+				continue // the last bytes, then EOF again
+			}
+			fc.out = append(fc.out, "0\r\n\r\n"...)
+			return nil
+		}
+		if err != nil && m == 0 {
+			return fmt.Errorf("body from backend: %w", err)
+		}
+	}
+}
+
+// copyBody copies a body of n bytes that starts with body, read already. Whatever the response holds is
 // written before the next read from the backend blocks, so streamed
 // responses reach the client as they come. clean: the connection holds
 // nothing after the body.
 func (fc *fastConn) copyBody(bc *backendConn, body []byte, n int64, rec *recorder) (clean bool, err error) {
 	remaining := n
 	for {
-		take := len(body)
-		if remaining >= 0 {
-			take = int(min(int64(take), remaining))
-			remaining -= int64(take)
-		}
+		take := int(min(int64(len(body)), remaining))
+		remaining -= int64(take)
 		if err := fc.emit(body[:take]); err != nil {
 			return false, err
 		}
@@ -295,13 +324,8 @@ func (fc *fastConn) copyBody(bc *backendConn, body []byte, n int64, rec *recorde
 		}
 		m, err := fc.readBody(bc)
 		body = fc.bbuf[:m]
-		if err != nil {
-			if err == io.EOF && remaining < 0 {
-				return false, fc.emit(body)
-			}
-			if m == 0 {
-				return false, fmt.Errorf("body from backend: %w", err)
-			}
+		if err != nil && m == 0 {
+			return false, fmt.Errorf("body from backend: %w", err)
 		}
 	}
 }
