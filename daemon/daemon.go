@@ -353,7 +353,7 @@ func (d *daemon) listen() error {
 		switcher:   d.sw, localCA: localCA,
 		logHub:       d.hub,
 		sampler:      d.smp,
-		prom:         promHandler(d.rt, st),
+		prom:         promHandler(d.rt, st, d.fastStats),
 		upgradeState: upgradeState{supervised: d.ws != nil, started: time.Now()},
 		web: web.New(web.Options{
 			VerifyToken: tokens.verifyLogin,
@@ -466,6 +466,17 @@ func (d *daemon) listenOn(role, network, addr, what string) (net.Listener, error
 	}
 	d.listeners = append(d.listeners, ln)
 	return ln, nil
+}
+
+// fastStats sums the counters of the router's fast front ends.
+func (d *daemon) fastStats() router.FastStats {
+	var sum router.FastStats
+	for _, fl := range d.fast {
+		st := fl.Stats()
+		sum.Served += st.Served
+		sum.HandedOver += st.HandedOver
+	}
+	return sum
 }
 
 // track counts the requests h serves in d.handlers.
