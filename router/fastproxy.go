@@ -369,7 +369,8 @@ func (fc *fastConn) copyChunked(bc *backendConn, body []byte, rec *recorder) (cl
 }
 
 // proxyError answers a request whose backend did not answer as the
-// net/http path's ErrorHandler does. The connection closes afterwards.
+// net/http path's ErrorHandler does; it reports whether the client's
+// connection may go on.
 func (fc *fastConn) proxyError(rt *route, g *group, b *Backend, rec *recorder, err error) bool {
 	r, h := fc.fl.r, &fc.h
 	if errors.Is(err, errClientGone) {
@@ -396,9 +397,15 @@ func (fc *fastConn) proxyError(rt *route, g *group, b *Backend, rec *recorder, e
 	out = appendInt(out, int64(len(page)))
 	out = append(out, "\r\n"...)
 	out = appendDate(out)
-	out = append(out, "Connection: close\r\n\r\n"...)
+	// The request had no body and the answer is whole: the client's
+	// connection can go on, as on the net/http path.
+	keep := !h.close && fc.fl.keepAlives.Load()
+	if !keep {
+		out = append(out, "Connection: close\r\n"...)
+	}
+	out = append(out, "\r\n"...)
 	fc.out = append(out, page...) // written by the caller
-	return false
+	return keep
 }
 
 // pathOf returns a request target's path, for logs.
