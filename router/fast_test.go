@@ -64,9 +64,9 @@ func rawExchange(t *testing.T, c net.Conn, br *bufio.Reader, req string) (*http.
 
 // TestFastPathServesAndHandsOver: a plain GET is answered by the fast
 // path with what the net/http path would send the app (forwarded fields,
-// request id, no router cookie, no hop-by-hop field); a POST with a body on
-// the same connection goes to net/http, which serves the connection from
-// then on.
+// request id, no router cookie, no hop-by-hop field); a POST on
+// the same connection with a small body too; a large one goes to
+// net/http, which serves the connection from then on.
 func TestFastPathServesAndHandsOver(t *testing.T) {
 	r := New(Options{Logger: slog.New(slog.DiscardHandler)})
 	seen := make(chan *http.Request, 4)
@@ -108,9 +108,20 @@ func TestFastPathServesAndHandsOver(t *testing.T) {
 		t.Fatalf("after the GET: %+v, want it served by the fast path", st)
 	}
 
+	// A small body that came with its head: the fast path sends it on.
 	resp, body = rawExchange(t, c, br, "POST /p HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 5\r\n\r\nhello")
 	if resp.StatusCode != 200 || body != "POST hello" {
 		t.Fatalf("POST: %d %q", resp.StatusCode, body)
+	}
+	<-seen
+	if st := fl.Stats(); st.Served != 2 || st.HandedOver != 0 {
+		t.Fatalf("after the small POST: %+v, want it served by the fast path", st)
+	}
+	// A larger body is net/http's.
+	big := strings.Repeat("w", 8<<10)
+	resp, body = rawExchange(t, c, br, "POST /p HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 8192\r\n\r\n"+big)
+	if resp.StatusCode != 200 || body != "POST "+big {
+		t.Fatalf("large POST: %d %.40q", resp.StatusCode, body)
 	}
 	<-seen
 	resp, body = rawExchange(t, c, br, "GET /again HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
@@ -118,8 +129,8 @@ func TestFastPathServesAndHandsOver(t *testing.T) {
 		t.Fatalf("GET after the POST: %d %q", resp.StatusCode, body)
 	}
 	<-seen
-	if st := fl.Stats(); st.Served != 1 || st.HandedOver != 1 {
-		t.Fatalf("after the POST: %+v, want the connection handed over once", st)
+	if st := fl.Stats(); st.Served != 2 || st.HandedOver != 1 {
+		t.Fatalf("after the large POST: %+v, want the connection handed over once", st)
 	}
 }
 
@@ -263,7 +274,7 @@ func TestFastPathTLS(t *testing.T) {
 		proto  string
 	}{
 		{"HTTP/1.1 GET", false, http.MethodGet, "HTTP/1.1"},
-		{"HTTP/1.1 POST (handed over)", false, http.MethodPost, "HTTP/1.1"},
+		{"HTTP/1.1 POST of 8 KiB (handed over)", false, http.MethodPost, "HTTP/1.1"},
 		{"HTTP/2 GET", true, http.MethodGet, "HTTP/2.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -274,7 +285,7 @@ func TestFastPathTLS(t *testing.T) {
 			defer tr.CloseIdleConnections()
 			var reqBody io.Reader
 			if tc.method == http.MethodPost {
-				reqBody = strings.NewReader("x")
+				reqBody = strings.NewReader(strings.Repeat("x", 8<<10))
 			}
 			req, _ := http.NewRequest(tc.method, url, reqBody)
 			resp, err := (&http.Client{Transport: tr}).Do(req)
@@ -321,4 +332,38 @@ func localCert(t *testing.T, ca *LocalCA, host string) tls.Certificate {
 		t.Fatal(err)
 	}
 	return cert
+}
+
+// TestFastPathStalledBody: a small body that stops coming after its head
+// goes to net/http after the header timeout, whose body timeout answers
+// 408, as if the fast path had not been there.
+func TestFastPathStalledBody(t *testing.T) {
+	r := New(Options{Logger: slog.New(slog.DiscardHandler)})
+	_, b := newBackendServer(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}))
+	mustSet(t, r, Route{App: "app", Hosts: []string{"app.localhost"}, Backends: []*Backend{b}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := r.FastListener(ln, FastOptions{ReadHeaderTimeout: 100 * time.Millisecond})
+	srv := httpx.NewServer(r, httpx.Limits{BodyIdleTimeout: 200 * time.Millisecond}, nil)
+	go func() { _ = srv.Serve(fl) }()
+	t.Cleanup(func() { _ = srv.Close(); _ = fl.Shutdown(context.Background()) })
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	resp, _ := rawExchange(t, c, bufio.NewReader(c), "POST / HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 10\r\n\r\nabc")
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("stalled body: %d, want 408", resp.StatusCode)
+	}
+	if st := fl.Stats(); st.Served != 0 || st.HandedOver != 1 {
+		t.Fatalf("%+v, want the request handed over", st)
+	}
+	t.Logf("408 after %v", time.Since(start).Round(time.Millisecond))
 }

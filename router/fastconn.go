@@ -104,8 +104,9 @@ func (fc *fastConn) serve() {
 			return
 		}
 		// Keep any pipelined bytes for the next request.
-		copy(fc.buf, fc.buf[fc.h.size:fc.n])
-		fc.n -= fc.h.size
+		used := fc.h.size + fc.h.bodyLen
+		copy(fc.buf, fc.buf[used:fc.n])
+		fc.n -= used
 		if fc.n == 0 && !fc.state.CompareAndSwap(connActive, connIdle) {
 			return
 		}
@@ -136,13 +137,21 @@ func (fc *fastConn) handOver() bool {
 	}
 }
 
-// readHead reads until buf holds a complete request head that the fast
-// path takes (nil), one it does not (errHandOver), or the connection ends.
+// readHead reads until buf holds a complete request that the fast path
+// takes (nil: its head and its small body, if any), one it does not
+// (errHandOver), or the connection ends.
 func (fc *fastConn) readHead() error {
 	fl := fc.fl
+	fc.h.size, fc.h.bodyLen = 0, 0 // no head yet
 	for {
 		if fc.n > 0 {
 			err := parseRequestHead(fc.buf[:fc.n], &fc.h)
+			if err == nil && fc.n < fc.h.size+fc.h.bodyLen {
+				if fc.h.size+fc.h.bodyLen > len(fc.buf) {
+					return errHandOver
+				}
+				err = errNeedMore // the rest of a small body is on its way
+			}
 			if err != errNeedMore {
 				return err
 			}
@@ -158,6 +167,11 @@ func (fc *fastConn) readHead() error {
 		}
 		_ = fc.c.SetReadDeadline(time.Now().Add(wait))
 		m, err := fc.c.Read(fc.buf[fc.n:])
+		if m == 0 && isTimeout(err) && fc.h.size > 0 && fc.n >= fc.h.size {
+			// A body that stalls after its head: net/http's body timeouts
+			// and answers (408) apply to it.
+			return errHandOver
+		}
 		if m > 0 {
 			if fc.n == 0 && fc.state.Load() == connIdle && !fc.state.CompareAndSwap(connIdle, connActive) {
 				return net.ErrClosed // closed for a shutdown as the request came
@@ -322,7 +336,7 @@ func (fc *fastConn) buildRequest(flags string) {
 			out = append(out, f.value...)
 			out = append(out, "\r\n"...)
 		case fieldContentLength:
-			out = append(out, "Content-Length: 0\r\n"...)
+			out = append(out, f.line...)
 		}
 	}
 	out = append(out, "X-Forwarded-For: "...)
@@ -344,7 +358,8 @@ func (fc *fastConn) buildRequest(flags string) {
 		out = append(out, flags...)
 		out = append(out, "\r\n"...)
 	}
-	fc.out = append(out, "\r\n"...)
+	out = append(out, "\r\n"...)
+	fc.out = append(out, fc.buf[h.size:h.size+h.bodyLen]...) // the whole body is here (readHead)
 }
 
 // release returns the connection's buffers.

@@ -15,6 +15,12 @@ import (
 // takes; a request with more goes to net/http.
 const maxFastHeaders = 48
 
+// maxFastBody bounds the request body the fast path takes: one that
+// arrives with its head in the connection's buffer (a small form or JSON
+// document). Larger bodies stream through net/http, which bounds how long
+// each read of them may stall.
+const maxFastBody = fastReadBuffer / 2
+
 // headerField is one header line of a parsed head: slices into the buffer
 // the head was parsed from.
 type headerField struct {
@@ -50,6 +56,7 @@ type requestHead struct {
 	method, target, host []byte
 	fields               []headerField
 	size                 int  // bytes of the head, final CRLF included
+	bodyLen              int  // Content-Length (at most maxFastBody); 0 if none
 	close                bool // Connection: close
 	hasRequestID         bool
 	hasCookie            bool
@@ -66,8 +73,8 @@ var (
 // parseRequestHead parses the request head at the start of b into h. It
 // returns errNeedMore if b holds no complete head yet, errHandOver for
 // anything outside the fast path's subset: HTTP versions other than 1.1,
-// request targets other than origin-form, a body (Content-Length other
-// than 0, any Transfer-Encoding), Expect, Upgrade, connection options
+// request targets other than origin-form, a body over maxFastBody or of
+// unknown length (any Transfer-Encoding), Expect, Upgrade, connection options
 // other than close and keep-alive, obsolete line folding, bare LF or CR,
 // control characters, a missing or repeated Host, too many fields.
 func parseRequestHead(b []byte, h *requestHead) error {
@@ -79,7 +86,7 @@ func parseRequestHead(b []byte, h *requestHead) error {
 		return errNeedMore
 	}
 	h.fields = h.fields[:0]
-	h.host, h.close, h.hasRequestID, h.hasCookie = nil, false, false, false
+	h.host, h.close, h.hasRequestID, h.hasCookie, h.bodyLen = nil, false, false, false, 0
 	h.size = end + 4
 	head := b[:end+2] // every line with its CRLF
 	i := bytes.Index(head, crlf)
@@ -124,9 +131,11 @@ func parseRequestHead(b []byte, h *requestHead) error {
 			}
 			h.host = f.value
 		case fieldContentLength:
-			if contentLengths++; contentLengths > 1 || string(f.value) != "0" {
+			n, ok := parseContentLength(f.value)
+			if contentLengths++; contentLengths > 1 || !ok || n > maxFastBody {
 				return errHandOver
 			}
+			h.bodyLen = int(n)
 		case fieldConnection:
 			close, ok := connectionOptions(f.value)
 			if !ok {

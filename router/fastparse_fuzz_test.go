@@ -22,6 +22,8 @@ var fastRequestSeeds = []string{
 	"HEAD /p HTTP/1.1\r\nhost: A.Localhost\r\nX-Request-Id: abc\r\nContent-Length: 0\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n",
 	"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+	"POST /form HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}GET / HTTP/1.1\r\n\r\n",
+	"PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 05\r\n\r\nhel",
 	"GET / HTTP/1.1\nHost: a\n\n",
 	"GET / HTTP/1.1\r\nHost: a\r\n Foo: folded\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
@@ -71,8 +73,8 @@ func FuzzFastRequestHead(f *testing.F) {
 		if req.ProtoMajor != 1 || req.ProtoMinor != 1 {
 			t.Fatalf("fast path takes HTTP/%d.%d", req.ProtoMajor, req.ProtoMinor)
 		}
-		if req.ContentLength != 0 || len(req.TransferEncoding) != 0 {
-			t.Fatalf("fast path takes a request with a body: length %d, encoding %v", req.ContentLength, req.TransferEncoding)
+		if req.ContentLength != int64(h.bodyLen) || len(req.TransferEncoding) != 0 {
+			t.Fatalf("fast path reads a body of %d bytes; net/http length %d, encoding %v", h.bodyLen, req.ContentLength, req.TransferEncoding)
 		}
 		if req.Close != h.close {
 			t.Fatalf("fast path close=%v, net/http close=%v", h.close, req.Close)
@@ -104,6 +106,17 @@ func FuzzFastRequestHead(f *testing.F) {
 		}
 		if requestPath(h.target) != req.URL.Path {
 			t.Fatalf("logged path %q; net/http's %q", requestPath(h.target), req.URL.Path)
+		}
+		// The body the fast path sends on is the one net/http reads, and
+		// both go on at the same byte.
+		if end := h.size + h.bodyLen; len(in) >= end {
+			body, err := io.ReadAll(req.Body)
+			if err != nil || string(body) != string(in[h.size:end]) {
+				t.Fatalf("body %q; net/http read %q (%v)", in[h.size:end], body, err)
+			}
+			if consumed := len(in) - br.Buffered(); consumed != end {
+				t.Fatalf("fast path request ends at %d, net/http's at %d", end, consumed)
+			}
 		}
 	})
 }

@@ -57,15 +57,21 @@ func (fc *fastConn) classify(err error) failure {
 	if !staleConnError(err) {
 		return failedAfterResponse
 	}
-	if idempotent(bytesAsString(fc.h.method)) {
+	if fc.replayable() {
 		return failedSafe
 	}
 	return failedUnsafe
 }
 
+// replayable reports whether the request may be sent again after a
+// failure that may have reached the app: idempotent and without a body,
+// as on the net/http path.
+func (fc *fastConn) replayable() bool {
+	return fc.h.bodyLen == 0 && idempotent(bytesAsString(fc.h.method))
+}
+
 // exchange writes the request to a connection to b and reads the response
-// head into fc.bbuf/fc.resp. A pooled connection that turns out closed is
-// replaced by a new one, as net/http.Transport does.
+// head into fc.bbuf/fc.resp.
 func (fc *fastConn) exchange(b *Backend) (*backendConn, error) {
 	t := fc.fl.t
 	for {
@@ -81,7 +87,9 @@ func (fc *fastConn) exchange(b *Backend) (*backendConn, error) {
 			return bc, nil
 		}
 		_ = bc.conn.Close()
-		if reused && errors.Is(err, errNothingRead) {
+		// A pooled connection the app closed meanwhile: send again on a
+		// new one if that is safe (net/http.Transport does the same).
+		if reused && errors.Is(err, errNothingRead) && fc.replayable() {
 			continue
 		}
 		return nil, err
