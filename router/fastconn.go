@@ -234,7 +234,7 @@ func (fc *fastConn) serveRequest() (keep, handOver bool) {
 	rec := r.startRecording(nil, g, "")
 	logged := g.logReqs && r.reqLogOn.Load()
 	if logged {
-		rec.method, rec.client, rec.backend = string(h.method), fc.addr, b.addr
+		rec.method, rec.client, rec.backend = methodString(h.method), fc.addr, b.addr
 		rec.path = requestPath(h.target)
 	}
 	fc.out, fc.bbuf = outBuffers.get(), backendBuffers.get()
@@ -278,10 +278,35 @@ var (
 	backendBuffers bytePool[[fastBackendBuffer]byte]
 )
 
+// methodString returns m as a string, without allocating for the
+// common methods.
+func methodString(m []byte) string {
+	switch string(m) {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodOptions:
+		return http.MethodOptions
+	}
+	return string(m)
+}
+
 // requestPath returns the decoded path of an origin-form target, as
 // net/http's Request.URL.Path has it (the query left out).
 func requestPath(target []byte) string {
-	path, _, _ := strings.Cut(string(target), "?")
+	if i := bytes.IndexByte(target, '?'); i >= 0 {
+		target = target[:i]
+	}
+	path := string(target)
 	if p, err := url.PathUnescape(path); err == nil {
 		return p
 	}
