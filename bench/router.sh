@@ -8,8 +8,11 @@
 #   http       HTTP/1.1 keep-alive (wrk): direct, plat, nginx, plat-features
 #              (canary split + request log + a feature flag), plat-base
 #   https      HTTPS keep-alive (wrk, TLS 1.3, ECDSA P-256): plat-tls, nginx-tls
-#   handshake  a new TLS connection per request (wrk, Connection: close):
-#              plat-hs, nginx-hs; req/s = handshakes/s
+#   handshake  a new TLS connection per request (wrk, Connection: close), full
+#              handshakes (servers issue no session tickets): plat-hs, nginx-hs;
+#              req/s = handshakes/s
+#   resume     the same with session tickets, which wrk then uses: resumed
+#              handshakes (PSK + X25519): plat-resume, nginx-resume
 #   h2         HTTP/2 over TLS (h2load): plat-h2, nginx-h2
 #
 #   bench/router.sh                      # 3 rounds × all modes × 10 s
@@ -17,9 +20,9 @@
 #   PROFILE_DIR=/tmp/prof bench/router.sh   # a CPU profile per plat target, pprof -top -cum summaries
 #
 # Environment: ROUNDS (3), DURATION (10s), WARMUP (2s), THREADS (1),
-# MODES ("http https handshake h2"),
+# MODES ("http https handshake resume h2"),
 # CONNS ("64 16": wrk connections in the http and https modes),
-# HS_CONNS (16: connections in the handshake mode),
+# HS_CONNS (16: connections in the handshake and resume modes),
 # H2_CONNS (8) × H2_STREAMS (8): h2load connections × concurrent streams each,
 # FEATURES (1: add plat-features to the http mode; 0: leave it out),
 # FEATURES_COOKIES (0: plat-features clients send no cookies, so every request
@@ -44,7 +47,7 @@ H2_CONNS="${H2_CONNS:-8}"
 H2_STREAMS="${H2_STREAMS:-8}"
 THREADS="${THREADS:-1}"
 WARMUP="${WARMUP:-2s}"
-MODES="${MODES:-http https handshake h2}"
+MODES="${MODES:-http https handshake resume h2}"
 FEATURES="${FEATURES:-1}"
 FEATURES_COOKIES="${FEATURES_COOKIES:-0}"
 PPROF_NODES="${PPROF_NODES:-25}"
@@ -58,12 +61,12 @@ CANARY_WEIGHT=10
 
 for m in $MODES; do
   case "$m" in
-    http | https | handshake | h2) ;;
-    *) echo "MODES: unknown mode $m; use http, https, handshake, h2" >&2; exit 2 ;;
+    http | https | handshake | resume | h2) ;;
+    *) echo "MODES: unknown mode $m; use http, https, handshake, resume, h2" >&2; exit 2 ;;
   esac
 done
 has_mode() { [[ " $MODES " == *" $1 "* ]]; }
-tls_on() { has_mode https || has_mode handshake || has_mode h2; }
+tls_on() { has_mode https || has_mode handshake || has_mode resume || has_mode h2; }
 
 # Targets of each mode, in the order of a round; the first is the reference
 # of the mode's "×" and "p99 added" columns.
@@ -71,11 +74,12 @@ declare -A MODE_TARGETS=(
   [http]="direct plat nginx"
   [https]="nginx-tls plat-tls"
   [handshake]="nginx-hs plat-hs"
+  [resume]="nginx-resume plat-resume"
   [h2]="nginx-h2 plat-h2"
 )
 [ "$FEATURES" = 1 ] && MODE_TARGETS[http]+=" plat-features"
 [ -n "${BASELINE_REV:-}" ] && MODE_TARGETS[http]+=" plat-base"
-declare -A MODE_CONNS=([http]="$CONNS" [https]="$CONNS" [handshake]="$HS_CONNS" [h2]="${H2_CONNS}x$H2_STREAMS")
+declare -A MODE_CONNS=([http]="$CONNS" [https]="$CONNS" [handshake]="$HS_CONNS" [resume]="$HS_CONNS" [h2]="${H2_CONNS}x$H2_STREAMS")
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -190,7 +194,8 @@ for t in "${plat_targets[@]}"; do
       args+=(-canary "127.0.0.1:$cp" -canary-weight "$CANARY_WEIGHT" -reqlog -flags "$FEATURE_FLAG")
       ;;
     plat-base) bin="$work/bin/routerbench-base" ;;
-    plat-tls | plat-hs | plat-h2) args+=("${tls_args[@]}") ;;
+    plat-tls | plat-resume | plat-h2) args+=("${tls_args[@]}") ;;
+    plat-hs) args+=("${tls_args[@]}" -no-resume) ;;
   esac
   # shellcheck disable=SC2046 # profile_args prints two words or none
   start "$t" "$p" "$bin" "${args[@]}" $(profile_args "$t")
@@ -198,6 +203,7 @@ done
 
 nginx_port="$(free_port)"
 nginx_tls_port="$(free_port)"
+nginx_full_port="$(free_port)"
 nginx_tls=""
 if tls_on; then
   # TLS 1.3 only; the cipher suite Go's server picks (AES-128-GCM) first,
@@ -211,6 +217,18 @@ if tls_on; then
     ssl_protocols TLSv1.3;
     ssl_prefer_server_ciphers on;
     ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+    location / { include $work/nginx/proxy.conf; }
+  }
+  # No tickets and no session cache: no resumption, every handshake full.
+  server {
+    listen 127.0.0.1:$nginx_full_port ssl;
+    ssl_certificate $work/tls/cert.pem;
+    ssl_certificate_key $work/tls/key.pem;
+    ssl_protocols TLSv1.3;
+    ssl_prefer_server_ciphers on;
+    ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+    ssl_session_tickets off;
+    ssl_session_cache off;
     location / { include $work/nginx/proxy.conf; }
   }"
 fi
@@ -246,8 +264,9 @@ http {
 }
 EOF
 start nginx "$nginx_port" "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;'
-tls_on && wait_up "$nginx_tls_port"
-for t in nginx-tls nginx-hs nginx-h2; do port[$t]="$nginx_tls_port"; done
+if tls_on; then wait_up "$nginx_tls_port" && wait_up "$nginx_full_port"; fi
+for t in nginx-tls nginx-resume nginx-h2; do port[$t]="$nginx_tls_port"; done
+port[nginx-hs]="$nginx_full_port"
 
 # cpu_ticks TARGET prints the CPU time (user+system, in clock ticks) used so
 # far by the process(es) serving TARGET: the backend for direct, the router
@@ -284,7 +303,7 @@ run_load() {
     *)
       case "$t" in
         *-tls) scheme=https ;;
-        *-hs)
+        *-hs | *-resume)
           scheme=https
           args+=(-H "Connection: close")
           ;;
@@ -413,7 +432,8 @@ for m in $MODES; do
   case "$m" in
     http) echo "HTTP/1.1 keep-alive, wrk -t$THREADS --latency; × and p99 added against direct" ;;
     https) echo "HTTPS keep-alive (TLS 1.3, ECDSA P-256), wrk -t$THREADS --latency; × and p99 added against nginx-tls" ;;
-    handshake) echo "A new TLS 1.3 connection per request (wrk -H 'Connection: close'): req/s = handshakes/s, CPU per handshake and its request; × against nginx-hs" ;;
+    handshake) echo "A new TLS 1.3 connection per request (wrk -H 'Connection: close'), full handshakes (no session tickets): req/s = handshakes/s, CPU per handshake and its request; × against nginx-hs" ;;
+    resume) echo "A new TLS 1.3 connection per request, resumed with the server's session ticket (PSK + X25519): req/s = handshakes/s, CPU per handshake and its request; × against nginx-resume" ;;
     h2) echo "HTTP/2 over TLS, h2load -t$THREADS -c$H2_CONNS -m$H2_STREAMS (conns × streams each); percentiles from h2load's per-request log; × against nginx-h2" ;;
   esac
   echo

@@ -48,6 +48,7 @@ type config struct {
 	addr, backend, host string
 	cpuProfile          string
 	cert, key           string // TLS certificate and key files (PEM); both or neither
+	noResume            bool   // no TLS session tickets: every connection a full handshake
 	canary              string // backend of a canary group; "" → no split
 	canaryWeight        int
 	reqLog              bool
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.StringVar(&c.cert, "cert", "", "serve HTTPS (and HTTP/2) with this PEM certificate; needs -key")
 	flag.StringVar(&c.key, "key", "", "PEM private key of -cert")
+	flag.BoolVar(&c.noResume, "no-resume", false, "issue no TLS session tickets, so that clients cannot resume: every new connection is a full handshake (the daemon issues them)")
 	flag.StringVar(&c.canary, "canary", "", "host:port of a second backend: split the app's requests with a canary group there")
 	flag.IntVar(&c.canaryWeight, "canary-weight", defaultCanaryWeight, "percent of requests the -canary group gets")
 	flag.BoolVar(&c.reqLog, "reqlog", false, "log every request: router request lines read into a log hub as the daemon does")
@@ -111,6 +113,7 @@ func run(c config) error {
 		if err != nil {
 			return err
 		}
+		cfg.SessionTicketsDisabled = c.noResume
 		ln = tls.NewListener(ln, cfg)
 	}
 	return serve(ctx, ln, rt, logger)
