@@ -107,12 +107,20 @@ cleanup() {
 trap cleanup EXIT
 
 # free_port prints a loopback TCP port nobody listens on (other tests may be
-# running on this machine, so no fixed ports).
+# running on this machine, so no fixed ports), below the ephemeral range
+# (outgoing connections bind those: the handshake modes use thousands) and
+# not handed out before in this run.
+ephemeral_low="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    p=$((10000 + RANDOM % (ephemeral_low - 10000)))
+    grep -qx "$p" "$work/ports" 2>/dev/null && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p" >>"$work/ports"
+      echo "$p"
+      return
+    fi
   done
 }
 
