@@ -109,11 +109,10 @@ func run(c config) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	if c.cert != "" || c.key != "" {
-		cfg, err := tlsConfig(c.cert, c.key)
+		cfg, err := tlsConfig(c.cert, c.key, c.noResume)
 		if err != nil {
 			return err
 		}
-		cfg.SessionTicketsDisabled = c.noResume
 		ln = tls.NewListener(ln, cfg)
 	}
 	return serve(ctx, ln, rt, logger)
@@ -158,8 +157,10 @@ func parseFlags(s string) ([]router.Flag, error) {
 // tlsConfig is the daemon's HTTPS configuration (router.TLS.TLSConfig:
 // TLS 1.2 or later, Go's default curves and cipher suites, HTTP/2 and
 // HTTP/1.1 by ALPN) with one certificate from files instead of certmagic's
-// per-name cache, so that nginx can serve the same one.
-func tlsConfig(certFile, keyFile string) (*tls.Config, error) {
+// per-name cache, so that nginx can serve the same one. noResume turns
+// session tickets off (the daemon leaves them on), so that every new
+// connection is a full handshake.
+func tlsConfig(certFile, keyFile string, noResume bool) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("load TLS certificate: %w", err)
@@ -168,6 +169,8 @@ func tlsConfig(certFile, keyFile string) (*tls.Config, error) {
 		MinVersion:     tls.VersionTLS12,
 		NextProtos:     []string{"h2", "http/1.1"},
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil },
+		// With tickets on, wrk resumes the session on every reconnect.
+		SessionTicketsDisabled: noResume,
 	}, nil
 }
 
