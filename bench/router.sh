@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Router benchmark: one small backend measured directly, through plat's router
-# (bench/cmd/routerbench, the daemon's router.Router) and through nginx
+# (bench/cmd/routerbench, the daemon's router.Router behind its fast front end;
+# plat-nethttp: behind net/http alone, as before the fast front end) and through nginx
 # (Debian package, reverse proxy with a keep-alive upstream), in the same run,
 # rounds interleaved, loopback only. Prints a markdown table of medians per
 # mode:
 #
-#   http       HTTP/1.1 keep-alive (wrk): direct, plat, nginx, plat-features
-#              (canary split + request log + a feature flag), plat-base
-#   https      HTTPS keep-alive (wrk, TLS 1.3, ECDSA P-256): plat-tls, nginx-tls
+#   http       HTTP/1.1 keep-alive (wrk): direct, plat, nginx, plat-nethttp,
+#              plat-features (canary split + request log + a feature flag), plat-base
+#   https      HTTPS keep-alive (wrk, TLS 1.3, ECDSA P-256): nginx-tls, plat-tls,
+#              plat-tls-nethttp
 #   handshake  a new TLS connection per request (wrk, Connection: close), full
 #              handshakes (servers issue no session tickets): plat-hs, nginx-hs;
 #              req/s = handshakes/s
@@ -71,8 +73,8 @@ tls_on() { has_mode https || has_mode handshake || has_mode resume || has_mode h
 # Targets of each mode, in the order of a round; the first is the reference
 # of the mode's "×" and "p99 added" columns.
 declare -A MODE_TARGETS=(
-  [http]="direct plat nginx"
-  [https]="nginx-tls plat-tls"
+  [http]="direct plat nginx plat-nethttp"
+  [https]="nginx-tls plat-tls plat-tls-nethttp"
   [handshake]="nginx-hs plat-hs"
   [resume]="nginx-resume plat-resume"
   [h2]="nginx-h2 plat-h2"
@@ -202,6 +204,8 @@ for t in "${plat_targets[@]}"; do
       args+=(-canary "127.0.0.1:$cp" -canary-weight "$CANARY_WEIGHT" -reqlog -flags "$FEATURE_FLAG")
       ;;
     plat-base) bin="$work/bin/routerbench-base" ;;
+    plat-nethttp) args+=(-frontend nethttp) ;;
+    plat-tls-nethttp) args+=("${tls_args[@]}" -frontend nethttp) ;;
     plat-tls | plat-resume | plat-h2) args+=("${tls_args[@]}") ;;
     plat-hs) args+=("${tls_args[@]}" -no-resume) ;;
   esac

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/plat-paas/plat/internal/httpx"
 	"github.com/plat-paas/plat/logs"
 	"github.com/plat-paas/plat/router"
 )
@@ -53,11 +54,13 @@ type config struct {
 	canaryWeight        int
 	reqLog              bool
 	flags               string // "name:percent,...", "" → no flags
+	frontend            string // "fast" (the daemon's) or "nethttp"
 }
 
 func main() {
 	var c config
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address (loopback)")
+	flag.StringVar(&c.frontend, "frontend", "fast", `HTTP front end: "fast" (router.FastListener with net/http behind it, as the daemon serves) or "nethttp" (net/http alone)`)
 	flag.StringVar(&c.backend, "backend", "127.0.0.1:8081", "backend host:port")
 	flag.StringVar(&c.host, "host", "hello.localhost", "host name routed to the backend")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
@@ -115,7 +118,16 @@ func run(c config) error {
 		}
 		ln = tls.NewListener(ln, cfg)
 	}
-	return serve(ctx, ln, rt, logger)
+	switch c.frontend {
+	case "fast":
+		fl := rt.FastListener(ln, router.FastOptions{ReadHeaderTimeout: readHeaderTimeout})
+		defer fl.Shutdown(context.Background())
+		ln = fl
+	case "nethttp":
+	default:
+		return fmt.Errorf("-frontend %q: use fast or nethttp", c.frontend)
+	}
+	return serve(ctx, ln, router.WithHandedOverTLS(rt), logger)
 }
 
 // route is the one route of the run, with the features the flags turn on.
@@ -174,15 +186,16 @@ func tlsConfig(certFile, keyFile string, noResume bool) (*tls.Config, error) {
 	}, nil
 }
 
-// serve serves h on ln until ctx ends, then shuts down gracefully. It is
-// the one place that chooses the HTTP front end: an http.Server configured
-// like the daemon's router listener (over a TLS listener it also speaks
-// HTTP/2, as the daemon's HTTPS listener does).
+// serve serves h on ln until ctx ends, then shuts down gracefully: an
+// http.Server configured like the daemon's router listener (over a TLS
+// listener it also speaks HTTP/2, as the daemon's HTTPS listener does),
+// behind the fast front end when ln is one.
 func serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ConnContext:       httpx.ConnContext, // for router.WithHandedOverTLS
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
