@@ -314,7 +314,7 @@ run_load() {
       ;;
     *)
       case "$t" in
-        *-tls) scheme=https ;;
+        *-tls | *-tls-nethttp) scheme=https ;;
         *-hs | *-resume)
           scheme=https
           args+=(-H "Connection: close")

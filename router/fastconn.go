@@ -44,7 +44,8 @@ type fastConn struct {
 	bbuf []byte // bytes read from the backend: bbuf[:bn]
 	bn   int
 
-	watch *clientWatch
+	watch    *clientWatch
+	deadline time.Time // the read deadline set on c; zero: unknown
 }
 
 // serve reads and answers requests until the client closes, the
@@ -165,7 +166,7 @@ func (fc *fastConn) readHead() error {
 		if fc.n == 0 && fc.state.Load() == connIdle {
 			wait = fl.opts.IdleTimeout
 		}
-		_ = fc.c.SetReadDeadline(time.Now().Add(wait))
+		fc.setReadDeadline(time.Now(), wait)
 		m, err := fc.c.Read(fc.buf[fc.n:])
 		if m == 0 && isTimeout(err) && fc.h.size > 0 && fc.n >= fc.h.size {
 			// A body that stalls after its head: net/http's body timeouts
@@ -183,6 +184,26 @@ func (fc *fastConn) readHead() error {
 			return err
 		}
 	}
+}
+
+// maxDeadlineSlack bounds how much later than asked a connection's read
+// deadline may be (an eighth of the timeout at most): a keep-alive
+// connection that gets a request every few microseconds moves its deadline
+// about once per slack instead of once per request (each move is a timer
+// update in the runtime).
+const maxDeadlineSlack = time.Second
+
+// setReadDeadline makes the client connection's read deadline now+wait,
+// or a little later: it keeps the current one if that is within the slack.
+func (fc *fastConn) setReadDeadline(now time.Time, wait time.Duration) {
+	d := now.Add(wait)
+	slack := min(maxDeadlineSlack, wait/8)
+	if cur := fc.deadline; !cur.IsZero() && !cur.Before(d) && cur.Sub(d) <= slack {
+		return
+	}
+	d = d.Add(slack) // late by the slack, so the next requests can keep it
+	_ = fc.c.SetReadDeadline(d)
+	fc.deadline = d
 }
 
 // serveRequest answers the parsed request h. keep reports whether the
@@ -267,8 +288,8 @@ func (bp *bytePool[A]) get() []byte {
 }
 
 func (bp *bytePool[A]) put(b []byte) {
-	var zero A
-	if cap(b) == len(bytesOf(&zero)) {
+	// Sizeof does not evaluate its operand: no array is made (and zeroed).
+	if cap(b) == int(unsafe.Sizeof(*(*A)(nil))) {
 		bp.p.Put(arrayOf[A](b))
 	}
 }
@@ -481,6 +502,7 @@ func (w *clientWatch) stop() bool {
 	w.mu.Unlock()
 	if running {
 		_ = w.fc.c.SetReadDeadline(time.Unix(1, 0)) // unblock the watcher's read
+		w.fc.deadline = time.Time{}
 		<-done
 		if w.got && len(w.fc.buf) > w.fc.n {
 			w.fc.buf[w.fc.n] = w.b[0]

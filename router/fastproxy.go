@@ -238,8 +238,10 @@ func (fc *fastConn) respond(rt *route, bc *backendConn, rec *recorder, setCookie
 		_ = bc.conn.Close()
 	}
 	if err != nil {
-		if !errors.Is(err, errClientWrite) {
-			r := fc.fl.r
+		r := fc.fl.r
+		if errors.Is(err, errClientWrite) || errors.Is(err, errClientGone) {
+			r.logger.Debug("router: client went away during the response", "app", rt.app, "backend", bc.addr, "error", err)
+		} else {
 			r.logger.Error("router: app's response ended early", "app", rt.app, "backend", bc.addr,
 				"method", string(h.method), "host", string(h.host), "path", pathOf(h.target), "error", err)
 		}
