@@ -95,6 +95,11 @@ go mod tidy -diff >/dev/null || { go mod tidy -diff || true; die "go.mod/go.sum 
 
 say "Tests: go test -race ./... (daemon/ in ${PLAT_TEST_SHARDS:-2} shards)"
 go test -race -count=1 -timeout 30m $(go list ./... | grep -v '/daemon$')
+# The router's tests serve through its fast front end, as the daemon does;
+# once more through net/http alone (what the fast path hands over, and
+# --fast-router=false).
+say "Router tests through net/http alone"
+PLAT_ROUTER_FRONT=nethttp go test -race -count=1 ./router/
 daemon_tests
 
 say "Fuzz targets, 10 s each (bench/fuzz.sh runs them longer)"

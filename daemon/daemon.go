@@ -67,6 +67,9 @@ type Config struct {
 	PublicURL string
 	// WakeTimeout is how long a request to a sleeping app is held.
 	WakeTimeout time.Duration
+	// FastRouter serves plain HTTP/1.1 requests to apps with the router's
+	// fast front end (router.FastListener).
+	FastRouter bool
 	// MaxPushBytes and MaxSourceBytes bound a push's body and its unpacked
 	// source; PushIdleTimeout is how long its body may stall. Zero: the
 	// defaults.
@@ -168,6 +171,7 @@ func Main(args []string) int {
 	fs.DurationVar(&cfg.Deploy.DrainTimeout, "drain-timeout", deploy.DefaultDrainTimeout, "how long a deploy waits for the old version's in-flight requests")
 	fs.IntVar(&cfg.Deploy.Port, "app-port", deploy.DefaultPort, "port apps listen on inside their container ($PORT)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", `loopback address (e.g. 127.0.0.1:9100) serving /metrics without a token; "" (default): /metrics only on the API, with a token`)
+	fs.BoolVar(&cfg.FastRouter, "fast-router", true, "serve plain HTTP/1.1 requests to apps with the router's own lean front end; false: net/http serves every request")
 	fs.DurationVar(&cfg.WakeTimeout, "wake-timeout", router.DefaultWakeTimeout, "how long a request to a sleeping app waits for it to wake before a 504")
 	cfg.MaxPushBytes, cfg.MaxSourceBytes = DefaultMaxPushBytes, DefaultMaxSourceBytes
 	fs.Var(byteSize{&cfg.MaxPushBytes}, "max-push-size", "largest push body (the pack git sends) accepted, e.g. 1GiB or 200MiB")
@@ -245,7 +249,9 @@ type daemon struct {
 	ssh       *sshServer // nil when --ssh is ""
 	servers   []*http.Server
 	listeners []net.Listener
-	ws        *workerSetup // nil: not under a supervisor
+	// fast are the router's fast front ends among listeners.
+	fast []*router.FastListener
+	ws   *workerSetup // nil: not under a supervisor
 	// loops are the background goroutines that use the store (watcher,
 	// autoscaler, migrations); they stop before the store closes.
 	loops sync.WaitGroup
@@ -309,6 +315,7 @@ func (d *daemon) listen() error {
 	if err != nil {
 		return err
 	}
+	httpIndex := len(d.listeners) - 1
 	sockPath := filepath.Join(cfg.DataDir, socketName)
 	if d.ws == nil {
 		_ = os.Remove(sockPath)
@@ -346,7 +353,7 @@ func (d *daemon) listen() error {
 		switcher:   d.sw, localCA: localCA,
 		logHub:       d.hub,
 		sampler:      d.smp,
-		prom:         promHandler(d.rt, st),
+		prom:         promHandler(d.rt, st, d.fastStats),
 		upgradeState: upgradeState{supervised: d.ws != nil, started: time.Now()},
 		web: web.New(web.Options{
 			VerifyToken: tokens.verifyLogin,
@@ -373,8 +380,19 @@ func (d *daemon) listen() error {
 		}
 		apiHost := cfg.apiHost()
 		routerHandler = d.tls.HTTPHandler(d.rt, func(host string) bool { return host == apiHost || d.rt.Serves(host) })
-		httpsHandler = byHost(apiHost, withHSTS(api), d.rt)
+		httpsHandler = router.WithHandedOverTLS(byHost(apiHost, withHSTS(api), d.rt))
 		d.listeners[len(d.listeners)-1] = tls.NewListener(httpsLn, d.tls.TLSConfig())
+	}
+	// The fast front end serves the router's listener that reaches apps:
+	// the HTTPS one (but for the API's host), or the HTTP one without
+	// HTTPS (with HTTPS, HTTP only redirects and answers ACME).
+	if cfg.FastRouter {
+		i, opts := httpIndex, router.FastOptions{ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, Requests: &d.handlers}
+		if cfg.HTTPSAddr != "" {
+			i, opts.ExceptHosts = len(d.listeners)-1, []string{strings.ToLower(cfg.apiHost())}
+		}
+		fl := d.rt.FastListener(d.listeners[i], opts)
+		d.listeners[i], d.fast = fl, append(d.fast, fl)
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	bodyIdle := cfg.BodyIdleTimeout
@@ -448,6 +466,17 @@ func (d *daemon) listenOn(role, network, addr, what string) (net.Listener, error
 	}
 	d.listeners = append(d.listeners, ln)
 	return ln, nil
+}
+
+// fastStats sums the counters of the router's fast front ends.
+func (d *daemon) fastStats() router.FastStats {
+	var sum router.FastStats
+	for _, fl := range d.fast {
+		st := fl.Stats()
+		sum.Served += st.Served
+		sum.HandedOver += st.HandedOver
+	}
+	return sum
 }
 
 // track counts the requests h serves in d.handlers.

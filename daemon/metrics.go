@@ -182,12 +182,12 @@ func checkMetricsAddr(addr string) error {
 
 // promHandler serves the Prometheus metrics: the apps' traffic, deploys
 // and wakes, and the daemon's Go and process metrics.
-func promHandler(rt *router.Router, st *store.Store) http.Handler {
+func promHandler(rt *router.Router, st *store.Store, fast func() router.FastStats) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&platCollector{rt: rt, store: st},
+		&platCollector{rt: rt, store: st, fast: fast},
 	)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
@@ -197,6 +197,7 @@ func promHandler(rt *router.Router, st *store.Store) http.Handler {
 type platCollector struct {
 	rt    *router.Router
 	store *store.Store
+	fast  func() router.FastStats // the router's fast front ends, summed
 }
 
 var (
@@ -214,6 +215,9 @@ var (
 		"Requests of the app in flight now.", []string{"app"}, nil)
 	descDuration = prometheus.NewDesc("plat_http_request_duration_seconds",
 		"Time from the router receiving a request to the end of its response (upgrades excluded).", []string{"app"}, nil)
+	descFastPath = prometheus.NewDesc("plat_router_fast_path_total",
+		"What the router's fast front end did: requests it answered itself (served), connections it gave to net/http (handed_over).",
+		[]string{"outcome"}, nil)
 	descLogDropped = prometheus.NewDesc("plat_router_log_lines_dropped_total",
 		"Router request lines dropped because the log hand-over was full.", nil, nil)
 	descWakes = prometheus.NewDesc("plat_wakes_total",
@@ -246,7 +250,7 @@ var deployBounds = []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800}
 
 func (c *platCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descReleaseRequests, descProxyErrors, descBytes, descInFlight,
-		descDuration, descLogDropped, descWakes, descWakeDuration, descDeploys, descDeployDuration, descRollbackDuration} {
+		descDuration, descFastPath, descLogDropped, descWakes, descWakeDuration, descDeploys, descDeployDuration, descRollbackDuration} {
 		ch <- d
 	}
 }
@@ -281,6 +285,9 @@ func (c *platCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	counter(descLogDropped, c.rt.RequestLogDropped())
+	fs := c.fast()
+	counter(descFastPath, fs.Served, "served")
+	counter(descFastPath, fs.HandedOver, "handed_over")
 	for app, ws := range c.rt.WakeStats() {
 		counter(descWakes, ws.Woken, app, "woken")
 		counter(descWakes, ws.Failed, app, "failed")

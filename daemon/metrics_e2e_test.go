@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,14 @@ func TestRouterLogsAndMetrics(t *testing.T) {
 			if code != 200 || !strings.Contains(body, want) {
 				t.Errorf("%s: %d, no %q in:\n%.3000s", url, code, want, body)
 			}
+		}
+		// The app's requests (GETs) took the router's fast front end.
+		served := 0
+		if m := regexp.MustCompile(`plat_router_fast_path_total\{outcome="served"\} (\d+)`).FindStringSubmatch(body); len(m) == 2 {
+			served, _ = strconv.Atoi(m[1])
+		}
+		if served < 7 {
+			t.Errorf("%s: the fast path served %d requests, want at least the test's 7", url, served)
 		}
 	}
 

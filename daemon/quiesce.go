@@ -63,7 +63,12 @@ func (d *daemon) stopAccepting() {
 		for _, s := range d.servers {
 			s.SetKeepAlivesEnabled(false)
 		}
-		if i >= minSweeps && d.unread.n.Load() == 0 {
+		unread := d.unread.n.Load()
+		for _, fl := range d.fast {
+			fl.SetKeepAlivesEnabled(false)
+			unread += fl.Unread()
+		}
+		if i >= minSweeps && unread == 0 {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -85,6 +90,9 @@ func (d *daemon) shutdownServers(ctx context.Context) {
 				s.Close()
 			}
 		})
+	}
+	for _, fl := range d.fast {
+		wg.Go(func() { _ = fl.Shutdown(ctx) }) // closes what is left when ctx ends
 	}
 	wg.Wait()
 }

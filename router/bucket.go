@@ -88,10 +88,19 @@ func stripBucket(l string, bucket *int) string {
 // newBucket draws a random bucket for a client that has none and returns
 // it with the Set-Cookie value that gives it to the client.
 func newBucket(req *http.Request) (bucket int, setCookie string) {
-	bucket = rand.IntN(Buckets)
-	setCookie = BucketCookie + "=" + strconv.Itoa(bucket) + bucketCookieAttrs
-	if req.TLS != nil {
-		setCookie += "; Secure"
+	bucket = randomBucket()
+	return bucket, bucketCookie(bucket, req.TLS != nil)
+}
+
+// randomBucket draws a bucket for a client without one.
+func randomBucket() int { return rand.IntN(Buckets) }
+
+// bucketCookie is the Set-Cookie value that gives a client its bucket
+// (Secure over HTTPS).
+func bucketCookie(bucket int, secure bool) string {
+	c := BucketCookie + "=" + strconv.Itoa(bucket) + bucketCookieAttrs
+	if secure {
+		c += "; Secure"
 	}
-	return bucket, setCookie
+	return c
 }

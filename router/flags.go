@@ -137,16 +137,22 @@ func applyFlags(w http.ResponseWriter, req *http.Request, rt *route) http.Respon
 	}
 	if uid == "" {
 		uid = newRequestID() + newRequestID() // 128 random bits
-		setCookie := UIDCookie + "=" + uid + uidCookieAttrs
-		if req.TLS != nil {
-			setCookie += "; Secure"
-		}
-		w = &cookieWriter{ResponseWriter: w, setCookie: setCookie}
+		w = &cookieWriter{ResponseWriter: w, setCookie: uidCookie(uid, req.TLS != nil)}
 	}
 	if v := rt.flags.header(uid); v != "" {
 		req.Header[FlagsHeader] = []string{v}
 	}
 	return w
+}
+
+// uidCookie is the Set-Cookie value that gives a browser its id (Secure
+// over HTTPS).
+func uidCookie(uid string, secure bool) string {
+	c := UIDCookie + "=" + uid + uidCookieAttrs
+	if secure {
+		c += "; Secure"
+	}
+	return c
 }
 
 var uidCookieAttrs = "; Path=/; Max-Age=" + strconv.Itoa(int(UIDMaxAge/time.Second)) + "; HttpOnly; SameSite=Lax"
@@ -173,26 +179,8 @@ func takeUID(req *http.Request) string {
 			kept = append(kept, l)
 			continue
 		}
-		var rest strings.Builder
-		for part := range strings.SplitSeq(l, ";") {
-			part = strings.TrimSpace(part)
-			name, val, _ := strings.Cut(part, "=")
-			if strings.TrimSpace(name) == UIDCookie {
-				if v := strings.Trim(strings.TrimSpace(val), `"`); uid == "" && validUID(v) {
-					uid = v
-				}
-				continue
-			}
-			if part == "" {
-				continue
-			}
-			if rest.Len() > 0 {
-				rest.WriteString("; ")
-			}
-			rest.WriteString(part)
-		}
-		if rest.Len() > 0 {
-			kept = append(kept, rest.String())
+		if rest := stripUID(l, &uid); rest != "" {
+			kept = append(kept, rest)
 		}
 	}
 	if len(kept) == 0 {
@@ -201,6 +189,31 @@ func takeUID(req *http.Request) string {
 		req.Header["Cookie"] = kept
 	}
 	return uid
+}
+
+// stripUID returns the Cookie header line l without UIDCookie pairs (""
+// if nothing else is left) and stores the first valid id it had in *uid if
+// that is still "".
+func stripUID(l string, uid *string) string {
+	var rest strings.Builder
+	for part := range strings.SplitSeq(l, ";") {
+		part = strings.TrimSpace(part)
+		name, val, _ := strings.Cut(part, "=")
+		if strings.TrimSpace(name) == UIDCookie {
+			if v := strings.Trim(strings.TrimSpace(val), `"`); *uid == "" && validUID(v) {
+				*uid = v
+			}
+			continue
+		}
+		if part == "" {
+			continue
+		}
+		if rest.Len() > 0 {
+			rest.WriteString("; ")
+		}
+		rest.WriteString(part)
+	}
+	return rest.String()
 }
 
 // validUID accepts the ids the router hands out and any other short token

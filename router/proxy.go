@@ -96,9 +96,7 @@ func addHSTS(value string) func(*http.Response) error {
 // requests the router answers itself because the backend did not.
 func (r *Router) newProxy(app string, bt *backendTransport, g *group) *httputil.ReverseProxy {
 	addr := bt.b.addr
-	page502 := []byte("502 bad gateway: app " + app + " did not answer; see what it says with: plat logs " + app + "\n")
-	pageHeaderTooLarge := []byte("502 bad gateway: app " + app + " sent response headers that are too large; see what it says with: plat logs " + app + "\n")
-	page504 := []byte("504 gateway timeout: app " + app + " did not answer in time; see what it says with: plat logs " + app + "\n")
+	page502, pageHeaderTooLarge, page504 := page502(app), pageHeaderTooLarge(app), page504(app)
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "http"
@@ -158,6 +156,19 @@ func (r *Router) newProxy(app string, bt *backendTransport, g *group) *httputil.
 	}
 }
 
+// The pages the router answers for an app whose backend did not.
+func page502(app string) []byte {
+	return []byte("502 bad gateway: app " + app + " did not answer; see what it says with: plat logs " + app + "\n")
+}
+
+func pageHeaderTooLarge(app string) []byte {
+	return []byte("502 bad gateway: app " + app + " sent response headers that are too large; see what it says with: plat logs " + app + "\n")
+}
+
+func page504(app string) []byte {
+	return []byte("504 gateway timeout: app " + app + " did not answer in time; see what it says with: plat logs " + app + "\n")
+}
+
 // clientFailed answers a request whose client failed to send it whole.
 // It is logged below ERROR: the app did nothing wrong.
 func (r *Router) clientFailed(w http.ResponseWriter, req *http.Request, app, addr string, f clientFault, err error) {
@@ -176,14 +187,19 @@ func (r *Router) clientFailed(w http.ResponseWriter, req *http.Request, app, add
 // source is per-thread ChaCha8: fast, lock-free and unpredictable enough for
 // a correlation id.
 func newRequestID() string {
-	const hex = "0123456789abcdef"
 	var buf [16]byte
+	return string(appendRequestID(buf[:0]))
+}
+
+// appendRequestID appends a new request id to b.
+func appendRequestID(b []byte) []byte {
+	const hex = "0123456789abcdef"
 	v := rand.Uint64()
-	for i := range buf {
-		buf[i] = hex[v&0xf]
+	for range 16 {
+		b = append(b, hex[v&0xf])
 		v >>= 4
 	}
-	return string(buf[:])
+	return b
 }
 
 // bufferSize is the copy buffer ReverseProxy would otherwise allocate for

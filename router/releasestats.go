@@ -145,9 +145,9 @@ type recorder struct {
 	status    int
 	bytes     uint64
 	setCookie string
-	// req and backend are set when the request is logged (RequestLog).
-	req     *http.Request
-	backend string
+	// backend, method, path and client are set when the request is
+	// logged (RequestLog); path without the query.
+	backend, method, path, client string
 }
 
 func (r *Router) startRecording(w http.ResponseWriter, g *group, setCookie string) *recorder {
@@ -176,7 +176,7 @@ func (r *Router) endRecording(rec *recorder) {
 		}
 		st.inFlight.Add(-1)
 	}
-	if rec.req != nil {
+	if rec.backend != "" {
 		r.logRequest(rec, took)
 	}
 	*rec = recorder{}

@@ -44,11 +44,10 @@ func (r *Router) RequestLogDropped() uint64 { return r.reqLogDropped.Load() }
 
 // logRequest hands rec over to RequestLog without blocking.
 func (r *Router) logRequest(rec *recorder, took time.Duration) {
-	req := rec.req
 	rr := RequestRecord{
 		Time: rec.start.Add(took), App: rec.g.app, Release: rec.g.release, Backend: rec.backend,
-		Method: req.Method, Path: req.URL.Path, Status: rec.status, Duration: took,
-		Bytes: rec.bytes, Client: req.RemoteAddr,
+		Method: rec.method, Path: rec.path, Status: rec.status, Duration: took,
+		Bytes: rec.bytes, Client: rec.client,
 	}
 	select {
 	case r.reqLog <- rr:

@@ -487,6 +487,9 @@ func (r *Router) Lookup(host string) (Route, bool) {
 
 // ServeHTTP proxies req to a backend of the app serving req.Host.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if !screen(w, req) {
+		return
+	}
 	host := normalizeHost(req.Host)
 	bucket := takeBucket(req)
 	t := r.table.Load()
@@ -538,7 +541,7 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, g *group, i int
 	defer b.release()
 	rec := r.startRecording(w, g, cookie)
 	if g.logReqs && r.reqLogOn.Load() {
-		rec.req, rec.backend = req, b.addr
+		rec.backend, rec.method, rec.path, rec.client = b.addr, req.Method, req.URL.Path, req.RemoteAddr
 	}
 	defer r.endRecording(rec) // deferred: ReverseProxy may panic (ErrAbortHandler)
 	if req.Body != nil && req.Body != http.NoBody {

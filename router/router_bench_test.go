@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,18 +24,31 @@ func BenchmarkRouterProxy(b *testing.B) {
 	}))
 	defer backend.Close()
 
-	newFront := func(tr http.RoundTripper) *httptest.Server {
+	newFront := func(tr http.RoundTripper, fast bool) *httptest.Server {
 		r := New(Options{Logger: slog.New(slog.DiscardHandler), Transport: tr})
 		if _, err := r.Set(Route{App: "bench", Hosts: []string{"bench.localhost"},
 			Backends: []*Backend{NewBackend(backend.Listener.Addr().String())}}); err != nil {
 			b.Fatal(err)
 		}
-		front := httptest.NewServer(r)
-		b.Cleanup(func() { front.Close(); r.CloseIdleConnections() })
+		front := httptest.NewUnstartedServer(r)
+		var fl *FastListener
+		if fast {
+			fl = r.FastListener(front.Listener, FastOptions{})
+			front.Listener = fl
+		}
+		front.Start()
+		b.Cleanup(func() {
+			front.Close()
+			if fl != nil {
+				_ = fl.Shutdown(context.Background())
+			}
+			r.CloseIdleConnections()
+		})
 		return front
 	}
-	front := newFront(nil)
-	stdFront := newFront(&http.Transport{MaxIdleConnsPerHost: DefaultMaxIdleConnsPerHost, DisableCompression: true})
+	front := newFront(nil, false)
+	fastFront := newFront(nil, true)
+	stdFront := newFront(&http.Transport{MaxIdleConnsPerHost: DefaultMaxIdleConnsPerHost, DisableCompression: true}, false)
 
 	for _, bc := range []struct {
 		name string
@@ -42,6 +56,7 @@ func BenchmarkRouterProxy(b *testing.B) {
 	}{
 		{"direct", backend.URL + "/"},
 		{"router", front.URL + "/"},
+		{"router-fast", fastFront.URL + "/"},
 		{"router-std-transport", stdFront.URL + "/"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

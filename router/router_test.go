@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -45,12 +46,31 @@ func newTestRouter(t *testing.T) (*Router, *httptest.Server, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
 	r := New(Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	front := httptest.NewServer(r)
+	front := newFrontServer(t, r)
 	t.Cleanup(func() {
 		front.Close()
 		r.CloseIdleConnections()
 	})
 	return r, front, logs
+}
+
+// newFrontServer serves r the way the daemon does: the fast front end
+// with net/http behind it, or net/http alone when PLAT_ROUTER_FRONT is
+// "nethttp" (test.sh runs the package both ways). The caller closes it.
+func newFrontServer(t *testing.T, r *Router) *httptest.Server {
+	t.Helper()
+	front := httptest.NewUnstartedServer(r)
+	if os.Getenv("PLAT_ROUTER_FRONT") != "nethttp" {
+		fl := r.FastListener(front.Listener, FastOptions{})
+		front.Listener = fl
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = fl.Shutdown(ctx)
+		})
+	}
+	front.Start()
+	return front
 }
 
 // newBackendServer starts an httptest server on 127.0.0.1 and returns it

@@ -10,12 +10,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/plat-paas/plat/internal/httpx"
 )
 
 // tlsFront is a router behind plat's two listeners: plain HTTP (challenges
@@ -66,12 +69,25 @@ func startTLSFrontOn(t *testing.T, r *Router, opts TLSOptions, httpAddr string) 
 		t.Fatal(err)
 	}
 	httpSrv := &http.Server{Handler: tm.HTTPHandler(r, r.Serves), ReadHeaderTimeout: 10 * time.Second}
-	httpsSrv := &http.Server{Handler: r, TLSConfig: tm.TLSConfig(), ReadHeaderTimeout: 10 * time.Second}
+	// HTTPS as the daemon serves it: the fast front end over a TLS
+	// listener (net/http alone with PLAT_ROUTER_FRONT=nethttp).
+	httpsSrv := &http.Server{Handler: WithHandedOverTLS(r), ReadHeaderTimeout: 10 * time.Second, ConnContext: httpx.ConnContext}
+	var tlsLn net.Listener = tls.NewListener(httpsLn, tm.TLSConfig())
+	var fl *FastListener
+	if os.Getenv("PLAT_ROUTER_FRONT") != "nethttp" {
+		fl = r.FastListener(tlsLn, FastOptions{})
+		tlsLn = fl
+	}
 	go func() { _ = httpSrv.Serve(httpLn) }()
-	go func() { _ = httpsSrv.ServeTLS(httpsLn, "", "") }()
+	go func() { _ = httpsSrv.Serve(tlsLn) }()
 	t.Cleanup(func() {
 		_ = httpSrv.Close()
 		_ = httpsSrv.Close()
+		if fl != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = fl.Shutdown(ctx)
+			cancel()
+		}
 		tm.Stop()
 		r.CloseIdleConnections()
 	})

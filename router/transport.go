@@ -45,6 +45,7 @@ type backendConn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
+	peeker *idlePeeker // nil where sockets cannot be peeked at
 }
 
 const (
@@ -124,7 +125,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	addr := req.URL.Host
 	for {
-		bc, reused := t.get(addr)
+		bc, reused := t.take(addr)
 		if bc == nil {
 			var err error
 			if bc, err = t.dialConn(ctx, addr); err != nil {
@@ -222,10 +223,11 @@ func (t *transport) dialConn(ctx context.Context, addr string) (*backendConn, er
 		return nil, err
 	}
 	bc := &backendConn{
-		addr: addr,
-		conn: conn,
-		lr:   limitedReader{r: conn, n: unlimited},
-		bw:   bufio.NewWriterSize(conn, ioBufferSize),
+		addr:   addr,
+		conn:   conn,
+		lr:     limitedReader{r: conn, n: unlimited},
+		bw:     bufio.NewWriterSize(conn, ioBufferSize),
+		peeker: newIdlePeeker(conn),
 	}
 	bc.br = bufio.NewReaderSize(&bc.lr, ioBufferSize)
 	return bc, nil
@@ -287,6 +289,22 @@ func (t *transport) get(addr string) (bc *backendConn, reused bool) {
 		t.idle[addr] = conns
 	}
 	return bc, bc != nil
+}
+
+// take returns an idle connection to addr fit for a new request, if any.
+// One the backend sent bytes on while it was idle is closed: they would be
+// read as the answer to the next request (a body longer than its
+// Content-Length, a body on a 204 or 304, an answer to nothing), and a
+// client would get what the app meant for another. put only sees the bytes
+// that came with the response; these came later. net/http.Transport
+// watches idle connections with a read for the same reason.
+func (t *transport) take(addr string) (bc *backendConn, reused bool) {
+	for {
+		if bc, reused = t.get(addr); bc == nil || !bc.peeker.idleReadable() {
+			return bc, reused
+		}
+		_ = bc.conn.Close()
+	}
 }
 
 // put returns a connection whose response was read completely to the pool.

@@ -85,6 +85,13 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, c)
 }
 
+// ConnFrom returns the connection a request of a server with ConnContext
+// came on, or nil.
+func ConnFrom(ctx context.Context) net.Conn {
+	c, _ := ctx.Value(connKey{}).(net.Conn)
+	return c
+}
+
 // ErrBodyIdleTimeout is the error (wrapped, with the connection's own
 // timeout error) of a request body read that brought nothing for the idle
 // timeout.
