@@ -27,6 +27,7 @@
 # HS_CONNS (16: connections in the handshake and resume modes),
 # H2_CONNS (8) × H2_STREAMS (8): h2load connections × concurrent streams each,
 # FEATURES (1: add plat-features to the http mode; 0: leave it out),
+# FEATURE_FLAG (new-ui:50; empty: plat-features has no flag),
 # FEATURES_COOKIES (0: plat-features clients send no cookies, so every request
 #   draws a canary bucket and a user id and gets both Set-Cookies back, the
 #   costliest case; 1: they send plat_bucket and plat_uid, as a returning
@@ -58,7 +59,7 @@ HOST_HEADER="hello.localhost"
 # older routers that predate canaries, request logs and flags (BASELINE_REV).
 PLAIN_ROUTERBENCH_REV=1e49e3a
 # The feature flag of plat-features, and its canary's weight.
-FEATURE_FLAG="new-ui:50"
+FEATURE_FLAG="${FEATURE_FLAG-new-ui:50}" # FEATURE_FLAG= : plat-features without a flag
 CANARY_WEIGHT=10
 
 for m in $MODES; do
@@ -201,7 +202,8 @@ for t in "${plat_targets[@]}"; do
       # The canary group: a second hello backend on its own port.
       cp="$(free_port)"
       start canary-backend "$cp" "$work/bin/hello" -addr "127.0.0.1:$cp"
-      args+=(-canary "127.0.0.1:$cp" -canary-weight "$CANARY_WEIGHT" -reqlog -flags "$FEATURE_FLAG")
+      args+=(-canary "127.0.0.1:$cp" -canary-weight "$CANARY_WEIGHT" -reqlog)
+      if [ -n "$FEATURE_FLAG" ]; then args+=(-flags "$FEATURE_FLAG"); fi
       ;;
     plat-base) bin="$work/bin/routerbench-base" ;;
     plat-nethttp) args+=(-frontend nethttp) ;;
