@@ -64,25 +64,41 @@ func takeBucket(req *http.Request) int {
 // ("" if nothing else is left) and stores the first valid bucket it had in
 // *bucket if that is still -1.
 func stripBucket(l string, bucket *int) string {
-	var rest strings.Builder
+	rest, v := stripCookie(l, BucketCookie, validBucket)
+	if v != "" && *bucket < 0 {
+		*bucket, _ = strconv.Atoi(v)
+	}
+	return rest
+}
+
+func validBucket(v string) bool {
+	n, err := strconv.Atoi(v)
+	return err == nil && n >= 0 && n < Buckets
+}
+
+// stripCookie returns the Cookie header line l without the pairs named
+// name ("" if nothing else is left) and the first of their values (quotes
+// and spaces trimmed) that valid accepts, "" if none.
+func stripCookie(l, name string, valid func(string) bool) (rest, value string) {
+	var b strings.Builder
 	for part := range strings.SplitSeq(l, ";") {
 		part = strings.TrimSpace(part)
-		name, val, _ := strings.Cut(part, "=")
-		if strings.TrimSpace(name) == BucketCookie {
-			if n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`)); err == nil && n >= 0 && n < Buckets && *bucket < 0 {
-				*bucket = n
+		n, val, _ := strings.Cut(part, "=")
+		if strings.TrimSpace(n) == name {
+			if v := strings.Trim(strings.TrimSpace(val), `"`); value == "" && valid(v) {
+				value = v
 			}
 			continue
 		}
 		if part == "" {
 			continue
 		}
-		if rest.Len() > 0 {
-			rest.WriteString("; ")
+		if b.Len() > 0 {
+			b.WriteString("; ")
 		}
-		rest.WriteString(part)
+		b.WriteString(part)
 	}
-	return rest.String()
+	return b.String(), value
 }
 
 // newBucket draws a random bucket for a client that has none and returns

@@ -195,25 +195,11 @@ func takeUID(req *http.Request) string {
 // if nothing else is left) and stores the first valid id it had in *uid if
 // that is still "".
 func stripUID(l string, uid *string) string {
-	var rest strings.Builder
-	for part := range strings.SplitSeq(l, ";") {
-		part = strings.TrimSpace(part)
-		name, val, _ := strings.Cut(part, "=")
-		if strings.TrimSpace(name) == UIDCookie {
-			if v := strings.Trim(strings.TrimSpace(val), `"`); *uid == "" && validUID(v) {
-				*uid = v
-			}
-			continue
-		}
-		if part == "" {
-			continue
-		}
-		if rest.Len() > 0 {
-			rest.WriteString("; ")
-		}
-		rest.WriteString(part)
+	rest, v := stripCookie(l, UIDCookie, validUID)
+	if *uid == "" {
+		*uid = v
 	}
-	return rest.String()
+	return rest
 }
 
 // validUID accepts the ids the router hands out and any other short token

@@ -34,38 +34,24 @@ var frontEnds = []frontEnd{{"net/http", serveNetHTTP}, {"fast", serveFast}}
 
 // serveFast serves rt the way the daemon serves its app listener: the
 // fast front end, with serveNetHTTP's server behind it.
-func serveFast(t *testing.T, rt *Router) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fl := rt.FastListener(ln, FastOptions{ReadHeaderTimeout: daemonReadHeaderTimeout, IdleTimeout: daemonIdleTimeout})
-	srv := httpx.NewServer(rt, httpx.Limits{
-		ReadHeaderTimeout: daemonReadHeaderTimeout,
-		IdleTimeout:       daemonIdleTimeout,
-		MaxHeaderBytes:    daemonMaxHeaderBytes,
-	}, log.New(io.Discard, "", 0))
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(fl) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		_ = fl.Shutdown(ctx)
-		<-done
-		rt.CloseIdleConnections()
-	})
-	return fl.Addr().String()
-}
+func serveFast(t *testing.T, rt *Router) string { return serveDaemonLike(t, rt, true) }
 
-// serveNetHTTP serves rt the way the daemon serves its router listener:
-// internal/httpx.NewServer with the daemon's limits.
-func serveNetHTTP(t *testing.T, rt *Router) string {
+// serveNetHTTP serves rt the way the daemon serves its router listener
+// with --fast-router=false: internal/httpx.NewServer with the daemon's
+// limits.
+func serveNetHTTP(t *testing.T, rt *Router) string { return serveDaemonLike(t, rt, false) }
+
+func serveDaemonLike(t *testing.T, rt *Router, fast bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	var served net.Listener = ln
+	var fl *FastListener
+	if fast {
+		fl = rt.FastListener(ln, FastOptions{ReadHeaderTimeout: daemonReadHeaderTimeout, IdleTimeout: daemonIdleTimeout})
+		served = fl
 	}
 	srv := httpx.NewServer(rt, httpx.Limits{
 		ReadHeaderTimeout: daemonReadHeaderTimeout,
@@ -73,9 +59,14 @@ func serveNetHTTP(t *testing.T, rt *Router) string {
 		MaxHeaderBytes:    daemonMaxHeaderBytes,
 	}, log.New(io.Discard, "", 0))
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() { done <- srv.Serve(served) }()
 	t.Cleanup(func() {
 		_ = srv.Close()
+		if fl != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = fl.Shutdown(ctx)
+			cancel()
+		}
 		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("serve: %v", err)
 		}
