@@ -383,17 +383,6 @@ func (d *daemon) listen() error {
 		httpsHandler = router.WithHandedOverTLS(byHost(apiHost, withHSTS(api), d.rt))
 		d.listeners[len(d.listeners)-1] = tls.NewListener(httpsLn, d.tls.TLSConfig())
 	}
-	// The fast front end serves the router's listener that reaches apps:
-	// the HTTPS one (but for the API's host), or the HTTP one without
-	// HTTPS (with HTTPS, HTTP only redirects and answers ACME).
-	if cfg.FastRouter {
-		i, opts := httpIndex, router.FastOptions{ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, Requests: &d.handlers}
-		if cfg.HTTPSAddr != "" {
-			i, opts.ExceptHosts = len(d.listeners)-1, []string{strings.ToLower(cfg.apiHost())}
-		}
-		fl := d.rt.FastListener(d.listeners[i], opts)
-		d.listeners[i], d.fast = fl, append(d.fast, fl)
-	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	bodyIdle := cfg.BodyIdleTimeout
 	if bodyIdle <= 0 {
@@ -415,6 +404,18 @@ func (d *daemon) listen() error {
 	d.servers = []*http.Server{newServer(api), newServer(routerHandler), local}
 	if httpsHandler != nil {
 		d.servers = append(d.servers, newServer(httpsHandler))
+	}
+	// The fast front end serves the router's listener that reaches apps:
+	// the HTTPS one (but for the API's host), or the HTTP one without
+	// HTTPS (with HTTPS, HTTP only redirects and answers ACME).
+	if cfg.FastRouter {
+		i, opts := httpIndex, router.FastOptions{ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, Requests: &d.handlers}
+		if cfg.HTTPSAddr != "" {
+			i, opts.ExceptHosts = len(d.listeners)-1, []string{strings.ToLower(cfg.apiHost())}
+		}
+		opts.Server = d.servers[i] // servers and listeners pair up by index
+		fl := d.rt.FastListener(d.listeners[i], opts)
+		d.listeners[i], d.fast = fl, append(d.fast, fl)
 	}
 	if cfg.MetricsAddr != "" {
 		if _, err := d.listenOn(roleMetrics, "tcp", cfg.MetricsAddr, "metrics address"); err != nil {

@@ -53,6 +53,11 @@ type FastOptions struct {
 	// Requests, if set, counts the fast path's requests in flight, so a
 	// shutdown can wait for them.
 	Requests *sync.WaitGroup
+	// Server is the http.Server that serves the listener. Set, it also
+	// gets the connections handed over after the listener was closed (a
+	// shutdown or an upgrade began), which Accept no longer can: a client
+	// that connected just before still gets its answer.
+	Server *http.Server
 }
 
 // FastListener is a net.Listener for the router's http.Server that serves
@@ -209,16 +214,70 @@ func isTemporary(err error) bool {
 	return ok && t.Temporary()
 }
 
-// handOver gives c to net/http (Accept). After the accept loop ended no
-// server takes connections: c is closed.
+// handOver gives c to net/http, or closes it if no server takes it.
 func (fl *FastListener) handOver(c net.Conn) {
-	fl.handedOver.Add(1)
-	select {
-	case fl.handed <- c:
-	case <-fl.closed:
+	if !fl.give(c) {
 		c.Close()
 	}
 }
+
+// give hands c to net/http: through Accept while the accept loop runs;
+// after it ended, to Options.Server directly. It reports false if no
+// server took c.
+func (fl *FastListener) give(c net.Conn) bool {
+	fl.handedOver.Add(1)
+	select {
+	case fl.handed <- c:
+		return true
+	case <-fl.closed:
+	}
+	srv := fl.opts.Server
+	if srv == nil {
+		return false
+	}
+	// Serve tracks the listener: Shutdown closes it and waits for c's
+	// requests; a server already shut down closes it (and c) at once.
+	go func() { _ = srv.Serve(newOneConnListener(c)) }()
+	return true
+}
+
+// oneConnListener accepts one connection, then blocks until closed.
+type oneConnListener struct {
+	mu     sync.Mutex
+	c      net.Conn // nil once accepted
+	addr   net.Addr
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newOneConnListener(c net.Conn) *oneConnListener {
+	return &oneConnListener{c: c, addr: c.LocalAddr(), closed: make(chan struct{})}
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	c := l.c
+	l.c = nil
+	l.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.c != nil { // never served
+		l.c.Close()
+		l.c = nil
+	}
+	return nil
+}
+
+func (l *oneConnListener) Addr() net.Addr { return l.addr }
 
 // prefixConn is a connection handed over after the fast path read from it:
 // its reads return those bytes first.

@@ -367,3 +367,47 @@ func TestFastPathStalledBody(t *testing.T) {
 	}
 	t.Logf("408 after %v", time.Since(start).Round(time.Millisecond))
 }
+
+// TestFastPathHandOverAfterClose: a connection accepted before the
+// listener closed (a shutdown or upgrade began) whose request the fast
+// path hands over is still answered, by FastOptions.Server.
+func TestFastPathHandOverAfterClose(t *testing.T) {
+	r := New(Options{Logger: slog.New(slog.DiscardHandler)})
+	_, b := newBackendServer(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		n, _ := io.Copy(io.Discard, req.Body)
+		fmt.Fprintf(w, "%s %d", req.Method, n)
+	}))
+	mustSet(t, r, Route{App: "app", Hosts: []string{"app.localhost"}, Backends: []*Backend{b}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: r}
+	fl := r.FastListener(ln, FastOptions{Server: srv})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(fl) }()
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "the connection to be accepted", func() bool { return fl.Unread() == 1 })
+	fl.Close()
+	if err := <-served; err == nil {
+		t.Fatal("Serve went on after the listener closed")
+	}
+	big := strings.Repeat("x", 8<<10) // over the fast path's body limit: handed over
+	resp, body := rawExchange(t, c, bufio.NewReader(c), "POST / HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 8192\r\n\r\n"+big)
+	if resp.StatusCode != 200 || body != "POST 8192" {
+		t.Fatalf("request handed over after the close: %d %q", resp.StatusCode, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := fl.Shutdown(ctx); err != nil {
+		t.Fatalf("fast Shutdown: %v", err)
+	}
+}

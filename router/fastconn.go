@@ -129,13 +129,7 @@ func (fc *fastConn) handOver() bool {
 	if fc.state.Swap(connActive) == connNew {
 		fl.unread.Add(-1) // net/http counts it (StateNew) from here on
 	}
-	fl.handedOver.Add(1)
-	select {
-	case fl.handed <- c:
-		return true
-	case <-fl.closed:
-		return false
-	}
+	return fl.give(c)
 }
 
 // readHead reads until buf holds a complete request that the fast path
