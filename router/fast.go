@@ -17,14 +17,16 @@ import (
 // The fast front end. net/http's server costs the router about as much CPU
 // per request as the app behind it: a background read and a goroutine
 // hand-off per request, a Request, a Header map and a ResponseWriter.
-// FastListener serves the common request (HTTP/1.1, no body, for a routed
-// host with a running release) itself: it parses the head in place, writes
-// it to a pooled backend connection, and copies the response back from one
-// goroutine per client connection. Anything else (HTTP/2, bodies, upgrades,
+// FastListener serves the common request (HTTP/1.1, no body or a small one
+// that came with its head, for a routed host with a running release)
+// itself: it parses the head in place, writes it to a pooled backend
+// connection, and copies the response back from one goroutine per client
+// connection. Anything else (HTTP/2, larger or chunked bodies, upgrades,
 // Expect, odd or malformed heads, hosts the router does not serve, sleeping
 // or held apps, shadowed apps) is handed over whole, with the bytes already
 // read, to the net/http server that serves the listener: its Accept returns
-// such connections, which net/http then serves to their end.
+// such connections (FastOptions.Server takes them once the listener is
+// closed), and net/http serves them to their end.
 
 // Defaults of FastOptions.
 const (
