@@ -22,7 +22,10 @@ plat_test_shards() {
   for ((i = 0; i < shards; i++)); do
     re=""
     for ((j = i; j < ${#names[@]}; j += shards)); do re+="${re:+|}${names[j]}"; done
-    "$bin" -test.count=1 -test.timeout 30m -test.run "^($re)\$" >"$dir/shard.$i" 2>&1 &
+    # In a subshell: bash starts a plain background command with SIGINT
+    # ignored, and tests that interrupt a child (a git push's Ctrl-C)
+    # need it delivered.
+    ("$bin" -test.count=1 -test.timeout 30m -test.run "^($re)\$") >"$dir/shard.$i" 2>&1 &
     pids+=($!)
   done
   for ((i = 0; i < shards; i++)); do

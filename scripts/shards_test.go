@@ -13,13 +13,19 @@ import (
 
 // fakeTestBinary behaves like a Go test binary for plat_test_shards: it
 // lists its tests, and for -test.run runs the names in it: TestFail* fail
-// (exit 1), TestKilled* die of SIGKILL, the rest pass.
+// (exit 1), TestKilled* die of SIGKILL, TestSigint* fail if SIGINT is
+// ignored (tests that Ctrl-C a child need it), the rest pass.
 const fakeTestBinary = `#!/usr/bin/env bash
 case "$1" in
 -test.list) printf '%s\n' $FAKE_TESTS; exit ;;
 esac
 run=""
 for a in "$@"; do case "$a" in -test.run) run=next ;; *) [ "$run" = next ] && run="$a" ;; esac; done
+case "$run" in
+*TestSigint*)
+  ign=$(awk '/^SigIgn/ { print $2 }' /proc/$$/status)
+  if (( 0x$ign & 2 )); then echo "--- FAIL: TestSigint: SIGINT is ignored"; exit 1; fi ;;
+esac
 case "$run" in
 *TestKilled*) echo "=== RUN TestKilled"; kill -9 $$ ;;
 *TestFail*) echo "--- FAIL: TestFail"; echo FAIL; exit 1 ;;
@@ -64,6 +70,10 @@ func TestShards(t *testing.T) {
 			"FAIL\tplat/x (shard 2/2, exit status 1)",
 		}},
 		{"no tests", "", false, []string{"FAIL\tplat/x: " + bin + " lists no tests"}},
+		{"SIGINT reaches the tests", "TestSigintA TestSigintB", true, []string{
+			"ok  \tplat/x (shard 1/2)\tok shard ^(TestSigintA)$",
+			"ok  \tplat/x (shard 2/2)\tok shard ^(TestSigintB)$",
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command("bash", "-c", `set -euo pipefail; . ./shards.sh; plat_test_shards "$0" 2 plat/x`, bin)
