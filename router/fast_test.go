@@ -3,9 +3,6 @@ package router
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -307,19 +304,7 @@ func TestFastPathTLS(t *testing.T) {
 // localCert issues a certificate for host from ca.
 func localCert(t *testing.T, ca *LocalCA, host string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{host}}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issued, err := ca.Issue(context.Background(), csr)
+	certPEM, key, err := issueWithKey(t, ca, host)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +312,7 @@ func localCert(t *testing.T, ca *LocalCA, host string) tls.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := tls.X509KeyPair(issued.Certificate, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	cert, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
 	if err != nil {
 		t.Fatal(err)
 	}

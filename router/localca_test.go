@@ -20,6 +20,18 @@ import (
 // issueFor has ca sign a leaf for names through Issue, as certmagic does.
 func issueFor(t *testing.T, ca *LocalCA, names ...string) (*x509.Certificate, error) {
 	t.Helper()
+	certPEM, _, err := issueWithKey(t, ca, names...)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := pem.Decode(certPEM)
+	return x509.ParseCertificate(b.Bytes)
+}
+
+// issueWithKey has ca sign a leaf for names through Issue with a new
+// P-256 key and returns the chain (PEM) and the key.
+func issueWithKey(t *testing.T, ca *LocalCA, names ...string) ([]byte, *ecdsa.PrivateKey, error) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -34,10 +46,9 @@ func issueFor(t *testing.T, ca *LocalCA, names ...string) (*x509.Certificate, er
 	}
 	issued, err := ca.Issue(context.Background(), csr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	b, _ := pem.Decode(issued.Certificate)
-	return x509.ParseCertificate(b.Bytes)
+	return issued.Certificate, key, nil
 }
 
 // forge signs a leaf with the CA's key directly, as someone holding a
