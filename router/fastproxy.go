@@ -407,8 +407,9 @@ func (fc *fastConn) proxyError(rt *route, g *group, b *Backend, rec *recorder, e
 	out = appendInt(out, int64(len(page)))
 	out = append(out, "\r\n"...)
 	out = appendDate(out)
-	// The request had no body and the answer is whole: the client's
-	// connection can go on, as on the net/http path.
+	// The request was read whole (a small body came with its head) and
+	// the answer is complete: the client's connection can go on, as on
+	// the net/http path.
 	keep := !h.close && fc.fl.keepAlives.Load()
 	if !keep {
 		out = append(out, "Connection: close\r\n"...)
