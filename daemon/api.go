@@ -322,18 +322,28 @@ func (s *server) getConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, env)
 }
 
+// readConfigChange reads a config change from r's body, or answers 400
+// for a malformed or empty one.
+func readConfigChange(w http.ResponseWriter, r *http.Request) (deploy.ConfigChange, bool) {
+	var body api.ConfigChange
+	if !readJSON(w, r, &body) {
+		return deploy.ConfigChange{}, false
+	}
+	change := deploy.ConfigChange{Set: body.Set, Unset: body.Unset}
+	if len(change.Set)+len(change.Unset) == 0 {
+		writeError(w, http.StatusBadRequest, "nothing to change: give KEY=value pairs to set or keys to unset")
+		return deploy.ConfigChange{}, false
+	}
+	return change, true
+}
+
 func (s *server) setConfig(w http.ResponseWriter, r *http.Request) {
 	app, ok := s.app(w, r)
 	if !ok {
 		return
 	}
-	var body api.ConfigChange
-	if !readJSON(w, r, &body) {
-		return
-	}
-	change := deploy.ConfigChange{Set: body.Set, Unset: body.Unset}
-	if len(change.Set)+len(change.Unset) == 0 {
-		writeError(w, http.StatusBadRequest, "nothing to change: give KEY=value pairs to set or keys to unset")
+	change, ok := readConfigChange(w, r)
+	if !ok {
 		return
 	}
 	// Checked here too, against the env as it is now, so a bad change gets

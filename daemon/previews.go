@@ -259,13 +259,8 @@ func (s *server) setPreviewConfig(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s is a preview; set preview values on its app: plat config:set %s --preview KEY=VALUE", app.Name, app.Preview.App))
 		return
 	}
-	var body api.ConfigChange
-	if !readJSON(w, r, &body) {
-		return
-	}
-	change := deploy.ConfigChange{Set: body.Set, Unset: body.Unset}
-	if len(change.Set)+len(change.Unset) == 0 {
-		writeError(w, http.StatusBadRequest, "nothing to change: give KEY=value pairs to set or keys to unset")
+	change, ok := readConfigChange(w, r)
+	if !ok {
 		return
 	}
 	var env map[string]string
