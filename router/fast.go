@@ -286,6 +286,19 @@ func (l *oneConnListener) Addr() net.Addr { return l.addr }
 type prefixConn struct {
 	net.Conn
 	buf []byte
+	// tlsState is the finished handshake's state when Conn is a *tls.Conn
+	// (taken once at the hand-over: it cannot change after).
+	tlsState *tls.ConnectionState
+}
+
+// newPrefixConn returns c with buf to be read first.
+func newPrefixConn(c net.Conn, buf []byte) *prefixConn {
+	p := &prefixConn{Conn: c, buf: buf}
+	if tc, ok := c.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		p.tlsState = &st
+	}
+	return p
 }
 
 func (p *prefixConn) Read(b []byte) (int, error) {
@@ -326,16 +339,10 @@ func WithHandedOverTLS(h http.Handler) http.Handler {
 // net.Conn then, and leaves Request.TLS nil), or nil for any other
 // connection.
 func HandedOverTLS(c net.Conn) *tls.ConnectionState {
-	p, ok := c.(*prefixConn)
-	if !ok {
-		return nil
+	if p, ok := c.(*prefixConn); ok {
+		return p.tlsState
 	}
-	tc, ok := p.Conn.(*tls.Conn)
-	if !ok {
-		return nil
-	}
-	st := tc.ConnectionState()
-	return &st
+	return nil
 }
 
 // Connection states.

@@ -120,7 +120,7 @@ func (fc *fastConn) handOver() bool {
 	fl := fc.fl
 	var c net.Conn = fc.c
 	if fc.n > 0 {
-		c = &prefixConn{Conn: fc.c, buf: fc.buf[:fc.n]}
+		c = newPrefixConn(fc.c, fc.buf[:fc.n])
 		fc.buf = nil // now c's
 	}
 	fl.mu.Lock()
