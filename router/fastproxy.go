@@ -207,9 +207,9 @@ func (fc *fastConn) respond(rt *route, bc *backendConn, rec *recorder, setCookie
 		out = append(out, c...)
 		out = append(out, "\r\n"...)
 	}
-	if rt.hstsMaxAge > 0 && fc.tls && !resp.hasSTS && !IsLocalName(bytesAsString(h.host)) {
+	if rt.hsts != "" && fc.tls && !resp.hasSTS && !IsLocalName(bytesAsString(h.host)) {
 		out = append(out, "Strict-Transport-Security: "...)
-		out = append(out, HSTSValue(rt.hstsMaxAge)...)
+		out = append(out, rt.hsts...)
 		out = append(out, "\r\n"...)
 	}
 	if !keepClient {

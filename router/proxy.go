@@ -27,6 +27,7 @@ func (r *Router) newRoute(in Route, hosts []string, prev *route) *route {
 	rt := &route{
 		app:        in.App,
 		hstsMaxAge: in.HSTSMaxAge,
+		hsts:       hsts,
 		hosts:      hosts,
 		page503:    []byte("503 service unavailable: app " + in.App + " has no running release; deploy it with git push\n"),
 		replaced:   make(chan struct{}),

@@ -231,8 +231,10 @@ type route struct {
 	hold     bool // Route.Hold, and no backends
 	// holdTimeout is Route.HoldTimeout, defaulted.
 	holdTimeout time.Duration
-	// hstsMaxAge is Route.HSTSMaxAge; the proxies add its header.
+	// hstsMaxAge is Route.HSTSMaxAge; the proxies add its header, hsts
+	// (HSTSValue, "" for none).
 	hstsMaxAge time.Duration
+	hsts       string
 	// flags is Route.Flags; nil if none.
 	flags *flagSet
 	// appStats count every request of the app, whatever its release; Set
