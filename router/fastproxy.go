@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -26,7 +25,7 @@ func (fc *fastConn) proxy(rt *route, g *group, b *Backend, rec *recorder, setCoo
 		if err == nil {
 			return fc.respond(rt, bc, rec, setCookies)
 		}
-		f := fc.classify(err)
+		f := classifyFailure(err, fc.replayable())
 		if f == failedAfterResponse || errors.Is(err, errClientGone) {
 			return fc.proxyError(rt, g, current, rec, err)
 		}
@@ -46,21 +45,6 @@ func (fc *fastConn) proxy(rt *route, g *group, b *Backend, rec *recorder, setCoo
 		current = next
 		tried[k] = next
 	}
-}
-
-// classify sorts a failed exchange like classify does for net/http's path.
-func (fc *fastConn) classify(err error) failure {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return failedSafe
-	}
-	if !staleConnError(err) {
-		return failedAfterResponse
-	}
-	if fc.replayable() {
-		return failedSafe
-	}
-	return failedUnsafe
 }
 
 // replayable reports whether the request may be sent again after a

@@ -68,6 +68,12 @@ func classify(req *http.Request, err error) failure {
 	if req.Context().Err() != nil {
 		return failedAfterResponse
 	}
+	return classifyFailure(err, idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody) && len(req.Header["Upgrade"]) == 0)
+}
+
+// classifyFailure sorts a transport error of a request that may
+// (replayable) or may not be sent twice; both front ends use it.
+func classifyFailure(err error, replayable bool) failure {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return failedSafe
@@ -75,7 +81,7 @@ func classify(req *http.Request, err error) failure {
 	if !staleConnError(err) {
 		return failedAfterResponse
 	}
-	if idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody) && len(req.Header["Upgrade"]) == 0 {
+	if replayable {
 		return failedSafe
 	}
 	return failedUnsafe
